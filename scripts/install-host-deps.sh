@@ -1,0 +1,764 @@
+#!/usr/bin/env bash
+# install-host-deps.sh - install the system packages an edgectl lab host needs.
+#
+# This script is the single source of truth for "what must be on a host of
+# role X". edgectl runs it on remote hosts over SSH (`bash -s -- --role edge`),
+# so it is deliberately one self-contained file.
+#
+# Usage: install-host-deps.sh [--role cloud|edge|ap|mu|controller|all] [--check]
+#
+#   --role ROLE  what the host is used for (default: all)
+#                  cloud, edge      servers: Docker, a working CRIU, rsync, xdelta3, ...
+#                  ap, mu           access points / mobile users: networking + sshd
+#                  controller, all  everything (the controller also runs the local lab)
+#   --check      only report what is missing; install nothing
+#
+# Exit codes: 0 ok (or nothing missing), 1 something missing (--check) or the
+# installation failed, 2 usage error / not root, 3 not a Debian/Ubuntu host
+# (the missing tools are listed, nothing is installed).
+#
+# Progress goes to stderr prefixed with [install-host-deps]; the final summary
+# (or the --check report) goes to stdout.
+#
+# What it does, in order:
+#   1. installs the role's Debian packages that are missing (one `apt-get update`
+#      only if something is missing; recommends are not installed). Nothing is
+#      started or enabled: a policy-rc.d keeps package scripts from starting
+#      services, a daemon they start anyway is stopped, and the systemd units
+#      they enable (docker, containerd, ssh) are disabled again;
+#   2. for server roles, makes sure the `criu` found in PATH really works on the
+#      running kernel (`criu check` plus a dump/restore of a process holding a
+#      listening TCP socket). If the distribution's criu fails, CRIU 4.2 from
+#      Debian unstable is unpacked with its own libc into a private prefix
+#      (/opt/edgectl/criu) behind a wrapper /usr/local/sbin/criu; the system's
+#      own libc and packages stay untouched;
+#   3. adds `tcp-close` to /etc/criu/runc.conf (runc reads CRIU options from it;
+#      without it a container holding an established TCP connection cannot be
+#      checkpointed);
+#   4. prints the path and version of each tool.
+# A second run finds everything in place and changes nothing.
+
+set -euo pipefail
+
+# ---------------------------------------------------------------------------
+# Package lists: the ONE place that says what each role needs.
+# ---------------------------------------------------------------------------
+
+# Every role: networking tools and an SSH server (edgectl drives hosts over SSH).
+readonly PKGS_BASE=(iptables iproute2 openssh-server)
+# Servers (cloud, edge) additionally run containers and migrate them.
+# busybox-static is used to build small container images from local files.
+readonly PKGS_SERVER=(docker.io criu rsync xdelta3 busybox-static)
+# The controller drives the other hosts.
+readonly PKGS_CONTROLLER=(openssh-client)
+
+# A command each package provides: used to report what is missing on hosts
+# that have no dpkg (non-Debian distributions).
+declare -rA PKG_COMMAND=(
+  [iptables]=iptables [iproute2]=ip [openssh-server]=sshd [openssh-client]=ssh
+  [docker.io]=dockerd [criu]=criu [rsync]=rsync [xdelta3]=xdelta3 [busybox-static]=busybox
+)
+
+# Fallback CRIU (used only where the distribution's criu fails on the running
+# kernel, e.g. Debian 12's criu 3.17 on Linux >= 6.13 and Debian 13's criu 4.1
+# on Linux >= 6.16). PACKAGE/SUITE pairs, fetched from the mirror the host
+# already uses; criu and its closest libraries come from unstable, the rest
+# (including a libc new enough for them) from trixie. Known good: CRIU 4.2.1.
+readonly CRIU_PRIVATE_PKGS=(
+  criu/sid libcompel1/sid libnet9/sid libnl-3-200/sid
+  libc6/trixie libgnutls30t64/trixie libnftables1/trixie libprotobuf-c1/trixie
+  libbsd0/trixie libuuid1/trixie libmd0/trixie libp11-kit0/trixie libidn2-0/trixie
+  libunistring5/trixie libtasn1-6/trixie libnettle8t64/trixie libhogweed6t64/trixie
+  libgmp10/trixie libjansson4/trixie libmnl0/trixie libnftnl11/trixie
+  libxtables12/trixie libffi8/trixie libgcc-s1/trixie libzstd1/trixie
+  libbrotli1/trixie zlib1g/trixie
+)
+readonly CRIU_PRIVATE_SUITES=(sid trixie)
+readonly CRIU_PRIVATE_MIN_MAJOR=4
+readonly CRIU_PREFIX=/opt/edgectl/criu
+readonly CRIU_WRAPPER=/usr/local/sbin/criu
+readonly CRIU_WRAPPER_MARK='edgectl-private-criu'
+readonly CRIU_RUNC_CONF=/etc/criu/runc.conf
+
+# Tools listed in the final summary.
+readonly SUMMARY_TOOLS=(docker dockerd criu rsync xdelta3 iptables tc ip sshd ssh busybox)
+
+# Use the standard root PATH, so that the tools found here are the ones that
+# dockerd, runc (which looks up `criu` in PATH) and SSH sessions will find.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export DEBIAN_FRONTEND=noninteractive
+export LC_ALL=C
+
+readonly LOG_PREFIX='[install-host-deps]'
+readonly START_SECONDS=$SECONDS
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+log() { printf '%s %s\n' "$LOG_PREFIX" "$*" >&2; }
+die() {
+  local code=1
+  if [[ $1 =~ ^[0-9]+$ ]]; then code=$1; shift; fi
+  log "ERROR: $*"
+  exit "$code"
+}
+
+usage() {
+  sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" 2>/dev/null ||
+    echo "usage: install-host-deps.sh [--role cloud|edge|ap|mu|controller|all] [--check]"
+}
+
+# Things to undo when the script exits, however it exits: the CRIU test
+# process while it lives, temporary directories, a temporary policy-rc.d.
+TEST_PID=''
+CLEANUP_PATHS=()
+readonly POLICY_RC=/usr/sbin/policy-rc.d
+POLICY_RC_OURS=0
+remove_our_policy_rc() {
+  if ((POLICY_RC_OURS)); then rm -f -- "$POLICY_RC"; POLICY_RC_OURS=0; fi
+}
+cleanup() {
+  local path
+  if [[ -n $TEST_PID ]]; then kill -KILL "$TEST_PID" 2>/dev/null || true; fi
+  remove_our_policy_rc
+  for path in "${CLEANUP_PATHS[@]}"; do
+    rm -rf -- "$path"
+  done
+}
+trap cleanup EXIT
+
+contains() { # contains WORD LIST...
+  local w=$1 x
+  shift
+  for x in "$@"; do [[ $x == "$w" ]] && return 0; done
+  return 1
+}
+
+pkg_installed() {
+  [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true) == installed ]]
+}
+
+# Print the last Error/Warn lines of a CRIU log (or its tail) to stderr.
+show_log() {
+  local file=$1
+  [[ -f $file ]] || return 0
+  # (CRIU always logs a harmless "Can't setup RLIMIT_NOFILE" where it may not raise that limit.)
+  { grep -E '^(Error|Warn)|Error \(' "$file" | grep -v RLIMIT_NOFILE || tail -n 5 "$file"; } | tail -n 8 |
+    sed "s/^/$LOG_PREFIX     /" >&2
+}
+
+# ---------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------
+
+ROLE=all
+CHECK_ONLY=0
+while (($#)); do
+  case $1 in
+    --role) (($# >= 2)) || die 2 "--role needs a value"; ROLE=$2; shift 2 ;;
+    --role=*) ROLE=${1#--role=}; shift ;;
+    --check) CHECK_ONLY=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die 2 "unknown argument: $1" ;;
+  esac
+done
+
+case $ROLE in
+  cloud | edge) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_SERVER[@]}") ;;
+  ap | mu) ROLE_PKGS=("${PKGS_BASE[@]}") ;;
+  controller | all) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_SERVER[@]}" "${PKGS_CONTROLLER[@]}") ;;
+  *) die 2 "unknown role '$ROLE' (expected cloud, edge, ap, mu, controller or all)" ;;
+esac
+NEEDS_CRIU=0
+contains criu "${ROLE_PKGS[@]}" && NEEDS_CRIU=1
+
+[[ $(id -u) -eq 0 ]] || die 2 "must run as root (try: sudo bash $0 --role $ROLE)"
+
+# ---------------------------------------------------------------------------
+# Distribution
+# ---------------------------------------------------------------------------
+
+OS_ID='' OS_ID_LIKE='' OS_CODENAME=''
+if [[ -r /etc/os-release ]]; then
+  # shellcheck disable=SC1091
+  OS_ID=$(. /etc/os-release && echo "${ID:-}")
+  # shellcheck disable=SC1091
+  OS_ID_LIKE=$(. /etc/os-release && echo "${ID_LIKE:-}")
+  # shellcheck disable=SC1091
+  OS_CODENAME=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+fi
+
+IS_DEBIAN_LIKE=0
+for id in $OS_ID $OS_ID_LIKE; do
+  [[ $id == debian || $id == ubuntu ]] && IS_DEBIAN_LIKE=1
+done
+
+if ((!IS_DEBIAN_LIKE)); then
+  # No apt/dpkg here: report the missing commands and leave the host alone.
+  missing=()
+  for pkg in "${ROLE_PKGS[@]}"; do
+    command -v "${PKG_COMMAND[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg (command ${PKG_COMMAND[$pkg]})")
+  done
+  if ((${#missing[@]} == 0)); then
+    log "distribution '${OS_ID:-unknown}' is not Debian/Ubuntu, but every tool for role '$ROLE' is present"
+    exit 0
+  fi
+  log "distribution '${OS_ID:-unknown}' (ID_LIKE='${OS_ID_LIKE}') is not Debian/Ubuntu: install these by hand:"
+  printf 'missing: %s\n' "${missing[@]}"
+  ((NEEDS_CRIU)) && echo "note: criu must pass 'criu check' and dump a process holding a TCP socket on this kernel"
+  exit 3
+fi
+
+# ---------------------------------------------------------------------------
+# CRIU checks
+# ---------------------------------------------------------------------------
+
+# Close every file descriptor above 2 that this shell inherited: CRIU refuses
+# to dump a process holding descriptors it cannot resolve (e.g. a file opened
+# in another mount namespace by whatever started this script).
+close_inherited_fds() {
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then exec {fd}>&-; fi
+  done 2>/dev/null
+}
+
+# Start a tiny process holding a listening TCP socket on 127.0.0.1, in DIR,
+# with only /dev/null as stdin/stdout/stderr.
+start_listener() {
+  local dir=$1
+  local -a cmd
+  if [[ -x /usr/bin/python3 ]]; then
+    cmd=(/usr/bin/python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1); time.sleep(300)')
+  elif command -v busybox >/dev/null && busybox --list 2>/dev/null | grep -qx httpd; then
+    # (Debian's busybox nc cannot bind to one address; its httpd can.)
+    cmd=(busybox httpd -f -h "$dir" -p "127.0.0.1:$((20000 + RANDOM % 20000))")
+  elif command -v node >/dev/null; then
+    cmd=(node -e 'require("net").createServer().listen(0, "127.0.0.1"); setTimeout(() => {}, 300000)')
+  else
+    log "  no python3, busybox httpd or node to start a test TCP listener"
+    return 1
+  fi
+  (cd "$dir" && close_inherited_fds && exec "${cmd[@]}") </dev/null >/dev/null 2>&1 &
+  TEST_PID=$!
+  # Out of the job table: bash reaps it silently (no "Killed" message when the
+  # dump kills it) but it stays our child, so its PID is freed right away.
+  disown "$TEST_PID"
+}
+
+# Kill the test process (if still there) and forget its PID.
+kill_test_process() {
+  if [[ -n $TEST_PID ]]; then
+    kill -KILL "$TEST_PID" 2>/dev/null || true
+    wait_gone "$TEST_PID" || log "  warning: test process $TEST_PID did not exit"
+    TEST_PID=''
+  fi
+}
+
+# Is PID listening on a TCP socket? (waits up to 5 s)
+wait_listening() {
+  local pid=$1 i
+  for ((i = 0; i < 50; i++)); do
+    if command -v ss >/dev/null; then
+      ss -Hltnp 2>/dev/null | grep -q "pid=$pid," && return 0
+    else
+      [[ -d /proc/$pid ]] && { sleep 1; return 0; }
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# Wait until PID no longer exists at all (reaped).
+wait_reaped() {
+  local pid=$1 i
+  for ((i = 0; i < 50; i++)); do
+    [[ -e /proc/$pid ]] || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Wait until PID is gone (or a zombie).
+wait_gone() {
+  local pid=$1 i state
+  for ((i = 0; i < 50; i++)); do
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+    [[ -z $state || $state == Z ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Checkpoint a process holding a listening TCP socket with CRIU binary BIN,
+# restore it and check it listens again. Catches CRIUs that pass `criu check`
+# but cannot dump inet sockets (criu 4.1 on Linux >= 6.16: "sockets: Can't get
+# 1:16 opt: Operation not supported").
+criu_socket_test() {
+  local bin=$1 dir pid
+  dir=$(mktemp -d /tmp/edgectl-criu-test.XXXXXX)
+  CLEANUP_PATHS+=("$dir")
+  start_listener "$dir" || return 1
+  pid=$TEST_PID
+  if ! wait_listening "$pid"; then
+    log "  the test listener (pid $pid) did not start listening"
+    kill_test_process
+    return 1
+  fi
+  if ! "$bin" dump -t "$pid" -D "$dir" -o dump.log --shell-job --tcp-established >/dev/null 2>&1; then
+    log "  '$bin dump' of a process holding a TCP socket failed:"
+    show_log "$dir/dump.log"
+    kill_test_process
+    return 1
+  fi
+  # The dump killed the process; its PID must be free again for the restore.
+  if ! wait_reaped "$pid"; then
+    log "  the dumped test process $pid was not reaped"
+    TEST_PID=''
+    return 1
+  fi
+  if ! "$bin" restore -D "$dir" -o restore.log --shell-job --tcp-established -d >/dev/null 2>&1; then
+    log "  '$bin restore' of that process failed:"
+    show_log "$dir/restore.log"
+    kill_test_process # in case it came back half-way
+    return 1
+  fi
+  if ! wait_listening "$pid"; then
+    log "  the restored process (pid $pid) does not listen"
+    kill_test_process
+    return 1
+  fi
+  kill_test_process
+  rm -rf -- "$dir"
+}
+
+# Does CRIU binary BIN work on this kernel? (version >= MIN_MAJOR, `criu check`,
+# socket dump/restore). Reasons for a failure go to stderr.
+criu_works() {
+  local bin=$1 min_major=${2:-0} ver out
+  [[ -x $bin ]] || { log "  $bin: not installed"; return 1; }
+  ver=$("$bin" --version 2>/dev/null | sed -n 's/^Version: *//p' | head -n 1 || true)
+  if [[ ! $ver =~ ^([0-9]+)\. ]]; then
+    log "  $bin --version printed no version"
+    return 1
+  fi
+  if ((BASH_REMATCH[1] < min_major)); then
+    log "  $bin is version $ver, need >= $min_major"
+    return 1
+  fi
+  if ! out=$("$bin" check 2>&1); then
+    log "  '$bin check' (version $ver) failed:"
+    { grep -E 'Error' <<<"$out" || tail -n 5 <<<"$out"; } | tail -n 5 | sed "s/^/$LOG_PREFIX     /" >&2
+    return 1
+  fi
+  criu_socket_test "$bin" || return 1
+  log "  $bin (version $ver): criu check and socket dump/restore pass"
+}
+
+# ---------------------------------------------------------------------------
+# Private CRIU from Debian unstable
+# ---------------------------------------------------------------------------
+
+# Print "URI<TAB>SIGNED-BY" of the host's Debian archive entry: the first
+# `deb` source whose suite is the host's codename (so not -security/-updates).
+# Reads deb822 *.sources files and one-line *.list / sources.list files.
+host_mirror() {
+  local codename=$1 f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -r $f ]] || continue
+    awk -v want="$codename" '
+      function flush() {
+        if (types ~ /(^| )deb( |$)/ && enabled !~ /^no$/ && (" " suites " ") ~ (" " want " ") && uris != "") {
+          split(uris, u, " "); sb = (signed ~ /^\//) ? signed : ""
+          print u[1] "\t" sb; found = 1; exit
+        }
+        types = uris = suites = signed = enabled = ""
+      }
+      /^#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      /^[ \t]/ { next }  # continuation line (e.g. an inline key)
+      {
+        key = tolower($0); sub(/:.*/, "", key)
+        val = $0; sub(/^[^:]*:[ \t]*/, "", val); sub(/[ \t]+$/, "", val)
+        if (key == "types") types = val; else if (key == "uris") uris = val
+        else if (key == "suites") suites = val; else if (key == "signed-by") signed = val
+        else if (key == "enabled") enabled = tolower(val)
+      }
+      END { if (!found) flush() }' "$f" | head -n 1 | grep . && return 0
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -r $f ]] || continue
+    awk -v want="$codename" '
+      $1 != "deb" { next }
+      {
+        i = 2; sb = ""
+        if ($2 ~ /^\[/) {
+          opts = ""
+          for (; i <= NF; i++) { opts = opts " " $i; if ($i ~ /\]$/) { i++; break } }
+          if (match(opts, /signed-by=[^ \]]+/)) sb = substr(opts, RSTART + 10, RLENGTH - 10)
+        }
+        if ($(i + 1) == want) { print $i "\t" sb; exit }
+      }' "$f" | head -n 1 | grep . && return 0
+  done
+  return 1
+}
+
+install_private_criu() {
+  local arch multiarch ldso mirror uri keyring tmp suite log_file attempt
+  arch=$(dpkg --print-architecture)
+  case $arch in
+    amd64) multiarch=x86_64-linux-gnu ldso=ld-linux-x86-64.so.2 ;;
+    arm64) multiarch=aarch64-linux-gnu ldso=ld-linux-aarch64.so.1 ;;
+    *) die "no private CRIU for architecture $arch: install a CRIU that works on Linux $(uname -r) by hand" ;;
+  esac
+  [[ $OS_ID == debian ]] ||
+    die "the distribution's criu does not work on Linux $(uname -r), and the fallback (CRIU from Debian unstable) is only for Debian hosts: install CRIU >= 4.2 by hand"
+  mirror=$(host_mirror "$OS_CODENAME") ||
+    die "cannot find this host's Debian mirror (a 'deb' entry for suite '$OS_CODENAME' in /etc/apt/sources.list*)"
+  uri=${mirror%%$'\t'*}
+  keyring=${mirror#*$'\t'}
+  [[ -n $keyring && -r $keyring ]] || keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  log "installing CRIU from Debian ${CRIU_PRIVATE_SUITES[*]} into $CRIU_PREFIX (mirror: the host's own, keyring: $keyring)"
+
+  tmp=$(mktemp -d /tmp/edgectl-criu-apt.XXXXXX)
+  CLEANUP_PATHS+=("$tmp")
+  mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/debs"
+  : >"$tmp/sources.list"
+  for suite in "${CRIU_PRIVATE_SUITES[@]}"; do
+    printf 'deb [arch=%s signed-by=%s] %s %s main\n' "$arch" "$keyring" "$uri" "$suite" >>"$tmp/sources.list"
+  done
+  # apt downloads as the unprivileged _apt user where it exists.
+  if getent passwd _apt >/dev/null; then chown -R _apt:root "$tmp"; fi
+
+  # A private sources list, package lists and cache: the host's own apt state
+  # (sources, lists, archives, dpkg status) is neither read for sources nor changed.
+  local -a apt_priv=(
+    -o "Dir::Etc::sourcelist=$tmp/sources.list" -o "Dir::Etc::sourceparts=-"
+    -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
+    -o "Dir::Cache::archives=$tmp/cache/archives" -o "APT::Get::List-Cleanup=0"
+  )
+  # Signatures: the Release files of unstable and trixie are signed with the
+  # trixie (and bookworm) automatic archive keys, which Debian 12's
+  # debian-archive-keyring (2023.3+deb12u1 and later) already ships. If the
+  # check fails anyway, the host's keyring package is upgraded from the host's
+  # own (trusted) sources and the update retried. `[trusted=yes]` is never
+  # used: an unverified libc would end up running as root.
+  log_file=$tmp/apt-update.log
+  for attempt in 1 2; do
+    if apt-get -q "${apt_priv[@]}" update >"$log_file" 2>&1 &&
+      ! grep -qE '^(W|E): .*(GPG error|NO_PUBKEY|not signed|EXPKEYSIG|Failed to fetch)' "$log_file"; then
+      break
+    fi
+    if ((attempt == 1)) && grep -qE 'NO_PUBKEY|GPG error|not signed|EXPKEYSIG' "$log_file"; then
+      log "signature check of the ${CRIU_PRIVATE_SUITES[*]} lists failed; upgrading debian-archive-keyring"
+      grep -E '^(W|E):' "$log_file" | sed "s/^/$LOG_PREFIX     /" >&2 || true
+      apt_update_once
+      apt_install --only-upgrade debian-archive-keyring
+      continue
+    fi
+    grep -E '^(W|E):' "$log_file" | sed "s/^/$LOG_PREFIX     /" >&2 || tail -n 20 "$log_file" >&2
+    if grep -qE 'NO_PUBKEY|GPG error|not signed|EXPKEYSIG' "$log_file"; then
+      die "the ${CRIU_PRIVATE_SUITES[*]} Release files do not verify with $keyring (see above): this host needs a debian-archive-keyring that holds the trixie archive keys"
+    fi
+    die "apt-get update of the private ${CRIU_PRIVATE_SUITES[*]} list failed (see above)"
+  done
+
+  log "downloading ${#CRIU_PRIVATE_PKGS[@]} packages"
+  if ! (cd "$tmp/debs" && apt-get -q "${apt_priv[@]}" download "${CRIU_PRIVATE_PKGS[@]}") >"$tmp/download.log" 2>&1; then
+    grep -E '^(W|E):' "$tmp/download.log" | sed "s/^/$LOG_PREFIX     /" >&2 || tail -n 20 "$tmp/download.log" >&2
+    die "apt-get download of the private CRIU packages failed (see above)"
+  fi
+
+  local deb stage loader rel
+  stage=$CRIU_PREFIX.new
+  rm -rf -- "$stage"
+  mkdir -p "$stage"
+  CLEANUP_PATHS+=("$stage")
+  : >"$tmp/PACKAGES"
+  for deb in "$tmp"/debs/*.deb; do
+    dpkg-deb -x "$deb" "$stage"
+    # shellcheck disable=SC2016 # dpkg's own ${field} syntax
+    dpkg-deb --show --showformat='${Package} ${Version}\n' "$deb" >>"$tmp/PACKAGES"
+  done
+  cp "$tmp/PACKAGES" "$stage/PACKAGES"
+  rm -rf -- "$stage/usr/share/doc" "$stage/usr/share/man" "$stage/usr/share/lintian"
+
+  # Where did the dynamic loader land? (merged-/usr suites put it under usr/lib.)
+  loader=''
+  for rel in "usr/lib/$multiarch/$ldso" "lib/$multiarch/$ldso" "usr/lib64/$ldso" "lib64/$ldso"; do
+    if [[ -e $stage/$rel && $(readlink -f "$stage/$rel") == "$stage"/* ]]; then
+      loader=$rel
+      break
+    fi
+  done
+  [[ -n $loader ]] || die "no dynamic loader $ldso found in the unpacked packages"
+  [[ -x $stage/usr/sbin/criu ]] || die "no usr/sbin/criu found in the unpacked packages"
+
+  # Every library criu needs must come from the prefix.
+  local missing_libs
+  missing_libs=$("$stage/$loader" --list --library-path "$stage/usr/lib/$multiarch:$stage/lib/$multiarch" \
+    "$stage/usr/sbin/criu" 2>&1 | grep 'not found' || true)
+  [[ -z $missing_libs ]] || die "libraries missing from the private CRIU package set:
+$missing_libs"
+
+  # Swap the new prefix into place.
+  rm -rf -- "$CRIU_PREFIX.old"
+  if [[ -e $CRIU_PREFIX ]]; then mv -- "$CRIU_PREFIX" "$CRIU_PREFIX.old"; fi
+  mv -- "$stage" "$CRIU_PREFIX"
+  rm -rf -- "$CRIU_PREFIX.old"
+
+  # The wrapper runs criu with the prefix's own loader and libraries, so the
+  # host's libc is never replaced and programs criu starts use the host's.
+  mkdir -p "$(dirname "$CRIU_WRAPPER")"
+  cat >"$CRIU_WRAPPER.tmp" <<EOF
+#!/bin/sh
+# $CRIU_WRAPPER_MARK: written by edgectl scripts/install-host-deps.sh; do not edit.
+# CRIU from Debian unstable with its own libc, unpacked into $CRIU_PREFIX
+# (package list: $CRIU_PREFIX/PACKAGES). Remove this file and $CRIU_PREFIX to undo.
+P=$CRIU_PREFIX
+exec "\$P/$loader" --argv0 "\$0" --library-path "\$P/usr/lib/$multiarch:\$P/lib/$multiarch" "\$P/usr/sbin/criu" "\$@"
+EOF
+  chmod 0755 "$CRIU_WRAPPER.tmp"
+  mv -- "$CRIU_WRAPPER.tmp" "$CRIU_WRAPPER"
+  log "installed $CRIU_WRAPPER -> $CRIU_PREFIX/usr/sbin/criu (loader $loader)"
+}
+
+is_our_wrapper() { [[ -f $CRIU_WRAPPER ]] && grep -q "$CRIU_WRAPPER_MARK" "$CRIU_WRAPPER"; }
+
+ensure_criu() {
+  local cur
+  cur=$(command -v criu || true)
+  log "checking CRIU on Linux $(uname -r)"
+  if [[ -n $cur ]] && criu_works "$cur"; then
+    return 0
+  fi
+  if [[ $cur != /usr/sbin/criu ]] && criu_works /usr/sbin/criu; then
+    # The distribution's criu works; a broken private one would shadow it.
+    if is_our_wrapper; then
+      log "removing the private CRIU wrapper: the distribution's criu works"
+      rm -f -- "$CRIU_WRAPPER"
+    fi
+    [[ $(command -v criu) == /usr/sbin/criu ]] || die "$(command -v criu) shadows the working /usr/sbin/criu"
+    return 0
+  fi
+  if [[ -e $CRIU_WRAPPER ]] && ! is_our_wrapper; then
+    die "$CRIU_WRAPPER exists, was not written by this script and does not work: remove it and run again"
+  fi
+  log "the distribution's criu does not work here: falling back to a private CRIU"
+  install_private_criu
+  if ! criu_works "$CRIU_WRAPPER" "$CRIU_PRIVATE_MIN_MAJOR"; then
+    rm -f -- "$CRIU_WRAPPER"
+    die "the private CRIU in $CRIU_PREFIX does not work on Linux $(uname -r) (reasons above); wrapper removed"
+  fi
+  [[ $(command -v criu) == "$CRIU_WRAPPER" ]] || die "criu in PATH is $(command -v criu), not $CRIU_WRAPPER"
+}
+
+# ---------------------------------------------------------------------------
+# /etc/criu/runc.conf
+# ---------------------------------------------------------------------------
+
+runc_conf_ok() { [[ -f $CRIU_RUNC_CONF ]] && grep -qE '^[[:space:]]*tcp-close[[:space:]]*$' "$CRIU_RUNC_CONF"; }
+
+ensure_runc_conf() {
+  if runc_conf_ok; then
+    log "$CRIU_RUNC_CONF already has tcp-close"
+    return 0
+  fi
+  mkdir -p "$(dirname "$CRIU_RUNC_CONF")"
+  # Keep existing lines; make sure the file ends with a newline before appending.
+  if [[ -s $CRIU_RUNC_CONF && -n $(tail -c 1 "$CRIU_RUNC_CONF") ]]; then
+    echo >>"$CRIU_RUNC_CONF"
+  fi
+  echo tcp-close >>"$CRIU_RUNC_CONF"
+  log "added tcp-close to $CRIU_RUNC_CONF"
+}
+
+# ---------------------------------------------------------------------------
+# apt
+# ---------------------------------------------------------------------------
+
+APT_UPDATED=0
+apt_update_once() {
+  ((APT_UPDATED)) && return 0
+  log "apt-get update"
+  apt-get -q -o DPkg::Lock::Timeout=300 update >&2 || die "apt-get update failed"
+  APT_UPDATED=1
+}
+
+apt_install() {
+  local rc=0
+  # Keep package scripts from starting services (docker.io and containerd
+  # would otherwise start their daemons): invoke-rc.d honours policy-rc.d.
+  # An existing policy-rc.d is left as it is; ours goes away afterwards (or in
+  # cleanup() if the script dies meanwhile).
+  if [[ ! -e $POLICY_RC ]]; then
+    printf '#!/bin/sh\n# temporary, from install-host-deps.sh\nexit 101\n' >"$POLICY_RC"
+    chmod 0755 "$POLICY_RC"
+    POLICY_RC_OURS=1
+  fi
+  apt-get -q -y -o DPkg::Lock::Timeout=300 \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    install --no-install-recommends "$@" >&2 || rc=$?
+  remove_our_policy_rc
+  ((rc == 0)) || die "apt-get install $* failed (exit $rc)"
+}
+
+# Names of the systemd units enabled in /etc/systemd/system (works without systemd).
+enabled_units() {
+  find /etc/systemd/system -mindepth 2 -maxdepth 2 -path '*.wants/*' -type l -printf '%f\n' 2>/dev/null |
+    sort -u
+}
+
+# Disable the units that package scripts enabled during this run (docker.io,
+# containerd and openssh-server enable theirs on installation): this script
+# starts nothing and enables nothing; the lab starts the daemons it needs.
+# `systemctl disable` also works where systemd is not running; once a unit's
+# links are gone, package upgrades leave it disabled.
+disable_new_units() {
+  local before=$1 unit
+  for unit in $(comm -13 <(echo "$before") <(enabled_units)); do
+    log "disabling $unit (its package's install script enabled it)"
+    if command -v systemctl >/dev/null; then
+      systemctl disable --quiet "$unit" || log "  warning: could not disable $unit"
+    else
+      find /etc/systemd/system -mindepth 2 -maxdepth 2 -path "*.wants/$unit" -type l -delete
+    fi
+  done
+}
+
+# Stop any daemon of these names that was not running before ($1: "name:pid ..." snapshot).
+DAEMONS=(dockerd containerd docker-proxy)
+daemon_snapshot() {
+  local name pid
+  for name in "${DAEMONS[@]}"; do
+    for pid in $(pgrep -x "$name" || true); do printf '%s:%s ' "$name" "$pid"; done
+  done
+}
+stop_new_daemons() {
+  local before=" $1 " name pid
+  for name in "${DAEMONS[@]}"; do
+    for pid in $(pgrep -x "$name" || true); do
+      [[ $before == *" $name:$pid "* ]] && continue
+      log "stopping $name (pid $pid) started by a package script"
+      kill -TERM "$pid" 2>/dev/null || true
+      wait_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    done
+  done
+}
+
+# ---------------------------------------------------------------------------
+# Summary
+# ---------------------------------------------------------------------------
+
+tool_version() {
+  local tool=$1 out=''
+  case $tool in
+    docker | dockerd) out=$("$tool" --version 2>&1) ;;
+    criu) out=$(criu --version 2>&1 | sed -n 's/^Version: */criu /p') ;;
+    rsync) out=$(rsync --version 2>&1 | head -n 1) ;;
+    xdelta3) out=$(xdelta3 -V 2>&1 | head -n 1) ;;
+    iptables) out=$(iptables --version 2>&1) ;;
+    tc | ip) out=$("$tool" -V 2>&1) ;;
+    sshd) out="openssh-server $(dpkg-query -W -f='${Version}' openssh-server 2>/dev/null || echo '?')" ;;
+    ssh) out=$(ssh -V 2>&1) ;;
+    busybox) out=$(busybox 2>&1 | head -n 1) ;;
+  esac
+  printf '%s' "${out%%$'\n'*}"
+}
+
+print_summary() {
+  local tool path
+  echo "role: $ROLE   kernel: $(uname -r)   ${OS_ID} ${OS_CODENAME}"
+  for tool in "${SUMMARY_TOOLS[@]}"; do
+    if path=$(command -v "$tool"); then
+      printf '%-9s %-24s %s\n' "$tool" "$path" "$(tool_version "$tool" || true)"
+    else
+      printf '%-9s %-24s %s\n' "$tool" '-' 'not installed'
+    fi
+  done
+  # /usr/local/bin may hold a newer standalone docker client ahead of the package's.
+  if [[ -x /usr/bin/docker && $(command -v docker) != /usr/bin/docker ]]; then
+    printf '%-9s %-24s %s\n' '' /usr/bin/docker "$(/usr/bin/docker --version 2>&1) (docker.io's client, shadowed)"
+  fi
+  if [[ -f $CRIU_PREFIX/PACKAGES && $(command -v criu) == "$CRIU_WRAPPER" ]]; then
+    echo "criu runs from $CRIU_PREFIX ($(grep -c . "$CRIU_PREFIX/PACKAGES") packages, see $CRIU_PREFIX/PACKAGES)"
+  fi
+  if runc_conf_ok; then echo "$CRIU_RUNC_CONF: tcp-close"; fi
+}
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+
+log "role '$ROLE' on ${OS_ID} ${OS_CODENAME} (Linux $(uname -r))$( ((CHECK_ONLY)) && echo ', check only')"
+
+INITIAL_DAEMONS=$(daemon_snapshot)
+
+# Packages (criu is judged by whether a working criu is in PATH, not by its package).
+MISSING_PKGS=()
+for pkg in "${ROLE_PKGS[@]}"; do
+  [[ $pkg == criu ]] && continue
+  pkg_installed "$pkg" || MISSING_PKGS+=("$pkg")
+done
+
+if ((CHECK_ONLY)); then
+  missing=()
+  for pkg in "${MISSING_PKGS[@]}"; do missing+=("package $pkg"); done
+  if ((NEEDS_CRIU)); then
+    log "checking CRIU on Linux $(uname -r)"
+    cur=$(command -v criu || true)
+    if [[ -z $cur ]] || ! criu_works "$cur"; then
+      missing+=("a criu that works on Linux $(uname -r) (criu in PATH: ${cur:-none})")
+    fi
+    runc_conf_ok || missing+=("tcp-close in $CRIU_RUNC_CONF")
+  fi
+  if ((${#missing[@]})); then
+    printf 'missing: %s\n' "${missing[@]}"
+    log "${#missing[@]} thing(s) missing for role '$ROLE'"
+    exit 1
+  fi
+  echo "role $ROLE: nothing missing"
+  log "nothing missing for role '$ROLE'"
+  exit 0
+fi
+
+# Install the distribution's criu package only while no working criu is in PATH.
+if ((NEEDS_CRIU)) && ! pkg_installed criu; then
+  cur=$(command -v criu || true)
+  if [[ -z $cur ]] || ! { log "checking the criu in PATH ($cur)"; criu_works "$cur"; }; then
+    MISSING_PKGS+=(criu)
+  fi
+fi
+
+if ((${#MISSING_PKGS[@]})); then
+  log "installing: ${MISSING_PKGS[*]}"
+  apt_update_once
+  before=$(daemon_snapshot)
+  units_before=$(enabled_units)
+  apt_install "${MISSING_PKGS[@]}"
+  stop_new_daemons "$before"
+  disable_new_units "$units_before"
+else
+  log "all packages for role '$ROLE' are installed"
+fi
+
+if ((NEEDS_CRIU)); then
+  ensure_criu
+  ensure_runc_conf
+fi
+
+# This script must leave no daemon running that it started.
+if pids=$(pgrep -x dockerd); then
+  for pid in $pids; do
+    [[ " $INITIAL_DAEMONS " == *" dockerd:$pid "* ]] || die "dockerd (pid $pid) was started during this run and is still running"
+  done
+  log "note: dockerd was already running before this script (pids: $(echo "$pids" | paste -sd ' '))"
+else
+  log "no dockerd running (none started)"
+fi
+
+print_summary
+log "done in $((SECONDS - START_SECONDS)) s"

@@ -1,0 +1,119 @@
+import { dirname, join, resolve } from 'node:path';
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { errorEnvelope, successEnvelope, toEdgectlError } from './lib/envelope.js';
+import { errorMessage } from './lib/errors.js';
+import { type Inventory, loadInventory } from './lib/inventory/index.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof EdgectlCommand)['baseFlags'] & T['flags']
+>;
+
+/**
+ * The base of every edgectl command: the shared flags, the JSON envelope on stdout under --json,
+ * human output and progress on stderr, and one place that turns errors into output and exit codes.
+ */
+export abstract class EdgectlCommand<T extends typeof Command = typeof Command> extends Command {
+  static override enableJsonFlag = true;
+
+  static override baseFlags = {
+    hosts: Flags.string({
+      char: 'f',
+      summary: 'The testbed inventory.',
+      env: 'EDGECTL_HOSTS',
+      default: 'hosts.yml',
+      helpGroup: 'GLOBAL',
+    }),
+    state: Flags.string({
+      summary: 'The state database (default: .edgectl/state.db beside the hosts file).',
+      env: 'EDGECTL_STATE',
+      helpGroup: 'GLOBAL',
+    }),
+    verbose: Flags.boolean({
+      summary: 'Print every remote command and its timing on stderr.',
+      default: false,
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  protected flags!: BaseFlags<T>;
+  protected readonly warnings: string[] = [];
+  /** The exit status a command that returns a result wants (e.g. "not ready"), 0 by default. */
+  protected status = 0;
+
+  override async init(): Promise<void> {
+    await super.init();
+    const { flags } = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (this.ctor as typeof EdgectlCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    });
+    this.flags = flags as BaseFlags<T>;
+  }
+
+  protected get hostsFile(): string {
+    return resolve(this.flags.hosts);
+  }
+
+  protected get stateFile(): string {
+    return this.flags.state
+      ? resolve(this.flags.state)
+      : join(dirname(this.hostsFile), '.edgectl', 'state.db');
+  }
+
+  protected loadInventory(): Promise<Inventory> {
+    return loadInventory(this.flags.hosts);
+  }
+
+  /** Human output: stderr under --json, stdout otherwise. */
+  protected say(message: string): void {
+    if (this.jsonEnabled()) process.stderr.write(`${message}\n`);
+    else process.stdout.write(`${message}\n`);
+  }
+
+  /** Progress and diagnostics: always stderr, never part of the JSON document. */
+  protected note(message: string): void {
+    process.stderr.write(`${message}\n`);
+  }
+
+  protected verbose(message: string): void {
+    if (this.flags?.verbose) process.stderr.write(`${message}\n`);
+  }
+
+  override warn(input: string | Error): string | Error {
+    const text = typeof input === 'string' ? input : input.message;
+    this.warnings.push(text);
+    process.stderr.write(`Warning: ${text}\n`);
+    return input;
+  }
+
+  override toSuccessJson(result: unknown): unknown {
+    return successEnvelope(result, this.warnings, this.status);
+  }
+
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  }
+
+  protected override async finally(err: Error | undefined): Promise<void> {
+    if (!err && this.status !== 0) process.exitCode = this.status;
+    await super.finally(err);
+  }
+
+  override async catch(err: Error & { exitCode?: number }): Promise<never> {
+    // oclif's own exit (this.exit) and help requests pass straight through.
+    if ((err as { code?: string }).code === 'EEXIT') throw err;
+    const e = toEdgectlError(err);
+    process.exitCode = e.exitCode;
+    if (this.jsonEnabled()) {
+      this.logJson(errorEnvelope(e, this.warnings));
+    } else {
+      process.stderr.write(`Error: ${e.message}\n`);
+      if (e.hint) process.stderr.write(`Try: ${e.hint}\n`);
+      if (this.flags?.verbose && e.cause) process.stderr.write(`${errorMessage(e.cause)}\n`);
+      if (e.code === 'INTERNAL' && err.stack) process.stderr.write(`${err.stack}\n`);
+    }
+    return this.exit(e.exitCode);
+  }
+}

@@ -1,0 +1,102 @@
+import { Flags } from '@oclif/core';
+import chalk from 'chalk';
+import { EdgectlCommand } from '../../base-command.js';
+import { ExitCode, UsageError } from '../../lib/errors.js';
+import { type ChecksReport, checkHosts, type HostReport } from '../../lib/hosts/check.js';
+import { SshPool } from '../../lib/remote/index.js';
+import { renderTable } from '../../lib/util/table.js';
+
+export default class HostsCheck extends EdgectlCommand<typeof HostsCheck> {
+  static override summary = 'Check that every host is reachable over SSH and ready for its role.';
+  static override description =
+    `Connects to every host of the inventory at once (host keys verified against the
+known_hosts file that hosts.yml names) and probes what its role needs: docker with experimental mode and a CRIU
+that passes \`criu check\` on servers, tc (HTB, and netem for latency) and iptables everywhere, rsync and xdelta3
+on servers. Exits 0 only when every host is ready, 6 when some are not, and says why for each.`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --host edge1 --host edge2',
+    '<%= config.bin %> <%= command.id %> -f lab.yml --json | jq ".result.hosts[] | select(.ready | not)"',
+  ];
+
+  static override flags = {
+    host: Flags.string({ summary: 'Check only this host (repeatable).', multiple: true }),
+  };
+
+  async run(): Promise<ChecksReport> {
+    const inv = await this.loadInventory();
+    const only = this.flags.host ?? [];
+    const unknown = only.filter((name) => !inv.hosts.some((h) => h.name === name));
+    if (unknown.length > 0) {
+      throw new UsageError(`unknown host ${unknown.join(', ')}`, {
+        hint: `hosts in ${this.flags.hosts}: ${inv.hosts.map((h) => h.name).join(', ')}`,
+      });
+    }
+    const pool = new SshPool();
+    try {
+      const count = only.length || inv.hosts.length;
+      this.note(`Checking ${count} host${count === 1 ? '' : 's'} of testbed ${inv.testbed}...`);
+      const report = await checkHosts(inv, pool, {
+        only,
+        onHost: (r) =>
+          this.verbose(`${r.name}: ${r.ready ? 'ready' : `not ready (${r.errors.length} problems)`}`),
+      });
+      for (const host of report.hosts) for (const w of host.warnings) this.warn(`${host.name}: ${w}`);
+      if (!this.jsonEnabled()) this.say(renderReport(report));
+      if (!report.ready) this.status = ExitCode.notReady;
+      return report;
+    } finally {
+      await pool.closeAll();
+    }
+  }
+}
+
+function mark(ok: boolean | null | undefined, text = ''): string {
+  if (ok === null || ok === undefined) return chalk.dim('-');
+  return ok ? chalk.green(text || 'ok') : chalk.red(text || 'no');
+}
+
+function renderReport(report: ChecksReport): string {
+  const header = [
+    'HOST',
+    'ROLE',
+    'SSH',
+    'DOCKER',
+    'CRIU',
+    'HTB',
+    'NETEM',
+    'IPTABLES',
+    'RSYNC',
+    'XDELTA3',
+    'READY',
+  ];
+  const rows = report.hosts.map((h: HostReport) => [
+    h.name,
+    h.role,
+    h.ssh.ok ? chalk.green(`ok ${h.ssh.ms ?? ''}ms`) : chalk.red(h.ssh.reason ?? 'no'),
+    h.docker
+      ? mark(h.docker.ok, `${h.docker.version ?? 'no'}${h.docker.experimental ? ' exp' : ''}`)
+      : mark(null),
+    h.criu ? mark(h.criu.ok, h.criu.version ?? 'no') : mark(null),
+    mark(h.htb),
+    h.netem === false ? chalk.yellow('no') : mark(h.netem),
+    mark(h.iptables?.ok),
+    mark(h.rsync?.ok),
+    mark(h.xdelta3?.ok),
+    h.ready ? chalk.green('ready') : chalk.red('NOT READY'),
+  ]);
+  const lines = [renderTable([header, ...rows])];
+  for (const h of report.hosts) {
+    for (const e of h.errors) lines.push(`${chalk.red('✗')} ${h.name}: ${e}`);
+    if (!h.ssh.ok && h.ssh.hint) lines.push(`  try: ${h.ssh.hint}`);
+  }
+  lines.push(
+    report.ready
+      ? chalk.green(`All ${report.hosts.length} hosts are ready.`)
+      : chalk.red(
+          `${report.hosts.filter((h) => !h.ready).length} of ${report.hosts.length} hosts are not ready.`,
+        ),
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,67 @@
+/**
+ * Typed errors. Every failure that reaches the user is an EdgectlError: it carries a stable code, the
+ * process exit code, and (where we know it) what to try next. The exit codes are documented in the README.
+ */
+export const ExitCode = {
+  ok: 0,
+  /** Unexpected failure: a bug in edgectl. */
+  internal: 1,
+  /** Bad command-line usage (unknown flag, missing argument). */
+  usage: 2,
+  /** hosts.yml missing or invalid. */
+  inventory: 3,
+  /** A host could not be reached over SSH (refused, timeout, auth, host key). */
+  unreachable: 4,
+  /** A command on a host failed. */
+  remote: 5,
+  /** Hosts are reachable but not ready for their role (hosts check). */
+  notReady: 6,
+  /** The local machine cannot do what was asked (missing kernel feature, not root, ...). */
+  unsupported: 7,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface EdgectlErrorOptions {
+  hint?: string;
+  cause?: unknown;
+  details?: unknown;
+}
+
+export class EdgectlError extends Error {
+  readonly code: string;
+  readonly exitCode: ExitCodeValue;
+  readonly hint: string | undefined;
+  readonly details: unknown;
+
+  constructor(code: string, exitCode: ExitCodeValue, message: string, options: EdgectlErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'EdgectlError';
+    this.code = code;
+    this.exitCode = exitCode;
+    this.hint = options.hint;
+    this.details = options.details;
+  }
+}
+
+export class UsageError extends EdgectlError {
+  constructor(message: string, options: EdgectlErrorOptions = {}) {
+    super('USAGE', ExitCode.usage, message, options);
+  }
+}
+
+export class UnsupportedError extends EdgectlError {
+  constructor(message: string, options: EdgectlErrorOptions = {}) {
+    super('UNSUPPORTED', ExitCode.unsupported, message, options);
+  }
+}
+
+/** A bug: something that should not happen whatever the input. */
+export class InternalError extends EdgectlError {
+  constructor(message: string, options: EdgectlErrorOptions = {}) {
+    super('INTERNAL', ExitCode.internal, message, options);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,236 @@
+import { errorMessage } from '../errors.js';
+import type { Host, Inventory, Role } from '../inventory/index.js';
+import { HostUnreachableError, type SshPool, type UnreachableReason } from '../remote/index.js';
+import type { Executor, RunResult } from '../remote/types.js';
+import {
+  type DockerFacts,
+  parseCriuVersion,
+  parseDockerVersion,
+  parseTcProbe,
+  parseToolVersion,
+  probeArgv,
+  probeInterfaceName,
+  type TcFacts,
+} from './probes.js';
+
+export interface ToolFacts {
+  ok: boolean;
+  version?: string;
+}
+
+export interface HostReport {
+  name: string;
+  role: Role;
+  address: string;
+  reachable: boolean;
+  ssh: { ok: boolean; ms?: number; reason?: UnreachableReason; error?: string; hint?: string };
+  kernel?: string;
+  root?: boolean;
+  /** null where the role does not need it and it was not probed. */
+  docker: (DockerFacts & { ok: boolean }) | null;
+  criu: { ok: boolean; version?: string } | null;
+  htb: boolean | null;
+  netem: boolean | null;
+  iptables: ToolFacts | null;
+  rsync: ToolFacts | null;
+  xdelta3: ToolFacts | null;
+  ready: boolean;
+  /** Why the host is not ready for its role. */
+  errors: string[];
+  /** What works but limits the testbed (e.g. no netem: latency cannot be emulated). */
+  warnings: string[];
+}
+
+export interface ChecksReport {
+  testbed: string;
+  ready: boolean;
+  hosts: HostReport[];
+}
+
+type Need = 'root' | 'docker' | 'criu' | 'tc' | 'iptables' | 'rsync' | 'xdelta3';
+
+/** What each role must have to be ready. */
+export const ROLE_NEEDS: Record<Role, readonly Need[]> = {
+  cloud: ['root', 'docker', 'criu', 'tc', 'iptables', 'rsync', 'xdelta3'],
+  edge: ['root', 'docker', 'criu', 'tc', 'iptables', 'rsync', 'xdelta3'],
+  ap: ['root', 'tc', 'iptables'],
+  mu: ['root', 'tc', 'iptables'],
+};
+
+function firstLine(text: string): string {
+  return (
+    text
+      .trim()
+      .split('\n')
+      .find((l) => l.trim() !== '') ?? ''
+  );
+}
+
+function failure(what: string, r: RunResult): string {
+  if (r.code === 127) return `${what} is not installed`;
+  return `${what} failed (exit ${r.code}): ${firstLine(r.stderr) || firstLine(r.stdout)}`;
+}
+
+/** Probes one reachable host; never throws for a failing probe, it becomes an error line. */
+async function probeHost(exec: Executor, host: Host, report: HostReport): Promise<void> {
+  const needs = new Set(ROLE_NEEDS[host.role]);
+  const errors = report.errors;
+  const run = (argv: readonly string[]) => exec.run(argv, { timeoutMs: 30_000 });
+
+  const identity = run(probeArgv.identity()).then((r) => {
+    const [uid, kernel] = r.stdout.trim().split('\n');
+    report.root = uid === '0';
+    if (kernel) report.kernel = kernel;
+    if (!report.root && needs.has('root')) {
+      errors.push(
+        `commands run as uid ${uid}, not root: edgectl needs root on ${host.role} hosts (ssh.user root, or ssh.sudo: true with passwordless sudo)`,
+      );
+    }
+  });
+
+  const docker = needs.has('docker')
+    ? run(probeArgv.docker()).then((r) => {
+        let facts: DockerFacts = { experimental: false };
+        try {
+          facts = parseDockerVersion(r.stdout);
+        } catch {
+          // not JSON: docker missing or broken; the exit code and stderr say why
+        }
+        const ok = r.code === 0 && facts.version !== undefined && facts.experimental;
+        report.docker = { ...facts, ok };
+        if (r.code !== 0 || facts.version === undefined) errors.push(failure('docker', r));
+        else if (!facts.experimental) {
+          errors.push(`docker ${facts.version} runs without experimental mode: checkpoints need it`);
+        }
+      })
+    : undefined;
+
+  const criu = needs.has('criu')
+    ? run(probeArgv.criuVersion()).then(async (v) => {
+        const version = v.code === 0 ? parseCriuVersion(v.stdout) : undefined;
+        if (!version) {
+          report.criu = { ok: false };
+          errors.push(failure('criu --version', v));
+          return;
+        }
+        const check = await run(probeArgv.criuCheck());
+        report.criu = { ok: check.code === 0, version };
+        if (check.code !== 0) errors.push(`criu ${version}: ${failure('criu check', check)}`);
+      })
+    : undefined;
+
+  const tc = needs.has('tc')
+    ? run(probeArgv.tc(probeInterfaceName())).then((r) => {
+        let facts: TcFacts;
+        if (r.code !== 0)
+          facts = { probed: false, htb: false, netem: false, reasons: [failure('tc probe', r)] };
+        else facts = parseTcProbe(r.stdout);
+        report.htb = facts.htb;
+        report.netem = facts.netem;
+        if (!facts.probed || !facts.htb)
+          errors.push(...facts.reasons.filter((x) => !x.startsWith('tc netem')));
+        if (facts.probed && !facts.netem) {
+          report.warnings.push(
+            `no tc netem on ${host.name} (${facts.reasons.find((x) => x.startsWith('tc netem'))?.slice(10) ?? 'unknown'}): link latency cannot be emulated there, only bandwidth`,
+          );
+        }
+      })
+    : undefined;
+
+  const tool = (need: 'iptables' | 'rsync' | 'xdelta3', argv: readonly string[]) =>
+    needs.has(need)
+      ? run(argv).then((r) => {
+          const version = parseToolVersion(r.stdout + r.stderr);
+          report[need] = { ok: r.code === 0, ...(version ? { version } : {}) };
+          if (r.code !== 0) errors.push(failure(need, r));
+        })
+      : undefined;
+
+  const iptables = tool('iptables', probeArgv.iptables())?.then(async () => {
+    if (!report.iptables?.ok) return;
+    const usable = await run(probeArgv.iptablesUsable());
+    if (usable.code !== 0) {
+      report.iptables.ok = false;
+      errors.push(failure('iptables -S', usable));
+    }
+  });
+
+  await Promise.all([
+    identity,
+    docker,
+    criu,
+    tc,
+    iptables,
+    tool('rsync', probeArgv.rsync()),
+    tool('xdelta3', probeArgv.xdelta3()),
+  ]);
+}
+
+export async function checkHost(pool: SshPool, host: Host): Promise<HostReport> {
+  const report: HostReport = {
+    name: host.name,
+    role: host.role,
+    address: host.address,
+    reachable: false,
+    ssh: { ok: false },
+    docker: null,
+    criu: null,
+    htb: null,
+    netem: null,
+    iptables: null,
+    rsync: null,
+    xdelta3: null,
+    ready: false,
+    errors: [],
+    warnings: [],
+  };
+  const started = performance.now();
+  try {
+    await pool.connect(host);
+    report.reachable = true;
+    report.ssh = { ok: true, ms: Math.round(performance.now() - started) };
+  } catch (err) {
+    if (err instanceof HostUnreachableError) {
+      report.ssh = {
+        ok: false,
+        reason: err.reason,
+        error: err.message,
+        ...(err.hint ? { hint: err.hint } : {}),
+      };
+    } else {
+      report.ssh = { ok: false, reason: 'error', error: errorMessage(err) };
+    }
+    report.errors.push(report.ssh.error ?? 'unreachable');
+    return report;
+  }
+  try {
+    await probeHost(pool.executor(host), host, report);
+  } catch (err) {
+    report.errors.push(`probe failed: ${errorMessage(err)}`);
+  }
+  report.ready = report.errors.length === 0;
+  return report;
+}
+
+export interface CheckOptions {
+  /** Only these hosts (names); all when empty. */
+  only?: readonly string[];
+  onHost?: (report: HostReport) => void;
+}
+
+/** Checks every host of the inventory at once. */
+export async function checkHosts(
+  inv: Inventory,
+  pool: SshPool,
+  options: CheckOptions = {},
+): Promise<ChecksReport> {
+  const hosts = options.only?.length ? inv.hosts.filter((h) => options.only?.includes(h.name)) : inv.hosts;
+  const reports = await Promise.all(
+    hosts.map(async (host) => {
+      const report = await checkHost(pool, host);
+      options.onHost?.(report);
+      return report;
+    }),
+  );
+  return { testbed: inv.testbed, ready: reports.every((r) => r.ready), hosts: reports };
+}

@@ -1,0 +1,90 @@
+/**
+ * What `hosts check` asks each host, as pure argv builders and pure parsers of the answers, so that both
+ * can be tested without a host.
+ */
+
+/** Creates a throw-away dummy interface, tries an HTB and a netem qdisc on it, and always removes it. */
+const TC_PROBE_SCRIPT = [
+  'd=$1',
+  'if ! err=$(ip link add "$d" type dummy 2>&1); then echo "dummy:no:$err"; exit 0; fi',
+  'trap \'ip link del "$d" 2>/dev/null\' EXIT',
+  'ip link set "$d" up',
+  'if err=$(tc qdisc add dev "$d" root handle 1: htb default 1 2>&1); then echo htb:yes; tc qdisc del dev "$d" root; else echo "htb:no:$err"; fi',
+  'if err=$(tc qdisc add dev "$d" root handle 1: netem delay 1ms 2>&1); then echo netem:yes; else echo "netem:no:$err"; fi',
+].join('\n');
+
+export const probeArgv = {
+  identity: () => ['sh', '-c', 'id -u; uname -r', 'probe'],
+  docker: () => ['docker', 'version', '--format', '{{json .}}'],
+  criuVersion: () => ['criu', '--version'],
+  criuCheck: () => ['criu', 'check'],
+  tc: (ifname: string) => ['sh', '-c', TC_PROBE_SCRIPT, 'probe', ifname],
+  iptables: () => ['iptables', '--version'],
+  iptablesUsable: () => ['iptables', '-S', 'INPUT'],
+  rsync: () => ['rsync', '--version'],
+  xdelta3: () => ['xdelta3', '-V'],
+} as const;
+
+/** A name for the throw-away interface that two concurrent checks will not share (<= 15 chars). */
+export function probeInterfaceName(random: () => number = Math.random): string {
+  return `edgeprb${Math.floor(random() * 0x1000000)
+    .toString(16)
+    .padStart(6, '0')}`;
+}
+
+export interface DockerFacts {
+  client?: string;
+  version?: string;
+  apiVersion?: string;
+  experimental: boolean;
+}
+
+/** Parses `docker version --format '{{json .}}'`; the Server part is missing when the daemon is down. */
+export function parseDockerVersion(stdout: string): DockerFacts {
+  const json = JSON.parse(stdout) as {
+    Client?: { Version?: string };
+    Server?: { Version?: string; ApiVersion?: string; Experimental?: boolean } | null;
+  };
+  const server = json.Server ?? undefined;
+  return {
+    ...(json.Client?.Version ? { client: json.Client.Version } : {}),
+    ...(server?.Version ? { version: server.Version } : {}),
+    ...(server?.ApiVersion ? { apiVersion: server.ApiVersion } : {}),
+    experimental: server?.Experimental === true,
+  };
+}
+
+/** `Version: 4.2` (CRIU prints its version on stdout, sometimes with a GitID line). */
+export function parseCriuVersion(stdout: string): string | undefined {
+  return /Version:\s*(\S+)/.exec(stdout)?.[1];
+}
+
+export interface TcFacts {
+  /** Whether the probe could create its dummy interface (no: no root, or no dummy module). */
+  probed: boolean;
+  htb: boolean;
+  netem: boolean;
+  /** The kernel's or tc's own words where something failed. */
+  reasons: string[];
+}
+
+export function parseTcProbe(stdout: string): TcFacts {
+  const facts: TcFacts = { probed: true, htb: false, netem: false, reasons: [] };
+  for (const line of stdout.split('\n')) {
+    const [what, verdict, ...rest] = line.split(':');
+    const reason = rest.join(':').trim();
+    if (what === 'dummy' && verdict === 'no') {
+      facts.probed = false;
+      facts.reasons.push(`cannot create a dummy interface to probe tc: ${reason}`);
+    } else if (what === 'htb' || what === 'netem') {
+      facts[what] = verdict === 'yes';
+      if (verdict === 'no') facts.reasons.push(`tc ${what}: ${reason}`);
+    }
+  }
+  return facts;
+}
+
+/** The first version-looking token of a tool's banner (`rsync  version 3.2.7  protocol ...`). */
+export function parseToolVersion(text: string): string | undefined {
+  return /\bv?(\d+\.\d+(?:\.\d+)?[a-z0-9.~+-]*)/i.exec(text)?.[1];
+}

@@ -1,0 +1,212 @@
+/**
+ * Cross-reference checks over a hosts file that already matches the schema: unique names and
+ * addresses, references to hosts/services/base stations that exist and have the right role, links
+ * between distinct hosts at most once per pair, radio subnets that do not overlap, servers with a
+ * capacity. Each problem is reported at the path of the offending node.
+ */
+import { cidrContains, cidrsOverlap, formatCidr, type Ipv4Cidr, parseCidr, parseIpv4 } from './net.js';
+import type { InventoryFile } from './schema.js';
+
+export type PathSegment = string | number;
+
+export interface CheckIssue {
+  path: PathSegment[];
+  message: string;
+}
+
+/** Renders a path as `links[2].latency`. */
+export function formatPath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(segment)) out += out === '' ? segment : `.${segment}`;
+    else out += `[${JSON.stringify(segment)}]`;
+  }
+  return out;
+}
+
+const quote = (value: string) => JSON.stringify(value);
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? `an ${word}` : `a ${word}`;
+}
+
+/**
+ * @param where renders the position of a path for a message ("line 12"), to point at the first of
+ *   two clashing definitions.
+ */
+export function crossCheck(data: InventoryFile, where: (path: PathSegment[]) => string): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const add = (path: PathSegment[], message: string) => issues.push({ path, message });
+  const ref = (path: PathSegment[]) => `${formatPath(path)} (${where(path)})`;
+
+  // Unique names per kind.
+  const sections = [
+    ['hosts', 'host'],
+    ['basestations', 'base station'],
+    ['users', 'user'],
+    ['services', 'service'],
+  ] as const;
+  for (const [section, kind] of sections) {
+    const first = new Map<string, number>();
+    data[section].forEach((item, i) => {
+      const seen = first.get(item.name);
+      if (seen === undefined) {
+        first.set(item.name, i);
+      } else {
+        add(
+          [section, i, 'name'],
+          `expected a unique ${kind} name, got ${quote(item.name)} again; the first is ${ref([section, seen, 'name'])}`,
+        );
+      }
+    });
+  }
+
+  // Unique addresses across hosts (a host may use the same address for management and data).
+  const owner = new Map<string, PathSegment[]>();
+  data.hosts.forEach((host, i) => {
+    const keys =
+      host.dataAddress === undefined || host.dataAddress === host.address
+        ? ['address']
+        : ['address', 'dataAddress'];
+    for (const key of keys) {
+      const address = key === 'address' ? host.address : (host.dataAddress ?? host.address);
+      const path: PathSegment[] = ['hosts', i, key];
+      const previous = owner.get(address);
+      if (previous === undefined) {
+        owner.set(address, path);
+      } else {
+        const other = data.hosts[previous[1] as number]?.name ?? '?';
+        add(
+          path,
+          `expected an address no other host uses, got ${quote(address)}, which host ${quote(other)} already has: ${ref(previous)}`,
+        );
+      }
+    }
+  });
+
+  // Hosts by name (the first definition wins when names clash; that clash is reported above).
+  const hostByName = new Map<string, InventoryFile['hosts'][number]>();
+  for (const host of data.hosts) if (!hostByName.has(host.name)) hostByName.set(host.name, host);
+  const namesWithRole = (roles: readonly string[]) =>
+    [...hostByName.values()].filter((h) => roles.includes(h.role)).map((h) => h.name);
+  const listOf = (names: string[]) => (names.length === 0 ? 'none is defined' : `one of ${names.join(', ')}`);
+
+  /** Checks a reference to a host that must have one of `roles`. */
+  const hostRef = (path: PathSegment[], name: string, roles: readonly string[], what: string) => {
+    const host = hostByName.get(name);
+    if (host === undefined) {
+      add(
+        path,
+        `expected the name of ${what} (${listOf(namesWithRole(roles))}), got ${quote(name)} which is not a host`,
+      );
+    } else if (!roles.includes(host.role)) {
+      add(
+        path,
+        `expected the name of ${what} (${listOf(namesWithRole(roles))}), got ${quote(name)} which is ${article(host.role)} host`,
+      );
+    }
+  };
+
+  // Servers need a capacity for placement.
+  data.hosts.forEach((host, i) => {
+    if ((host.role === 'cloud' || host.role === 'edge') && host.capacity === undefined) {
+      add(
+        ['hosts', i, 'capacity'],
+        `expected a capacity { cpus, memMB } for ${article(host.role)} host (servers need one for placement), got nothing`,
+      );
+    }
+  });
+
+  // Base stations: ap host, optional server, radio subnets apart from each other and from host addresses.
+  const subnets: { cidr: Ipv4Cidr; path: PathSegment[] }[] = [];
+  data.basestations.forEach((bs, i) => {
+    hostRef(['basestations', i, 'host'], bs.host, ['ap'], 'a host with role ap');
+    if (bs.server !== undefined) {
+      hostRef(
+        ['basestations', i, 'server'],
+        bs.server,
+        ['cloud', 'edge'],
+        'a server, a host with role cloud or edge',
+      );
+    }
+    const cidr = parseCidr(bs.radioSubnet);
+    if (cidr === undefined) return;
+    const path: PathSegment[] = ['basestations', i, 'radioSubnet'];
+    const clash = subnets.find((other) => cidrsOverlap(other.cidr, cidr));
+    if (clash) {
+      add(
+        path,
+        `expected a radio subnet that overlaps no other, got ${quote(bs.radioSubnet)}, which overlaps ${quote(formatCidr(clash.cidr))}: ${ref(clash.path)}`,
+      );
+    } else {
+      subnets.push({ cidr, path });
+    }
+  });
+  data.hosts.forEach((host, i) => {
+    for (const key of ['address', 'dataAddress'] as const) {
+      const text = host[key];
+      const address = text === undefined ? undefined : parseIpv4(text);
+      if (text === undefined || address === undefined) continue;
+      const subnet = subnets.find((s) => cidrContains(s.cidr, address));
+      if (subnet) {
+        add(
+          ['hosts', i, key],
+          `expected an address outside the radio subnets (edgectl assigns those), got ${quote(text)}, which is inside ${quote(formatCidr(subnet.cidr))}: ${ref(subnet.path)}`,
+        );
+      }
+    }
+  });
+
+  // Links: known, distinct hosts; one link per pair.
+  const pairs = new Map<string, number>();
+  data.links.forEach((link, i) => {
+    const [a, b] = link.between;
+    let known = true;
+    link.between.forEach((name, j) => {
+      if (!hostByName.has(name)) {
+        known = false;
+        add(
+          ['links', i, 'between', j],
+          `expected the name of a host (${listOf(hostByName.size === 0 ? [] : [...hostByName.keys()])}), got ${quote(name)}`,
+        );
+      }
+    });
+    if (a === b) {
+      add(['links', i, 'between'], `expected two different hosts, got ${quote(a)} twice`);
+      return;
+    }
+    if (!known) return;
+    const key = [a, b].sort().join('\u0000');
+    const first = pairs.get(key);
+    if (first === undefined) {
+      pairs.set(key, i);
+    } else {
+      add(
+        ['links', i, 'between'],
+        `expected at most one link between ${a} and ${b}, got a second one; the first is ${ref(['links', first, 'between'])}`,
+      );
+    }
+  });
+
+  // Users: an mu host, a known service, a known start base station.
+  const serviceNames = [...new Set(data.services.map((s) => s.name))];
+  const basestationNames = [...new Set(data.basestations.map((bs) => bs.name))];
+  data.users.forEach((user, i) => {
+    hostRef(['users', i, 'host'], user.host, ['mu'], 'a host with role mu');
+    if (!serviceNames.includes(user.service)) {
+      add(
+        ['users', i, 'service'],
+        `expected the name of a service (${listOf(serviceNames)}), got ${quote(user.service)}`,
+      );
+    }
+    if (user.startBasestation !== undefined && !basestationNames.includes(user.startBasestation)) {
+      add(
+        ['users', i, 'startBasestation'],
+        `expected the name of a base station (${listOf(basestationNames)}), got ${quote(user.startBasestation)}`,
+      );
+    }
+  });
+
+  return issues;
+}

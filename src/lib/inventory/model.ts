@@ -1,0 +1,328 @@
+/**
+ * The resolved inventory: what hosts.yml describes, with every default applied and every path made
+ * absolute, plus pure helpers over the topology (lookups, neighbours, routes, radio addressing).
+ */
+import { InventoryLookupError } from './errors.js';
+import type { RadioAddressing } from './net.js';
+import type { BUNDLED_APPS, InventoryFile, RADIO_STANDARDS, ROLES } from './schema.js';
+
+export type Role = (typeof ROLES)[number];
+export type ServerRole = 'cloud' | 'edge';
+export type BundledApp = (typeof BUNDLED_APPS)[number];
+export type RadioStandard = (typeof RADIO_STANDARDS)[number];
+/** A position in metres. */
+export type Point = [x: number, y: number];
+
+/** Where an entity is defined in the hosts file (1-based), for messages like "see hosts.yml:14". */
+export interface SourcePos {
+  line: number;
+  column: number;
+}
+
+export interface SshSettings {
+  user: string;
+  port: number;
+  /** Absolute path of the private key, or undefined to use the SSH agent / ssh2 defaults. */
+  identityFile?: string;
+  /** Absolute path of the known_hosts file, or undefined for none (host keys then cannot be verified). */
+  knownHosts?: string;
+  /** Trust and record a host key seen for the first time (like StrictHostKeyChecking=accept-new). */
+  acceptNewHostKeys: boolean;
+  /** Run privileged commands through `sudo -n` (for a non-root user). */
+  sudo: boolean;
+  connectTimeoutMs: number;
+}
+
+export interface Capacity {
+  cpus: number;
+  memMB: number;
+}
+
+export interface Host {
+  name: string;
+  role: Role;
+  /** SSH / management IPv4 address. */
+  address: string;
+  /** IPv4 address on the data network (the management address when not given). */
+  dataAddress: string;
+  ssh: SshSettings;
+  /** Always set for servers (cloud and edge hosts). */
+  capacity?: Capacity;
+  position?: Point;
+  /** Where edgectl is installed on the host; undefined means `edgectl` on the PATH. */
+  edgectlPath?: string;
+  /** cloud or edge: can run offloaded services. */
+  isServer: boolean;
+  at: SourcePos;
+}
+
+export interface PathLoss {
+  /** n in RSSI = -(10 n log10 d + A). */
+  exponent: number;
+  /** A in RSSI = -(10 n log10 d + A), dB. */
+  referenceLossDb: number;
+  /** Below this RSSI a user cannot decode the base station's signal. */
+  minRssiDbm: number;
+}
+
+export interface Basestation {
+  name: string;
+  /** The ap host running this base station. */
+  host: string;
+  /** The server (cloud or edge host) co-located with it, if any. */
+  server?: string;
+  position: Point;
+  radioSubnet: string;
+  /** Addressing derived from radioSubnet: AP = first host address, user host = second. */
+  radio: RadioAddressing;
+  standard: RadioStandard;
+  maxUsers: number;
+  pathLoss: PathLoss;
+  at: SourcePos;
+}
+
+export interface Link {
+  between: [a: string, b: string];
+  /** tc notation, unit lower-cased: "100mbit". */
+  bandwidth: string;
+  bandwidthBps: number;
+  /** One-way latency as written: "50ms". */
+  latency: string;
+  /** One-way latency in milliseconds. */
+  latencyMs: number;
+  at: SourcePos;
+}
+
+export interface RoundtripTrajectory {
+  type: 'roundtrip';
+  from: Point;
+  to: Point;
+  /** Metres per second. */
+  speed: number;
+}
+export type Trajectory = RoundtripTrajectory;
+
+export interface Task {
+  sizeBytes: number;
+  ratePerSec: number;
+}
+
+export interface User {
+  name: string;
+  /** The mu host that runs this user's agent. */
+  host: string;
+  service: string;
+  trajectory: Trajectory;
+  task: Task;
+  startBasestation?: string;
+  at: SourcePos;
+}
+
+export interface Limits {
+  cpus: number;
+  memMB: number;
+}
+
+interface ServiceBase {
+  name: string;
+  port: number;
+  env: Record<string, string>;
+  limits?: Limits;
+  at: SourcePos;
+}
+/** A service is either a bundled app or a Docker image, never both. */
+export type Service = ServiceBase &
+  ({ app: BundledApp; image?: undefined } | { image: string; app?: undefined });
+
+export interface Inventory {
+  /** The hosts file as given (for messages). */
+  file: string;
+  /** Its absolute path. */
+  path: string;
+  /** Its absolute directory: relative paths in the file are resolved against it. */
+  dir: string;
+  testbed: string;
+  hosts: Host[];
+  basestations: Basestation[];
+  links: Link[];
+  users: User[];
+  services: Service[];
+  /** The validated file as written (schema defaults filled, paths not resolved). */
+  raw: InventoryFile;
+}
+
+export function isServerRole(role: Role): role is ServerRole {
+  return role === 'cloud' || role === 'edge';
+}
+
+function lookup<T extends { name: string }>(
+  inv: Inventory,
+  items: T[],
+  kind: 'host' | 'basestation' | 'user' | 'service',
+  name: string,
+): T {
+  const found = items.find((item) => item.name === name);
+  if (found) return found;
+  throw new InventoryLookupError(
+    kind,
+    name,
+    items.map((item) => item.name),
+    inv.file,
+  );
+}
+
+/** The host called `name`; throws InventoryLookupError (code UNKNOWN_HOST) listing the known names. */
+export function getHost(inv: Inventory, name: string): Host {
+  return lookup(inv, inv.hosts, 'host', name);
+}
+
+export function getBasestation(inv: Inventory, name: string): Basestation {
+  return lookup(inv, inv.basestations, 'basestation', name);
+}
+
+export function getUser(inv: Inventory, name: string): User {
+  return lookup(inv, inv.users, 'user', name);
+}
+
+export function getService(inv: Inventory, name: string): Service {
+  return lookup(inv, inv.services, 'service', name);
+}
+
+export function findHost(inv: Inventory, name: string): Host | undefined {
+  return inv.hosts.find((host) => host.name === name);
+}
+
+/** Hosts of the given roles, in file order. */
+export function hostsByRole(inv: Inventory, ...roles: Role[]): Host[] {
+  return inv.hosts.filter((host) => roles.includes(host.role));
+}
+
+/** The servers (cloud and edge hosts), in file order. */
+export function serverHosts(inv: Inventory): Host[] {
+  return inv.hosts.filter((host) => host.isServer);
+}
+
+/** The link between two hosts, in either order. */
+export function linkBetween(inv: Inventory, a: string, b: string): Link | undefined {
+  return inv.links.find(
+    (link) =>
+      (link.between[0] === a && link.between[1] === b) || (link.between[0] === b && link.between[1] === a),
+  );
+}
+
+/** The links touching a host. */
+export function linksOf(inv: Inventory, host: string): Link[] {
+  return inv.links.filter((link) => link.between[0] === host || link.between[1] === host);
+}
+
+/** The other end of a link, seen from `host`. */
+export function otherEnd(link: Link, host: string): string {
+  return link.between[0] === host ? link.between[1] : link.between[0];
+}
+
+/** Hosts sharing a link with `host`, in file order of the hosts. */
+export function neighbours(inv: Inventory, host: string): Host[] {
+  const names = new Set(linksOf(inv, host).map((link) => otherEnd(link, host)));
+  return inv.hosts.filter((h) => names.has(h.name));
+}
+
+/**
+ * Base stations of the inventory; with `host`, only those run by that ap host or co-located with
+ * that server.
+ */
+export function basestationsOf(inv: Inventory, host?: string): Basestation[] {
+  if (host === undefined) return [...inv.basestations];
+  return inv.basestations.filter((bs) => bs.host === host || bs.server === host);
+}
+
+/** The server co-located with a base station, if it has one. */
+export function colocatedServer(inv: Inventory, basestation: string): Host | undefined {
+  const bs = getBasestation(inv, basestation);
+  return bs.server === undefined ? undefined : findHost(inv, bs.server);
+}
+
+/** Users whose agent runs on `host`. */
+export function usersOn(inv: Inventory, host: string): User[] {
+  return inv.users.filter((user) => user.host === host);
+}
+
+/** Users of a service. */
+export function usersOf(inv: Inventory, service: string): User[] {
+  return inv.users.filter((user) => user.service === service);
+}
+
+export interface Route {
+  /** Host names from source to destination, both included. */
+  hosts: string[];
+  links: Link[];
+  /** Sum of the one-way latencies. */
+  latencyMs: number;
+  /** Twice latencyMs. */
+  rttMs: number;
+  /** Bottleneck bandwidth: the smallest along the route (Infinity for a host to itself). */
+  bandwidthBps: number;
+}
+
+/**
+ * The lowest-latency route between two hosts over the wired links (fewest hops on a tie), or
+ * undefined if they are not connected. Throws for an unknown host.
+ */
+export function route(inv: Inventory, from: string, to: string): Route | undefined {
+  getHost(inv, from);
+  getHost(inv, to);
+  const best = new Map<string, { latencyMs: number; hops: number; via?: Link }>([
+    [from, { latencyMs: 0, hops: 0 }],
+  ]);
+  const done = new Set<string>();
+  for (;;) {
+    let current: string | undefined;
+    let currentCost: { latencyMs: number; hops: number } | undefined;
+    for (const [name, cost] of best) {
+      if (done.has(name)) continue;
+      if (
+        currentCost === undefined ||
+        cost.latencyMs < currentCost.latencyMs ||
+        (cost.latencyMs === currentCost.latencyMs && cost.hops < currentCost.hops)
+      ) {
+        current = name;
+        currentCost = cost;
+      }
+    }
+    if (current === undefined || currentCost === undefined) return undefined;
+    if (current === to) break;
+    done.add(current);
+    for (const link of linksOf(inv, current)) {
+      const next = otherEnd(link, current);
+      if (done.has(next)) continue;
+      const cost = {
+        latencyMs: currentCost.latencyMs + link.latencyMs,
+        hops: currentCost.hops + 1,
+        via: link,
+      };
+      const known = best.get(next);
+      if (
+        known === undefined ||
+        cost.latencyMs < known.latencyMs ||
+        (cost.latencyMs === known.latencyMs && cost.hops < known.hops)
+      ) {
+        best.set(next, cost);
+      }
+    }
+  }
+  const hosts = [to];
+  const links: Link[] = [];
+  let at = to;
+  for (let step = best.get(at); step?.via !== undefined; step = best.get(at)) {
+    links.unshift(step.via);
+    at = otherEnd(step.via, at);
+    hosts.unshift(at);
+  }
+  const latencyMs = links.reduce((sum, link) => sum + link.latencyMs, 0);
+  return {
+    hosts,
+    links,
+    latencyMs,
+    rttMs: 2 * latencyMs,
+    bandwidthBps: links.reduce((min, link) => Math.min(min, link.bandwidthBps), Number.POSITIVE_INFINITY),
+  };
+}

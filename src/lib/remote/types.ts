@@ -1,0 +1,30 @@
+export interface RunOptions {
+  /** Data written to the command's standard input (then closed). */
+  stdin?: string | Buffer;
+  /** Kill the command after this many milliseconds (default: no limit). */
+  timeoutMs?: number;
+  /** Extra environment variables for the command. */
+  env?: Record<string, string>;
+  /** Run through sudo when the host's ssh user is not root and the inventory asks for sudo (default true). */
+  sudo?: boolean;
+}
+
+export interface RunResult {
+  argv: readonly string[];
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall time of the command in milliseconds, as seen by the controller. */
+  ms: number;
+  timedOut: boolean;
+}
+
+/**
+ * The seam through which edgectl runs every command on every host: an argv in, a result out.
+ * A non-zero exit code is a result, not an exception; `runChecked` turns it into one.
+ */
+export interface Executor {
+  /** The host name this executor runs on (as in hosts.yml), or "local". */
+  readonly host: string;
+  run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+}

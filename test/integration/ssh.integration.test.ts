@@ -1,0 +1,206 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RemoteCommandError } from '../../src/lib/remote/errors.js';
+import { HostUnreachableError, runChecked, SshPool, type SshTarget } from '../../src/lib/remote/index.js';
+import { freePort, startSilentServer, startSshd, type TestSshd } from '../helpers/sshd.js';
+
+const TIMEOUT_MS = 1_500;
+let sshd: TestSshd;
+const pools: SshPool[] = [];
+
+function target(overrides: Partial<SshTarget['ssh']> = {}, port?: number): SshTarget {
+  return {
+    name: 'testhost',
+    address: '127.0.0.1',
+    ssh: {
+      user: sshd.user,
+      port: port ?? sshd.port,
+      identityFile: sshd.identityFile,
+      knownHosts: sshd.knownHosts,
+      acceptNewHostKeys: false,
+      sudo: false,
+      connectTimeoutMs: TIMEOUT_MS,
+      ...overrides,
+    },
+  };
+}
+
+function newPool(): SshPool {
+  const pool = new SshPool();
+  pools.push(pool);
+  return pool;
+}
+
+async function connectError(t: SshTarget): Promise<HostUnreachableError> {
+  const started = performance.now();
+  const err = await newPool()
+    .connect(t)
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  const elapsed = performance.now() - started;
+  expect(err).toBeInstanceOf(HostUnreachableError);
+  // Every failure is reported within the connect timeout (plus scheduling slack).
+  expect(elapsed).toBeLessThan(TIMEOUT_MS + 1_000);
+  return err as HostUnreachableError;
+}
+
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.closeAll()));
+  await sshd?.stop();
+});
+
+describe('SSH executor against a real sshd', () => {
+  it('runs a command and returns its output and exit code', async () => {
+    const exec = newPool().executor(target());
+    const r = await exec.run(['sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr).toBe('err\n');
+    expect(r.ms).toBeGreaterThan(0);
+    expect(r.timedOut).toBe(false);
+  });
+
+  it('delivers argv with quotes, spaces, $(), backticks and ; intact', async () => {
+    const exec = newPool().executor(target());
+    const args = [
+      "it's",
+      'two words',
+      '$(touch /tmp/edgectl-pwned)',
+      '`id`',
+      'a;b',
+      '"double"',
+      '*',
+      'tab\there',
+      '',
+      '$HOME',
+      'back\\slash',
+      '|&><',
+    ];
+    const r = await exec.run(['printf', '%s\\n', ...args]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(args.map((a) => `${a}\n`).join(''));
+    expect(() => readFileSync('/tmp/edgectl-pwned')).toThrow();
+  });
+
+  it('passes stdin and environment variables', async () => {
+    const exec = newPool().executor(target());
+    const r = await exec.run(['sh', '-c', 'cat; printf "%s" "$EDGECTL_X"'], {
+      stdin: 'from stdin\n',
+      env: { EDGECTL_X: "a 'quoted' value" },
+    });
+    expect(r.stdout).toBe("from stdin\na 'quoted' value");
+  });
+
+  it('shares one connection between concurrent commands', async () => {
+    const exec = newPool().executor(target());
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => exec.run(['sh', '-c', 'echo "$SSH_CONNECTION"'])),
+    );
+    const connections = new Set(results.map((r) => r.stdout.trim()));
+    expect(results.every((r) => r.code === 0)).toBe(true);
+    expect(connections.size).toBe(1);
+  });
+
+  it('kills a command that runs past its timeout', async () => {
+    const exec = newPool().executor(target());
+    const started = performance.now();
+    const r = await exec.run(['sleep', '30'], { timeoutMs: 300 });
+    expect(r.timedOut).toBe(true);
+    expect(r.code).toBe(124);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('runChecked names host, command and stderr on failure', async () => {
+    const exec = newPool().executor(target());
+    const err = await runChecked(exec, ['ls', '/no/such/dir']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RemoteCommandError);
+    expect((err as Error).message).toMatch(/on testhost: `ls \/no\/such\/dir` exited with 2: .*No such file/);
+  });
+
+  it('reconnects after the connection drops', async () => {
+    const pool = newPool();
+    const exec = pool.executor(target());
+    const first = await exec.run(['sh', '-c', 'echo "$SSH_CONNECTION"']);
+    const { client } = await pool.connect(target());
+    await new Promise<void>((resolve) => {
+      client.once('close', () => resolve());
+      client.end();
+    });
+    const second = await exec.run(['sh', '-c', 'echo "$SSH_CONNECTION"']);
+    expect(second.code).toBe(0);
+    expect(second.stdout).not.toBe(first.stdout);
+  });
+});
+
+describe('SSH connection failures, each with its own clear error', () => {
+  it('a wrong key', async () => {
+    const err = await connectError(target({ identityFile: sshd.wrongIdentityFile }));
+    expect(err.reason).toBe('auth');
+    expect(err.code).toBe('SSH_AUTH');
+    expect(err.message).toMatch(/authentication .* failed/);
+    expect(err.hint).toMatch(/ssh.identityFile/);
+  });
+
+  it('a closed port', async () => {
+    const err = await connectError(target({}, await freePort()));
+    expect(err.reason).toBe('refused');
+    expect(err.message).toMatch(/refused/);
+  });
+
+  it('an unknown host key', async () => {
+    const err = await connectError(target({ knownHosts: sshd.emptyKnownHosts }));
+    expect(err.reason).toBe('hostkey-unknown');
+    expect(err.message).toMatch(/not in .*empty_known_hosts: refused \(key SHA256:/);
+    expect(err.hint).toMatch(/acceptNewHostKeys/);
+  });
+
+  it('a changed host key', async () => {
+    const file = join(sshd.dir, 'other_known_hosts');
+    const otherKey = join(sshd.dir, 'other_host_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey]);
+    const [type, blob] = readFileSync(`${otherKey}.pub`, 'utf8').split(' ');
+    writeFileSync(file, `[127.0.0.1]:${sshd.port} ${type} ${blob}\n`);
+    const err = await connectError(target({ knownHosts: file }));
+    expect(err.reason).toBe('hostkey-mismatch');
+    expect(err.message).toMatch(/does not match/);
+    rmSync(file);
+  });
+
+  it('accepts and records a new host key only when told to', async () => {
+    const file = join(sshd.dir, 'tofu_known_hosts');
+    writeFileSync(file, '');
+    const pool = newPool();
+    const r = await pool.executor(target({ knownHosts: file, acceptNewHostKeys: true })).run(['true']);
+    expect(r.code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe(readFileSync(sshd.knownHosts, 'utf8'));
+    // Now known: a strict connection succeeds.
+    const strict = await newPool()
+      .executor(target({ knownHosts: file }))
+      .run(['true']);
+    expect(strict.code).toBe(0);
+  });
+
+  it('a dead host', async () => {
+    const silent = await startSilentServer();
+    try {
+      const err = await connectError(target({}, silent.port));
+      expect(err.reason).toBe('timeout');
+      expect(err.message).toMatch(`within ${TIMEOUT_MS} ms`);
+    } finally {
+      await silent.stop();
+    }
+  });
+
+  it('an unreadable key file', async () => {
+    const err = await connectError(target({ identityFile: join(sshd.dir, 'missing_key') }));
+    expect(err.reason).toBe('key-file');
+  });
+});
