@@ -33,11 +33,11 @@ function keygen(file: string): void {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'edgectl-test', '-f', file]);
 }
 
-async function waitForPort(port: number, ms: number): Promise<void> {
+async function waitForPort(port: number, host: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
+      const socket = connect(port, host);
       socket.once('connect', () => {
         socket.destroy();
         resolve(true);
@@ -50,7 +50,8 @@ async function waitForPort(port: number, ms: number): Promise<void> {
   throw new Error(`sshd did not listen on ${port} within ${ms} ms`);
 }
 
-export async function startSshd(): Promise<TestSshd> {
+/** Starts sshd listening on each of `addresses` (all on loopback), with one known_hosts line per address. */
+export async function startSshd(addresses: readonly string[] = ['127.0.0.1']): Promise<TestSshd> {
   const dir = mkdtempSync(join(tmpdir(), 'edgectl-sshd-'));
   const port = await freePort();
   keygen(join(dir, 'host_key'));
@@ -58,7 +59,10 @@ export async function startSshd(): Promise<TestSshd> {
   keygen(join(dir, 'id_wrong'));
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'id_client.pub')));
   const hostPub = readFileSync(join(dir, 'host_key.pub'), 'utf8').trim().split(' ');
-  writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`);
+  writeFileSync(
+    join(dir, 'known_hosts'),
+    addresses.map((a) => `[${a}]:${port} ${hostPub[0]} ${hostPub[1]}\n`).join(''),
+  );
   writeFileSync(join(dir, 'empty_known_hosts'), '');
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const config = join(dir, 'sshd_config');
@@ -66,7 +70,7 @@ export async function startSshd(): Promise<TestSshd> {
     config,
     [
       `Port ${port}`,
-      'ListenAddress 127.0.0.1',
+      ...addresses.map((a) => `ListenAddress ${a}`),
       `HostKey ${join(dir, 'host_key')}`,
       `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
       `PidFile ${join(dir, 'sshd.pid')}`,
@@ -88,7 +92,7 @@ export async function startSshd(): Promise<TestSshd> {
     stderr += d.toString();
   });
   try {
-    await waitForPort(port, 10_000);
+    await waitForPort(port, addresses[0] ?? '127.0.0.1', 10_000);
   } catch (err) {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

@@ -51,11 +51,11 @@ describe('hosts check probes', () => {
   });
 
   it('builds a probe that always removes its interface', () => {
-    const argv = probeArgv.tc('edgeprb000001');
+    const argv = probeArgv.tc('edgepr000001');
     expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
     expect(argv[2]).toContain('trap');
-    expect(argv.at(-1)).toBe('edgeprb000001');
-    expect(probeInterfaceName(() => 0.5)).toBe('edgeprb800000');
-    expect(probeInterfaceName().length).toBeLessThanOrEqual(15);
+    expect(argv.at(-1)).toBe('edgepr000001');
+    expect(probeInterfaceName(() => 0.5)).toBe('edgepr800000');
+    expect(probeInterfaceName().length).toBeLessThanOrEqual(14);
   });
 });

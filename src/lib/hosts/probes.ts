@@ -3,10 +3,13 @@
  * can be tested without a host.
  */
 
-/** Creates a throw-away dummy interface, tries an HTB and a netem qdisc on it, and always removes it. */
+/**
+ * Creates a throw-away interface (dummy where the kernel has it, else a veth pair, else ifb), tries an
+ * HTB and a netem qdisc on it, and always removes it.
+ */
 const TC_PROBE_SCRIPT = [
   'd=$1',
-  'if ! err=$(ip link add "$d" type dummy 2>&1); then echo "dummy:no:$err"; exit 0; fi',
+  'if ! err=$(ip link add "$d" type dummy 2>&1) && ! ip link add "$d" type veth peer name "$d"p >/dev/null 2>&1 && ! ip link add "$d" type ifb >/dev/null 2>&1; then echo "dummy:no:$err"; exit 0; fi',
   'trap \'ip link del "$d" 2>/dev/null\' EXIT',
   'ip link set "$d" up',
   'if err=$(tc qdisc add dev "$d" root handle 1: htb default 1 2>&1); then echo htb:yes; tc qdisc del dev "$d" root; else echo "htb:no:$err"; fi',
@@ -25,9 +28,10 @@ export const probeArgv = {
   xdelta3: () => ['xdelta3', '-V'],
 } as const;
 
-/** A name for the throw-away interface that two concurrent checks will not share (<= 15 chars). */
+/** A name for the throw-away interface that two concurrent checks will not share (<= 14 chars: a veth
+ * peer gets a "p" appended). */
 export function probeInterfaceName(random: () => number = Math.random): string {
-  return `edgeprb${Math.floor(random() * 0x1000000)
+  return `edgepr${Math.floor(random() * 0x1000000)
     .toString(16)
     .padStart(6, '0')}`;
 }

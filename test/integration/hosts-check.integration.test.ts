@@ -1,0 +1,107 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChecksReport } from '../../src/lib/hosts/check.js';
+import { edgectl } from '../helpers/cli.js';
+import { freePort, startSshd, type TestSshd } from '../helpers/sshd.js';
+
+let sshd: TestSshd;
+let dir: string;
+let hostsFile: string;
+
+beforeAll(async () => {
+  sshd = await startSshd(['127.0.0.1', '127.0.0.2']);
+  dir = mkdtempSync(join(tmpdir(), 'edgectl-check-'));
+  hostsFile = join(dir, 'hosts.yml');
+  const closed = await freePort();
+  writeFileSync(
+    hostsFile,
+    `testbed: sshd-test
+defaults:
+  ssh: { user: ${sshd.user}, port: ${sshd.port}, identityFile: ${sshd.identityFile}, knownHosts: ${sshd.knownHosts}, connectTimeoutMs: 2000 }
+hosts:
+  # this machine as an access point: needs root, tc with HTB, iptables
+  - { name: box, role: ap, address: 127.0.0.1 }
+  # the same machine as an edge server: also needs a running dockerd with experimental mode, criu, rsync, xdelta3
+  - name: srv
+    role: edge
+    address: 127.0.0.2
+    capacity: { cpus: 1, memMB: 512 }
+  # nothing listens here
+  - { name: gone, role: mu, address: 127.0.0.3, ssh: { port: ${closed} } }
+`,
+  );
+});
+
+afterAll(async () => {
+  await sshd?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('edgectl hosts check against a real sshd', () => {
+  it('reports each host ready or not, with the reasons, and exits 6', async () => {
+    const r = await edgectl<ChecksReport>(['hosts', 'check', '-f', hostsFile, '--json']);
+    expect(r.exitCode).toBe(6);
+    expect(r.json?.status).toBe(6);
+    const report = r.json?.result;
+    expect(report?.ready).toBe(false);
+    const byName = Object.fromEntries((report?.hosts ?? []).map((h) => [h.name, h]));
+
+    const box = byName['box'];
+    expect(box?.reachable).toBe(true);
+    expect(box?.root).toBe(true);
+    expect(box?.htb).toBe(true);
+    expect(box?.iptables?.ok).toBe(true);
+    expect(box?.errors).toEqual([]);
+    expect(box?.ready).toBe(true);
+    // The kernel's netem support is probed, not assumed: whatever it is, a missing netem is a warning.
+    expect(typeof box?.netem).toBe('boolean');
+    if (box?.netem === false) {
+      expect(box.warnings.join()).toMatch(/no tc netem/);
+      expect(r.json?.warnings.join()).toMatch(/box: no tc netem/);
+    }
+
+    const srv = byName['srv'];
+    expect(srv?.reachable).toBe(true);
+    expect(srv?.criu?.ok).toBe(true);
+    expect(srv?.criu?.version).toMatch(/^\d+\.\d+/);
+    expect(srv?.rsync?.ok).toBe(true);
+    expect(srv?.xdelta3?.ok).toBe(true);
+    // No dockerd runs in this machine's own namespace during the tests.
+    expect(srv?.docker?.ok).toBe(false);
+    expect(srv?.errors.some((e) => /docker/.test(e))).toBe(true);
+    expect(srv?.ready).toBe(false);
+
+    const gone = byName['gone'];
+    expect(gone?.reachable).toBe(false);
+    expect(gone?.ssh.reason).toBe('refused');
+    expect(gone?.errors[0]).toMatch(/refused/);
+    expect(gone?.ready).toBe(false);
+  });
+
+  it('exits 0 when every host checked is ready, and leaves no probe interface behind', async () => {
+    const r = await edgectl<ChecksReport>(['hosts', 'check', '-f', hostsFile, '--host', 'box', '--json']);
+    expect(r.exitCode).toBe(0);
+    expect(r.json?.result?.hosts.map((h) => h.name)).toEqual(['box']);
+    const links = await import('node:child_process').then((cp) =>
+      cp.execFileSync('ip', ['-o', 'link']).toString(),
+    );
+    expect(links).not.toMatch(/edgepr/);
+  });
+
+  it('prints a readable table on a terminal', async () => {
+    const r = await edgectl(['hosts', 'check', '-f', hostsFile]);
+    expect(r.exitCode).toBe(6);
+    expect(r.stdout).toMatch(/HOST\s+ROLE\s+SSH/);
+    expect(r.stdout).toMatch(/box\s+ap\s+ok/);
+    expect(r.stdout).toMatch(/gone\s+mu\s+refused/);
+    expect(r.stdout).toMatch(/2 of 3 hosts are not ready/);
+  });
+
+  it('refuses an unknown --host with a usage error', async () => {
+    const r = await edgectl(['hosts', 'check', '-f', hostsFile, '--host', 'nope', '--json']);
+    expect(r.exitCode).toBe(2);
+    expect(r.json?.error?.message).toMatch(/unknown host nope/);
+  });
+});
