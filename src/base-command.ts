@@ -3,6 +3,7 @@ import { Command, Flags, type Interfaces } from '@oclif/core';
 import { errorEnvelope, successEnvelope, toEdgectlError } from './lib/envelope.js';
 import { errorMessage } from './lib/errors.js';
 import { type Inventory, loadInventory } from './lib/inventory/index.js';
+import { SshPool, shellJoin } from './lib/remote/index.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof EdgectlCommand)['baseFlags'] & T['flags']
@@ -64,6 +65,16 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
 
   protected loadInventory(): Promise<Inventory> {
     return loadInventory(this.flags.hosts);
+  }
+
+  /** A pool of SSH connections that logs every command under --verbose. The caller closes it. */
+  protected sshPool(): SshPool {
+    return new SshPool({
+      onRun: (host, r) =>
+        this.verbose(
+          `[${host}] ${shellJoin(r.argv)} -> ${r.timedOut ? 'timed out' : r.code} (${r.ms.toFixed(0)} ms)`,
+        ),
+    });
   }
 
   /** Human output: stderr under --json, stdout otherwise. */

@@ -91,8 +91,10 @@ describe('edgectl hosts check against a real sshd', () => {
   });
 
   it('prints a readable table on a terminal', async () => {
-    const r = await edgectl(['hosts', 'check', '-f', hostsFile]);
+    const r = await edgectl(['hosts', 'check', '-f', hostsFile, '--verbose']);
     expect(r.exitCode).toBe(6);
+    // --verbose logs every remote command with its exit code and time on stderr.
+    expect(r.stderr).toMatch(/\[box\] iptables --version -> 0 \(\d+ ms\)/);
     expect(r.stdout).toMatch(/HOST\s+ROLE\s+SSH/);
     expect(r.stdout).toMatch(/box\s+ap\s+ok/);
     expect(r.stdout).toMatch(/gone\s+mu\s+refused/);

@@ -3,7 +3,6 @@ import chalk from 'chalk';
 import { EdgectlCommand } from '../../base-command.js';
 import { ExitCode, UsageError } from '../../lib/errors.js';
 import { type ChecksReport, checkHosts, type HostReport } from '../../lib/hosts/check.js';
-import { SshPool } from '../../lib/remote/index.js';
 import { renderTable } from '../../lib/util/table.js';
 
 export default class HostsCheck extends EdgectlCommand<typeof HostsCheck> {
@@ -33,7 +32,7 @@ on servers. Exits 0 only when every host is ready, 6 when some are not, and says
         hint: `hosts in ${this.flags.hosts}: ${inv.hosts.map((h) => h.name).join(', ')}`,
       });
     }
-    const pool = new SshPool();
+    const pool = this.sshPool();
     try {
       const count = only.length || inv.hosts.length;
       this.note(`Checking ${count} host${count === 1 ? '' : 's'} of testbed ${inv.testbed}...`);

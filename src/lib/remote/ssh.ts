@@ -53,8 +53,15 @@ interface PooledConnection {
  * One SSH connection per host, opened on first use and shared by every command run on that host.
  * A connection that drops is forgotten, so the next command reconnects.
  */
+export interface SshPoolOptions {
+  /** Called after every command with its host and result (e.g. to log it under --verbose). */
+  onRun?: (host: string, result: RunResult) => void;
+}
+
 export class SshPool {
   private readonly connections = new Map<string, Promise<PooledConnection>>();
+
+  constructor(readonly options: SshPoolOptions = {}) {}
 
   executor(target: SshTarget): Executor {
     return new SshExecutor(this, target);
@@ -278,7 +285,7 @@ export class SshExecutor implements Executor {
     const command = shellJoin(this.wrap(argv, options));
     const started = performance.now();
     try {
-      return await new Promise<RunResult>((resolve, reject) => {
+      const result = await new Promise<RunResult>((resolve, reject) => {
         client.exec(command, (err, stream: ClientChannel) => {
           if (err) {
             reject(err);
@@ -322,6 +329,8 @@ export class SshExecutor implements Executor {
           else stream.end();
         });
       });
+      this.pool.options.onRun?.(this.host, result);
+      return result;
     } finally {
       release();
     }
