@@ -416,6 +416,7 @@ function buildInventory(data: InventoryFile, ctx: BuildContext): Inventory {
     links,
     users,
     services,
+    ...(data.lab ? { lab: data.lab } : {}),
     raw: data,
   };
 }

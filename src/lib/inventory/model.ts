@@ -4,7 +4,7 @@
  */
 import { InventoryLookupError } from './errors.js';
 import type { RadioAddressing } from './net.js';
-import type { BUNDLED_APPS, InventoryFile, RADIO_STANDARDS, ROLES } from './schema.js';
+import type { BUNDLED_APPS, InventoryFile, LabFile, RADIO_STANDARDS, ROLES } from './schema.js';
 
 export type Role = (typeof ROLES)[number];
 export type ServerRole = 'cloud' | 'edge';
@@ -147,6 +147,8 @@ export interface Inventory {
   links: Link[];
   users: User[];
   services: Service[];
+  /** Settings of the local emulated lab, as written (see src/lib/lab/plan.ts for the derived plan). */
+  lab?: LabFile;
   /** The validated file as written (schema defaults filled, paths not resolved). */
   raw: InventoryFile;
 }

@@ -291,6 +291,21 @@ export const serviceSchema = object(
     when: isMapping,
   });
 
+/** Settings of the local emulated lab (`edgectl lab up`); a real rack ignores them. */
+export const labSchema = object(
+  {
+    /** The management network the controller reaches every host on (default: the /24 of hosts[0].address). */
+    managementSubnet: cidrSchema.optional(),
+    /** The controller's own address on it (default: the first address of managementSubnet). */
+    controller: ipv4Schema.optional(),
+    /** The wired data network, one switch (default: the /24 of the first server's dataAddress). */
+    dataSubnet: cidrSchema.optional(),
+    /** Carved into one /24 per server for its dockerd bridge (--bip). */
+    dockerSubnet: cidrSchema.default('198.19.0.0/16'),
+  },
+  'lab settings (a mapping with managementSubnet, controller, dataSubnet, dockerSubnet)',
+);
+
 function list<T extends z.ZodType>(item: T, what: string) {
   return z.array(item, said(`a list of ${what}`));
 }
@@ -304,8 +319,9 @@ export const inventorySchema = object(
     links: list(linkSchema, 'links').default([]),
     users: list(userSchema, 'users').default([]),
     services: list(serviceSchema, 'services').default([]),
+    lab: labSchema.optional(),
   },
-  'a mapping with testbed, hosts, basestations, links, users, services',
+  'a mapping with testbed, hosts, basestations, links, users, services, lab',
 );
 
 /** hosts.yml as written (what the schema accepts). */
@@ -318,3 +334,4 @@ export type BasestationFile = z.output<typeof basestationSchema>;
 export type LinkFile = z.output<typeof linkSchema>;
 export type UserFile = z.output<typeof userSchema>;
 export type ServiceFile = z.output<typeof serviceSchema>;
+export type LabFile = z.output<typeof labSchema>;
