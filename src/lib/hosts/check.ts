@@ -131,7 +131,7 @@ async function probeHost(exec: Executor, host: Host, report: HostReport): Promis
           errors.push(...facts.reasons.filter((x) => !x.startsWith('tc netem')));
         if (facts.probed && !facts.netem) {
           report.warnings.push(
-            `no tc netem on ${host.name} (${facts.reasons.find((x) => x.startsWith('tc netem'))?.slice(10) ?? 'unknown'}): link latency cannot be emulated there, only bandwidth`,
+            `no tc netem (${facts.reasons.find((x) => x.startsWith('tc netem'))?.slice(10) ?? 'unknown'}): link latency cannot be emulated there, only bandwidth`,
           );
         }
       })

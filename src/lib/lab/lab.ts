@@ -1,0 +1,443 @@
+/**
+ * `lab up`, `lab down`, `lab status`: the testbed of hosts.yml built on this machine out of network
+ * namespaces, veths and bridges, with a real sshd per host and a real dockerd per server.
+ */
+
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { dirname, join } from 'node:path';
+import { EdgectlError, ExitCode, UnsupportedError, UsageError } from '../errors.js';
+import type { Inventory } from '../inventory/index.js';
+import { LocalExecutor, runChecked } from '../remote/index.js';
+import { knownHostsName } from '../remote/known-hosts.js';
+import type { Executor } from '../remote/types.js';
+import {
+  buildNamespaces,
+  configureBatch,
+  controllerSysctlArgv,
+  createLinksBatch,
+  createNamespacesBatch,
+  dockerdArgv,
+  ipBatchArgv,
+  keygenArgv,
+  labNamespaces,
+  namespaceSysctlArgv,
+  publicKeyArgv,
+  sshdArgv,
+} from './commands.js';
+import {
+  dockerDaemonConfig,
+  type LabHostPlan,
+  type LabPaths,
+  type LabPlan,
+  planLab,
+  sshdConfig,
+} from './plan.js';
+import {
+  cgroupTree,
+  dockerPing,
+  isLabNetns,
+  kill,
+  labCgroups,
+  linkExists,
+  listNetns,
+  mountsUnder,
+  pidAlive,
+  pidsInNetns,
+  readPid,
+  sleep,
+  waitFor,
+} from './system.js';
+
+export interface LabHostStatus {
+  name: string;
+  role: string;
+  netns: string;
+  address: string;
+  running: boolean;
+  sshd: boolean;
+  /** null for hosts without a dockerd (APs, mu hosts). */
+  dockerd: boolean | null;
+}
+
+export interface LabStatus {
+  testbed: string;
+  /** Every host's namespace exists and its daemons run. */
+  up: boolean;
+  controller: { interface: string; address: string; present: boolean };
+  hosts: LabHostStatus[];
+}
+
+export interface LabStep {
+  name: string;
+  ms: number;
+  detail?: string;
+}
+
+export interface LabOptions extends LabPaths {
+  executor?: Executor;
+  onStep?: (step: LabStep) => void;
+}
+
+const REQUIRED_TOOLS = [
+  'ip',
+  'nsenter',
+  'setsid',
+  'sysctl',
+  'ssh-keygen',
+  '/usr/sbin/sshd',
+  'dockerd',
+  'containerd',
+];
+
+export class LabError extends EdgectlError {
+  constructor(message: string, hint?: string) {
+    super('LAB_FAILED', ExitCode.remote, message, hint ? { hint } : {});
+  }
+}
+
+async function step<T>(
+  options: LabOptions,
+  name: string,
+  work: () => Promise<T>,
+  detail?: (t: T) => string,
+): Promise<T> {
+  const started = performance.now();
+  const result = await work();
+  const d = detail?.(result);
+  options.onStep?.({ name, ms: Math.round(performance.now() - started), ...(d ? { detail: d } : {}) });
+  return result;
+}
+
+async function preflight(exec: Executor): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    throw new UnsupportedError('the local lab needs root (network namespaces, sshd and dockerd per host)', {
+      hint: 'run edgectl lab up as root (sudo -E edgectl lab up)',
+    });
+  }
+  const missing: string[] = [];
+  await Promise.all(
+    REQUIRED_TOOLS.map(async (tool) => {
+      const r = await exec.run(['sh', '-c', 'command -v "$1"', 'which', tool]);
+      if (r.code !== 0) missing.push(tool);
+    }),
+  );
+  if (missing.length > 0) {
+    throw new UnsupportedError(
+      `the local lab needs ${missing.sort().join(', ')}, not found on this machine`,
+      {
+        hint: 'install the host dependencies: sudo scripts/install-host-deps.sh',
+      },
+    );
+  }
+}
+
+/** The status of the lab of this inventory, read from the machine (namespaces, pid files, sockets). */
+export async function labStatus(inv: Inventory, options: LabOptions = {}): Promise<LabStatus> {
+  const plan = planLab(inv, options);
+  const namespaces = new Set(await listNetns());
+  const hosts = await Promise.all(
+    plan.hosts.map(async (h): Promise<LabHostStatus> => {
+      const netns = namespaces.has(h.ns);
+      const sshdPid = await readPid(h.sshdPidFile);
+      const sshd = netns && sshdPid !== undefined && pidAlive(sshdPid);
+      const dockerd = h.docker ? netns && (await dockerPing(h.docker.socket)) : null;
+      return {
+        name: h.name,
+        role: h.role,
+        netns: h.ns,
+        address: h.address,
+        sshd,
+        dockerd,
+        running: netns && sshd && dockerd !== false,
+      };
+    }),
+  );
+  const present = linkExists(plan.controller.ifname);
+  return {
+    testbed: plan.testbed,
+    up: present && namespaces.has(plan.hubNs) && hosts.every((h) => h.running),
+    controller: { interface: plan.controller.ifname, address: plan.controller.address, present },
+    hosts,
+  };
+}
+
+export interface LabDownResult {
+  testbed: string;
+  namespaces: string[];
+  processesKilled: number;
+  unmounted: number;
+  purged: boolean;
+}
+
+/**
+ * Removes everything a lab of this testbed made on this machine, whether a `lab up` finished or was
+ * killed half-way: daemons (stopped gently first), every process left in its namespaces and cgroups,
+ * mounts under its runtime and data directories, its namespaces (and with them every veth and bridge),
+ * the controller's veth, the runtime directory. Docker data roots stay (images need not be loaded again)
+ * unless `purge`.
+ */
+export async function labDown(
+  inv: Inventory,
+  options: LabOptions & { purge?: boolean } = {},
+): Promise<LabDownResult> {
+  const exec = options.executor ?? new LocalExecutor();
+  const plan = planLab(inv, options);
+  const tb = plan.testbed;
+  let killed = 0;
+
+  await step(options, 'stop daemons', async () => {
+    // dockerd stops its containers and unmounts their filesystems when asked nicely.
+    const dockerPids = (
+      await Promise.all(plan.hosts.map((h) => (h.docker ? readPid(h.docker.pidFile) : undefined)))
+    )
+      .filter((p): p is number => p !== undefined)
+      .filter(pidAlive);
+    for (const pid of dockerPids) kill(pid, 'SIGTERM');
+    await waitFor(() => dockerPids.every((p) => !pidAlive(p)), 20_000, 100);
+  });
+
+  const namespaces = (await listNetns()).filter((n) => isLabNetns(n, tb));
+  await step(options, 'kill processes', async () => {
+    for (let round = 0; round < 10; round++) {
+      const pids = new Set<number>();
+      for (const ns of namespaces) for (const pid of await pidsInNetns(ns)) pids.add(pid);
+      for (const cg of await labCgroups(`${plan.nsPrefix}`))
+        for (const pid of (await cgroupTree(cg)).pids) pids.add(pid);
+      pids.delete(process.pid);
+      if (pids.size === 0) break;
+      for (const pid of pids) kill(pid, 'SIGKILL');
+      killed += pids.size;
+      await sleep(100);
+    }
+    for (const cg of await labCgroups(`${plan.nsPrefix}`)) {
+      for (const dir of (await cgroupTree(cg)).dirs)
+        await rm(dir, { recursive: false, force: true }).catch(() => {});
+      await exec.run(['rmdir', cg]);
+    }
+  });
+
+  const roots = [plan.runDir, plan.dataDir];
+  const mounts = await step(options, 'unmount', async () => {
+    const points = await mountsUnder(roots);
+    for (const point of points) await exec.run(['umount', '-l', point]);
+    return points.length;
+  });
+
+  await step(options, 'remove namespaces', async () => {
+    if (namespaces.length > 0) {
+      await exec.run(['ip', '-force', '-batch', '-'], {
+        stdin: `${namespaces.map((n) => `netns del ${n}`).join('\n')}\n`,
+      });
+    }
+    if (linkExists(plan.controller.ifname)) await exec.run(['ip', 'link', 'del', plan.controller.ifname]);
+    await rm(plan.runDir, { recursive: true, force: true });
+    if (options.purge) await rm(plan.dataDir, { recursive: true, force: true });
+  });
+
+  const left = (await listNetns()).filter((n) => isLabNetns(n, tb));
+  if (left.length > 0 || linkExists(plan.controller.ifname)) {
+    throw new LabError(`lab down left ${[...left, plan.controller.ifname].join(', ')} behind`);
+  }
+  return {
+    testbed: tb,
+    namespaces,
+    processesKilled: killed,
+    unmounted: mounts,
+    purged: options.purge === true,
+  };
+}
+
+async function ensureKey(exec: Executor, file: string, comment: string): Promise<string> {
+  if (!existsSync(file)) {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    await runChecked(exec, keygenArgv(file, comment), { what: `generating ${file}` });
+  }
+  if (existsSync(`${file}.pub`)) return (await readFile(`${file}.pub`, 'utf8')).trim();
+  return (await runChecked(exec, publicKeyArgv(file))).stdout.trim();
+}
+
+/** Replaces the lines of `names` in a known_hosts file (other lines kept) with `lines`. */
+async function upsertKnownHosts(
+  file: string,
+  names: readonly string[],
+  lines: readonly string[],
+): Promise<void> {
+  let kept: string[] = [];
+  try {
+    kept = (await readFile(file, 'utf8')).split('\n').filter((l) => {
+      const first = l.trim().split(/\s+/)[0] ?? '';
+      return l.trim() !== '' && !first.split(',').some((n) => names.includes(n));
+    });
+  } catch {
+    // a new file
+  }
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${[...kept, ...lines].join('\n')}\n`, { mode: 0o600 });
+}
+
+/** Keys: the lab users' keys (generated where missing), every host's own host key, known_hosts. */
+async function prepareKeys(exec: Executor, inv: Inventory, plan: LabPlan): Promise<void> {
+  const problems: string[] = [];
+  for (const h of inv.hosts) {
+    if (!h.ssh.identityFile)
+      problems.push(`${h.name}: ssh.identityFile is not set (the lab generates that key)`);
+    if (!h.ssh.knownHosts)
+      problems.push(`${h.name}: ssh.knownHosts is not set (the lab records its host keys there)`);
+  }
+  if (problems.length > 0) throw new UsageError(`cannot build a lab: ${problems.join('; ')}`);
+  const identities = [...new Set(inv.hosts.map((h) => h.ssh.identityFile!))];
+  const publics = await Promise.all(identities.map((f) => ensureKey(exec, f, `edgectl-lab-${plan.testbed}`)));
+  await mkdir(plan.stateDir, { recursive: true, mode: 0o700 });
+  await writeFile(plan.authorizedKeys, `${publics.join('\n')}\n`, { mode: 0o600 });
+
+  const byFile = new Map<string, { names: string[]; lines: string[] }>();
+  for (const [i, h] of inv.hosts.entries()) {
+    const lh = plan.hosts[i]!;
+    const pub = await ensureKey(exec, lh.hostKey, `edgectl-lab-${plan.testbed}-${h.name}`);
+    const [type, blob] = pub.split(/\s+/);
+    const name = knownHostsName(h.address, h.ssh.port);
+    const entry = byFile.get(h.ssh.knownHosts!) ?? { names: [], lines: [] };
+    entry.names.push(name);
+    entry.lines.push(`${name} ${type} ${blob}`);
+    byFile.set(h.ssh.knownHosts!, entry);
+  }
+  for (const [file, { names, lines }] of byFile) await upsertKnownHosts(file, names, lines);
+}
+
+async function batch(exec: Executor, ns: string, lines: readonly string[], what: string): Promise<void> {
+  if (lines.length === 0) return;
+  await runChecked(exec, ipBatchArgv(ns), { stdin: `${lines.join('\n')}\n`, what });
+}
+
+async function buildNetwork(exec: Executor, plan: LabPlan): Promise<void> {
+  await batch(exec, '', createNamespacesBatch(plan), 'creating the namespaces');
+  await Promise.all(
+    labNamespaces(plan).map((ns) => runChecked(exec, namespaceSysctlArgv(ns), { what: `configuring ${ns}` })),
+  );
+  // Links first (every namespace exists now), in an order that puts bridges before their ports.
+  for (const ns of buildNamespaces(plan))
+    await batch(exec, ns, createLinksBatch(plan, ns), `creating links in ${ns || 'the root namespace'}`);
+  await runChecked(exec, controllerSysctlArgv(plan));
+  await Promise.all(
+    buildNamespaces(plan).map((ns) =>
+      batch(exec, ns, configureBatch(plan, ns), `configuring ${ns || 'the root namespace'}`),
+    ),
+  );
+}
+
+function tcpOpen(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: address, port, timeout: 500 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function tail(file: string, lines = 8): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function startDaemons(exec: Executor, plan: LabPlan): Promise<void> {
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  await Promise.all(
+    plan.hosts.map(async (h) => {
+      await mkdir(h.runDir, { recursive: true, mode: 0o755 });
+      await writeFile(h.sshdConfig, sshdConfig(plan, h));
+      if (h.docker) {
+        await writeFile(h.docker.configFile, dockerDaemonConfig());
+        await mkdir(h.docker.dataRoot, { recursive: true, mode: 0o711 });
+      }
+    }),
+  );
+  await Promise.all(
+    plan.hosts.map(async (h) => {
+      await runChecked(exec, sshdArgv(h), { what: `starting sshd of ${h.name}` });
+      if (h.docker) await runChecked(exec, dockerdArgv(h), { what: `starting dockerd of ${h.name}` });
+    }),
+  );
+  await Promise.all(
+    plan.hosts.map(async (h: LabHostPlan) => {
+      if (!(await waitFor(() => tcpOpen(h.address, h.sshPort), 15_000))) {
+        throw new LabError(`sshd of ${h.name} does not listen on ${h.address}:${h.sshPort}`);
+      }
+      if (h.docker && !(await waitFor(() => dockerPing(h.docker!.socket), 60_000, 200))) {
+        throw new LabError(
+          `dockerd of ${h.name} did not come up within 60 s; its log (${h.docker.logFile}) ends:\n${await tail(h.docker.logFile)}`,
+        );
+      }
+    }),
+  );
+}
+
+export interface LabUpResult extends LabStatus {
+  /** false when the lab was already up as planned and nothing was rebuilt. */
+  built: boolean;
+  steps: LabStep[];
+}
+
+/**
+ * Builds the lab (idempotent: a lab that is up as planned is left alone; leftovers of a killed or
+ * different earlier lab of the same testbed are cleared first). On failure, what was built is removed.
+ */
+export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<LabUpResult> {
+  const exec = options.executor ?? new LocalExecutor();
+  const steps: LabStep[] = [];
+  const opts: LabOptions = {
+    ...options,
+    onStep: (s) => {
+      steps.push(s);
+      options.onStep?.(s);
+    },
+  };
+  const plan = planLab(inv, options);
+  await step(opts, 'preflight', () => preflight(exec));
+  const planFile = join(plan.runDir, 'plan.json');
+  const planText = `${JSON.stringify(plan, null, 2)}\n`;
+  const current = await labStatus(inv, options);
+  const samePlan = existsSync(planFile) && (await readFile(planFile, 'utf8')) === planText;
+  await step(opts, 'keys', () => prepareKeys(exec, inv, plan));
+  if (current.up && samePlan) {
+    return { ...current, built: false, steps };
+  }
+  const leftovers = (await listNetns()).some((n) => isLabNetns(n, plan.testbed)) || existsSync(plan.runDir);
+  if (leftovers || linkExists(plan.controller.ifname)) {
+    await step(opts, 'clear leftovers', () => labDown(inv, { ...options, executor: exec }));
+  }
+  try {
+    await step(
+      opts,
+      'network',
+      () => buildNetwork(exec, plan),
+      () => `${plan.hosts.length} hosts, ${plan.veths.length} veths`,
+    );
+    await step(
+      opts,
+      'daemons',
+      () => startDaemons(exec, plan),
+      () => `${plan.hosts.length} sshd, ${plan.hosts.filter((h) => h.docker).length} dockerd`,
+    );
+    await writeFile(planFile, planText);
+  } catch (err) {
+    await labDown(inv, { ...options, executor: exec }).catch(() => {});
+    throw err;
+  }
+  const status = await labStatus(inv, options);
+  if (!status.up) {
+    const down = status.hosts.filter((h) => !h.running).map((h) => h.name);
+    throw new LabError(`the lab came up incompletely: ${down.join(', ')} not running`);
+  }
+  return { ...status, built: true, steps };
+}

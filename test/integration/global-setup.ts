@@ -1,0 +1,32 @@
+/**
+ * The integration tier shares one lab per run: `edgectl lab up` on the repository's hosts.yml before the
+ * first test file, `edgectl lab down` after the last one, also when tests failed or setup broke half-way.
+ */
+import { execa } from 'execa';
+import { repoRoot } from '../helpers/cli.js';
+
+const bin = `${repoRoot}bin/run.js`;
+
+async function edgectl(args: string[]): Promise<void> {
+  const r = await execa(process.execPath, [bin, ...args, '-f', `${repoRoot}hosts.yml`], {
+    reject: false,
+    cwd: repoRoot,
+    env: { NO_COLOR: '1' },
+    timeout: 300_000,
+  });
+  if (r.exitCode !== 0) throw new Error(`edgectl ${args.join(' ')} exited ${r.exitCode}:\n${r.stderr}\n${r.stdout}`);
+  process.stderr.write(String(r.stderr));
+}
+
+export async function setup(): Promise<void> {
+  try {
+    await edgectl(['lab', 'up']);
+  } catch (err) {
+    await edgectl(['lab', 'down']).catch(() => {});
+    throw err;
+  }
+}
+
+export async function teardown(): Promise<void> {
+  await edgectl(['lab', 'down']);
+}
