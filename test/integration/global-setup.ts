@@ -14,7 +14,8 @@ async function edgectl(args: string[]): Promise<void> {
     env: { NO_COLOR: '1' },
     timeout: 300_000,
   });
-  if (r.exitCode !== 0) throw new Error(`edgectl ${args.join(' ')} exited ${r.exitCode}:\n${r.stderr}\n${r.stdout}`);
+  if (r.exitCode !== 0)
+    throw new Error(`edgectl ${args.join(' ')} exited ${r.exitCode}:\n${r.stderr}\n${r.stdout}`);
   process.stderr.write(String(r.stderr));
 }
 

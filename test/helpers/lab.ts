@@ -1,0 +1,45 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
+import { type LabPlan, planLab } from '../../src/lib/lab/plan.js';
+import { repoRoot } from './cli.js';
+
+export const hostsFile = `${repoRoot}hosts.yml`;
+
+export async function labInventory(): Promise<{ inv: Inventory; plan: LabPlan }> {
+  const inv = await loadInventory(hostsFile);
+  return { inv, plan: planLab(inv) };
+}
+
+/** What of a lab is on this machine: namespaces, the controller veth, live processes, mounts. */
+export function labTraces(plan: LabPlan): {
+  namespaces: string[];
+  link: boolean;
+  processes: string[];
+  mounts: string[];
+} {
+  const namespaces = existsSync('/run/netns')
+    ? readdirSync('/run/netns').filter((n) => n === plan.hubNs || n.startsWith(plan.nsPrefix))
+    : [];
+  const processes: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state === 'Z') continue; // zombies hold nothing; this VM's pid 1 does not reap them
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmdline.includes(plan.runDir) || cmdline.includes(plan.nsPrefix))
+        processes.push(`${entry}: ${cmdline}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter(
+      (p) =>
+        p.startsWith(plan.runDir) || p.startsWith(plan.dataDir) || p.startsWith(`/run/netns/${plan.hubNs}`),
+    );
+  return { namespaces, link: existsSync(`/sys/class/net/${plan.controller.ifname}`), processes, mounts };
+}
