@@ -54,7 +54,9 @@ class Connection {
     this.pending = null;
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.#onData(chunk));
-    socket.on('error', (err) => this.#fail(new ConnectionLost(`connection lost: ${err.code ?? err.message}`)));
+    socket.on('error', (err) =>
+      this.#fail(new ConnectionLost(`connection lost: ${err.code ?? err.message}`)),
+    );
     socket.on('close', () => this.#fail(new ConnectionLost('connection closed by the server')));
   }
 
@@ -63,7 +65,9 @@ class Connection {
       const socket = connect({ host: address, port });
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new ConnectionLost(`connect to ${address}:${port} timed out after ${Math.round(timeoutMs)} ms`));
+        reject(
+          new ConnectionLost(`connect to ${address}:${port} timed out after ${Math.round(timeoutMs)} ms`),
+        );
       }, timeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -86,8 +90,14 @@ class Connection {
         reject(new ConnectionLost(`no answer within ${Math.round(timeoutMs)} ms`));
       }, timeoutMs);
       this.pending = {
-        resolve: (v) => (clearTimeout(timer), resolve(v)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       };
       this.socket.write(frame);
     });
@@ -135,7 +145,10 @@ async function sendTasks(o, onResult) {
     if (o.intervalMs > 0) await sleep(t0 + i * o.intervalMs - performance.now());
     const id = i + 1;
     const payload = makePayload(o.size, o.seed + i);
-    const frame = encodeTask({ id, ...(o.user ? { user: o.user } : {}), ...(o.ping ? { op: 'ping' } : {}) }, payload);
+    const frame = encodeTask(
+      { id, ...(o.user ? { user: o.user } : {}), ...(o.ping ? { op: 'ping' } : {}) },
+      payload,
+    );
     const started = performance.now();
     const deadline = started + o.timeoutMs;
     let reconnects = 0;
@@ -146,7 +159,11 @@ async function sendTasks(o, onResult) {
       try {
         if (!conn || conn.closed) {
           reconnects += 1;
-          conn = await Connection.open(o.address, o.port, Math.min(o.connectTimeoutMs, deadline - performance.now()));
+          conn = await Connection.open(
+            o.address,
+            o.port,
+            Math.min(o.connectTimeoutMs, deadline - performance.now()),
+          );
         }
         const body = await conn.request(frame, Math.min(o.attemptTimeoutMs, deadline - performance.now()));
         const answer = JSON.parse(body.toString('utf8'));
@@ -221,7 +238,8 @@ function main() {
   const int = (name, min, max) => {
     const raw = values[name];
     const n = Number(raw);
-    if (!/^\d+$/.test(String(raw)) || n < min || n > max) usage(`--${name} must be an integer from ${min} to ${max}`);
+    if (!/^\d+$/.test(String(raw)) || n < min || n > max)
+      usage(`--${name} must be an integer from ${min} to ${max}`);
     return n;
   };
   if (values.port === undefined) usage('--port is required');
@@ -232,7 +250,8 @@ function main() {
     count: int('count', 0, 1e9),
     size: int('size', 0, MAX_FRAME_BYTES - 64 * 1024),
     timeoutMs,
-    attemptTimeoutMs: values['attempt-timeout-ms'] === undefined ? timeoutMs : int('attempt-timeout-ms', 1, timeoutMs),
+    attemptTimeoutMs:
+      values['attempt-timeout-ms'] === undefined ? timeoutMs : int('attempt-timeout-ms', 1, timeoutMs),
     connectTimeoutMs: int('connect-timeout-ms', 1, 600_000),
     intervalMs: int('interval-ms', 0, 86_400_000),
     retries: int('retries', 0, 1e6),

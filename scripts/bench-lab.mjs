@@ -12,7 +12,9 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 
 function edgectl(...args) {
   const started = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [`${root}bin/run.js`, ...args, '-f', hosts, '--json'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [`${root}bin/run.js`, ...args, '-f', hosts, '--json'], {
+    encoding: 'utf8',
+  });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (r.status !== 0) {
     console.error(`edgectl ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
@@ -37,9 +39,17 @@ const cells = [header];
 for (const [name, times] of rows) {
   const sorted = [...times].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)];
-  cells.push([name, String(sorted.length), (sorted[0] / 1000).toFixed(2), (median / 1000).toFixed(2), (sorted.at(-1) / 1000).toFixed(2)]);
+  cells.push([
+    name,
+    String(sorted.length),
+    (sorted[0] / 1000).toFixed(2),
+    (median / 1000).toFixed(2),
+    (sorted.at(-1) / 1000).toFixed(2),
+  ]);
 }
 const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
 for (const r of cells) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
 const fresh = Math.max(...rows.get('lab up (fresh: empty data roots, images loaded)'));
-console.log(`\nGoal: fresh lab up < 90 s. Slowest fresh lab up: ${(fresh / 1000).toFixed(1)} s (${fresh < 90_000 ? 'met' : 'NOT met'}).`);
+console.log(
+  `\nGoal: fresh lab up < 90 s. Slowest fresh lab up: ${(fresh / 1000).toFixed(1)} s (${fresh < 90_000 ? 'met' : 'NOT met'}).`,
+);

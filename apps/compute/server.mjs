@@ -53,7 +53,10 @@ function main() {
       const checksum = hex32(sum);
       for (let i = 0; i < dirtyPages && statePages > 0; i++) {
         const page = mix32(counter * 7919 + i) % statePages;
-        fillXorshift(new Uint32Array(state.buffer, state.byteOffset + page * PAGE_BYTES, PAGE_BYTES / 4), sum ^ mix32(counter + i));
+        fillXorshift(
+          new Uint32Array(state.buffer, state.byteOffset + page * PAGE_BYTES, PAGE_BYTES / 4),
+          sum ^ mix32(counter + i),
+        );
       }
       const line = JSON.stringify({ counter, id: header.id, bytes: payload.length, checksum, t: Date.now() });
       // Opened, appended and closed per task: a checkpoint then holds no open descriptor on the file.

@@ -45,7 +45,10 @@ export function runBench({ ms = 1000, warmupMs = 200 } = {}) {
 
 /** Parses `--ms N` / `--warmup-ms N` (env BENCH_MS, BENCH_WARMUP_MS), runs, prints one JSON line. */
 export function benchMain(argv) {
-  const options = { ms: Number(process.env.BENCH_MS || 1000), warmupMs: Number(process.env.BENCH_WARMUP_MS || 200) };
+  const options = {
+    ms: Number(process.env.BENCH_MS || 1000),
+    warmupMs: Number(process.env.BENCH_WARMUP_MS || 200),
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.includes('=') ? arg.split('=', 2) : [arg, undefined];

@@ -133,10 +133,14 @@ export function decodeTask(body) {
   if (body.length < 4) throw new TaskError(`task of ${body.length} bytes has no 4-byte header length`);
   const headerLength = body.readUInt32BE(0);
   if (headerLength > MAX_HEADER_BYTES) {
-    throw new TaskError(`task header of ${headerLength} bytes exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
+    throw new TaskError(
+      `task header of ${headerLength} bytes exceeds the limit of ${MAX_HEADER_BYTES} bytes`,
+    );
   }
   if (headerLength > body.length - 4) {
-    throw new TaskError(`task header length ${headerLength} exceeds the ${body.length - 4} bytes that follow it`);
+    throw new TaskError(
+      `task header length ${headerLength} exceeds the ${body.length - 4} bytes that follow it`,
+    );
   }
   let header;
   try {
@@ -157,7 +161,10 @@ export function decodeTask(body) {
   if (op !== undefined && op !== 'task' && op !== 'ping') {
     throw new TaskError('task header "op" must be "task" or "ping"', id);
   }
-  return { header: { id, ...(user !== undefined ? { user } : {}), op: op ?? 'task' }, payload: body.subarray(4 + headerLength) };
+  return {
+    header: { id, ...(user !== undefined ? { user } : {}), op: op ?? 'task' },
+    payload: body.subarray(4 + headerLength),
+  };
 }
 
 /** An answer frame: a JSON object ({id, service, counter, procMs, bytes, ...} or {id, error}). */

@@ -63,7 +63,14 @@ export function runServer({ service, defaultPort, handle, describe = () => ({}) 
       }
       const extra = handle({ header, payload, counter: counter + 1 }) ?? {};
       counter += 1;
-      return { id, service, counter, procMs: roundMs(performance.now() - started), bytes: payload.length, ...extra };
+      return {
+        id,
+        service,
+        counter,
+        procMs: roundMs(performance.now() - started),
+        bytes: payload.length,
+        ...extra,
+      };
     } catch (err) {
       if (err instanceof TaskError) return { id: err.id ?? id, error: err.message };
       log({ service, event: 'task-failed', id, error: String(err?.stack ?? err) });

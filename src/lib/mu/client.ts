@@ -62,12 +62,15 @@ export class OffloadConnection {
         socket.destroy();
         reject(new ConnectionLostError(`cannot connect to ${where}: ${err.code ?? err.message}`));
       };
-      const timer = setTimeout(() => {
-        socket.off('error', onError);
-        socket.on('error', () => {});
-        socket.destroy();
-        reject(new ConnectionLostError(`connect to ${where} timed out after ${Math.round(timeoutMs)} ms`));
-      }, Math.max(1, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          socket.off('error', onError);
+          socket.on('error', () => {});
+          socket.destroy();
+          reject(new ConnectionLostError(`connect to ${where} timed out after ${Math.round(timeoutMs)} ms`));
+        },
+        Math.max(1, timeoutMs),
+      );
       socket.once('error', onError);
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -249,7 +252,11 @@ export async function sendTasks(options: SendTasksOptions): Promise<TaskResult[]
       const id = firstId + index;
       const payload = options.payload ? options.payload(index) : makePayload(options.sizeBytes, seed + index);
       const frame = encodeTask(
-        { id, ...(options.user !== undefined ? { user: options.user } : {}), ...(options.op ? { op: options.op } : {}) },
+        {
+          id,
+          ...(options.user !== undefined ? { user: options.user } : {}),
+          ...(options.op ? { op: options.op } : {}),
+        },
         payload,
       );
       const at = Date.now();
@@ -260,7 +267,14 @@ export async function sendTasks(options: SendTasksOptions): Promise<TaskResult[]
       let retries = 0;
       let backoff = 50;
       let result: TaskResult | undefined;
-      const base = () => ({ index, id, at, e2eMs: round3(performance.now() - started), bytes: payload.length, reconnects });
+      const base = () => ({
+        index,
+        id,
+        at,
+        e2eMs: round3(performance.now() - started),
+        bytes: payload.length,
+        reconnects,
+      });
       while (!result) {
         try {
           if (!conn || conn.closed) {
@@ -274,7 +288,11 @@ export async function sendTasks(options: SendTasksOptions): Promise<TaskResult[]
             result = { ...base(), ok: false, error: `service: ${answer.error}` };
           } else if (answer.id !== id) {
             conn.close();
-            result = { ...base(), ok: false, error: `answer for task ${answer.id} while waiting for task ${id}` };
+            result = {
+              ...base(),
+              ok: false,
+              error: `answer for task ${answer.id} while waiting for task ${id}`,
+            };
           } else {
             result = okResult(base(), answer);
           }

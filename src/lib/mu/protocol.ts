@@ -72,7 +72,8 @@ export class FrameTooLargeError extends ProtocolError {
 
 /** A frame: the body's length as u32 big-endian, then the body. */
 export function encodeFrame(body: Uint8Array): Buffer {
-  if (body.length > 0xffffffff) throw new ProtocolError('FRAME_TOO_LARGE', `frame body of ${body.length} bytes`);
+  if (body.length > 0xffffffff)
+    throw new ProtocolError('FRAME_TOO_LARGE', `frame body of ${body.length} bytes`);
   const out = Buffer.allocUnsafe(4 + body.length);
   out.writeUInt32BE(body.length, 0);
   out.set(body, 4);
@@ -122,7 +123,8 @@ export function decodeTask(body: Buffer): Task {
   if (user !== undefined && (typeof user !== 'string' || user.length > MAX_USER_LENGTH)) {
     throw bad(`task header "user" must be a string of at most ${MAX_USER_LENGTH} characters`);
   }
-  if (op !== undefined && op !== 'task' && op !== 'ping') throw bad('task header "op" must be "task" or "ping"');
+  if (op !== undefined && op !== 'task' && op !== 'ping')
+    throw bad('task header "op" must be "task" or "ping"');
   return {
     header: { id, ...(user !== undefined ? { user } : {}), op: op ?? 'task' },
     payload: body.subarray(4 + headerLength),
@@ -145,16 +147,19 @@ export function decodeAnswer(body: Buffer): Answer {
   }
   if (!isObject(raw)) throw bad('answer is not a JSON object');
   const id = raw['id'];
-  if (id !== null && (typeof id !== 'number' || !Number.isSafeInteger(id))) throw bad('answer "id" is not an integer');
+  if (id !== null && (typeof id !== 'number' || !Number.isSafeInteger(id)))
+    throw bad('answer "id" is not an integer');
   if (raw['error'] !== undefined) {
     return { id, error: String(raw['error']) };
   }
   if (id === null) throw bad('answer without error has a null "id"');
   const { service, counter, procMs, bytes, checksum, fileLines, op } = raw;
   if (typeof service !== 'string') throw bad('answer "service" is not a string');
-  if (typeof counter !== 'number' || !Number.isSafeInteger(counter)) throw bad('answer "counter" is not an integer');
+  if (typeof counter !== 'number' || !Number.isSafeInteger(counter))
+    throw bad('answer "counter" is not an integer');
   if (typeof procMs !== 'number' || !Number.isFinite(procMs)) throw bad('answer "procMs" is not a number');
-  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes)) throw bad('answer "bytes" is not an integer');
+  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes))
+    throw bad('answer "bytes" is not an integer');
   if (checksum !== undefined && typeof checksum !== 'string') throw bad('answer "checksum" is not a string');
   if (fileLines !== undefined && (typeof fileLines !== 'number' || !Number.isSafeInteger(fileLines))) {
     throw bad('answer "fileLines" is not an integer');
