@@ -7,9 +7,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
+import { ensureAppImage, type ImageReport } from '../docker/images.js';
 import { EdgectlError, ExitCode, UnsupportedError, UsageError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
-import { LocalExecutor, runChecked } from '../remote/index.js';
+import { LocalExecutor, runChecked, SshPool } from '../remote/index.js';
 import { knownHostsName } from '../remote/known-hosts.js';
 import type { Executor } from '../remote/types.js';
 import {
@@ -386,6 +387,30 @@ export interface LabUpResult extends LabStatus {
   /** false when the lab was already up as planned and nothing was rebuilt. */
   built: boolean;
   steps: LabStep[];
+  /** The bundled services' image, on every server. */
+  images: ImageReport[];
+}
+
+/** Loads the bundled services' image on every server, over SSH like on a real rack. */
+async function loadImages(inv: Inventory, options: LabOptions): Promise<ImageReport[]> {
+  const pool = new SshPool();
+  try {
+    return [
+      await step(
+        options,
+        'images',
+        () => ensureAppImage(inv, pool),
+        (r) => imagesDetail(r),
+      ),
+    ];
+  } finally {
+    await pool.closeAll();
+  }
+}
+
+function imagesDetail(r: ImageReport): string {
+  const loaded = r.hosts.filter((h) => h.loaded).length;
+  return `${r.name}, loaded on ${loaded} of ${r.hosts.length} servers`;
 }
 
 /**
@@ -410,7 +435,8 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
   const samePlan = existsSync(planFile) && (await readFile(planFile, 'utf8')) === planText;
   await step(opts, 'keys', () => prepareKeys(exec, inv, plan));
   if (current.up && samePlan) {
-    return { ...current, built: false, steps };
+    const images = await loadImages(inv, opts);
+    return { ...current, built: false, steps, images };
   }
   const leftovers = (await listNetns()).some((n) => isLabNetns(n, plan.testbed)) || existsSync(plan.runDir);
   if (leftovers || linkExists(plan.controller.ifname)) {
@@ -439,5 +465,6 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
     const down = status.hosts.filter((h) => !h.running).map((h) => h.name);
     throw new LabError(`the lab came up incompletely: ${down.join(', ')} not running`);
   }
-  return { ...status, built: true, steps };
+  const images = await loadImages(inv, opts);
+  return { ...status, built: true, steps, images };
 }
