@@ -158,6 +158,32 @@ export function crossCheck(data: InventoryFile, where: (path: PathSegment[]) => 
     }
   });
 
+  // The users' own addresses: a block of their own, large enough for every user.
+  const userBlock = parseCidr(data.userSubnet);
+  if (userBlock) {
+    const clash = subnets.find((sn) => cidrsOverlap(sn.cidr, userBlock));
+    const hostInside = data.hosts.findIndex((h) =>
+      [h.address, h.dataAddress].some((a) => a !== undefined && cidrContains(userBlock, parseIpv4(a) ?? -1)),
+    );
+    const room = 2 ** (32 - userBlock.prefix) - 11;
+    if (clash) {
+      add(
+        ['userSubnet'],
+        `expected a block that overlaps no radio subnet, got ${quote(data.userSubnet)}, which overlaps ${quote(formatCidr(clash.cidr))}: ${ref(clash.path)}`,
+      );
+    } else if (hostInside >= 0) {
+      add(
+        ['userSubnet'],
+        `expected a block that holds no host address, got ${quote(data.userSubnet)}, which holds ${ref(['hosts', hostInside])}`,
+      );
+    } else if (data.users.length > room) {
+      add(
+        ['userSubnet'],
+        `expected a block with room for ${data.users.length} users (user k gets address 10 + k), got ${quote(data.userSubnet)}`,
+      );
+    }
+  }
+
   // Links: known, distinct hosts; one link per pair.
   const pairs = new Map<string, number>();
   data.links.forEach((link, i) => {

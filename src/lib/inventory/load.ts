@@ -12,7 +12,7 @@ import { InternalError } from '../errors.js';
 import { type CheckIssue, crossCheck, formatPath, type PathSegment } from './checks.js';
 import { InventoryError, type InventoryIssue, InventoryNotFoundError } from './errors.js';
 import type { Host, Inventory, Service, SourcePos, SshSettings } from './model.js';
-import { radioAddressing } from './net.js';
+import { formatIpv4, parseCidr, radioAddressing } from './net.js';
 import { DEFAULT_SSH, type InventoryFile, inventorySchema, type SshFile } from './schema.js';
 import { parseBandwidth, parseDuration } from './units.js';
 
@@ -390,6 +390,7 @@ function buildInventory(data: InventoryFile, ctx: BuildContext): Inventory {
     },
     task: { ...u.task },
     ...(u.startBasestation === undefined ? {} : { startBasestation: u.startBasestation }),
+    address: formatIpv4((parseCidr(data.userSubnet)?.network ?? 0) + 10 + i),
     at: ctx.at(['users', i]),
   }));
 
@@ -416,6 +417,7 @@ function buildInventory(data: InventoryFile, ctx: BuildContext): Inventory {
     links,
     users,
     services,
+    userSubnet: data.userSubnet,
     ...(data.lab ? { lab: data.lab } : {}),
     raw: data,
   };

@@ -115,6 +115,11 @@ export interface User {
   trajectory: Trajectory;
   task: Task;
   startBasestation?: string;
+  /**
+   * The user's own source address on its mu host (in userSubnet: user k gets address 10 + k). Its
+   * traffic is marked by this address and routed through the user's current base station.
+   */
+  address: string;
   at: SourcePos;
 }
 
@@ -147,6 +152,8 @@ export interface Inventory {
   links: Link[];
   users: User[];
   services: Service[];
+  /** The block the users' source addresses come from. */
+  userSubnet: string;
   /** Settings of the local emulated lab, as written (see src/lib/lab/plan.ts for the derived plan). */
   lab?: LabFile;
   /** The validated file as written (schema defaults filled, paths not resolved). */

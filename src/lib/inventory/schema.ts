@@ -319,9 +319,11 @@ export const inventorySchema = object(
     links: list(linkSchema, 'links').default([]),
     users: list(userSchema, 'users').default([]),
     services: list(serviceSchema, 'services').default([]),
+    /** The users' own source addresses on their mu host (user k: the block's address 10 + k). */
+    userSubnet: cidrSchema.default('198.18.10.0/24'),
     lab: labSchema.optional(),
   },
-  'a mapping with testbed, hosts, basestations, links, users, services, lab',
+  'a mapping with testbed, hosts, basestations, links, users, services, userSubnet, lab',
 );
 
 /** hosts.yml as written (what the schema accepts). */
