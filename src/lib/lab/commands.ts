@@ -113,6 +113,8 @@ export function dockerdArgv(host: LabHostPlan): string[] {
       d.cgroupParent,
       '--bip',
       d.bip,
+      // Published ports by DNAT only, so that a service sees its clients' real (NATed) addresses.
+      '--userland-proxy=false',
     ]),
   ];
 }

@@ -321,9 +321,11 @@ export function sshdConfig(plan: LabPlan, host: LabHostPlan): string {
   ];
   return [
     `# edgectl lab: sshd of host ${host.name} (netns ${host.ns})`,
-    `ListenAddress ${host.address}:${host.sshPort}`,
+    // Like a real host: on every address (management and data) of its own namespace.
+    `Port ${host.sshPort}`,
+    'ListenAddress 0.0.0.0',
     `HostKey ${host.hostKey}`,
-    `AuthorizedKeysFile ${plan.authorizedKeys}`,
+    `AuthorizedKeysFile ${plan.authorizedKeys} ${plan.authorizedKeys}.provisioned`,
     `PidFile ${host.sshdPidFile}`,
     'PermitRootLogin prohibit-password',
     'PasswordAuthentication no',

@@ -22,8 +22,18 @@ export interface RuleJson {
   src?: string;
 }
 
+/**
+ * `ip -j` output as a list. ip prints nothing, or a lone "[" (when the table does not exist: "FIB table
+ * does not exist"), where there is nothing to list.
+ */
+export function jsonList<T>(text: string): T[] {
+  const t = text.trim();
+  if (t === '' || t === '[') return [];
+  return JSON.parse(t) as T[];
+}
+
 export function parseRules(json: string): RuleJson[] {
-  return json.trim() ? (JSON.parse(json) as RuleJson[]) : [];
+  return jsonList<RuleJson>(json);
 }
 
 /** Our rules: priorities in the reserved range. */
@@ -48,7 +58,7 @@ export interface RouteJson {
 }
 
 export function parseRoutes(json: string): RouteJson[] {
-  return json.trim() ? (JSON.parse(json) as RouteJson[]) : [];
+  return jsonList<RouteJson>(json);
 }
 
 export function tableDefaultArgv(table: number, via: string, dev: string): string[] {
@@ -76,7 +86,7 @@ export interface InterfaceAddress {
 }
 
 export function parseAddrs(json: string): InterfaceAddress[] {
-  const links = (json.trim() ? JSON.parse(json) : []) as AddrInfoJson[];
+  const links = jsonList<AddrInfoJson>(json);
   return links.flatMap((l) =>
     (l.addr_info ?? [])
       .filter((a) => a.family === 'inet')

@@ -12,6 +12,8 @@ export interface RuleSpec {
   /** Stable name of the rule (a user, a subnet); the comment also carries a hash of the rule itself. */
   name: string;
   args: string[];
+  /** What the tag's hash covers when not all of args (e.g. a user's MARK rule without the mark a handover changes). */
+  tagArgs?: string[];
 }
 
 export interface ChainSpec {
@@ -25,7 +27,7 @@ export interface ChainSpec {
 const JUMP_TAG = 'edgectl:jump';
 
 export function ruleTag(rule: RuleSpec): string {
-  const hash = createHash('sha256').update(rule.args.join('\0')).digest('hex').slice(0, 8);
+  const hash = createHash('sha256').update((rule.tagArgs ?? rule.args).join('\0')).digest('hex').slice(0, 8);
   return `edgectl:${rule.name}:${hash}`;
 }
 

@@ -3,7 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { errorMessage } from '../errors.js';
 import { HostUnreachableError } from './errors.js';
-import { appendKnownHost, knownHostsName, readKnownHosts, verifyHostKey } from './known-hosts.js';
+import {
+  appendKnownHost,
+  keyTypeOfBlob,
+  knownHostsName,
+  readKnownHosts,
+  verifyHostKey,
+} from './known-hosts.js';
 import { shellJoin } from './quote.js';
 import type { Executor, RunOptions, RunResult } from './types.js';
 
@@ -47,6 +53,8 @@ class Semaphore {
 interface PooledConnection {
   client: Client;
   channels: Semaphore;
+  /** The host key this connection verified, as known_hosts writes it: `TYPE BASE64`. */
+  hostKey: string;
 }
 
 /**
@@ -72,13 +80,13 @@ export class SshPool {
     const key = `${target.ssh.user}@${target.address}:${target.ssh.port}`;
     let pending = this.connections.get(key);
     if (!pending) {
-      pending = openConnection(target).then((client) => {
+      pending = openConnection(target).then(({ client, hostKey }) => {
         const forget = () => {
           if (this.connections.get(key) === pending) this.connections.delete(key);
         };
         client.on('close', forget);
         client.on('error', forget);
-        return { client, channels: new Semaphore(CHANNELS_PER_CONNECTION) };
+        return { client, hostKey, channels: new Semaphore(CHANNELS_PER_CONNECTION) };
       });
       this.connections.set(key, pending);
       pending.catch(() => this.connections.delete(key));
@@ -106,7 +114,7 @@ export class SshPool {
   }
 }
 
-async function openConnection(target: SshTarget): Promise<Client> {
+async function openConnection(target: SshTarget): Promise<{ client: Client; hostKey: string }> {
   const { name, address } = target;
   const { user, port, identityFile, knownHosts, acceptNewHostKeys, connectTimeoutMs } = target.ssh;
   const where = `${user}@${address}:${port}`;
@@ -129,6 +137,7 @@ async function openConnection(target: SshTarget): Promise<Client> {
   const known = knownHosts ? await readKnownHosts(knownHosts) : [];
   let keyProblem: { verdict: string; fp: string } | undefined;
   let newKey: Buffer | undefined;
+  let seenKey: Buffer | undefined;
 
   const config: ConnectConfig = {
     host: address,
@@ -139,6 +148,7 @@ async function openConnection(target: SshTarget): Promise<Client> {
     keepaliveCountMax: 3,
     ...(privateKey ? { privateKey } : { agent: process.env['SSH_AUTH_SOCK'] }),
     hostVerifier: (blob: Buffer) => {
+      seenKey = blob;
       const verdict = knownHosts ? verifyHostKey(known, knownName, blob) : 'unknown';
       if (verdict === 'known') return true;
       if (verdict === 'unknown' && acceptNewHostKeys) {
@@ -169,7 +179,8 @@ async function openConnection(target: SshTarget): Promise<Client> {
     throw classify(target, where, err, keyProblem);
   }
   if (newKey && knownHosts) await appendKnownHost(knownHosts, knownName, newKey);
-  return client;
+  const hostKey = seenKey ? `${keyTypeOfBlob(seenKey)} ${seenKey.toString('base64')}` : '';
+  return { client, hostKey };
 }
 
 function classify(

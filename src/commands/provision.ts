@@ -1,0 +1,119 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Flags } from '@oclif/core';
+import chalk from 'chalk';
+import { EdgectlCommand } from '../base-command.js';
+import { ExitCode, UsageError } from '../lib/errors.js';
+import { type InstallReport, installDeps } from '../lib/provision/install.js';
+import { type ProvisionResult, provision } from '../lib/provision/provision.js';
+
+export default class Provision extends EdgectlCommand<typeof Provision> {
+  static override summary =
+    "Prepare every host: link shaping, NAT on the APs, the users' paths, host-to-host trust.";
+  static override description =
+    `Over SSH, from hosts.yml, on real hosts and on the local lab alike. Each wired host shapes
+its traffic per destination on its data interface (an HTB class per peer at the bandwidth of the route to it,
+with a netem delay of its latency where the kernel has netem); each AP forwards and NATs its radio side; the
+mobile-user host gets each user's own address, a routing table per base station and one MARK rule per user
+choosing it (a handover replaces that rule); the servers get the testbed's key pair so that they can push
+checkpoints to each other. Reads the live state back and changes only what differs: a second run changes
+nothing. --reset removes everything provisioning made and nothing else.`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --dry-run',
+    '<%= config.bin %> <%= command.id %> --reset',
+    '<%= config.bin %> <%= command.id %> --install-deps --host edge1',
+  ];
+
+  static override flags = {
+    'dry-run': Flags.boolean({
+      summary: 'Read the hosts and print the commands that would run; change nothing.',
+    }),
+    reset: Flags.boolean({
+      summary: 'Remove everything provisioning made (and nothing else).',
+      exclusive: ['install-deps'],
+    }),
+    'require-netem': Flags.boolean({
+      summary: 'Fail where the kernel has no netem (latency cannot be emulated).',
+    }),
+    'install-deps': Flags.boolean({
+      summary:
+        "Install each host's prerequisites for its role (Debian/Ubuntu) with scripts/install-host-deps.sh.",
+    }),
+    host: Flags.string({ summary: 'Only this host (repeatable).', multiple: true }),
+  };
+
+  async run(): Promise<ProvisionResult | { hosts: InstallReport[] }> {
+    const inv = await this.loadInventory();
+    const only = this.flags.host ?? [];
+    const unknown = only.filter((n) => !inv.hosts.some((h) => h.name === n));
+    if (unknown.length > 0) {
+      throw new UsageError(`unknown host ${unknown.join(', ')}`, {
+        hint: `hosts: ${inv.hosts.map((h) => h.name).join(', ')}`,
+      });
+    }
+    const pool = this.sshPool();
+    try {
+      if (this.flags['install-deps']) {
+        const script = await readFile(
+          fileURLToPath(new URL('../../scripts/install-host-deps.sh', import.meta.url)),
+          'utf8',
+        );
+        const hosts = await installDeps(inv, pool, script, {
+          only,
+          onHost: (r) => this.note(`  ${r.ok ? '✓' : '✗'} ${r.name}: ${r.summary}`),
+        });
+        if (hosts.some((h) => !h.ok)) this.status = ExitCode.remote;
+        return { hosts };
+      }
+      const what = this.flags.reset ? 'Resetting' : this.flags['dry-run'] ? 'Planning' : 'Provisioning';
+      this.note(`${what} ${only.length || inv.hosts.length} hosts of testbed ${inv.testbed}...`);
+      const result = await provision(inv, pool, {
+        dryRun: this.flags['dry-run'],
+        reset: this.flags.reset,
+        requireNetem: this.flags['require-netem'],
+        only,
+        onHost: (h) =>
+          this.verbose(`${h.name}: ${h.changed ? `${h.commands.length} commands` : 'no change'}`),
+      });
+      for (const h of result.hosts) {
+        if (h.latencyEmulated === false && !result.reset) {
+          this.warn(
+            `${h.name}: no tc netem: link latency is NOT emulated there (latencyEmulated: false), only bandwidth`,
+          );
+        }
+      }
+      if (!this.jsonEnabled()) this.say(render(result));
+      if (!result.ok) this.status = ExitCode.remote;
+      return result;
+    } finally {
+      await pool.closeAll();
+    }
+  }
+}
+
+function render(result: ProvisionResult): string {
+  const lines: string[] = [];
+  for (const h of result.hosts) {
+    const state = h.error
+      ? chalk.red('FAILED')
+      : h.changed
+        ? chalk.yellow(result.dryRun ? 'would change' : 'changed')
+        : chalk.green('no change');
+    lines.push(`${chalk.bold(h.name)} (${h.role}): ${state}`);
+    if (result.dryRun || h.error) for (const c of h.commands) lines.push(`    ${c}`);
+    if (h.error) {
+      lines.push(chalk.red(`    error: ${h.error.message}`));
+      if (h.error.stderr) lines.push(chalk.red(`    stderr: ${h.error.stderr}`));
+    }
+  }
+  lines.push(
+    result.ok
+      ? result.changed
+        ? 'Done.'
+        : 'Every host was already as hosts.yml asks.'
+      : chalk.red('Some hosts failed; the others are consistent.'),
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,57 @@
+/**
+ * `provision --install-deps`: runs the project's own scripts/install-host-deps.sh on each host (piped
+ * over SSH to `bash -s`), so that one script stays the single source of truth for what a role needs.
+ */
+
+import { errorMessage } from '../errors.js';
+import type { Inventory } from '../inventory/index.js';
+import type { SshPool } from '../remote/index.js';
+
+export interface InstallReport {
+  name: string;
+  role: string;
+  ok: boolean;
+  code: number;
+  summary: string;
+  /** The script's own report (stdout), e.g. what is installed with its version, or what is missing. */
+  output: string;
+}
+
+/** The script's exit codes: 0 ok, 1 failed or missing, 2 usage or not root, 3 not Debian/Ubuntu. */
+function summarise(code: number, stdout: string, stderr: string): string {
+  if (code === 0) return 'prerequisites present';
+  if (code === 3) return `not a Debian or Ubuntu host; missing: ${stdout.trim().split('\n').join(', ')}`;
+  const last = (stderr.trim() || stdout.trim()).split('\n').slice(-3).join(' | ');
+  return `install-host-deps.sh exited ${code}: ${last}`;
+}
+
+export async function installDeps(
+  inv: Inventory,
+  pool: SshPool,
+  script: string,
+  options: { only?: readonly string[]; onHost?: (r: InstallReport) => void } = {},
+): Promise<InstallReport[]> {
+  const hosts = options.only?.length ? inv.hosts.filter((h) => options.only?.includes(h.name)) : inv.hosts;
+  return Promise.all(
+    hosts.map(async (h) => {
+      let report: InstallReport;
+      try {
+        const r = await pool
+          .executor(h)
+          .run(['bash', '-s', '--', '--role', h.role], { stdin: script, timeoutMs: 30 * 60_000 });
+        report = {
+          name: h.name,
+          role: h.role,
+          ok: r.code === 0,
+          code: r.code,
+          summary: summarise(r.code, r.stdout, r.stderr),
+          output: r.stdout,
+        };
+      } catch (err) {
+        report = { name: h.name, role: h.role, ok: false, code: -1, summary: errorMessage(err), output: '' };
+      }
+      options.onHost?.(report);
+      return report;
+    }),
+  );
+}
