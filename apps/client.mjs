@@ -60,9 +60,9 @@ class Connection {
     socket.on('close', () => this.#fail(new ConnectionLost('connection closed by the server')));
   }
 
-  static open(address, port, timeoutMs) {
+  static open(address, port, timeoutMs, localAddress) {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: address, port });
+      const socket = connect({ host: address, port, ...(localAddress ? { localAddress } : {}) });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(
@@ -138,7 +138,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, m
 const round = (ms) => Math.round(ms * 1000) / 1000;
 
 async function sendTasks(o, onResult) {
-  let conn = await Connection.open(o.address, o.port, o.connectTimeoutMs).catch(() => null);
+  let conn = await Connection.open(o.address, o.port, o.connectTimeoutMs, o.localAddress).catch(() => null);
   const t0 = performance.now();
   let failed = 0;
   for (let i = 0; i < o.count; i++) {
@@ -163,6 +163,7 @@ async function sendTasks(o, onResult) {
             o.address,
             o.port,
             Math.min(o.connectTimeoutMs, deadline - performance.now()),
+            o.localAddress,
           );
         }
         const body = await conn.request(frame, Math.min(o.attemptTimeoutMs, deadline - performance.now()));
@@ -174,10 +175,11 @@ async function sendTasks(o, onResult) {
           conn.close();
           result = { ok: false, error: `answer for task ${answer.id} while waiting for ${id}`, e2eMs };
         } else {
-          const { counter, procMs, checksum, fileLines, service } = answer;
+          const { counter, procMs, checksum, fileLines, service, peer } = answer;
           result = { ok: true, counter, e2eMs, procMs, ...(checksum !== undefined ? { checksum } : {}) };
           if (fileLines !== undefined) result.fileLines = fileLines;
           result.service = service;
+          if (peer !== undefined) result.peer = peer;
         }
         break;
       } catch (err) {
@@ -204,7 +206,8 @@ async function sendTasks(o, onResult) {
 function usage(message) {
   process.stderr.write(
     `${message}\nusage: node client.mjs --address A --port P [--count N] [--size BYTES] [--timeout-ms T]\n` +
-      '         [--interval-ms I] [--attempt-timeout-ms T] [--connect-timeout-ms T] [--retries R] [--user U] [--seed S] [--ping]\n',
+      '         [--interval-ms I] [--attempt-timeout-ms T] [--connect-timeout-ms T] [--retries R] [--user U] [--seed S] [--ping]\n' +
+      "         [--local-address ADDR]   (send from this address: a user's own address on the mu host)\n",
   );
   process.exit(2);
 }
@@ -224,6 +227,7 @@ function main() {
         'interval-ms': { type: 'string', default: '0' },
         retries: { type: 'string', default: '20' },
         user: { type: 'string' },
+        'local-address': { type: 'string' },
         seed: { type: 'string', default: '1' },
         ping: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -253,6 +257,7 @@ function main() {
     attemptTimeoutMs:
       values['attempt-timeout-ms'] === undefined ? timeoutMs : int('attempt-timeout-ms', 1, timeoutMs),
     connectTimeoutMs: int('connect-timeout-ms', 1, 600_000),
+    localAddress: values['local-address'],
     intervalMs: int('interval-ms', 0, 86_400_000),
     retries: int('retries', 0, 1e6),
     seed: int('seed', 0, 2 ** 32 - 1),

@@ -45,6 +45,11 @@ export function intEnv(service, name, fallback, min, max) {
  * will get `counter`; it may return extra answer fields, and a throw becomes an error answer (the counter
  * is then not advanced). `describe()` adds fields to the start log line.
  */
+/** The client's address as this service sees it (after any NAT on the way), without an IPv4-mapped prefix. */
+function peerOf(socket) {
+  return String(socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+}
+
 export function runServer({ service, defaultPort, handle, describe = () => ({}) }) {
   const port = intEnv(service, 'PORT', defaultPort, 0, 65535);
   const host = process.env.HOST || '0.0.0.0';
@@ -52,14 +57,14 @@ export function runServer({ service, defaultPort, handle, describe = () => ({}) 
   let counter = 0;
   const sockets = new Set();
 
-  function answerTask(body) {
+  function answerTask(body, peer) {
     const started = performance.now();
     let id = null;
     try {
       const { header, payload } = decodeTask(body);
       id = header.id;
       if (header.op === 'ping') {
-        return { id, service, counter, procMs: 0, bytes: payload.length, op: 'ping' };
+        return { id, service, counter, procMs: 0, bytes: payload.length, peer, op: 'ping' };
       }
       const extra = handle({ header, payload, counter: counter + 1 }) ?? {};
       counter += 1;
@@ -69,6 +74,7 @@ export function runServer({ service, defaultPort, handle, describe = () => ({}) 
         counter,
         procMs: roundMs(performance.now() - started),
         bytes: payload.length,
+        peer,
         ...extra,
       };
     } catch (err) {
@@ -99,7 +105,7 @@ export function runServer({ service, defaultPort, handle, describe = () => ({}) 
           return;
         }
         if (body === undefined) return;
-        socket.write(encodeAnswer(answerTask(body)));
+        socket.write(encodeAnswer(answerTask(body, peerOf(socket))));
       }
     });
     socket.on('error', () => {}); // resets by clients are routine; 'close' follows

@@ -21,6 +21,8 @@ import {
 export interface OffloadTarget {
   address: string;
   port: number;
+  /** Send from this local address (a user's own address on its mu host). */
+  localAddress?: string;
 }
 
 /** The connection broke, could not be opened, or went silent: worth reconnecting and trying again. */
@@ -56,7 +58,11 @@ export class OffloadConnection {
   static open(target: OffloadTarget, timeoutMs: number): Promise<OffloadConnection> {
     const where = `${target.address}:${target.port}`;
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: target.address, port: target.port });
+      const socket = connect({
+        host: target.address,
+        port: target.port,
+        ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+      });
       const onError = (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         socket.destroy();
@@ -196,6 +202,7 @@ export interface TaskOk extends TaskResultBase {
   service: string;
   checksum?: string;
   fileLines?: number;
+  peer?: string;
 }
 
 export interface TaskFailed extends TaskResultBase {
@@ -336,6 +343,7 @@ function okResult(base: Omit<TaskOk, 'ok' | 'counter' | 'procMs' | 'service'>, a
     service: answer.service,
     ...(answer.checksum !== undefined ? { checksum: answer.checksum } : {}),
     ...(answer.fileLines !== undefined ? { fileLines: answer.fileLines } : {}),
+    ...(answer.peer !== undefined ? { peer: answer.peer } : {}),
   };
 }
 

@@ -34,6 +34,8 @@ export interface AnswerOk {
   bytes: number;
   checksum?: string;
   fileLines?: number;
+  /** The client's address as the service saw it (after NAT on the way). */
+  peer?: string;
   op?: 'ping';
 }
 
@@ -153,7 +155,7 @@ export function decodeAnswer(body: Buffer): Answer {
     return { id, error: String(raw['error']) };
   }
   if (id === null) throw bad('answer without error has a null "id"');
-  const { service, counter, procMs, bytes, checksum, fileLines, op } = raw;
+  const { service, counter, procMs, bytes, checksum, fileLines, peer, op } = raw;
   if (typeof service !== 'string') throw bad('answer "service" is not a string');
   if (typeof counter !== 'number' || !Number.isSafeInteger(counter))
     throw bad('answer "counter" is not an integer');
@@ -172,6 +174,7 @@ export function decodeAnswer(body: Buffer): Answer {
     bytes,
     ...(checksum !== undefined ? { checksum } : {}),
     ...(fileLines !== undefined ? { fileLines } : {}),
+    ...(typeof peer === 'string' ? { peer } : {}),
     ...(op === 'ping' ? { op: 'ping' as const } : {}),
   };
 }

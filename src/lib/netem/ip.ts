@@ -20,6 +20,14 @@ export interface RuleJson {
   fwmark?: string;
   table?: string;
   src?: string;
+  srclen?: number;
+}
+
+/** The priority of the rule that lets the users' unmarked first route lookup succeed. */
+export const USERS_RULE_PREF = 7190;
+
+export function fromRuleArgv(src: string, table: number, pref: number): string[] {
+  return ['ip', 'rule', 'add', 'from', src, 'lookup', String(table), 'pref', String(pref)];
 }
 
 /**

@@ -27,7 +27,10 @@ export interface ChainSpec {
 const JUMP_TAG = 'edgectl:jump';
 
 export function ruleTag(rule: RuleSpec): string {
-  const hash = createHash('sha256').update((rule.tagArgs ?? rule.args).join('\0')).digest('hex').slice(0, 8);
+  const hash = createHash('sha256')
+    .update((rule.tagArgs ?? rule.args).join('\0'))
+    .digest('hex')
+    .slice(0, 8);
   return `edgectl:${rule.name}:${hash}`;
 }
 

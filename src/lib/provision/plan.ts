@@ -29,6 +29,7 @@ import {
 import {
   ADDR_LABEL,
   flushTableArgv,
+  fromRuleArgv,
   fwmarkRuleArgv,
   type InterfaceAddress,
   labelledAddrArgv,
@@ -45,6 +46,7 @@ import {
   ruleDelArgv,
   TABLE_BASE,
   tableDefaultArgv,
+  USERS_RULE_PREF,
 } from '../netem/ip.js';
 import {
   type ChainSpec,
@@ -365,19 +367,36 @@ function muUnits(inv: Inventory, host: Host, facts: HostFacts): Unit[] {
     });
   });
   const tables = sides.map((_, i) => basestationTable(i));
+  // A socket's first route lookup happens before its packets are marked: this rule lets that lookup
+  // succeed for the users' addresses (the mark then picks the table of the user's base station).
+  const fallback = { priority: USERS_RULE_PREF, src: inv.userSubnet, table: tables[0] };
   units.push({
-    id: 'fwmark rules',
+    id: 'policy rules',
     probes: [readRulesArgv()],
     decide([json = '']) {
       const own = ownRules(parseRules(json));
-      const ok = (t: number) =>
+      const markOk = (t: number) =>
         own.some((r) => r.priority === t && r.table === String(t) && Number(r.fwmark) === t);
-      const current = own.length === tables.length && tables.every(ok);
+      const fallbackOk =
+        fallback.table === undefined ||
+        own.some(
+          (r) =>
+            r.priority === fallback.priority &&
+            r.table === String(fallback.table) &&
+            `${r.src}/${r.srclen}` === fallback.src,
+        );
+      const current =
+        own.length === tables.length + (fallback.table === undefined ? 0 : 1) &&
+        tables.every(markOk) &&
+        fallbackOk;
       return {
         current,
         apply: [
           ...own.map((r) => cmd(ruleDelArgv(r.priority))),
           ...tables.map((t) => cmd(fwmarkRuleArgv(t))),
+          ...(fallback.table === undefined
+            ? []
+            : [cmd(fromRuleArgv(fallback.src, fallback.table, fallback.priority))]),
         ],
         reset: own.map((r) => cmd(ruleDelArgv(r.priority))),
       };

@@ -10,7 +10,7 @@ import { errorMessage, UnsupportedError } from '../errors.js';
 import { parseTcProbe, probeArgv, probeInterfaceName } from '../hosts/probes.js';
 import { type Host, type Inventory, serverHosts } from '../inventory/index.js';
 import { parseAddrs } from '../netem/ip.js';
-import { LocalExecutor, runChecked, type SshPool, shellJoin } from '../remote/index.js';
+import { LocalExecutor, runBatch, runChecked, type SshPool, shellJoin } from '../remote/index.js';
 import type { Executor } from '../remote/types.js';
 import { type HostFacts, hostUnits, serverKnownHosts, type TrustMaterial, wiredFlows } from './plan.js';
 import type { Cmd, Unit } from './units.js';
@@ -118,9 +118,16 @@ async function converge(
   options: ProvisionOptions,
 ): Promise<void> {
   const ordered = options.reset ? [...units].reverse() : units;
-  for (const unit of ordered) {
-    const outputs = await Promise.all(unit.probes.map(async (argv) => (await exec.run(argv)).stdout));
-    const verdict = unit.decide(outputs);
+  // Every unit reads a part of the state no other unit changes: read them all in one round trip, then
+  // converge in order.
+  const all = await runBatch(
+    exec,
+    ordered.flatMap((u) => u.probes),
+  );
+  let next = 0;
+  const outputs = ordered.map((u) => u.probes.map(() => all[next++]?.stdout ?? ''));
+  for (const [i, unit] of ordered.entries()) {
+    const verdict = unit.decide(outputs[i] ?? []);
     const cmds = options.reset ? verdict.reset : verdict.current ? [] : verdict.apply;
     report.units.push({ id: unit.id, changed: cmds.length > 0 });
     for (const c of cmds) {

@@ -17,3 +17,4 @@ export async function runChecked(
   if (result.code !== 0) throw new RemoteCommandError(executor.host, result, options?.what);
   return result;
 }
+export { type BatchResult, batchScript, parseBatch, runBatch } from './batch.js';
