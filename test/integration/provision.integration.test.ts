@@ -114,7 +114,9 @@ describe('edgectl provision on the lab', () => {
       5202,
       3,
     );
-    process.stderr.write(`bulk TCP: edge1 -> cloud ${(toCloud / 1e6).toFixed(1)} Mbit/s, edge1 -> edge2 ${(toEdge2 / 1e6).toFixed(1)} Mbit/s\n`);
+    process.stderr.write(
+      `bulk TCP: edge1 -> cloud ${(toCloud / 1e6).toFixed(1)} Mbit/s, edge1 -> edge2 ${(toEdge2 / 1e6).toFixed(1)} Mbit/s\n`,
+    );
     expect(toCloud).toBeLessThanOrEqual(75e6 * 1.1);
     expect(toCloud).toBeGreaterThan(75e6 * 0.5);
     expect(toEdge2).toBeLessThanOrEqual(100e6 * 1.1);

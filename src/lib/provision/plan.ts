@@ -234,6 +234,8 @@ function apUnits(inv: Inventory, host: Host, facts: HostFacts, muFacts: Map<stri
       args: ['-o', radioDev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
     });
   }
+  // The users' own addresses reach the wired network through whichever AP they are on.
+  natRules.push({ name: 'users', args: ['-s', inv.userSubnet, '-o', dataDev, '-j', 'MASQUERADE'] });
   units.push(chainUnit('nat', { table: 'nat', chain: AP_NAT_CHAIN, hook: 'POSTROUTING', rules: natRules }));
   units.push(
     chainUnit('forward', { table: 'filter', chain: AP_FORWARD_CHAIN, hook: 'FORWARD', rules: fwdRules }),

@@ -1,0 +1,121 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
+import { switchUserArgv } from '../../src/lib/provision/paths.js';
+import { type HostFacts, hostUnits, type TrustMaterial } from '../../src/lib/provision/plan.js';
+import { describeCmd } from '../../src/lib/provision/provision.js';
+import { sysctlUnit } from '../../src/lib/provision/units.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+let inv: Inventory;
+
+/** The interfaces `lab up` gives each host of the repository's hosts.yml. */
+function labFacts(netem: boolean): Map<string, HostFacts> {
+  const facts = new Map<string, HostFacts>();
+  for (const h of inv.hosts) {
+    const addrs = [{ dev: 'mgmt0', address: h.address, prefix: 24 }];
+    if (h.role !== 'mu') addrs.push({ dev: 'data0', address: h.dataAddress, prefix: 24 });
+    for (const bs of inv.basestations) {
+      if (bs.host === h.name) addrs.push({ dev: 'radio0', address: bs.radio.apAddress, prefix: 24 });
+      if (h.role === 'mu') addrs.push({ dev: `r-${bs.name}`, address: bs.radio.userAddress, prefix: 24 });
+    }
+    facts.set(h.name, { addrs, netem: h.role === 'mu' ? null : netem });
+  }
+  return facts;
+}
+
+const trust: TrustMaterial = {
+  privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\n(test)\n-----END OPENSSH PRIVATE KEY-----\n',
+  publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITEST edgectl-testbed-paper-fig3\n',
+  knownHosts: '198.18.1.10 ssh-ed25519 AAAA\n',
+};
+
+/** The commands provisioning runs on hosts where nothing of it exists yet. */
+function firstRunCommands(netem: boolean): string {
+  const facts = labFacts(netem);
+  const muFacts = new Map([...facts].filter(([n]) => n === 'mu'));
+  const out: string[] = [];
+  for (const h of inv.hosts) {
+    out.push(`## ${h.name} (${h.role})`);
+    for (const unit of hostUnits(inv, h, facts.get(h.name)!, { muFacts, trust })) {
+      const verdict = unit.decide(unit.probes.map(() => ''));
+      out.push(`# ${unit.id}${verdict.current ? ' (current)' : ''}`);
+      for (const c of verdict.apply) out.push(describeCmd(c));
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+beforeAll(async () => {
+  inv = await loadInventory(path.join(ROOT, 'hosts.yml'));
+});
+
+describe('provision commands for the repository hosts.yml', () => {
+  it('without netem (this machine): bandwidth only', async () => {
+    const text = firstRunCommands(false);
+    expect(text).not.toContain('netem');
+    await expect(text).toMatchFileSnapshot('../contract/provision-commands.txt');
+  });
+
+  it('with netem: a delay of each route’s one-way latency under its class', async () => {
+    const text = firstRunCommands(true);
+    // edge1 -> cloud: one link of 150 ms; edge1 -> edge3: two links of 50 ms.
+    expect(text).toMatch(
+      /## edge1[\s\S]*?classid ec00:10 htb rate 75000000bit[\s\S]*?parent ec00:10 handle ed00: netem delay 150ms/,
+    );
+    expect(text).toMatch(
+      /## edge1[\s\S]*?classid ec00:12 htb rate 100000000bit[\s\S]*?parent ec00:12 handle ed02: netem delay 100ms/,
+    );
+    await expect(text).toMatchFileSnapshot('../contract/provision-commands-netem.txt');
+  });
+});
+
+describe('sysctl units', () => {
+  const unit = sysctlUnit('forwarding', '/state/ap1.json', { 'net.ipv4.ip_forward': '1' });
+
+  it('save the original value once, then set it', () => {
+    const v = unit.decide(['net.ipv4.ip_forward=0\n', '']);
+    expect(v.current).toBe(false);
+    expect(v.apply.map((c) => [c.argv.at(-1), c.stdin])).toEqual([
+      ['/state/ap1.json', '{"net.ipv4.ip_forward":"0"}\n'],
+      ['net.ipv4.ip_forward=1', undefined],
+    ]);
+    expect(v.reset).toEqual([]);
+  });
+
+  it('restore the saved value on reset, and leave alone a value that was already right', () => {
+    const v = unit.decide(['net.ipv4.ip_forward=1\n', '{"net.ipv4.ip_forward":"0"}\n']);
+    expect(v.current).toBe(true);
+    expect(v.reset.map((c) => c.argv)).toEqual([
+      ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'],
+      ['rm', '-f', '/state/ap1.json'],
+    ]);
+    const untouched = unit.decide(['net.ipv4.ip_forward=1\n', '']);
+    expect(untouched).toMatchObject({ current: true, reset: [] });
+  });
+});
+
+describe('user paths', () => {
+  it('a handover replaces the user’s MARK rule in place', () => {
+    expect(switchUserArgv(inv, 'mu1', 1, 1)).toEqual([
+      'iptables',
+      '-w',
+      '-t',
+      'mangle',
+      '-R',
+      'EDGECTL-MU',
+      '1',
+      '-s',
+      '198.18.10.10/32',
+      '-j',
+      'MARK',
+      '--set-xmark',
+      '0x1bbe/0xffffffff',
+      '-m',
+      'comment',
+      '--comment',
+      expect.stringMatching(/^edgectl:user-mu1:[0-9a-f]{8}$/),
+    ]);
+  });
+});
