@@ -1,0 +1,218 @@
+/**
+ * The central state database (SQLite through better-sqlite3): what the controller knows of the testbed
+ * over time. Versioned schema migrations (PRAGMA user_version), WAL so that a monitor and a command can
+ * write at once (each waits up to busy_timeout for the other's write lock), foreign keys on.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { EdgectlError, ExitCode, errorMessage } from '../errors.js';
+import {
+  Checkpoints,
+  Experiments,
+  Handovers,
+  HostFacts,
+  Links,
+  Migrations,
+  Placements,
+  Tasks,
+} from './tables.js';
+
+/** Each entry moves the schema from version i to i + 1; never edit one that has shipped. */
+export const SCHEMA_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE experiments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    planner TEXT,
+    service TEXT,
+    started_ms INTEGER NOT NULL,
+    finished_ms INTEGER,
+    out_dir TEXT,
+    config TEXT
+  );
+  CREATE TABLE host_facts (
+    host TEXT PRIMARY KEY,
+    cpu_score REAL,
+    cpu_score_ms INTEGER,
+    cpus REAL,
+    mem_mb INTEGER,
+    updated_ms INTEGER NOT NULL
+  );
+  CREATE TABLE placements (
+    user TEXT PRIMARY KEY,
+    service TEXT NOT NULL,
+    host TEXT NOT NULL,
+    container TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    since_ms INTEGER NOT NULL
+  );
+  CREATE TABLE placement_history (
+    id INTEGER PRIMARY KEY,
+    user TEXT NOT NULL,
+    service TEXT NOT NULL,
+    host TEXT NOT NULL,
+    container TEXT NOT NULL,
+    since_ms INTEGER NOT NULL,
+    until_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL
+  );
+  CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY,
+    experiment_id INTEGER REFERENCES experiments(id),
+    user TEXT NOT NULL,
+    bs TEXT,
+    host TEXT,
+    service TEXT,
+    task_id INTEGER,
+    counter INTEGER,
+    sent_ms REAL NOT NULL,
+    bytes INTEGER NOT NULL,
+    e2e_ms REAL,
+    proc_ms REAL,
+    tx_ms REAL,
+    reconnects INTEGER NOT NULL DEFAULT 0,
+    ok INTEGER NOT NULL,
+    error TEXT
+  );
+  CREATE INDEX tasks_by_user ON tasks(user, sent_ms);
+  CREATE TABLE link_measurements (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    from_host TEXT NOT NULL,
+    to_host TEXT NOT NULL,
+    rtt_ms REAL,
+    bandwidth_bps REAL,
+    method TEXT NOT NULL
+  );
+  CREATE INDEX links_by_pair ON link_measurements(from_host, to_host, at_ms);
+  CREATE TABLE migrations (
+    id INTEGER PRIMARY KEY,
+    experiment_id INTEGER REFERENCES experiments(id),
+    user TEXT NOT NULL,
+    service TEXT NOT NULL,
+    from_host TEXT NOT NULL,
+    to_host TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    codec TEXT,
+    started_ms INTEGER NOT NULL,
+    finished_ms INTEGER,
+    downtime_ms REAL,
+    total_ms REAL,
+    bytes INTEGER,
+    ok INTEGER,
+    rolled_back INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+  );
+  CREATE TABLE migration_phases (
+    migration_id INTEGER NOT NULL REFERENCES migrations(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    start_ms REAL NOT NULL,
+    duration_ms REAL NOT NULL,
+    bytes INTEGER,
+    PRIMARY KEY (migration_id, seq)
+  );
+  CREATE TABLE checkpoints (
+    id INTEGER PRIMARY KEY,
+    migration_id INTEGER REFERENCES migrations(id) ON DELETE CASCADE,
+    at_ms INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    user TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    ms REAL NOT NULL
+  );
+  CREATE TABLE handovers (
+    id INTEGER PRIMARY KEY,
+    experiment_id INTEGER REFERENCES experiments(id),
+    at_ms INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    from_bs TEXT,
+    to_bs TEXT NOT NULL,
+    duration_ms REAL
+  );
+  `,
+];
+
+export class StateError extends EdgectlError {
+  constructor(message: string, cause?: unknown) {
+    super('STATE_DB', ExitCode.internal, message, {
+      cause,
+      hint: 'check --state (default .edgectl/state.db beside the hosts file) and its directory permissions',
+    });
+  }
+}
+
+export class StateDb {
+  readonly placements: Placements;
+  readonly tasks: Tasks;
+  readonly hostFacts: HostFacts;
+  readonly links: Links;
+  readonly migrations: Migrations;
+  readonly checkpoints: Checkpoints;
+  readonly handovers: Handovers;
+  readonly experiments: Experiments;
+
+  constructor(readonly db: Database.Database) {
+    this.placements = new Placements(db);
+    this.tasks = new Tasks(db);
+    this.hostFacts = new HostFacts(db);
+    this.links = new Links(db);
+    this.migrations = new Migrations(db);
+    this.checkpoints = new Checkpoints(db);
+    this.handovers = new Handovers(db);
+    this.experiments = new Experiments(db);
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /** Runs `work` in one write transaction (IMMEDIATE: takes the write lock up front). */
+  transaction<T>(work: () => T): T {
+    return this.db.transaction(work).immediate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_MIGRATIONS.length) {
+    throw new StateError(
+      `the state database has schema version ${current}, newer than this edgectl knows (${SCHEMA_MIGRATIONS.length})`,
+    );
+  }
+  for (let v = current; v < SCHEMA_MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(SCHEMA_MIGRATIONS[v] ?? '');
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
+
+export function openState(file: string, options: { readonly?: boolean } = {}): StateDb {
+  try {
+    if (!options.readonly && file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file, {
+      readonly: options.readonly === true,
+      fileMustExist: options.readonly === true,
+    });
+    db.pragma('busy_timeout = 10000');
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+    }
+    db.pragma('foreign_keys = ON');
+    if (!options.readonly) migrate(db);
+    return new StateDb(db);
+  } catch (err) {
+    if (err instanceof EdgectlError) throw err;
+    throw new StateError(`cannot open the state database ${file}: ${errorMessage(err)}`, err);
+  }
+}

@@ -1,0 +1,371 @@
+/** One class per table family of the state database; rows come back as plain typed objects. */
+import type Database from 'better-sqlite3';
+
+export interface Placement {
+  user: string;
+  service: string;
+  host: string;
+  container: string;
+  containerId: string;
+  address: string;
+  port: number;
+  sinceMs: number;
+}
+
+interface PlacementRow {
+  user: string;
+  service: string;
+  host: string;
+  container: string;
+  container_id: string;
+  address: string;
+  port: number;
+  since_ms: number;
+}
+
+const toPlacement = (r: PlacementRow): Placement => ({
+  user: r.user,
+  service: r.service,
+  host: r.host,
+  container: r.container,
+  containerId: r.container_id,
+  address: r.address,
+  port: r.port,
+  sinceMs: r.since_ms,
+});
+
+export class Placements {
+  constructor(private readonly db: Database.Database) {}
+
+  get(user: string): Placement | undefined {
+    const r = this.db.prepare('SELECT * FROM placements WHERE user = ?').get(user) as
+      | PlacementRow
+      | undefined;
+    return r ? toPlacement(r) : undefined;
+  }
+
+  list(): Placement[] {
+    return (this.db.prepare('SELECT * FROM placements ORDER BY user').all() as PlacementRow[]).map(
+      toPlacement,
+    );
+  }
+
+  /** Records where a user's service runs now; the placement it replaces goes to the history. */
+  set(p: Placement, reason = 'moved'): void {
+    this.db.transaction(() => {
+      const old = this.get(p.user);
+      if (old) this.archive(old, p.sinceMs, reason);
+      this.db
+        .prepare(
+          `INSERT INTO placements (user, service, host, container, container_id, address, port, since_ms)
+           VALUES (@user, @service, @host, @container, @containerId, @address, @port, @sinceMs)
+           ON CONFLICT(user) DO UPDATE SET service = excluded.service, host = excluded.host,
+             container = excluded.container, container_id = excluded.container_id, address = excluded.address,
+             port = excluded.port, since_ms = excluded.since_ms`,
+        )
+        .run(p);
+    })();
+  }
+
+  remove(user: string, atMs: number, reason = 'undeployed'): Placement | undefined {
+    return this.db.transaction(() => {
+      const old = this.get(user);
+      if (!old) return undefined;
+      this.archive(old, atMs, reason);
+      this.db.prepare('DELETE FROM placements WHERE user = ?').run(user);
+      return old;
+    })();
+  }
+
+  history(user: string): { host: string; sinceMs: number; untilMs: number; reason: string }[] {
+    return this.db
+      .prepare(
+        'SELECT host, since_ms AS sinceMs, until_ms AS untilMs, reason FROM placement_history WHERE user = ? ORDER BY id',
+      )
+      .all(user) as { host: string; sinceMs: number; untilMs: number; reason: string }[];
+  }
+
+  private archive(p: Placement, untilMs: number, reason: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO placement_history (user, service, host, container, since_ms, until_ms, reason)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(p.user, p.service, p.host, p.container, p.sinceMs, untilMs, reason);
+  }
+}
+
+export interface TaskRecord {
+  experimentId?: number | null;
+  user: string;
+  bs: string | null;
+  host: string | null;
+  service: string | null;
+  taskId: number | null;
+  counter: number | null;
+  sentMs: number;
+  bytes: number;
+  e2eMs: number | null;
+  procMs: number | null;
+  txMs: number | null;
+  reconnects: number;
+  ok: boolean;
+  error: string | null;
+}
+
+export class Tasks {
+  constructor(private readonly db: Database.Database) {}
+
+  /** Inserts many tasks in one transaction; returns their row ids. */
+  insert(tasks: readonly TaskRecord[]): number[] {
+    const stmt = this.db.prepare(
+      `INSERT INTO tasks (experiment_id, user, bs, host, service, task_id, counter, sent_ms, bytes, e2e_ms, proc_ms, tx_ms, reconnects, ok, error)
+       VALUES (@experimentId, @user, @bs, @host, @service, @taskId, @counter, @sentMs, @bytes, @e2eMs, @procMs, @txMs, @reconnects, @ok, @error)`,
+    );
+    return this.db.transaction(() =>
+      tasks.map((t) =>
+        Number(stmt.run({ ...t, experimentId: t.experimentId ?? null, ok: t.ok ? 1 : 0 }).lastInsertRowid),
+      ),
+    )();
+  }
+
+  forUser(user: string, sinceMs = 0): TaskRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT experiment_id AS experimentId, user, bs, host, service, task_id AS taskId, counter, sent_ms AS sentMs, bytes,
+                e2e_ms AS e2eMs, proc_ms AS procMs, tx_ms AS txMs, reconnects, ok, error
+         FROM tasks WHERE user = ? AND sent_ms >= ? ORDER BY sent_ms, id`,
+      )
+      .all(user, sinceMs) as (Omit<TaskRecord, 'ok'> & { ok: number })[];
+    return rows.map((r) => ({ ...r, ok: r.ok === 1 }));
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM tasks').get() as { n: number }).n;
+  }
+}
+
+export interface HostFact {
+  host: string;
+  cpuScore: number | null;
+  cpuScoreMs: number | null;
+  cpus: number | null;
+  memMb: number | null;
+  updatedMs: number;
+}
+
+export class HostFacts {
+  constructor(private readonly db: Database.Database) {}
+
+  get(host: string): HostFact | undefined {
+    return this.db
+      .prepare(
+        'SELECT host, cpu_score AS cpuScore, cpu_score_ms AS cpuScoreMs, cpus, mem_mb AS memMb, updated_ms AS updatedMs FROM host_facts WHERE host = ?',
+      )
+      .get(host) as HostFact | undefined;
+  }
+
+  setCpuScore(host: string, score: number, atMs: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO host_facts (host, cpu_score, cpu_score_ms, updated_ms) VALUES (?, ?, ?, ?)
+         ON CONFLICT(host) DO UPDATE SET cpu_score = excluded.cpu_score, cpu_score_ms = excluded.cpu_score_ms, updated_ms = excluded.updated_ms`,
+      )
+      .run(host, score, atMs, atMs);
+  }
+
+  setCapacity(host: string, cpus: number, memMb: number, atMs: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO host_facts (host, cpus, mem_mb, updated_ms) VALUES (?, ?, ?, ?)
+         ON CONFLICT(host) DO UPDATE SET cpus = excluded.cpus, mem_mb = excluded.mem_mb, updated_ms = excluded.updated_ms`,
+      )
+      .run(host, cpus, memMb, atMs);
+  }
+}
+
+export interface LinkMeasurement {
+  atMs: number;
+  fromHost: string;
+  toHost: string;
+  rttMs: number | null;
+  bandwidthBps: number | null;
+  method: string;
+}
+
+export class Links {
+  constructor(private readonly db: Database.Database) {}
+
+  insert(m: LinkMeasurement): void {
+    this.db
+      .prepare(
+        'INSERT INTO link_measurements (at_ms, from_host, to_host, rtt_ms, bandwidth_bps, method) VALUES (@atMs, @fromHost, @toHost, @rttMs, @bandwidthBps, @method)',
+      )
+      .run(m);
+  }
+
+  latest(fromHost: string, toHost: string): LinkMeasurement | undefined {
+    return this.db
+      .prepare(
+        `SELECT at_ms AS atMs, from_host AS fromHost, to_host AS toHost, rtt_ms AS rttMs, bandwidth_bps AS bandwidthBps, method
+         FROM link_measurements WHERE from_host = ? AND to_host = ? ORDER BY at_ms DESC, id DESC LIMIT 1`,
+      )
+      .get(fromHost, toHost) as LinkMeasurement | undefined;
+  }
+}
+
+export interface MigrationRecord {
+  experimentId?: number | null;
+  user: string;
+  service: string;
+  fromHost: string;
+  toHost: string;
+  strategy: string;
+  codec: string | null;
+  startedMs: number;
+}
+
+export interface PhaseRecord {
+  name: string;
+  startMs: number;
+  durationMs: number;
+  bytes: number | null;
+}
+
+export class Migrations {
+  constructor(private readonly db: Database.Database) {}
+
+  start(m: MigrationRecord): number {
+    return Number(
+      this.db
+        .prepare(
+          `INSERT INTO migrations (experiment_id, user, service, from_host, to_host, strategy, codec, started_ms)
+           VALUES (@experimentId, @user, @service, @fromHost, @toHost, @strategy, @codec, @startedMs)`,
+        )
+        .run({ ...m, experimentId: m.experimentId ?? null }).lastInsertRowid,
+    );
+  }
+
+  finish(
+    id: number,
+    r: {
+      finishedMs: number;
+      downtimeMs: number | null;
+      totalMs: number;
+      bytes: number;
+      ok: boolean;
+      rolledBack: boolean;
+      error: string | null;
+    },
+    phases: readonly PhaseRecord[],
+  ): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE migrations SET finished_ms = @finishedMs, downtime_ms = @downtimeMs, total_ms = @totalMs, bytes = @bytes,
+             ok = @ok, rolled_back = @rolledBack, error = @error WHERE id = @id`,
+        )
+        .run({ ...r, id, ok: r.ok ? 1 : 0, rolledBack: r.rolledBack ? 1 : 0 });
+      const stmt = this.db.prepare(
+        'INSERT INTO migration_phases (migration_id, seq, name, start_ms, duration_ms, bytes) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      phases.forEach((p, i) => stmt.run(id, i, p.name, p.startMs, p.durationMs, p.bytes));
+    })();
+  }
+
+  phases(id: number): PhaseRecord[] {
+    return this.db
+      .prepare(
+        'SELECT name, start_ms AS startMs, duration_ms AS durationMs, bytes FROM migration_phases WHERE migration_id = ? ORDER BY seq',
+      )
+      .all(id) as PhaseRecord[];
+  }
+
+  get(id: number): Record<string, unknown> | undefined {
+    return this.db.prepare('SELECT * FROM migrations WHERE id = ?').get(id) as
+      | Record<string, unknown>
+      | undefined;
+  }
+}
+
+export class Checkpoints {
+  constructor(private readonly db: Database.Database) {}
+
+  insert(c: {
+    migrationId: number | null;
+    atMs: number;
+    host: string;
+    user: string;
+    kind: string;
+    bytes: number;
+    ms: number;
+  }): void {
+    this.db
+      .prepare(
+        'INSERT INTO checkpoints (migration_id, at_ms, host, user, kind, bytes, ms) VALUES (@migrationId, @atMs, @host, @user, @kind, @bytes, @ms)',
+      )
+      .run(c);
+  }
+
+  forHost(host: string): { kind: string; bytes: number; ms: number }[] {
+    return this.db
+      .prepare('SELECT kind, bytes, ms FROM checkpoints WHERE host = ? ORDER BY at_ms')
+      .all(host) as {
+      kind: string;
+      bytes: number;
+      ms: number;
+    }[];
+  }
+}
+
+export class Handovers {
+  constructor(private readonly db: Database.Database) {}
+
+  insert(h: {
+    experimentId?: number | null;
+    atMs: number;
+    user: string;
+    fromBs: string | null;
+    toBs: string;
+    durationMs: number | null;
+  }): void {
+    this.db
+      .prepare(
+        'INSERT INTO handovers (experiment_id, at_ms, user, from_bs, to_bs, duration_ms) VALUES (@experimentId, @atMs, @user, @fromBs, @toBs, @durationMs)',
+      )
+      .run({ ...h, experimentId: h.experimentId ?? null });
+  }
+
+  forUser(user: string): { atMs: number; fromBs: string | null; toBs: string; durationMs: number | null }[] {
+    return this.db
+      .prepare(
+        'SELECT at_ms AS atMs, from_bs AS fromBs, to_bs AS toBs, duration_ms AS durationMs FROM handovers WHERE user = ? ORDER BY at_ms',
+      )
+      .all(user) as { atMs: number; fromBs: string | null; toBs: string; durationMs: number | null }[];
+  }
+}
+
+export class Experiments {
+  constructor(private readonly db: Database.Database) {}
+
+  start(e: {
+    name: string;
+    planner: string | null;
+    service: string | null;
+    startedMs: number;
+    outDir: string | null;
+    config: unknown;
+  }): number {
+    return Number(
+      this.db
+        .prepare(
+          'INSERT INTO experiments (name, planner, service, started_ms, out_dir, config) VALUES (@name, @planner, @service, @startedMs, @outDir, @config)',
+        )
+        .run({ ...e, config: JSON.stringify(e.config ?? null) }).lastInsertRowid,
+    );
+  }
+
+  finish(id: number, finishedMs: number): void {
+    this.db.prepare('UPDATE experiments SET finished_ms = ? WHERE id = ?').run(finishedMs, id);
+  }
+}

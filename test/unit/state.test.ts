@@ -1,0 +1,176 @@
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openState, SCHEMA_MIGRATIONS, StateError } from '../../src/lib/state/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'edgectl-state-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const placement = {
+  user: 'mu1',
+  service: 'simple',
+  host: 'edge1',
+  container: 'edgectl-paper-fig3-mu1',
+  containerId: 'abc',
+  address: '198.18.1.11',
+  port: 32768,
+  sinceMs: 1000,
+};
+
+describe('the state database', () => {
+  it('migrates a new file to the latest schema, in WAL mode, and reopens it as is', () => {
+    const file = join(dir, 'a', 'state.db');
+    const s = openState(file);
+    expect(s.schemaVersion).toBe(SCHEMA_MIGRATIONS.length);
+    expect(s.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    s.close();
+    const again = openState(file);
+    expect(again.schemaVersion).toBe(SCHEMA_MIGRATIONS.length);
+    again.close();
+  });
+
+  it('refuses a database from a newer edgectl', () => {
+    const file = join(dir, 'newer.db');
+    const s = openState(file);
+    s.db.pragma(`user_version = ${SCHEMA_MIGRATIONS.length + 1}`);
+    s.close();
+    expect(() => openState(file)).toThrow(StateError);
+  });
+
+  it('keeps placements with their history', () => {
+    const s = openState(':memory:');
+    s.placements.set(placement, 'deployed');
+    s.placements.set({ ...placement, host: 'edge2', sinceMs: 2000 }, 'migrated');
+    expect(s.placements.get('mu1')?.host).toBe('edge2');
+    expect(s.placements.remove('mu1', 3000)?.host).toBe('edge2');
+    expect(s.placements.get('mu1')).toBeUndefined();
+    expect(s.placements.history('mu1')).toEqual([
+      { host: 'edge1', sinceMs: 1000, untilMs: 2000, reason: 'migrated' },
+      { host: 'edge2', sinceMs: 2000, untilMs: 3000, reason: 'undeployed' },
+    ]);
+    s.close();
+  });
+
+  it('records tasks, migrations with phases, checkpoints, handovers, host facts, link measurements', () => {
+    const s = openState(':memory:');
+    const ids = s.tasks.insert([
+      {
+        user: 'mu1',
+        bs: 'ap1',
+        host: 'edge1',
+        service: 'simple',
+        taskId: 1,
+        counter: 1,
+        sentMs: 10,
+        bytes: 100,
+        e2eMs: 5,
+        procMs: 1,
+        txMs: 4,
+        reconnects: 0,
+        ok: true,
+        error: null,
+      },
+      {
+        user: 'mu1',
+        bs: 'ap1',
+        host: 'edge1',
+        service: 'simple',
+        taskId: 2,
+        counter: null,
+        sentMs: 20,
+        bytes: 100,
+        e2eMs: null,
+        procMs: null,
+        txMs: null,
+        reconnects: 3,
+        ok: false,
+        error: 'timeout',
+      },
+    ]);
+    expect(ids).toHaveLength(2);
+    expect(s.tasks.forUser('mu1').map((t) => [t.counter, t.ok])).toEqual([
+      [1, true],
+      [null, false],
+    ]);
+    const m = s.migrations.start({
+      user: 'mu1',
+      service: 'compute',
+      fromHost: 'edge1',
+      toHost: 'edge2',
+      strategy: 'delta',
+      codec: 'xdelta3',
+      startedMs: 1,
+    });
+    s.migrations.finish(
+      m,
+      { finishedMs: 9, downtimeMs: 3, totalMs: 8, bytes: 1000, ok: true, rolledBack: false, error: null },
+      [
+        { name: 'pre-checkpoint', startMs: 0, durationMs: 2, bytes: 900 },
+        { name: 'checkpoint', startMs: 4, durationMs: 1, bytes: 100 },
+      ],
+    );
+    expect(s.migrations.phases(m).map((p) => p.name)).toEqual(['pre-checkpoint', 'checkpoint']);
+    expect(s.migrations.get(m)?.['downtime_ms']).toBe(3);
+    s.checkpoints.insert({
+      migrationId: m,
+      atMs: 2,
+      host: 'edge1',
+      user: 'mu1',
+      kind: 'pre',
+      bytes: 900,
+      ms: 2,
+    });
+    expect(s.checkpoints.forHost('edge1')).toEqual([{ kind: 'pre', bytes: 900, ms: 2 }]);
+    s.handovers.insert({ atMs: 5, user: 'mu1', fromBs: 'ap1', toBs: 'ap2', durationMs: 500 });
+    expect(s.handovers.forUser('mu1')[0]?.toBs).toBe('ap2');
+    s.hostFacts.setCpuScore('edge1', 3000, 7);
+    s.hostFacts.setCapacity('edge1', 4, 16384, 8);
+    expect(s.hostFacts.get('edge1')).toMatchObject({ cpuScore: 3000, cpus: 4, memMb: 16384 });
+    s.links.insert({
+      atMs: 1,
+      fromHost: 'edge1',
+      toHost: 'edge2',
+      rttMs: 100,
+      bandwidthBps: 1e8,
+      method: 'probe',
+    });
+    s.links.insert({
+      atMs: 2,
+      fromHost: 'edge1',
+      toHost: 'edge2',
+      rttMs: 101,
+      bandwidthBps: 1e8,
+      method: 'probe',
+    });
+    expect(s.links.latest('edge1', 'edge2')?.rttMs).toBe(101);
+    s.close();
+  });
+
+  it('takes writes from two processes at once without losing any', async () => {
+    const file = join(dir, 'shared.db');
+    openState(file).close();
+    const worker = join(dir, 'writer.mjs');
+    const stateModule = new URL('../../node_modules/better-sqlite3/lib/index.js', import.meta.url).pathname;
+    writeFileSync(
+      worker,
+      `import { createRequire } from 'node:module';
+const Database = createRequire(import.meta.url)(${JSON.stringify(stateModule)});
+const db = new Database(process.argv[2]);
+db.pragma('busy_timeout = 10000');
+const insert = db.prepare("INSERT INTO tasks (user, sent_ms, bytes, ok) VALUES (?, ?, 0, 1)");
+for (let i = 0; i < 300; i++) db.transaction(() => insert.run(process.argv[3], i)).immediate();
+db.close();
+`,
+    );
+    const run = (user: string) =>
+      new Promise<number>((resolve) =>
+        fork(worker, [file, user], { stdio: 'inherit' }).on('exit', (code) => resolve(code ?? -1)),
+      );
+    expect(await Promise.all([run('a'), run('b')])).toEqual([0, 0]);
+    const s = openState(file);
+    expect(s.tasks.count()).toBe(600);
+    s.close();
+  });
+});
