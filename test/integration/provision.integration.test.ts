@@ -89,6 +89,35 @@ describe('edgectl provision on the lab', () => {
     }
   });
 
+  it('lets one server reach another over the data network with the testbed key (host key checked)', async () => {
+    const dir = `/etc/edgectl/${inv.testbed}`;
+    const r = await pool
+      .executor(getHost(inv, 'edge1'))
+      .run(
+        [
+          'ssh',
+          '-i',
+          `${dir}/id_ed25519`,
+          '-o',
+          `UserKnownHostsFile=${dir}/known_hosts`,
+          '-o',
+          'StrictHostKeyChecking=yes',
+          '-o',
+          'BatchMode=yes',
+          `root@${getHost(inv, 'edge2').dataAddress}`,
+          'echo "$EDGECTL_LAB_HOST"',
+        ],
+        { timeoutMs: 20_000 },
+      );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('edge2');
+    // The lab's hosts share this machine's files: the key was authorised in the lab's own file only.
+    const own = await pool
+      .executor(getHost(inv, 'edge1'))
+      .run(['sh', '-c', 'grep -c edgectl-testbed "$HOME/.ssh/authorized_keys" || true']);
+    expect(own.stdout.trim()).toMatch(/^0?$/);
+  });
+
   it('a second provision changes nothing and runs no command', async () => {
     const r = await provisionCli();
     expect(r.exitCode).toBe(0);

@@ -7,10 +7,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ensureAppImage, type ImageReport } from '../docker/images.js';
 import { EdgectlError, ExitCode, UnsupportedError, UsageError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
-import { LocalExecutor, runChecked, SshPool } from '../remote/index.js';
+import { LocalExecutor, runChecked, SshPool, shellJoin } from '../remote/index.js';
 import { knownHostsName } from '../remote/known-hosts.js';
 import type { Executor } from '../remote/types.js';
 import {
@@ -351,8 +352,15 @@ async function tail(file: string, lines = 8): Promise<string> {
   }
 }
 
-async function startDaemons(exec: Executor, plan: LabPlan): Promise<void> {
+/** This edgectl, for the lab's hosts: they share this machine's files, so they share its install. */
+const EDGECTL_ENTRY = fileURLToPath(new URL('../../../bin/run.js', import.meta.url));
+
+async function writeHostFiles(plan: LabPlan): Promise<void> {
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  await mkdir(plan.runDir, { recursive: true, mode: 0o755 });
+  await writeFile(plan.edgectlBin, `#!/bin/sh\nexec ${shellJoin([process.execPath, EDGECTL_ENTRY])} "$@"\n`, {
+    mode: 0o755,
+  });
   await Promise.all(
     plan.hosts.map(async (h) => {
       await mkdir(h.runDir, { recursive: true, mode: 0o755 });
@@ -363,24 +371,53 @@ async function startDaemons(exec: Executor, plan: LabPlan): Promise<void> {
       }
     }),
   );
-  await Promise.all(
-    plan.hosts.map(async (h) => {
-      await runChecked(exec, sshdArgv(h), { what: `starting sshd of ${h.name}` });
-      if (h.docker) await runChecked(exec, dockerdArgv(h), { what: `starting dockerd of ${h.name}` });
-    }),
-  );
-  await Promise.all(
-    plan.hosts.map(async (h: LabHostPlan) => {
+}
+
+/** Starts the sshd of `sshd` hosts and the dockerd of `dockerd` hosts, and waits until they answer. */
+async function startDaemons(
+  exec: Executor,
+  plan: LabPlan,
+  which: { sshd: readonly LabHostPlan[]; dockerd: readonly LabHostPlan[] },
+): Promise<void> {
+  await Promise.all([
+    ...which.sshd.map((h) => runChecked(exec, sshdArgv(h), { what: `starting sshd of ${h.name}` })),
+    ...which.dockerd.map((h) => runChecked(exec, dockerdArgv(h), { what: `starting dockerd of ${h.name}` })),
+  ]);
+  await Promise.all([
+    ...which.sshd.map(async (h) => {
       if (!(await waitFor(() => tcpOpen(h.address, h.sshPort), 15_000))) {
         throw new LabError(`sshd of ${h.name} does not listen on ${h.address}:${h.sshPort}`);
       }
+    }),
+    ...which.dockerd.map(async (h) => {
       if (h.docker && !(await waitFor(() => dockerPing(h.docker!.socket), 60_000, 200))) {
         throw new LabError(
           `dockerd of ${h.name} did not come up within 60 s; its log (${h.docker.logFile}) ends:\n${await tail(h.docker.logFile)}`,
         );
       }
     }),
-  );
+  ]);
+}
+
+/** Stops what is left of a dead dockerd (its containerd and shims) so that a new one can start clean. */
+async function clearDeadDockerd(h: LabHostPlan): Promise<void> {
+  if (!h.docker) return;
+  const pids = await pidsInNetns(h.ns);
+  for (const pid of pids) {
+    try {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmdline.includes(h.docker.execRoot)) kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  await waitFor(async () => {
+    for (const pid of await pidsInNetns(h.ns)) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes(h.docker!.execRoot)) return false;
+    }
+    return true;
+  }, 5_000);
 }
 
 export interface LabUpResult extends LabStatus {
@@ -430,13 +467,48 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
   const plan = planLab(inv, options);
   await step(opts, 'preflight', () => preflight(exec));
   const planFile = join(plan.runDir, 'plan.json');
-  const planText = `${JSON.stringify(plan, null, 2)}\n`;
+  // Everything the lab is made from: a lab built from other configs or daemon flags is rebuilt.
+  const built = {
+    plan,
+    sshd: plan.hosts.map((h) => sshdConfig(plan, h)),
+    dockerd: plan.hosts.flatMap((h) => (h.docker ? [dockerdArgv(h)] : [])),
+  };
+  const planText = `${JSON.stringify(built, null, 2)}\n`;
   const current = await labStatus(inv, options);
   const samePlan = existsSync(planFile) && (await readFile(planFile, 'utf8')) === planText;
   await step(opts, 'keys', () => prepareKeys(exec, inv, plan));
   if (current.up && samePlan) {
     const images = await loadImages(inv, opts);
     return { ...current, built: false, steps, images };
+  }
+  // The same lab with some daemons dead (a crash, a test that stopped one): start just those again.
+  const namespaces = new Set(await listNetns());
+  const wired =
+    samePlan &&
+    linkExists(plan.controller.ifname) &&
+    [plan.hubNs, ...plan.hosts.map((h) => h.ns)].every((n) => namespaces.has(n));
+  if (wired) {
+    const dead = (name: string, what: 'sshd' | 'dockerd') =>
+      current.hosts.find((x) => x.name === name)?.[what] === false;
+    const sshd = plan.hosts.filter((h) => dead(h.name, 'sshd'));
+    const dockerd = plan.hosts.filter((h) => h.docker && dead(h.name, 'dockerd'));
+    await step(
+      opts,
+      'repair',
+      async () => {
+        await writeHostFiles(plan);
+        await Promise.all(dockerd.map(clearDeadDockerd));
+        await startDaemons(exec, plan, { sshd, dockerd });
+      },
+      () =>
+        [...sshd.map((h) => `sshd of ${h.name}`), ...dockerd.map((h) => `dockerd of ${h.name}`)].join(', ') ||
+        'nothing',
+    );
+    const repaired = await labStatus(inv, options);
+    if (repaired.up) {
+      const images = await loadImages(inv, opts);
+      return { ...repaired, built: false, steps, images };
+    }
   }
   const leftovers = (await listNetns()).some((n) => isLabNetns(n, plan.testbed)) || existsSync(plan.runDir);
   if (leftovers || linkExists(plan.controller.ifname)) {
@@ -452,7 +524,10 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
     await step(
       opts,
       'daemons',
-      () => startDaemons(exec, plan),
+      async () => {
+        await writeHostFiles(plan);
+        await startDaemons(exec, plan, { sshd: plan.hosts, dockerd: plan.hosts.filter((h) => h.docker) });
+      },
       () => `${plan.hosts.length} sshd, ${plan.hosts.filter((h) => h.docker).length} dockerd`,
     );
     await writeFile(planFile, planText);

@@ -100,6 +100,8 @@ export interface LabPlan {
   /** Every lab address, for the 198.18.0.0/15 check and for tests. */
   allAddresses: string[];
   authorizedKeys: string;
+  /** This machine's edgectl as the lab's hosts run it (they share its files): a wrapper script. */
+  edgectlBin: string;
 }
 
 export interface LabPaths {
@@ -310,13 +312,19 @@ export function planLab(inv: Inventory, paths: LabPaths = {}): LabPlan {
     hosts,
     allAddresses,
     authorizedKeys: join(stateDir, 'authorized_keys'),
+    edgectlBin: join(runDir, 'edgectl'),
   };
 }
 
 /** The sshd_config of one lab host. */
 export function sshdConfig(plan: LabPlan, host: LabHostPlan): string {
+  // The hosts of a lab share this machine's files, root's home included: keys that provision authorises
+  // (host-to-host trust) go to a file of the lab's own, named to sessions by EDGECTL_AUTHORIZED_KEYS;
+  // EDGECTL_BIN is the edgectl commands run on this host (offload on the mu host) unless hosts.yml names one.
   const env = [
     `EDGECTL_LAB_HOST=${host.name}`,
+    `EDGECTL_AUTHORIZED_KEYS=${plan.authorizedKeys}.provisioned`,
+    `EDGECTL_BIN=${plan.edgectlBin}`,
     ...(host.docker ? [`DOCKER_HOST=unix://${host.docker.socket}`] : []),
   ];
   return [
