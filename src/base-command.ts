@@ -4,6 +4,7 @@ import { errorEnvelope, successEnvelope, toEdgectlError } from './lib/envelope.j
 import { errorMessage } from './lib/errors.js';
 import { type Inventory, loadInventory } from './lib/inventory/index.js';
 import { SshPool, shellJoin } from './lib/remote/index.js';
+import { openState, type StateDb } from './lib/state/index.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof EdgectlCommand)['baseFlags'] & T['flags']
@@ -61,6 +62,11 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
     return this.flags.state
       ? resolve(this.flags.state)
       : join(dirname(this.hostsFile), '.edgectl', 'state.db');
+  }
+
+  /** The state database (created and migrated on first use). The caller closes it. */
+  protected openState(): StateDb {
+    return openState(this.stateFile);
   }
 
   protected loadInventory(): Promise<Inventory> {

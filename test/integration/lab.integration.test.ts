@@ -16,6 +16,8 @@ describe('the local lab on the repository hosts.yml', () => {
       if (h.role === 'cloud' || h.role === 'edge') {
         expect(h.docker?.experimental, h.name).toBe(true);
         expect(h.criu?.ok, h.name).toBe(true);
+        // The CPU score C_s, measured once with the bundled benchmark in a container there.
+        expect(h.cpuScore, h.name).toBeGreaterThan(0);
       }
     }
     expect(r.exitCode).toBe(0);

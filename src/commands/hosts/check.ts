@@ -3,6 +3,7 @@ import chalk from 'chalk';
 import { EdgectlCommand } from '../../base-command.js';
 import { ExitCode, UsageError } from '../../lib/errors.js';
 import { type ChecksReport, checkHosts, type HostReport } from '../../lib/hosts/check.js';
+import { ensureCpuScores } from '../../lib/hosts/score.js';
 import { renderTable } from '../../lib/util/table.js';
 
 export default class HostsCheck extends EdgectlCommand<typeof HostsCheck> {
@@ -21,6 +22,9 @@ on servers. Exits 0 only when every host is ready, 6 when some are not, and says
 
   static override flags = {
     host: Flags.string({ summary: 'Check only this host (repeatable).', multiple: true }),
+    bench: Flags.boolean({
+      summary: "Measure every ready server's CPU score again (otherwise once, then kept).",
+    }),
   };
 
   async run(): Promise<ChecksReport> {
@@ -41,6 +45,12 @@ on servers. Exits 0 only when every host is ready, 6 when some are not, and says
         onHost: (r) =>
           this.verbose(`${r.name}: ${r.ready ? 'ready' : `not ready (${r.errors.length} problems)`}`),
       });
+      const state = this.openState();
+      try {
+        await ensureCpuScores(inv, pool, state, report.hosts, { force: this.flags.bench });
+      } finally {
+        state.close();
+      }
       for (const host of report.hosts) for (const w of host.warnings) this.warn(`${host.name}: ${w}`);
       if (!this.jsonEnabled()) this.say(renderReport(report));
       if (!report.ready) this.status = ExitCode.notReady;
@@ -68,6 +78,7 @@ function renderReport(report: ChecksReport): string {
     'IPTABLES',
     'RSYNC',
     'XDELTA3',
+    'CPU',
     'READY',
   ];
   const rows = report.hosts.map((h: HostReport) => [
@@ -83,6 +94,7 @@ function renderReport(report: ChecksReport): string {
     mark(h.iptables?.ok),
     mark(h.rsync?.ok),
     mark(h.xdelta3?.ok),
+    h.cpuScore ? String(Math.round(h.cpuScore)) : chalk.dim('-'),
     h.ready ? chalk.green('ready') : chalk.red('NOT READY'),
   ]);
   const lines = [renderTable([header, ...rows])];

@@ -34,6 +34,8 @@ export interface HostReport {
   iptables: ToolFacts | null;
   rsync: ToolFacts | null;
   xdelta3: ToolFacts | null;
+  /** Servers: the CPU benchmark score C_s (iterations per second), stored in the state database. */
+  cpuScore?: number | null;
   ready: boolean;
   /** Why the host is not ready for its role. */
   errors: string[];

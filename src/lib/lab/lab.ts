@@ -417,7 +417,9 @@ async function clearDeadDockerd(h: LabHostPlan): Promise<void> {
       if (cmdline.includes(h.docker!.execRoot)) return false;
     }
     return true;
-  }, 5_000);
+  }, 5_000);  // dockerd refuses to start while its pid file names a live pid, and a dead daemon that nobody reaped
+  // (this VM's pid 1 does not) still has one.
+  await rm(h.docker.pidFile, { force: true });
 }
 
 export interface LabUpResult extends LabStatus {

@@ -242,7 +242,11 @@ export async function sendTasks(options: SendTasksOptions): Promise<TaskResult[]
   const firstId = options.firstId ?? 1;
   const seed = options.seed ?? 1;
   const { signal } = options;
-  const target = { address: options.address, port: options.port };
+  const target: OffloadTarget = {
+    address: options.address,
+    port: options.port,
+    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+  };
   const results: TaskResult[] = [];
 
   // The first connection is not part of any task's time; when it fails, task 0 retries it (timed).

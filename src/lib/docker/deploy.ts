@@ -1,0 +1,321 @@
+/**
+ * Deploying a user's service: one container per user, on the chosen server, created through dockerode
+ * over SSH from the service definition of hosts.yml, published on the server's data address, waited
+ * for until it answers, then recorded as the user's placement. Nothing is left behind on failure.
+ */
+import type Docker from 'dockerode';
+import { EdgectlError, ExitCode, errorMessage, UsageError } from '../errors.js';
+import { appCommand, benchCommand } from '../image/index.js';
+import { getHost, getService, getUser, type Host, type Inventory, type Service } from '../inventory/index.js';
+import type { SshPool } from '../remote/index.js';
+import type { Placement, StateDb } from '../state/index.js';
+import { dockerFor } from './client.js';
+import { ensureAppImage } from './images.js';
+
+export class DeployError extends EdgectlError {
+  constructor(message: string, hint?: string, cause?: unknown) {
+    super('DEPLOY_FAILED', ExitCode.remote, message, { ...(hint ? { hint } : {}), cause });
+  }
+}
+
+export class DockerUnavailableError extends EdgectlError {
+  constructor(host: string, cause: unknown) {
+    super(
+      'DOCKER_UNAVAILABLE',
+      ExitCode.remote,
+      `the dockerd of ${host} does not answer: ${errorMessage(cause)}`,
+      {
+        hint: `check it with edgectl hosts check --host ${host} (for the local lab: edgectl lab up restarts it)`,
+        cause,
+      },
+    );
+  }
+}
+
+export const LABEL = {
+  testbed: 'io.edgectl.testbed',
+  user: 'io.edgectl.user',
+  service: 'io.edgectl.service',
+} as const;
+
+export function containerName(inv: Inventory, user: string): string {
+  return `edgectl-${inv.testbed}-${user}`;
+}
+
+/** The container of a user's service, as dockerode's createContainer takes it (pure). */
+export function containerSpec(
+  inv: Inventory,
+  userName: string,
+  service: Service,
+  host: Host,
+  image: string,
+): Docker.ContainerCreateOptions {
+  const port = `${service.port}/tcp`;
+  const env = { ...service.env, PORT: String(service.port) };
+  return {
+    name: containerName(inv, userName),
+    Image: image,
+    ...(service.app ? { Cmd: appCommand(service.app) } : {}),
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ExposedPorts: { [port]: {} },
+    Labels: { [LABEL.testbed]: inv.testbed, [LABEL.user]: userName, [LABEL.service]: service.name },
+    HostConfig: {
+      // An ephemeral host port on the data address: two users' services on one server never clash.
+      PortBindings: { [port]: [{ HostIp: host.dataAddress, HostPort: '' }] },
+      ...(service.limits
+        ? { NanoCpus: Math.round(service.limits.cpus * 1e9), Memory: service.limits.memMB * 1024 * 1024 }
+        : {}),
+    },
+  };
+}
+
+/** Runs a command in a container; its exit code and output. */
+export async function execIn(
+  container: Docker.Container,
+  cmd: string[],
+  timeoutMs = 10_000,
+): Promise<{ code: number; stdout: string }> {
+  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      stream.destroy();
+      resolve();
+    }, timeoutMs);
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.on('end', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    stream.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  const info = await exec.inspect();
+  // The stream is multiplexed (8-byte frame headers); keep the payloads.
+  const raw = Buffer.concat(chunks);
+  const out: Buffer[] = [];
+  for (let i = 0; i + 8 <= raw.length; ) {
+    const size = raw.readUInt32BE(i + 4);
+    out.push(raw.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return { code: info.ExitCode ?? -1, stdout: Buffer.concat(out).toString('utf8') };
+}
+
+/** Waits until a bundled service answers a ping (from inside its container, so no network path is assumed). */
+async function waitUntilAnswers(
+  container: Docker.Container,
+  service: Service,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const info = await container.inspect();
+    if (!info.State.Running) {
+      const logs = (await container.logs({ stdout: true, stderr: true, tail: 5 })).toString('utf8');
+      throw new DeployError(
+        `the ${service.name} container exited (code ${info.State.ExitCode}): ${logs.trim()}`,
+      );
+    }
+    if (!service.app) return; // a custom image: running is all we can tell
+    const r = await execIn(container, [
+      appCommand(service.app)[0]!,
+      '/apps/client.mjs',
+      '--address',
+      '127.0.0.1',
+      '--port',
+      String(service.port),
+      '--ping',
+      '--timeout-ms',
+      '2000',
+    ]);
+    if (r.code === 0) return;
+    last = r.stdout.trim();
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new DeployError(
+    `the ${service.name} service did not answer within ${timeoutMs / 1000} s${last ? `: ${last}` : ''}`,
+  );
+}
+
+export interface DeployRequest {
+  user: string;
+  service: string;
+  host: string;
+  /** How long to wait for the service to answer. */
+  readyTimeoutMs?: number;
+}
+
+export interface DeployResult {
+  user: string;
+  service: string;
+  container: string;
+  containerId: string;
+  host: string;
+  endpoint: { address: string; port: number };
+  /** true when the service already ran there for this user (nothing was created). */
+  already: boolean;
+  ms: number;
+}
+
+function toResult(p: Placement, already: boolean, ms: number): DeployResult {
+  return {
+    user: p.user,
+    service: p.service,
+    container: p.container,
+    containerId: p.containerId,
+    host: p.host,
+    endpoint: { address: p.address, port: p.port },
+    already,
+    ms,
+  };
+}
+
+async function reachDocker(pool: SshPool, host: Host): Promise<Docker> {
+  const docker = dockerFor(pool, host);
+  try {
+    await docker.ping();
+  } catch (err) {
+    throw new DockerUnavailableError(host.name, err);
+  }
+  return docker;
+}
+
+function hostPort(info: Docker.ContainerInspectInfo, port: number): number {
+  const binding = info.NetworkSettings.Ports?.[`${port}/tcp`]?.[0];
+  const value = Number(binding?.HostPort);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new DeployError(`no host port was published for ${port}/tcp`);
+  return value;
+}
+
+export async function deploy(
+  inv: Inventory,
+  pool: SshPool,
+  state: StateDb,
+  req: DeployRequest,
+): Promise<DeployResult> {
+  const started = performance.now();
+  const user = getUser(inv, req.user);
+  const service = getService(inv, req.service);
+  const host = getHost(inv, req.host);
+  if (!host.isServer) {
+    throw new UsageError(
+      `${host.name} is ${host.role === 'ap' ? 'an' : 'a'} ${host.role} host: services run on cloud and edge hosts`,
+    );
+  }
+  const existing = state.placements.get(user.name);
+  if (existing && (existing.host !== host.name || existing.service !== service.name)) {
+    throw new UsageError(`${user.name}'s service ${existing.service} already runs on ${existing.host}`, {
+      hint: `edgectl migrate --user ${user.name} --to ${host.name}, or edgectl undeploy --user ${user.name} first`,
+    });
+  }
+  const docker = await reachDocker(pool, host);
+  const name = containerName(inv, user.name);
+  const container = docker.getContainer(name);
+  const current = await container.inspect().catch(() => undefined);
+  if (existing && current?.State.Running && current.Id === existing.containerId) {
+    return toResult(existing, true, performance.now() - started);
+  }
+  // A container of this name that is not the recorded placement is a leftover: remove it.
+  if (current) await container.remove({ force: true });
+
+  let image: string;
+  if (service.app) {
+    image = (await ensureAppImage(inv, pool, { hosts: [host] })).name;
+  } else {
+    image = service.image!;
+    const present = await docker
+      .getImage(image)
+      .inspect()
+      .then(() => true)
+      .catch(() => false);
+    if (!present) {
+      throw new DeployError(
+        `the image ${image} is not on ${host.name}`,
+        `load it there first (docker load), no registry is used`,
+      );
+    }
+  }
+
+  const created = await docker.createContainer(containerSpec(inv, user.name, service, host, image));
+  try {
+    await created.start();
+    await waitUntilAnswers(created, service, req.readyTimeoutMs ?? 30_000);
+    const info = await created.inspect();
+    const placement: Placement = {
+      user: user.name,
+      service: service.name,
+      host: host.name,
+      container: name,
+      containerId: info.Id,
+      address: host.dataAddress,
+      port: hostPort(info, service.port),
+      sinceMs: Date.now(),
+    };
+    state.placements.set(placement, 'deployed');
+    return toResult(placement, false, performance.now() - started);
+  } catch (err) {
+    await created.remove({ force: true }).catch(() => {});
+    if (err instanceof EdgectlError) throw err;
+    throw new DeployError(
+      `deploying ${service.name} for ${user.name} on ${host.name}: ${errorMessage(err)}`,
+      undefined,
+      err,
+    );
+  }
+}
+
+export interface UndeployResult {
+  user: string;
+  host: string | null;
+  container: string | null;
+  removed: boolean;
+}
+
+export async function undeploy(
+  inv: Inventory,
+  pool: SshPool,
+  state: StateDb,
+  userName: string,
+): Promise<UndeployResult> {
+  const user = getUser(inv, userName);
+  const placement = state.placements.get(user.name);
+  if (!placement) return { user: user.name, host: null, container: null, removed: false };
+  const docker = await reachDocker(pool, getHost(inv, placement.host));
+  await docker
+    .getContainer(placement.container)
+    .remove({ force: true })
+    .catch((err: { statusCode?: number }) => {
+      if (err.statusCode !== 404) throw err;
+    });
+  state.placements.remove(user.name, Date.now());
+  return { user: user.name, host: placement.host, container: placement.container, removed: true };
+}
+
+/** The CPU score C_s of a server: the bundled benchmark, run once in a throw-away container there. */
+export async function measureCpuScore(inv: Inventory, pool: SshPool, host: Host, ms = 1000): Promise<number> {
+  const docker = await reachDocker(pool, host);
+  const image = (await ensureAppImage(inv, pool, { hosts: [host] })).name;
+  const container = await docker.createContainer({
+    Image: image,
+    Cmd: benchCommand(ms),
+    Labels: { [LABEL.testbed]: inv.testbed },
+  });
+  try {
+    await container.start();
+    await container.wait();
+    const logs = (await container.logs({ stdout: true, stderr: false })).toString('utf8');
+    const line = logs.split('\n').find((l) => l.includes('"score"')) ?? '';
+    const score = Number((JSON.parse(line.slice(line.indexOf('{'))) as { score?: number }).score);
+    if (!Number.isFinite(score) || score <= 0)
+      throw new DeployError(`the benchmark on ${host.name} gave no score: ${logs.trim()}`);
+    return score;
+  } finally {
+    await container.remove({ force: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * `edgectl offload`: tasks sent from a user's own address on its mu host, through its current base
+ * station, to its service. The sending runs on the mu host (the edgectl installed there, over SSH);
+ * the controller records every task in the state database.
+ */
+import { EdgectlError, ExitCode, UsageError } from '../errors.js';
+import { getHost, getUser, type Host, type Inventory } from '../inventory/index.js';
+import { currentBasestation } from '../provision/paths.js';
+import { runChecked, type SshPool } from '../remote/index.js';
+import type { StateDb } from '../state/index.js';
+import type { TaskResult } from './client.js';
+
+/** How the controller runs edgectl on another host: hosts.yml's edgectlPath, else $EDGECTL_BIN, else PATH. */
+export function remoteEdgectlArgv(host: Host, args: readonly string[]): string[] {
+  if (host.edgectlPath) return [host.edgectlPath, ...args];
+  return ['sh', '-c', 'exec "${EDGECTL_BIN:-edgectl}" "$@"', 'edgectl', ...args];
+}
+
+export interface OffloadRequest {
+  user: string;
+  count?: number;
+  sizeBytes?: number;
+  timeoutMs?: number;
+  intervalMs?: number;
+  experimentId?: number;
+}
+
+export interface OffloadedTask {
+  counter: number | null;
+  e2eMs: number;
+  procMs: number | null;
+  /** Everything but the processing: transmission both ways, propagation, queueing (E2E - processing). */
+  txMs: number | null;
+  ok: boolean;
+  error?: string;
+  peer?: string;
+  reconnects: number;
+}
+
+export interface OffloadResult {
+  user: string;
+  bs: string;
+  host: string;
+  service: string;
+  endpoint: { address: string; port: number };
+  tasks: OffloadedTask[];
+}
+
+export class OffloadError extends EdgectlError {
+  constructor(message: string, hint?: string) {
+    super('OFFLOAD_FAILED', ExitCode.remote, message, hint ? { hint } : {});
+  }
+}
+
+export async function offload(
+  inv: Inventory,
+  pool: SshPool,
+  state: StateDb,
+  req: OffloadRequest,
+): Promise<OffloadResult> {
+  const user = getUser(inv, req.user);
+  const placement = state.placements.get(user.name);
+  if (!placement) {
+    throw new UsageError(`${user.name} has no service deployed`, {
+      hint: `edgectl deploy --user ${user.name} --service ${user.service} --host HOST`,
+    });
+  }
+  const count = req.count ?? 1;
+  const size = req.sizeBytes ?? user.task.sizeBytes;
+  const bs = await currentBasestation(inv, pool, user.name);
+  const muHost = getHost(inv, user.host);
+  const timeoutMs = req.timeoutMs ?? 10_000;
+  const args = [
+    'mu',
+    'offload',
+    '--json',
+    '--address',
+    placement.address,
+    '--port',
+    String(placement.port),
+    '--local-address',
+    user.address,
+    '--user',
+    user.name,
+    '--count',
+    String(count),
+    '--size',
+    String(size),
+    '--timeout-ms',
+    String(timeoutMs),
+    ...(req.intervalMs ? ['--interval-ms', String(req.intervalMs)] : []),
+  ];
+  const r = await runChecked(pool.executor(muHost), remoteEdgectlArgv(muHost, args), {
+    timeoutMs: count * (timeoutMs + (req.intervalMs ?? 0)) + 30_000,
+    what: `offloading from ${muHost.name}`,
+  }).catch((err: unknown) => {
+    // `mu offload` exits non-zero when some task failed, with the envelope on stdout: keep those results.
+    const stdout = (err as { result?: { stdout?: string } }).result?.stdout ?? '';
+    if (stdout.trim().startsWith('{')) return { stdout };
+    throw err;
+  });
+  let results: (TaskResult & { sentAtMs?: number })[];
+  try {
+    results = (JSON.parse(r.stdout) as { result?: { tasks: TaskResult[] } }).result?.tasks ?? [];
+  } catch {
+    throw new OffloadError(
+      `edgectl on ${muHost.name} answered something that is not its JSON envelope: ${r.stdout.slice(0, 200)}`,
+      'is the same edgectl version installed there (hosts.yml: edgectlPath)?',
+    );
+  }
+  const tasks: OffloadedTask[] = results.map((t) => ({
+    counter: t.ok ? t.counter : null,
+    e2eMs: t.e2eMs,
+    procMs: t.ok ? t.procMs : null,
+    txMs: t.ok ? Math.max(0, t.e2eMs - t.procMs) : null,
+    ok: t.ok,
+    reconnects: t.reconnects,
+    ...(t.ok ? {} : { error: t.error }),
+    ...(t.ok && t.peer ? { peer: t.peer } : {}),
+  }));
+  state.tasks.insert(
+    results.map((t, i) => ({
+      experimentId: req.experimentId ?? null,
+      user: user.name,
+      bs,
+      host: placement.host,
+      service: placement.service,
+      taskId: t.id,
+      counter: tasks[i]?.counter ?? null,
+      sentMs: t.at,
+      bytes: t.bytes,
+      e2eMs: t.e2eMs,
+      procMs: tasks[i]?.procMs ?? null,
+      txMs: tasks[i]?.txMs ?? null,
+      reconnects: t.reconnects,
+      ok: t.ok,
+      error: t.ok ? null : t.error,
+    })),
+  );
+  return {
+    user: user.name,
+    bs,
+    host: placement.host,
+    service: placement.service,
+    endpoint: { address: placement.address, port: placement.port },
+    tasks,
+  };
+}

@@ -1,0 +1,163 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
+import { dockerFor } from '../../src/lib/docker/client.js';
+import type { DeployResult } from '../../src/lib/docker/deploy.js';
+import { LABEL } from '../../src/lib/docker/deploy.js';
+import { getHost, type Inventory } from '../../src/lib/inventory/index.js';
+import type { OffloadResult } from '../../src/lib/mu/offload.js';
+import { SshPool } from '../../src/lib/remote/index.js';
+import { openState } from '../../src/lib/state/index.js';
+import { edgectl, repoRoot } from '../helpers/cli.js';
+import { hostsFile, labInventory } from '../helpers/lab.js';
+
+const pool = new SshPool();
+const dir = mkdtempSync(join(tmpdir(), 'edgectl-deploy-'));
+const stateFile = join(dir, 'state.db');
+/** The repository's testbed with a second user, mu2, offloading to the simple service. */
+const twoUsersFile = join(dir, 'hosts-two-users.yml');
+let inv: Inventory;
+
+function cli<T>(args: string[], hosts = hostsFile) {
+  return edgectl<T>([...args, '-f', hosts, '--state', stateFile, '--json']);
+}
+
+/** The containers of this testbed's users on a server. */
+async function userContainers(host: string): Promise<string[]> {
+  const list = await dockerFor(pool, getHost(inv, host)).listContainers({
+    all: true,
+    filters: { label: [`${LABEL.testbed}=${inv.testbed}`, LABEL.user] },
+  });
+  return list.map((c) => c.Names[0] ?? '');
+}
+
+beforeAll(async () => {
+  ({ inv } = await labInventory());
+  const doc = parseDocument(
+    readFileSync(hostsFile, 'utf8').replaceAll(' .edgectl/lab/', ` ${repoRoot}.edgectl/lab/`),
+  );
+  // Appended: a user's own address follows its place in the list (mu1 keeps 198.18.10.10).
+  doc.addIn(['users'], {
+    name: 'mu2',
+    host: 'mu',
+    service: 'simple',
+    trajectory: { type: 'roundtrip', from: [120, 0], to: [0, 0], speed: 1 },
+    startBasestation: 'ap3',
+  });
+  writeFileSync(twoUsersFile, doc.toString());
+  expect((await edgectl(['provision', '-f', hostsFile, '--json'])).exitCode).toBe(0);
+  for (const user of ['mu1', 'mu2']) await cli(['undeploy', '--user', user], twoUsersFile);
+});
+
+afterAll(async () => {
+  for (const user of ['mu1', 'mu2']) await cli(['undeploy', '--user', user], twoUsersFile).catch(() => {});
+  // Back to the repository's testbed: mu2's address and path go away.
+  await edgectl(['provision', '-f', hostsFile, '--json']);
+  await pool.closeAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('deploy failures leave nothing behind', () => {
+  it('an unknown service, an unknown host: usage errors', async () => {
+    const s = await cli(['deploy', '--user', 'mu1', '--service', 'nope', '--host', 'edge1']);
+    expect(s.exitCode).toBe(2);
+    expect(s.json?.error?.message).toMatch(/unknown service "?nope"?/i);
+    const h = await cli(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge9']);
+    expect(h.exitCode).toBe(2);
+    expect(h.json?.error?.message).toMatch(/edge9/);
+    const ap = await cli(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'ap1']);
+    expect(ap.exitCode).toBe(2);
+  });
+
+  it('a server whose dockerd is down: a clear error', async () => {
+    const { plan } = await labInventory().then(async (x) => ({
+      ...x,
+      plan: (await import('../../src/lib/lab/plan.js')).planLab(x.inv),
+    }));
+    const edge3 = plan.hosts.find((h) => h.name === 'edge3')!;
+    const pid = Number(readFileSync(edge3.docker!.pidFile, 'utf8'));
+    process.kill(pid, 'SIGKILL');
+    try {
+      const r = await cli(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge3']);
+      expect(r.exitCode).toBe(5);
+      expect(r.json?.error?.code).toBe('DOCKER_UNAVAILABLE');
+      expect(r.json?.error?.message).toMatch(/dockerd of edge3 does not answer/);
+    } finally {
+      // lab up starts the dead daemon again (and only that).
+      const up = await edgectl(['lab', 'up', '-f', hostsFile, '--json']);
+      expect(up.exitCode, up.stderr).toBe(0);
+    }
+    expect(await userContainers('edge3')).toEqual([]);
+  });
+
+  it('no placement was recorded and no container created', async () => {
+    const s = openState(stateFile);
+    expect(s.placements.list()).toEqual([]);
+    s.close();
+    for (const host of ['edge1', 'edge3']) expect(await userContainers(host)).toEqual([]);
+  });
+});
+
+describe('deploy and offload', () => {
+  it('deploys simple for mu1 on edge1, and again returns the same container', async () => {
+    const r = await cli<DeployResult>(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge1']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json?.result).toMatchObject({ user: 'mu1', service: 'simple', host: 'edge1', already: false });
+    expect(r.json?.result?.endpoint.address).toBe(getHost(inv, 'edge1').dataAddress);
+    const again = await cli<DeployResult>([
+      'deploy',
+      '--user',
+      'mu1',
+      '--service',
+      'simple',
+      '--host',
+      'edge1',
+    ]);
+    expect(again.json?.result?.already).toBe(true);
+    expect(again.json?.result?.containerId).toBe(r.json?.result?.containerId);
+  });
+
+  it('offloads through ap1: counters 1..5, then 6..8, every task in the database with its timings', async () => {
+    const started = Date.now();
+    const five = await cli<OffloadResult>(['offload', '--user', 'mu1', '--count', '5']);
+    expect(five.exitCode, five.stderr).toBe(0);
+    expect(five.json?.result?.bs).toBe('ap1');
+    expect(five.json?.result?.tasks.map((t) => t.counter)).toEqual([1, 2, 3, 4, 5]);
+    const three = await cli<OffloadResult>(['offload', '--user', 'mu1', '--count', '3']);
+    expect(three.json?.result?.tasks.map((t) => t.counter)).toEqual([6, 7, 8]);
+    for (const t of [...(five.json?.result?.tasks ?? []), ...(three.json?.result?.tasks ?? [])]) {
+      expect(t.ok).toBe(true);
+      expect(t.procMs).toBeGreaterThanOrEqual(0);
+      expect(t.txMs).toBeCloseTo(t.e2eMs - (t.procMs ?? 0), 6);
+    }
+    const s = openState(stateFile);
+    const rows = s.tasks.forUser('mu1', started - 1000);
+    s.close();
+    expect(rows.map((t) => [t.counter, t.bs, t.host, t.ok])).toEqual(
+      [1, 2, 3, 4, 5, 6, 7, 8].map((c) => [c, 'ap1', 'edge1', true]),
+    );
+    for (const t of rows) {
+      expect(t.e2eMs).toBeGreaterThan(0);
+      expect(t.procMs).not.toBeNull();
+      expect(t.sentMs).toBeGreaterThanOrEqual(started - 1000);
+    }
+  });
+
+  it('two users on two servers offload at the same time without mixing counters', async () => {
+    expect((await edgectl(['provision', '-f', twoUsersFile, '--json'])).exitCode).toBe(0);
+    const d2 = await cli<DeployResult>(
+      ['deploy', '--user', 'mu2', '--service', 'simple', '--host', 'edge2'],
+      twoUsersFile,
+    );
+    expect(d2.exitCode, d2.stderr).toBe(0);
+    const [a, b] = await Promise.all([
+      cli<OffloadResult>(['offload', '--user', 'mu1', '--count', '20'], twoUsersFile),
+      cli<OffloadResult>(['offload', '--user', 'mu2', '--count', '20'], twoUsersFile),
+    ]);
+    expect(a?.json?.result?.tasks.map((t) => t.counter)).toEqual(Array.from({ length: 20 }, (_, i) => 9 + i));
+    expect(b?.json?.result?.tasks.map((t) => t.counter)).toEqual(Array.from({ length: 20 }, (_, i) => 1 + i));
+    expect(b?.json?.result).toMatchObject({ host: 'edge2', bs: 'ap3' });
+  });
+});
