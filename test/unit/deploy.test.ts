@@ -42,6 +42,7 @@ describe('edgectl on another host', () => {
     expect(remoteEdgectlArgv(mu, ['mu', 'offload'])).toEqual([
       'sh',
       '-c',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for the remote shell
       'exec "${EDGECTL_BIN:-edgectl}" "$@"',
       'edgectl',
       'mu',

@@ -376,7 +376,6 @@ async function writeHostFiles(plan: LabPlan): Promise<void> {
 /** Starts the sshd of `sshd` hosts and the dockerd of `dockerd` hosts, and waits until they answer. */
 async function startDaemons(
   exec: Executor,
-  plan: LabPlan,
   which: { sshd: readonly LabHostPlan[]; dockerd: readonly LabHostPlan[] },
 ): Promise<void> {
   await Promise.all([
@@ -417,7 +416,7 @@ async function clearDeadDockerd(h: LabHostPlan): Promise<void> {
       if (cmdline.includes(h.docker!.execRoot)) return false;
     }
     return true;
-  }, 5_000);  // dockerd refuses to start while its pid file names a live pid, and a dead daemon that nobody reaped
+  }, 5_000); // dockerd refuses to start while its pid file names a live pid, and a dead daemon that nobody reaped
   // (this VM's pid 1 does not) still has one.
   await rm(h.docker.pidFile, { force: true });
 }
@@ -500,7 +499,7 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
       async () => {
         await writeHostFiles(plan);
         await Promise.all(dockerd.map(clearDeadDockerd));
-        await startDaemons(exec, plan, { sshd, dockerd });
+        await startDaemons(exec, { sshd, dockerd });
       },
       () =>
         [...sshd.map((h) => `sshd of ${h.name}`), ...dockerd.map((h) => `dockerd of ${h.name}`)].join(', ') ||
@@ -528,7 +527,7 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
       'daemons',
       async () => {
         await writeHostFiles(plan);
-        await startDaemons(exec, plan, { sshd: plan.hosts, dockerd: plan.hosts.filter((h) => h.docker) });
+        await startDaemons(exec, { sshd: plan.hosts, dockerd: plan.hosts.filter((h) => h.docker) });
       },
       () => `${plan.hosts.length} sshd, ${plan.hosts.filter((h) => h.docker).length} dockerd`,
     );

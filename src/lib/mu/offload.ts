@@ -13,6 +13,7 @@ import type { TaskResult } from './client.js';
 /** How the controller runs edgectl on another host: hosts.yml's edgectlPath, else $EDGECTL_BIN, else PATH. */
 export function remoteEdgectlArgv(host: Host, args: readonly string[]): string[] {
   if (host.edgectlPath) return [host.edgectlPath, ...args];
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for the remote shell
   return ['sh', '-c', 'exec "${EDGECTL_BIN:-edgectl}" "$@"', 'edgectl', ...args];
 }
 

@@ -38,7 +38,6 @@ import {
   parseRoutes,
   parseRules,
   protoRouteArgv,
-  ROUTE_PROTO,
   readAddrsArgv,
   readProtoRoutesArgv,
   readRulesArgv,
@@ -469,6 +468,7 @@ function trustUnits(inv: Inventory, trust: TrustMaterial): Unit[] {
   const line = `${trust.publicKey.trim().split(/\s+/).slice(0, 2).join(' ')} ${testbedKeyMarker(inv)}`;
   const marker = testbedKeyMarker(inv);
   // The lab's sshd names another file in EDGECTL_AUTHORIZED_KEYS; real hosts use the user's own.
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for the remote shell
   const authFile = '${EDGECTL_AUTHORIZED_KEYS:-$HOME/.ssh/authorized_keys}';
   return [
     {

@@ -27,7 +27,7 @@ export function parseBatch(stdout: string, count: number): BatchResult[] {
   for (let i = 0; i < count; i++) {
     const start = stdout.indexOf(`\n${MARK} ${i} start\n`);
     const endRe = new RegExp(`\\n${MARK} ${i} end (\\d+)\\n`);
-    const end = endRe.exec(stdout.slice(start < 0 ? 0 : start));
+    const end = endRe.exec(stdout.slice(Math.max(start, 0)));
     if (start < 0 || !end) {
       results.push({ code: -1, stdout: '' });
       continue;

@@ -269,7 +269,7 @@ export class Migrations {
       const stmt = this.db.prepare(
         'INSERT INTO migration_phases (migration_id, seq, name, start_ms, duration_ms, bytes) VALUES (?, ?, ?, ?, ?, ?)',
       );
-      phases.forEach((p, i) => stmt.run(id, i, p.name, p.startMs, p.durationMs, p.bytes));
+      for (const [i, p] of phases.entries()) stmt.run(id, i, p.name, p.startMs, p.durationMs, p.bytes);
     })();
   }
 
