@@ -106,7 +106,7 @@ export async function execIn(
 }
 
 /** Waits until a bundled service answers a ping (from inside its container, so no network path is assumed). */
-async function waitUntilAnswers(
+export async function waitUntilAnswers(
   container: Docker.Container,
   service: Service,
   timeoutMs: number,
@@ -175,7 +175,7 @@ function toResult(p: Placement, already: boolean, ms: number): DeployResult {
   };
 }
 
-async function reachDocker(pool: SshPool, host: Host): Promise<Docker> {
+export async function reachDocker(pool: SshPool, host: Host): Promise<Docker> {
   const docker = dockerFor(pool, host);
   try {
     await docker.ping();

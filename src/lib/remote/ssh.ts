@@ -328,7 +328,10 @@ export class SshExecutor implements Executor {
                   stream.destroy();
                   finish(124);
                 }, options.timeoutMs + 5_000);
-          stream.on('data', (d: Buffer) => out.push(d));
+          stream.on('data', (d: Buffer) => {
+            out.push(d);
+            options.onStdout?.(d.toString('utf8'));
+          });
           stream.stderr.on('data', (d: Buffer) => errOut.push(d));
           stream.on('close', (code: number | null, signal?: string) => {
             const exit = code ?? (signal ? 128 : 255);

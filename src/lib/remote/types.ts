@@ -7,6 +7,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Run through sudo when the host's ssh user is not root and the inventory asks for sudo (default true). */
   sudo?: boolean;
+  /** Called with each chunk of stdout as it arrives (the whole output is still returned). */
+  onStdout?: (chunk: string) => void;
 }
 
 export interface RunResult {

@@ -1,0 +1,138 @@
+/**
+ * The commands a migration runs on the source and destination servers, as pure argv builders. Each
+ * script takes its paths as positional arguments ("$1", ...), never spliced into its text.
+ *
+ * A snapshot directory holds `criu/` (the checkpoint images, hard-linked out of Docker's checkpoint
+ * directory) and `rootfs.tar` (the container's writable layer: the overlay upper directory, whiteouts and
+ * xattrs included), so that files the app wrote move with it.
+ */
+
+/** Where a migration keeps its files on a host (`src` and `dst` differ: lab hosts share one filesystem). */
+export function stagingDir(testbed: string, migrationId: number, side: 'src' | 'dst'): string {
+  return `/var/lib/edgectl/migrations/${testbed}/${migrationId}/${side}`;
+}
+
+/** Docker's directory of a container's checkpoint on its host. */
+export function checkpointDir(dockerRoot: string, containerId: string, name: string): string {
+  return `${dockerRoot}/containers/${containerId}/checkpoints/${name}`;
+}
+
+const TAR_FLAGS = "--xattrs --xattrs-include='trusted.*' --numeric-owner";
+
+/** Takes a snapshot: the checkpoint's images and the writable layer. Prints the snapshot's size in bytes. */
+export function snapshotArgv(out: string, checkpoint: string, upperDir: string): string[] {
+  const script = [
+    'set -eu',
+    'out=$1; ckpt=$2; upper=$3',
+    'rm -rf "$out"; mkdir -p "$out"',
+    // Hard links where the filesystems allow (no copy), a copy where they do not.
+    'cp -al "$ckpt" "$out/criu" 2>/dev/null || { rm -rf "$out/criu"; cp -a "$ckpt" "$out/criu"; }',
+    `tar ${TAR_FLAGS} -C "$upper" -cf "$out/rootfs.tar" .`,
+    'du -sb "$out" | cut -f1',
+  ].join('\n');
+  return ['sh', '-c', script, 'snapshot', out, checkpoint, upperDir];
+}
+
+/**
+ * The difference between two snapshots, file by file: unchanged files are named, changed ones encoded
+ * against their earlier version with xdelta3 (VCDIFF), new ones copied. MANIFEST lists every file of the
+ * later snapshot with its sha256, so that the destination can check what it rebuilt. Prints the delta's size.
+ */
+export function deltaArgv(pre: string, final: string, out: string): string[] {
+  const script = [
+    'set -eu',
+    'pre=$1; final=$2; out=$3',
+    'rm -rf "$out"; mkdir -p "$out"',
+    'cd "$final"',
+    'find . -type f | LC_ALL=C sort > "$out/.files"',
+    'while IFS= read -r f; do',
+    '  sum=$(sha256sum "$f" | cut -d" " -f1)',
+    '  mkdir -p "$out/$(dirname "$f")"',
+    '  if [ -f "$pre/$f" ] && cmp -s "$pre/$f" "$f"; then echo "same $sum $f"',
+    '  elif [ -f "$pre/$f" ]; then xdelta3 -e -f -s "$pre/$f" "$f" "$out/$f.vcdiff"; echo "vcdiff $sum $f"',
+    '  else cp "$f" "$out/$f.full"; echo "full $sum $f"; fi',
+    'done < "$out/.files" > "$out/MANIFEST"',
+    'rm "$out/.files"',
+    'du -sb "$out" | cut -f1',
+  ].join('\n');
+  return ['sh', '-c', script, 'delta', pre, final, out];
+}
+
+/** Rebuilds the later snapshot at the destination from the earlier one and the delta; checks every file. */
+export function patchArgv(pre: string, delta: string, out: string): string[] {
+  const script = [
+    'set -eu',
+    'pre=$1; delta=$2; out=$3',
+    'rm -rf "$out"; mkdir -p "$out"',
+    'while read -r how sum f; do',
+    '  mkdir -p "$out/$(dirname "$f")"',
+    '  case "$how" in',
+    '    same) cp -al "$pre/$f" "$out/$f" 2>/dev/null || cp -a "$pre/$f" "$out/$f" ;;',
+    '    vcdiff) xdelta3 -d -f -s "$pre/$f" "$delta/$f.vcdiff" "$out/$f" ;;',
+    '    full) cp "$delta/$f.full" "$out/$f" ;;',
+    '    *) echo "bad manifest line: $how $f" >&2; exit 3 ;;',
+    '  esac',
+    '  got=$(sha256sum "$out/$f" | cut -d" " -f1)',
+    '  if [ "$got" != "$sum" ]; then echo "checksum mismatch after patching $f" >&2; exit 4; fi',
+    'done < "$delta/MANIFEST"',
+  ].join('\n');
+  return ['sh', '-c', script, 'patch', pre, delta, out];
+}
+
+/** sha256 of every file under a directory, sorted: the two ends of a transfer must print the same. */
+export function manifestArgv(dir: string): string[] {
+  return [
+    'sh',
+    '-c',
+    'cd "$1" && find . -type f | LC_ALL=C sort | while IFS= read -r f; do sha256sum "$f"; done',
+    'manifest',
+    dir,
+  ];
+}
+
+export interface RsyncTarget {
+  user: string;
+  address: string;
+  port: number;
+  key: string;
+  knownHosts: string;
+}
+
+/** Pushes a directory from the host this runs on straight to another over SSH (the testbed key). */
+export function rsyncArgv(from: string, to: RsyncTarget, toDir: string): string[] {
+  const ssh = `ssh -i ${to.key} -o UserKnownHostsFile=${to.knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10 -p ${to.port}`;
+  return [
+    'rsync',
+    '-a',
+    '--delete',
+    '--stats',
+    '--mkpath',
+    '-e',
+    ssh,
+    `${from}/`,
+    `${to.user}@${to.address}:${toDir}/`,
+  ];
+}
+
+/** "Total bytes sent: 1,234" from rsync --stats. */
+export function parseRsyncSent(stats: string): number | undefined {
+  const m = /Total bytes sent: ([\d,.]+)/.exec(stats);
+  return m?.[1] ? Number(m[1].replace(/[,.]/g, '')) : undefined;
+}
+
+/** Puts a snapshot in place for a restore: the writable layer into the new container's upper directory,
+ * the images into Docker's checkpoint directory of the new container. */
+export function placeSnapshotArgv(snapshot: string, upperDir: string, checkpoint: string): string[] {
+  const script = [
+    'set -eu',
+    'snap=$1; upper=$2; ckpt=$3',
+    `tar ${TAR_FLAGS} -C "$upper" -xpf "$snap/rootfs.tar"`,
+    'rm -rf "$ckpt"; mkdir -p "$(dirname "$ckpt")"',
+    'cp -al "$snap/criu" "$ckpt" 2>/dev/null || { rm -rf "$ckpt"; cp -a "$snap/criu" "$ckpt"; }',
+  ].join('\n');
+  return ['sh', '-c', script, 'place', snapshot, upperDir, checkpoint];
+}
+
+export function removeDirArgv(dir: string): string[] {
+  return ['rm', '-rf', dir];
+}

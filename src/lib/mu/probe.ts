@@ -1,0 +1,124 @@
+/**
+ * The downtime probe: what the user sees during a migration, measured by pinging the service (a `ping`
+ * task, which does not count) over the user's own path, every few milliseconds. It pings the source
+ * until it stops answering, then the destination and the source in turn until one answers; the
+ * downtime is the time between the last answer before the gap and the first one after it, on one clock.
+ */
+import { OffloadConnection, type OffloadTarget } from './client.js';
+import { decodeAnswer, encodeTask, isAnswerError } from './protocol.js';
+
+export interface ProbeOptions {
+  from: OffloadTarget;
+  to: OffloadTarget;
+  intervalMs?: number;
+  /** A ping without an answer within this long counts as a failure. */
+  attemptTimeoutMs?: number;
+  /** Give up when no answer came for this long after the gap began. */
+  timeoutMs?: number;
+  /** Called once the source answered (the probe is ready to see a gap). */
+  onReady?: () => void;
+  signal?: AbortSignal;
+}
+
+export interface ProbeResult {
+  /** Epoch ms of the last answer before the gap. */
+  lastOkBeforeMs: number | null;
+  /** Epoch ms of the first answer after it. */
+  firstOkAfterMs: number | null;
+  downtimeMs: number | null;
+  /** Which side answered after the gap ('from': the service came back where it was, e.g. a rollback). */
+  answeredBy: 'from' | 'to' | null;
+  pings: number;
+  failures: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+const now = () => performance.timeOrigin + performance.now();
+
+class Pinger {
+  private conn: OffloadConnection | undefined;
+  private id = 0;
+  constructor(
+    private readonly target: OffloadTarget,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** True when the service answered a ping within the time limit. */
+  async ping(): Promise<boolean> {
+    try {
+      if (!this.conn || this.conn.closed)
+        this.conn = await OffloadConnection.open(this.target, this.timeoutMs);
+      const body = await this.conn.request(encodeTask({ id: ++this.id, op: 'ping' }), this.timeoutMs);
+      return !isAnswerError(decodeAnswer(body));
+    } catch {
+      this.conn?.close();
+      this.conn = undefined;
+      return false;
+    }
+  }
+
+  close(): void {
+    this.conn?.close();
+  }
+}
+
+export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
+  const interval = options.intervalMs ?? 10;
+  const attempt = options.attemptTimeoutMs ?? 250;
+  const timeout = options.timeoutMs ?? 300_000;
+  const from = new Pinger(options.from, attempt);
+  const to = new Pinger(options.to, attempt);
+  const result: ProbeResult = {
+    lastOkBeforeMs: null,
+    firstOkAfterMs: null,
+    downtimeMs: null,
+    answeredBy: null,
+    pings: 0,
+    failures: 0,
+  };
+  try {
+    // Until the source answers: the probe is not ready before that.
+    const readyBy = now() + Math.min(timeout, 30_000);
+    while (!(await from.ping())) {
+      result.pings++;
+      if (now() > readyBy || options.signal?.aborted) return result;
+      await sleep(interval);
+    }
+    result.pings++;
+    result.lastOkBeforeMs = now();
+    options.onReady?.();
+    // While it answers.
+    for (;;) {
+      if (options.signal?.aborted) return result;
+      await sleep(interval);
+      result.pings++;
+      if (!(await from.ping())) break;
+      result.lastOkBeforeMs = now();
+    }
+    result.failures++;
+    from.close();
+    // The gap: whichever answers first ends it.
+    const giveUp = now() + timeout;
+    for (;;) {
+      if (options.signal?.aborted || now() > giveUp) return result;
+      result.pings++;
+      if (await to.ping()) {
+        result.answeredBy = 'to';
+        break;
+      }
+      result.pings++;
+      if (await from.ping()) {
+        result.answeredBy = 'from';
+        break;
+      }
+      result.failures += 2;
+      await sleep(interval);
+    }
+    result.firstOkAfterMs = now();
+    result.downtimeMs = result.firstOkAfterMs - (result.lastOkBeforeMs ?? result.firstOkAfterMs);
+    return result;
+  } finally {
+    from.close();
+    to.close();
+  }
+}
