@@ -1,0 +1,87 @@
+import { Flags } from '@oclif/core';
+import { EdgectlCommand } from '../base-command.js';
+import {
+  CODECS,
+  Migration,
+  type MigrationResult,
+  PHASES,
+  STRATEGIES,
+  type Strategy,
+} from '../lib/migration/pipeline.js';
+import { StepProgress } from '../lib/util/progress.js';
+
+function bytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '';
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${n} B`;
+}
+
+export default class Migrate extends EdgectlCommand<typeof Migrate> {
+  static override summary =
+    "Move a user's service to another server: a live migration with a delta checkpoint.";
+  static override description =
+    `delta (default): checkpoint the running container and push that image straight to the
+destination, then checkpoint it again (the service stops), send only the difference (xdelta3 per image file),
+rebuild and restore it there, check it answers, and only then remove the source. full: the stop-and-copy
+baseline. The container's writable layer moves too. The downtime is measured by a probe on the user's
+machine: from the last answer before the gap to the first one after it. If anything fails after the final
+checkpoint, the container is restored on the source from that checkpoint, state intact (exit 5).`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --user mu1 --to edge2',
+    '<%= config.bin %> <%= command.id %> --user mu1 --to cloud --strategy full --json',
+  ];
+
+  static override flags = {
+    user: Flags.string({ summary: 'The user whose service moves.', required: true }),
+    to: Flags.string({ summary: 'The destination server.', required: true }),
+    strategy: Flags.string({
+      summary: 'delta (pre-copy, then the difference) or full (stop and copy).',
+      options: [...STRATEGIES],
+      default: 'delta',
+    }),
+    codec: Flags.string({
+      summary: 'How the difference is encoded (delta strategy).',
+      options: [...CODECS],
+      default: 'xdelta3',
+    }),
+    'no-probe': Flags.boolean({ summary: "Do not measure the downtime from the user's machine." }),
+  };
+
+  async run(): Promise<MigrationResult> {
+    const inv = await this.loadInventory();
+    const strategy = this.flags.strategy as Strategy;
+    const pool = this.sshPool();
+    const state = this.openState();
+    const progress = new StepProgress(PHASES[strategy], { silent: this.jsonEnabled() });
+    try {
+      const migration = new Migration(inv, pool, state, {
+        user: this.flags.user,
+        to: this.flags.to,
+        strategy,
+        codec: this.flags.codec as (typeof CODECS)[number],
+        probe: !this.flags['no-probe'],
+        onPhase: (e) => {
+          if (e.status === 'end')
+            progress.end(e.name, `${(e.durationMs ?? 0).toFixed(0)} ms ${bytes(e.bytes)}`.trim());
+          if (e.status === 'fail') progress.fail(e.name, e.error ?? 'failed');
+          if (e.name === 'rollback' && e.status !== 'start')
+            this.note(`rollback: ${e.status === 'end' ? 'the service runs on the source again' : e.error}`);
+        },
+      });
+      const r = await migration.migrate();
+      await progress.close();
+      if (r.downtimeMs === null)
+        this.warn('the downtime could not be measured (no probe result from the user machine)');
+      this.say(
+        `Moved ${r.service} of ${r.user} from ${r.from} to ${r.to} (${r.strategy}): downtime ${r.downtimeMs === null ? 'unmeasured' : `${r.downtimeMs.toFixed(0)} ms`}, total ${(r.totalMs / 1000).toFixed(1)} s, ${bytes(r.bytesDuringDowntime)} sent during the downtime.`,
+      );
+      return r;
+    } finally {
+      await progress.close();
+      state.close();
+      await pool.closeAll();
+    }
+  }
+}

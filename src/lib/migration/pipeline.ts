@@ -1,0 +1,675 @@
+/**
+ * Live migration of a user's service container between servers, through Docker's checkpoint (CRIU).
+ *
+ * delta (the default): while the container runs, checkpoint it (pre-checkpoint) and push that image
+ * straight from the source to the destination (pre-transfer); later, at the chosen instant, checkpoint
+ * it again (the container stops: downtime begins), compute at the source the difference against the
+ * pre-migration images, send only that, rebuild the images at the destination (patch), restore there,
+ * check that the service answers, and only then remove the source. full: one checkpoint, everything
+ * sent during the downtime. The container's writable layer (files the app wrote) moves with the images.
+ *
+ * A failure after the final checkpoint restores the container on the source from that checkpoint (its
+ * state intact); nothing on the source is deleted before the destination has answered.
+ */
+import type Docker from 'dockerode';
+import { containerName, containerSpec, reachDocker, waitUntilAnswers } from '../docker/deploy.js';
+import { ensureAppImage } from '../docker/images.js';
+import { EdgectlError, ExitCode, errorMessage, UsageError } from '../errors.js';
+import {
+  getHost,
+  getService,
+  getUser,
+  type Host,
+  type Inventory,
+  type Service,
+  type User,
+} from '../inventory/index.js';
+import { remoteEdgectlArgv } from '../mu/offload.js';
+import type { ProbeResult } from '../mu/probe.js';
+import { trustDirOnHost } from '../provision/plan.js';
+import { type RunResult, runChecked, type SshPool } from '../remote/index.js';
+import type { Placement, StateDb } from '../state/index.js';
+import {
+  checkpointDir,
+  deltaArgv,
+  manifestArgv,
+  parseRsyncSent,
+  patchArgv,
+  placeSnapshotArgv,
+  removeDirArgv,
+  rsyncArgv,
+  snapshotArgv,
+  stagingDir,
+} from './commands.js';
+
+export type Strategy = 'delta' | 'full';
+export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
+export const CODECS = ['xdelta3'] as const;
+export type Codec = (typeof CODECS)[number];
+
+export type PhaseName =
+  | 'prepare'
+  | 'pre-checkpoint'
+  | 'pre-transfer'
+  | 'checkpoint'
+  | 'delta'
+  | 'transfer'
+  | 'patch'
+  | 'restore'
+  | 'verify'
+  | 'cleanup'
+  | 'rollback';
+
+export const PHASES: Record<Strategy, readonly PhaseName[]> = {
+  delta: [
+    'prepare',
+    'pre-checkpoint',
+    'pre-transfer',
+    'checkpoint',
+    'delta',
+    'transfer',
+    'patch',
+    'restore',
+    'verify',
+    'cleanup',
+  ],
+  full: ['prepare', 'checkpoint', 'transfer', 'restore', 'verify', 'cleanup'],
+};
+
+export interface Phase {
+  name: PhaseName;
+  /** From the start of the migration (ms). */
+  startMs: number;
+  durationMs: number;
+  /** Bytes the phase produced or moved (null where none). */
+  bytes: number | null;
+}
+
+export interface PhaseEvent extends Partial<Phase> {
+  name: PhaseName;
+  status: 'start' | 'end' | 'fail';
+  error?: string;
+}
+
+export interface MigrationRequest {
+  user: string;
+  to: string;
+  strategy?: Strategy;
+  codec?: Codec;
+  /** Measure the downtime with a probe on the user's mu host (default true). */
+  probe?: boolean;
+  experimentId?: number;
+  onPhase?: (e: PhaseEvent) => void;
+  /** Runs after each phase ends (tests inject faults here). */
+  afterPhase?: (name: PhaseName) => Promise<void> | void;
+}
+
+export interface MigrationResult {
+  migrationId: number;
+  user: string;
+  service: string;
+  from: string;
+  to: string;
+  strategy: Strategy;
+  codec: Codec | null;
+  /** From the start of the final checkpoint until the service answered on the destination, as the probe saw it. */
+  downtimeMs: number | null;
+  totalMs: number;
+  /** What crossed the network while the service was down. */
+  bytesDuringDowntime: number;
+  phases: Phase[];
+  probe: ProbeResult | null;
+  endpoint: { address: string; port: number };
+}
+
+export class MigrationError extends EdgectlError {
+  constructor(
+    message: string,
+    readonly phase: PhaseName,
+    readonly rolledBack: boolean,
+    readonly phases: Phase[],
+    hint?: string,
+  ) {
+    super('MIGRATION_FAILED', ExitCode.remote, message, {
+      ...(hint ? { hint } : {}),
+      details: { phase, rolledBack, phases },
+    });
+  }
+}
+
+class PhaseFailed extends Error {
+  constructor(
+    readonly phase: PhaseName,
+    override readonly cause: unknown,
+  ) {
+    super(`${phase}: ${errorMessage(cause)}`);
+  }
+}
+
+/** Docker's checkpoint API (dockerode has it; its type definitions do not). */
+interface CheckpointApi {
+  createCheckpoint(opts: { CheckpointID: string; Exit: boolean }): Promise<unknown>;
+  deleteCheckpoint(name: string): Promise<unknown>;
+}
+
+function createCheckpoint(container: Docker.Container, name: string, exit: boolean): Promise<unknown> {
+  return (container as unknown as CheckpointApi).createCheckpoint({ CheckpointID: name, Exit: exit });
+}
+
+function deleteCheckpoint(container: Docker.Container, name: string): Promise<unknown> {
+  return (container as unknown as CheckpointApi).deleteCheckpoint(name);
+}
+
+function upperDir(info: Docker.ContainerInspectInfo): string | undefined {
+  return (info.GraphDriver.Data as unknown as Record<string, string> | undefined)?.['UpperDir'];
+}
+
+interface Side {
+  host: Host;
+  docker: Docker;
+  root: string;
+  staging: string;
+}
+
+/** One migration of one user's service; `preMigrate()` and `migrate()` can be called at different times. */
+export class Migration {
+  readonly strategy: Strategy;
+  readonly codec: Codec | null;
+  readonly phases: Phase[] = [];
+  private readonly t0 = performance.now();
+  private migrationId = 0;
+  private src!: Side;
+  private dst!: Side;
+  private srcContainer!: Docker.Container;
+  private srcInfo!: Docker.ContainerInspectInfo;
+  private dstContainer: Docker.Container | undefined;
+  private dstUpper = '';
+  private readonly user: User;
+  private readonly service: Service;
+  private readonly placement: Placement;
+  private prepared = false;
+  private preDone = false;
+  private finalTaken = false;
+
+  constructor(
+    private readonly inv: Inventory,
+    private readonly pool: SshPool,
+    private readonly state: StateDb,
+    private readonly req: MigrationRequest,
+  ) {
+    this.strategy = req.strategy ?? 'delta';
+    this.codec = this.strategy === 'delta' ? (req.codec ?? 'xdelta3') : null;
+    this.user = getUser(inv, req.user);
+    const placement = state.placements.get(this.user.name);
+    if (!placement) {
+      throw new UsageError(`${this.user.name} has no service deployed`, {
+        hint: `edgectl deploy --user ${this.user.name} ...`,
+      });
+    }
+    this.placement = placement;
+    this.service = getService(inv, placement.service);
+    const to = getHost(inv, req.to);
+    if (!to.isServer) throw new UsageError(`${to.name} is not a server (cloud or edge host)`);
+    if (to.name === placement.host)
+      throw new UsageError(`${this.user.name}'s service already runs on ${to.name}`);
+  }
+
+  private get names() {
+    return { pre: `edgectl-${this.migrationId}-pre`, final: `edgectl-${this.migrationId}-final` };
+  }
+
+  private exec(side: Side, argv: string[], what: string, timeoutMs = 600_000): Promise<RunResult> {
+    return runChecked(this.pool.executor(side.host), argv, {
+      what: `${what} on ${side.host.name}`,
+      timeoutMs,
+    });
+  }
+
+  private async phase(name: PhaseName, work: () => Promise<number | null>): Promise<void> {
+    const startMs = performance.now() - this.t0;
+    this.req.onPhase?.({ name, status: 'start', startMs });
+    let bytes: number | null;
+    try {
+      bytes = await work();
+    } catch (err) {
+      this.req.onPhase?.({
+        name,
+        status: 'fail',
+        startMs,
+        durationMs: performance.now() - this.t0 - startMs,
+        error: errorMessage(err),
+      });
+      throw err instanceof PhaseFailed ? err : new PhaseFailed(name, err);
+    }
+    const p: Phase = { name, startMs, durationMs: performance.now() - this.t0 - startMs, bytes };
+    this.phases.push(p);
+    this.req.onPhase?.({ ...p, status: 'end' });
+    try {
+      await this.req.afterPhase?.(name);
+    } catch (err) {
+      throw new PhaseFailed(name, err);
+    }
+  }
+
+  private async side(host: Host, role: 'src' | 'dst'): Promise<Side> {
+    const docker = await reachDocker(this.pool, host);
+    const info = await docker.info();
+    return {
+      host,
+      docker,
+      root: String(info.DockerRootDir),
+      staging: stagingDir(this.inv.testbed, this.migrationId, role),
+    };
+  }
+
+  private rsyncTo(from: string, toDir: string): string[] {
+    const trust = trustDirOnHost(this.inv);
+    return rsyncArgv(
+      from,
+      {
+        user: this.dst.host.ssh.user,
+        address: this.dst.host.dataAddress,
+        port: this.dst.host.ssh.port,
+        key: `${trust}/id_ed25519`,
+        knownHosts: `${trust}/known_hosts`,
+      },
+      toDir,
+    );
+  }
+
+  /** Pushes a directory from the source to the destination and checks every file arrived intact. */
+  private async push(from: string, toDir: string): Promise<number> {
+    const r = await this.exec(this.src, this.rsyncTo(from, toDir), 'sending to the destination');
+    const [a, b] = await Promise.all([
+      this.exec(this.src, manifestArgv(from), 'checksumming'),
+      this.exec(this.dst, manifestArgv(toDir), 'checksumming'),
+    ]);
+    if (a.stdout !== b.stdout || a.stdout.trim() === '') {
+      throw new Error(`the files at the destination do not match the source (${toDir})`);
+    }
+    return parseRsyncSent(r.stdout) ?? 0;
+  }
+
+  private snapshot(side: Side, name: string, out: string): Promise<number> {
+    const upper = upperDir(this.srcInfo);
+    if (!upper)
+      throw new Error(
+        'the source container has no overlay upper directory (only overlay2 storage is supported)',
+      );
+    return this.exec(
+      side,
+      snapshotArgv(out, checkpointDir(side.root, this.srcInfo.Id, name), upper),
+      'taking a snapshot',
+    ).then((r) => Number(r.stdout.trim()));
+  }
+
+  /** Destination ready: image there, a container of the same configuration created (not started). */
+  async prepare(): Promise<void> {
+    if (this.prepared) return;
+    this.migrationId = this.state.migrations.start({
+      experimentId: this.req.experimentId ?? null,
+      user: this.user.name,
+      service: this.service.name,
+      fromHost: this.placement.host,
+      toHost: this.req.to,
+      strategy: this.strategy,
+      codec: this.codec,
+      startedMs: Date.now(),
+    });
+    try {
+      await this.phase('prepare', async () => {
+        [this.src, this.dst] = await Promise.all([
+          this.side(getHost(this.inv, this.placement.host), 'src'),
+          this.side(getHost(this.inv, this.req.to), 'dst'),
+        ]);
+        this.srcContainer = this.src.docker.getContainer(this.placement.containerId);
+        this.srcInfo = await this.srcContainer.inspect();
+        if (!this.srcInfo.State.Running)
+          throw new Error(
+            `the container ${this.placement.container} on ${this.src.host.name} is not running`,
+          );
+        const image = this.service.app
+          ? (await ensureAppImage(this.inv, this.pool, { hosts: [this.dst.host] })).name
+          : this.srcInfo.Config.Image;
+        const name = containerName(this.inv, this.user.name);
+        await this.dst.docker
+          .getContainer(name)
+          .remove({ force: true })
+          .catch(() => {});
+        const spec = containerSpec(this.inv, this.user.name, this.service, this.dst.host, image);
+        // The same host port as on the source: the service keeps its endpoint port as it moves.
+        const port = `${this.service.port}/tcp`;
+        spec.HostConfig = {
+          ...spec.HostConfig,
+          PortBindings: {
+            [port]: [{ HostIp: this.dst.host.dataAddress, HostPort: String(this.placement.port) }],
+          },
+        };
+        this.dstContainer = await this.dst.docker.createContainer(spec);
+        const dstInfo = await this.dstContainer.inspect();
+        this.dstUpper = upperDir(dstInfo) ?? '';
+        await Promise.all([
+          this.exec(this.src, ['mkdir', '-p', this.src.staging], 'preparing'),
+          this.exec(this.dst, ['mkdir', '-p', this.dst.staging], 'preparing'),
+        ]);
+        return null;
+      });
+      this.prepared = true;
+    } catch (err) {
+      await this.abandon();
+      throw this.failure(err, false, 'nothing changed on the source');
+    }
+  }
+
+  /** Pre-migration (delta): checkpoint the running container and push that image to the destination. */
+  async preMigrate(): Promise<void> {
+    await this.prepare();
+    if (this.strategy !== 'delta' || this.preDone) return;
+    try {
+      await this.phase('pre-checkpoint', async () => {
+        const started = performance.now();
+        await createCheckpoint(this.srcContainer, this.names.pre, false);
+        const bytes = await this.snapshot(this.src, this.names.pre, `${this.src.staging}/pre`);
+        this.state.checkpoints.insert({
+          migrationId: this.migrationId,
+          atMs: Date.now(),
+          host: this.src.host.name,
+          user: this.user.name,
+          kind: 'pre',
+          bytes,
+          ms: performance.now() - started,
+        });
+        return bytes;
+      });
+      await this.phase('pre-transfer', () => this.push(`${this.src.staging}/pre`, `${this.dst.staging}/pre`));
+      this.preDone = true;
+    } catch (err) {
+      await this.abandon();
+      throw this.failure(err, false, 'the service kept running on the source');
+    }
+  }
+
+  /** The migration proper: final checkpoint (downtime starts), delta or whole image, restore, verify, cleanup. */
+  async migrate(): Promise<MigrationResult> {
+    await this.preMigrate();
+    const probe = this.req.probe === false ? undefined : await this.startProbe();
+    let failedPhase: PhaseName = 'checkpoint';
+    try {
+      await this.phase('checkpoint', async () => {
+        failedPhase = 'checkpoint';
+        const started = performance.now();
+        await createCheckpoint(this.srcContainer, this.names.final, true);
+        this.finalTaken = true;
+        const bytes = await this.snapshot(this.src, this.names.final, `${this.src.staging}/final`);
+        this.state.checkpoints.insert({
+          migrationId: this.migrationId,
+          atMs: Date.now(),
+          host: this.src.host.name,
+          user: this.user.name,
+          kind: 'final',
+          bytes,
+          ms: performance.now() - started,
+        });
+        return bytes;
+      });
+      if (this.strategy === 'delta') {
+        failedPhase = 'delta';
+        await this.phase('delta', async () => {
+          const r = await this.exec(
+            this.src,
+            deltaArgv(`${this.src.staging}/pre`, `${this.src.staging}/final`, `${this.src.staging}/delta`),
+            'computing the delta',
+          );
+          const bytes = Number(r.stdout.trim());
+          this.state.checkpoints.insert({
+            migrationId: this.migrationId,
+            atMs: Date.now(),
+            host: this.src.host.name,
+            user: this.user.name,
+            kind: 'delta',
+            bytes,
+            ms: this.phases.at(-1)?.durationMs ?? 0,
+          });
+          return bytes;
+        });
+        failedPhase = 'transfer';
+        await this.phase('transfer', () =>
+          this.push(`${this.src.staging}/delta`, `${this.dst.staging}/delta`),
+        );
+        failedPhase = 'patch';
+        await this.phase('patch', async () => {
+          await this.exec(
+            this.dst,
+            patchArgv(`${this.dst.staging}/pre`, `${this.dst.staging}/delta`, `${this.dst.staging}/final`),
+            'patching the images',
+          );
+          return null;
+        });
+      } else {
+        failedPhase = 'transfer';
+        await this.phase('transfer', () =>
+          this.push(`${this.src.staging}/final`, `${this.dst.staging}/final`),
+        );
+      }
+      failedPhase = 'restore';
+      await this.phase('restore', async () => {
+        const container = this.dstContainer!;
+        const info = await container.inspect();
+        await this.exec(
+          this.dst,
+          placeSnapshotArgv(
+            `${this.dst.staging}/final`,
+            this.dstUpper,
+            checkpointDir(this.dst.root, info.Id, this.names.final),
+          ),
+          'placing the images',
+        );
+        await container.start({ _query: { checkpoint: this.names.final }, _body: {} } as object);
+        return null;
+      });
+      failedPhase = 'verify';
+      await this.phase('verify', async () => {
+        await waitUntilAnswers(this.dstContainer!, this.service, 30_000);
+        return null;
+      });
+    } catch (err) {
+      probe?.stop();
+      throw await this.rollback(err, failedPhase);
+    }
+    const probed = probe ? await probe.result : null;
+    const dstInfo = await this.dstContainer!.inspect();
+    const placement: Placement = {
+      ...this.placement,
+      host: this.dst.host.name,
+      containerId: dstInfo.Id,
+      address: this.dst.host.dataAddress,
+      sinceMs: Date.now(),
+    };
+    this.state.placements.set(placement, 'migrated');
+    // The destination answered: only now is the source deleted.
+    await this.phase('cleanup', async () => {
+      await this.srcContainer.remove({ force: true });
+      await Promise.all([
+        this.exec(this.src, removeDirArgv(this.src.staging), 'cleaning up'),
+        this.exec(this.dst, removeDirArgv(this.dst.staging), 'cleaning up'),
+        deleteCheckpoint(this.dstContainer!, this.names.final).catch(() => {}),
+      ]);
+      return null;
+    }).catch(() => {
+      // The service runs on the destination; leftovers on the source are not worth failing for.
+    });
+    const downtimeMs = probed?.answeredBy === 'to' ? probed.downtimeMs : null;
+    const after = this.phases.findIndex((p) => p.name === 'checkpoint');
+    const bytesDuringDowntime = this.phases
+      .slice(after)
+      .filter((p) => p.name === 'transfer')
+      .reduce((sum, p) => sum + (p.bytes ?? 0), 0);
+    const totalMs = performance.now() - this.t0;
+    this.state.migrations.finish(
+      this.migrationId,
+      {
+        finishedMs: Date.now(),
+        downtimeMs,
+        totalMs,
+        bytes: this.phases.reduce((s, p) => s + (p.name.endsWith('transfer') ? (p.bytes ?? 0) : 0), 0),
+        ok: true,
+        rolledBack: false,
+        error: null,
+      },
+      this.phases,
+    );
+    return {
+      migrationId: this.migrationId,
+      user: this.user.name,
+      service: this.service.name,
+      from: this.src.host.name,
+      to: this.dst.host.name,
+      strategy: this.strategy,
+      codec: this.codec,
+      downtimeMs,
+      totalMs,
+      bytesDuringDowntime,
+      phases: this.phases,
+      probe: probed,
+      endpoint: { address: placement.address, port: placement.port },
+    };
+  }
+
+  /** Starts the downtime probe on the user's mu host and waits until it sees the service answer. */
+  private async startProbe(): Promise<{ result: Promise<ProbeResult | null>; stop: () => void } | undefined> {
+    const mu = getHost(this.inv, this.user.host);
+    let ready: () => void = () => {};
+    const isReady = new Promise<void>((r) => {
+      ready = r;
+    });
+    const args = [
+      'mu',
+      'probe',
+      '--from',
+      `${this.src.host.dataAddress}:${this.placement.port}`,
+      '--to',
+      `${this.dst.host.dataAddress}:${this.placement.port}`,
+      '--local-address',
+      this.user.address,
+      '--timeout-ms',
+      '120000',
+    ];
+    const running = this.pool.executor(mu).run(remoteEdgectlArgv(mu, args), {
+      timeoutMs: 180_000,
+      onStdout: (chunk) => {
+        if (chunk.includes('ready')) ready();
+      },
+    });
+    const result = running.then((r) => {
+      const line = r.stdout.trim().split('\n').at(-1) ?? '';
+      try {
+        return JSON.parse(line) as ProbeResult;
+      } catch {
+        return null;
+      }
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const got = await Promise.race([
+      isReady.then(() => true),
+      running.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), 20_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!got) return undefined;
+    return { result, stop: () => {} };
+  }
+
+  /** Removes what the destination got; the source container is untouched (before the final checkpoint). */
+  private async abandon(): Promise<void> {
+    await this.dstContainer?.remove({ force: true }).catch(() => {});
+    if (this.src && this.srcContainer)
+      await deleteCheckpoint(this.srcContainer, this.names.pre).catch(() => {});
+    await Promise.all([
+      this.src
+        ? this.exec(this.src, removeDirArgv(this.src.staging), 'cleaning up').catch(() => {})
+        : undefined,
+      this.dst
+        ? this.exec(this.dst, removeDirArgv(this.dst.staging), 'cleaning up').catch(() => {})
+        : undefined,
+    ]);
+  }
+
+  private failure(err: unknown, rolledBack: boolean, outcome: string, extraHint?: string): MigrationError {
+    const phase = err instanceof PhaseFailed ? err.phase : 'prepare';
+    const cause = err instanceof PhaseFailed ? err.cause : err;
+    this.finish(false, rolledBack, `${phase}: ${errorMessage(cause)}`);
+    return new MigrationError(
+      `migration of ${this.user.name} from ${this.placement.host} to ${this.req.to} failed at ${phase}: ${errorMessage(cause)}; ${outcome}`,
+      phase,
+      rolledBack,
+      this.phases,
+      extraHint,
+    );
+  }
+
+  private finish(ok: boolean, rolledBack: boolean, error: string): void {
+    if (!this.migrationId) return;
+    this.state.migrations.finish(
+      this.migrationId,
+      {
+        finishedMs: Date.now(),
+        downtimeMs: null,
+        totalMs: performance.now() - this.t0,
+        bytes: 0,
+        ok,
+        rolledBack,
+        error,
+      },
+      this.phases,
+    );
+  }
+
+  /** After the final checkpoint: bring the service back on the source from that checkpoint. */
+  private async rollback(err: unknown, phase: PhaseName): Promise<MigrationError> {
+    const failed = err instanceof PhaseFailed ? err : new PhaseFailed(phase, err);
+    try {
+      await this.phase('rollback', async () => {
+        await this.dstContainer?.remove({ force: true }).catch(() => {});
+        const info = await this.srcContainer.inspect();
+        if (!info.State.Running) {
+          if (!this.finalTaken)
+            throw new Error('the final checkpoint did not complete and the container is stopped');
+          await this.srcContainer.start({ _query: { checkpoint: this.names.final }, _body: {} } as object);
+        }
+        await waitUntilAnswers(this.srcContainer, this.service, 30_000);
+        await deleteCheckpoint(this.srcContainer, this.names.final).catch(() => {});
+        await deleteCheckpoint(this.srcContainer, this.names.pre).catch(() => {});
+        await Promise.all([
+          this.exec(this.src, removeDirArgv(this.src.staging), 'cleaning up').catch(() => {}),
+          this.exec(this.dst, removeDirArgv(this.dst.staging), 'cleaning up').catch(() => {}),
+        ]);
+        return null;
+      });
+      return this.failure(
+        failed,
+        true,
+        `rolled back: the service runs again on ${this.src.host.name}, its state intact`,
+      );
+    } catch (rollbackErr) {
+      const left = `the service is down; to bring it back on ${this.src.host.name}: docker start --checkpoint ${this.names.final} ${this.placement.container} (there), then check it answers`;
+      const e = this.failure(
+        failed,
+        false,
+        `and the rollback failed too (${errorMessage(rollbackErr instanceof PhaseFailed ? rollbackErr.cause : rollbackErr)})`,
+        left,
+      );
+      return e;
+    }
+  }
+}
+
+export async function migrate(
+  inv: Inventory,
+  pool: SshPool,
+  state: StateDb,
+  req: MigrationRequest,
+): Promise<MigrationResult> {
+  return new Migration(inv, pool, state, req).migrate();
+}

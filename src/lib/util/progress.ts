@@ -1,0 +1,65 @@
+/**
+ * Live progress of a sequence of named steps that a library call reports as events: listr2 on stderr
+ * (its default renderer on a terminal, plain lines otherwise), nothing under --json.
+ */
+import { Listr, ListrLogger, ProcessOutput } from 'listr2';
+
+interface Waiter<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
+
+function waiter<T>(): Waiter<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+export class StepProgress {
+  private readonly waiters = new Map<string, Waiter<string>>();
+  private readonly done: Promise<unknown>;
+
+  constructor(steps: readonly string[], options: { silent: boolean }) {
+    for (const s of steps) this.waiters.set(s, waiter<string>());
+    const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) });
+    const listr = new Listr(
+      steps.map((name) => ({
+        title: name,
+        task: async (_ctx: unknown, task: { title: string }) => {
+          const detail = await this.waiters.get(name)!.promise;
+          task.title = detail ? `${name} ${detail}` : name;
+        },
+      })),
+      {
+        concurrent: false,
+        exitOnError: true,
+        renderer: options.silent ? 'silent' : 'default',
+        fallbackRenderer: options.silent ? 'silent' : 'simple',
+        rendererOptions: { logger },
+        fallbackRendererOptions: { logger },
+      } as ConstructorParameters<typeof Listr>[1],
+    );
+    this.done = listr.run().catch(() => {});
+  }
+
+  /** A step finished, with a few words on how (its time, its bytes). */
+  end(step: string, detail: string): void {
+    this.waiters.get(step)?.resolve(detail);
+  }
+
+  fail(step: string, error: string): void {
+    this.waiters.get(step)?.reject(new Error(error));
+  }
+
+  /** Steps that never ran (the work failed earlier or skipped them) end as failed. */
+  async close(): Promise<void> {
+    for (const w of this.waiters.values()) w.reject(new Error('not run'));
+    await this.done;
+  }
+}
