@@ -35,6 +35,8 @@ export interface OffloadedTask {
   ok: boolean;
   error?: string;
   peer?: string;
+  /** compute: lines in the service's data file after this task (the file it writes survives migrations). */
+  fileLines?: number;
   reconnects: number;
 }
 
@@ -118,6 +120,7 @@ export async function offload(
     reconnects: t.reconnects,
     ...(t.ok ? {} : { error: t.error }),
     ...(t.ok && t.peer ? { peer: t.peer } : {}),
+    ...(t.ok && t.fileLines !== undefined ? { fileLines: t.fileLines } : {}),
   }));
   state.tasks.insert(
     results.map((t, i) => ({

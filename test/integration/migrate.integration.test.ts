@@ -1,0 +1,255 @@
+/**
+ * Live migration on the provisioned lab: state continuity across delta and full moves, the writable
+ * layer moving with the container, rollback on faults, two migrations at once, the --json result.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
+import { getHost, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
+import { planLab } from '../../src/lib/lab/plan.js';
+import { stagingDir } from '../../src/lib/migration/commands.js';
+import {
+  Migration,
+  MigrationError,
+  type MigrationResult,
+  type PhaseName,
+} from '../../src/lib/migration/pipeline.js';
+import type { OffloadResult } from '../../src/lib/mu/offload.js';
+import { SshPool } from '../../src/lib/remote/index.js';
+import { openState } from '../../src/lib/state/index.js';
+import { edgectl, repoRoot } from '../helpers/cli.js';
+import { hostsFile } from '../helpers/lab.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'edgectl-migrate-'));
+const stateFile = join(dir, 'state.db');
+/** The repository's testbed with compute at 16 MB of state (quicker moves) and a second user, mu2. */
+const file = join(dir, 'hosts.yml');
+const pool = new SshPool();
+let inv: Inventory;
+let expected = { mu1: 0, mu2: 0 };
+
+function cli<T>(args: string[]) {
+  return edgectl<T>([...args, '-f', file, '--state', stateFile, '--json'], { timeoutMs: 300_000 });
+}
+
+/** Offloads `count` tasks and checks the counter (and for compute the file) continue without gap or reset. */
+async function offloadContinues(user: 'mu1' | 'mu2', count: number): Promise<OffloadResult> {
+  const r = await cli<OffloadResult>([
+    'offload',
+    '--user',
+    user,
+    '--count',
+    String(count),
+    '--timeout-ms',
+    '20000',
+  ]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  const tasks = r.json?.result?.tasks ?? [];
+  expect(tasks.map((t) => t.counter)).toEqual(
+    Array.from({ length: count }, (_, i) => expected[user] + 1 + i),
+  );
+  if (user === 'mu1')
+    expect(tasks.map((t) => t.fileLines)).toEqual(
+      Array.from({ length: count }, (_, i) => expected[user] + 1 + i),
+    );
+  expected[user] += count;
+  return r.json!.result!;
+}
+
+async function where(user: string): Promise<string | undefined> {
+  const s = openState(stateFile);
+  try {
+    return s.placements.get(user)?.host;
+  } finally {
+    s.close();
+  }
+}
+
+/** A migration driven through the library, with a fault injected after a phase. */
+async function migrateWithFault(
+  to: string,
+  after: PhaseName,
+  fault: () => Promise<void>,
+): Promise<MigrationError> {
+  const state = openState(stateFile);
+  try {
+    const m = new Migration(inv, pool, state, {
+      user: 'mu1',
+      to,
+      probe: false,
+      afterPhase: (name) => (name === after ? fault() : undefined),
+    });
+    const err = await m.migrate().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(MigrationError);
+    return err as MigrationError;
+  } finally {
+    state.close();
+  }
+}
+
+beforeAll(async () => {
+  const doc = parseDocument(
+    readFileSync(hostsFile, 'utf8').replaceAll(' .edgectl/lab/', ` ${repoRoot}.edgectl/lab/`),
+  );
+  doc.setIn(['services', 1, 'env', 'STATE_MB'], '16');
+  doc.addIn(['users'], {
+    name: 'mu2',
+    host: 'mu',
+    service: 'simple',
+    trajectory: { type: 'roundtrip', from: [120, 0], to: [0, 0], speed: 1 },
+    startBasestation: 'ap3',
+  });
+  writeFileSync(file, doc.toString());
+  inv = await loadInventory(file);
+  expect((await cli(['provision'])).exitCode).toBe(0);
+  for (const u of ['mu1', 'mu2']) await cli(['undeploy', '--user', u]);
+  expect((await cli(['deploy', '--user', 'mu1', '--service', 'compute', '--host', 'edge1'])).exitCode).toBe(
+    0,
+  );
+  expect((await cli(['deploy', '--user', 'mu2', '--service', 'simple', '--host', 'edge3'])).exitCode).toBe(0);
+  expected = { mu1: 0, mu2: 0 };
+});
+
+afterAll(async () => {
+  for (const u of ['mu1', 'mu2']) await cli(['undeploy', '--user', u]).catch(() => {});
+  await edgectl(['provision', '-f', hostsFile, '--json']);
+  await pool.closeAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('edgectl migrate', () => {
+  it('delta to edge2: the counter and the file continue; the result holds every phase and the measured downtime', async () => {
+    await offloadContinues('mu1', 3);
+    const r = await cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge2']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const m = r.json!.result!;
+    expect(m).toMatchObject({ from: 'edge1', to: 'edge2', strategy: 'delta', codec: 'xdelta3' });
+    expect(m.phases.map((p) => p.name)).toEqual([
+      'prepare',
+      'pre-checkpoint',
+      'pre-transfer',
+      'checkpoint',
+      'delta',
+      'transfer',
+      'patch',
+      'restore',
+      'verify',
+      'cleanup',
+    ]);
+    for (const p of m.phases) {
+      expect(p.durationMs, p.name).toBeGreaterThan(0);
+      expect(p.startMs, p.name).toBeGreaterThanOrEqual(0);
+    }
+    const bytes = Object.fromEntries(m.phases.map((p) => [p.name, p.bytes]));
+    expect(bytes['pre-checkpoint']).toBeGreaterThan(16e6);
+    expect(bytes['transfer']).toBeGreaterThan(0);
+    // What moves during the downtime is a small part of the pre-migration image.
+    expect(m.bytesDuringDowntime).toBeLessThan((bytes['pre-checkpoint'] ?? 0) * 0.05);
+    expect(m.downtimeMs).toBeGreaterThan(0);
+    expect(m.downtimeMs).toBeLessThan(m.totalMs);
+    expect(m.probe?.answeredBy).toBe('to');
+    expect(await where('mu1')).toBe('edge2');
+    await offloadContinues('mu1', 3);
+    // Recorded: the migration with its phases, the checkpoints.
+    const s = openState(stateFile);
+    expect(s.migrations.phases(m.migrationId)).toHaveLength(10);
+    expect(s.migrations.get(m.migrationId)).toMatchObject({ ok: 1, to_host: 'edge2' });
+    s.close();
+  });
+
+  it('full to the cloud, then delta back to edge1: still continuous', async () => {
+    const full = await cli<MigrationResult>([
+      'migrate',
+      '--user',
+      'mu1',
+      '--to',
+      'cloud',
+      '--strategy',
+      'full',
+    ]);
+    expect(full.exitCode, full.stderr).toBe(0);
+    expect(full.json?.result?.phases.map((p) => p.name)).toEqual([
+      'prepare',
+      'checkpoint',
+      'transfer',
+      'restore',
+      'verify',
+      'cleanup',
+    ]);
+    await offloadContinues('mu1', 2);
+    const back = await cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge1']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    await offloadContinues('mu1', 2);
+    expect(await where('mu1')).toBe('edge1');
+  });
+});
+
+describe('faults roll back to the source, state intact', () => {
+  it('the destination dockerd killed before restore', async () => {
+    const edge2 = planLab(inv).hosts.find((h) => h.name === 'edge2')!;
+    const err = await migrateWithFault('edge2', 'patch', async () => {
+      process.kill(Number(readFileSync(edge2.docker!.pidFile, 'utf8')), 'SIGKILL');
+    });
+    expect(err.rolledBack).toBe(true);
+    expect(err.phase).toBe('restore');
+    expect(err.message).toMatch(/failed at restore: .*rolled back: the service runs again on edge1/);
+    expect(await where('mu1')).toBe('edge1');
+    await offloadContinues('mu1', 2);
+    expect((await edgectl(['lab', 'up', '-f', hostsFile, '--json'])).exitCode).toBe(0);
+  });
+
+  it('the data link to the destination cut during the transfer', async () => {
+    const edge3 = pool.executor(getHost(inv, 'edge3'));
+    try {
+      const err = await migrateWithFault('edge3', 'delta', async () => {
+        await edge3.run(['ip', 'link', 'set', 'data0', 'down']);
+      });
+      expect(err.rolledBack).toBe(true);
+      expect(err.phase).toBe('transfer');
+    } finally {
+      await edge3.run(['ip', 'link', 'set', 'data0', 'up']);
+    }
+    expect(await where('mu1')).toBe('edge1');
+    await offloadContinues('mu1', 2);
+  });
+
+  it('a corrupt delta', async () => {
+    const state = openState(stateFile);
+    const next =
+      Number((state.db.prepare('SELECT max(id) AS id FROM migrations').get() as { id: number }).id) + 1;
+    state.close();
+    const src = pool.executor(getHost(inv, 'edge1'));
+    const err = await migrateWithFault('edge2', 'delta', async () => {
+      // Overwrite the second half of every encoded difference at the source, before it is sent.
+      const delta = `${stagingDir(inv.testbed, next, 'src')}/delta`;
+      const corrupt =
+        'for f in $(find "$1" -name "*.vcdiff"); do s=$(stat -c %s "$f"); head -c $((s - s / 2)) /dev/urandom | dd of="$f" bs=1 seek=$((s / 2)) conv=notrunc 2>/dev/null; echo "$f"; done | wc -l';
+      const r = await src.run(['sh', '-c', corrupt, 'corrupt', delta]);
+      expect(Number(r.stdout.trim())).toBeGreaterThan(0);
+    });
+    expect(err.rolledBack).toBe(true);
+    expect(err.phase).toBe('patch');
+    expect(await where('mu1')).toBe('edge1');
+    await offloadContinues('mu1', 2);
+  });
+});
+
+describe('two migrations at once', () => {
+  it('mu1 to edge2 and mu2 to edge1 at the same time, neither disturbed', async () => {
+    await offloadContinues('mu2', 3);
+    const [a, b] = await Promise.all([
+      cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge2']),
+      cli<MigrationResult>(['migrate', '--user', 'mu2', '--to', 'edge1']),
+    ]);
+    expect(a.exitCode, a.stderr).toBe(0);
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect([await where('mu1'), await where('mu2')]).toEqual(['edge2', 'edge1']);
+    await offloadContinues('mu1', 2);
+    await offloadContinues('mu2', 2);
+  });
+});
