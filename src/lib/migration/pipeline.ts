@@ -31,11 +31,13 @@ import { type RunResult, runChecked, type SshPool } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
 import {
   checkpointDir,
+  closeMasterArgv,
   deltaArgv,
   manifestArgv,
   parseRsyncSent,
   patchArgv,
   placeSnapshotArgv,
+  type RsyncTarget,
   removeDirArgv,
   rsyncArgv,
   snapshotArgv,
@@ -83,6 +85,8 @@ export interface Phase {
   durationMs: number;
   /** Bytes the phase produced or moved (null where none). */
   bytes: number | null;
+  /** Where a phase's time went, for the phases that wrap Docker's own work (checkpoint, restore). */
+  parts?: Record<string, number>;
 }
 
 export interface PhaseEvent extends Partial<Phase> {
@@ -188,6 +192,8 @@ export class Migration {
   private readonly service: Service;
   private readonly placement: Placement;
   private prepared = false;
+  /** Sub-timings of the running phase. */
+  private parts: Record<string, number> = {};
   private preDone = false;
   private finalTaken = false;
 
@@ -229,6 +235,7 @@ export class Migration {
     const startMs = performance.now() - this.t0;
     this.req.onPhase?.({ name, status: 'start', startMs });
     let bytes: number | null;
+    this.parts = {};
     try {
       bytes = await work();
     } catch (err) {
@@ -241,7 +248,13 @@ export class Migration {
       });
       throw err instanceof PhaseFailed ? err : new PhaseFailed(name, err);
     }
-    const p: Phase = { name, startMs, durationMs: performance.now() - this.t0 - startMs, bytes };
+    const p: Phase = {
+      name,
+      startMs,
+      durationMs: performance.now() - this.t0 - startMs,
+      bytes,
+      ...(Object.keys(this.parts).length > 0 ? { parts: this.parts } : {}),
+    };
     this.phases.push(p);
     this.req.onPhase?.({ ...p, status: 'end' });
     try {
@@ -262,32 +275,44 @@ export class Migration {
     };
   }
 
-  private rsyncTo(from: string, toDir: string): string[] {
+  private get rsyncTarget(): RsyncTarget {
     const trust = trustDirOnHost(this.inv);
-    return rsyncArgv(
-      from,
-      {
-        user: this.dst.host.ssh.user,
-        address: this.dst.host.dataAddress,
-        port: this.dst.host.ssh.port,
-        key: `${trust}/id_ed25519`,
-        knownHosts: `${trust}/known_hosts`,
-      },
-      toDir,
-    );
+    return {
+      user: this.dst.host.ssh.user,
+      address: this.dst.host.dataAddress,
+      port: this.dst.host.ssh.port,
+      key: `${trust}/id_ed25519`,
+      knownHosts: `${trust}/known_hosts`,
+      controlPath: `${this.src.staging}.ssh`,
+    };
   }
 
-  /** Pushes a directory from the source to the destination and checks every file arrived intact. */
-  private async push(from: string, toDir: string): Promise<number> {
-    const r = await this.exec(this.src, this.rsyncTo(from, toDir), 'sending to the destination');
-    const [a, b] = await Promise.all([
-      this.exec(this.src, manifestArgv(from), 'checksumming'),
-      this.exec(this.dst, manifestArgv(toDir), 'checksumming'),
-    ]);
-    if (a.stdout !== b.stdout || a.stdout.trim() === '') {
-      throw new Error(`the files at the destination do not match the source (${toDir})`);
+  /**
+   * Pushes a directory from the source straight to the destination. `verify`: also compare the sha256 of
+   * every file on both ends (for the pre-migration image, outside the downtime; rsync's own whole-file
+   * checksums cover the transfers during it).
+   */
+  private async push(from: string, toDir: string, verify: boolean): Promise<number> {
+    const r = await this.exec(
+      this.src,
+      rsyncArgv(from, this.rsyncTarget, toDir),
+      'sending to the destination',
+    );
+    if (verify) {
+      const [a, b] = await Promise.all([
+        this.exec(this.src, manifestArgv(from), 'checksumming'),
+        this.exec(this.dst, manifestArgv(toDir), 'checksumming'),
+      ]);
+      if (a.stdout !== b.stdout || a.stdout.trim() === '') {
+        throw new Error(`the files at the destination do not match the source (${toDir})`);
+      }
     }
     return parseRsyncSent(r.stdout) ?? 0;
+  }
+
+  private closeTransfers(): Promise<unknown> {
+    if (!this.src || !this.dst) return Promise.resolve();
+    return this.pool.executor(this.src.host).run(closeMasterArgv(this.rsyncTarget), { timeoutMs: 10_000 });
   }
 
   private snapshot(side: Side, name: string, out: string): Promise<number> {
@@ -381,7 +406,9 @@ export class Migration {
         });
         return bytes;
       });
-      await this.phase('pre-transfer', () => this.push(`${this.src.staging}/pre`, `${this.dst.staging}/pre`));
+      await this.phase('pre-transfer', () =>
+        this.push(`${this.src.staging}/pre`, `${this.dst.staging}/pre`, true),
+      );
       this.preDone = true;
     } catch (err) {
       await this.abandon();
@@ -400,7 +427,10 @@ export class Migration {
         const started = performance.now();
         await createCheckpoint(this.srcContainer, this.names.final, true);
         this.finalTaken = true;
+        this.parts['docker'] = performance.now() - started;
+        const snapStarted = performance.now();
         const bytes = await this.snapshot(this.src, this.names.final, `${this.src.staging}/final`);
+        this.parts['snapshot'] = performance.now() - snapStarted;
         this.state.checkpoints.insert({
           migrationId: this.migrationId,
           atMs: Date.now(),
@@ -434,7 +464,7 @@ export class Migration {
         });
         failedPhase = 'transfer';
         await this.phase('transfer', () =>
-          this.push(`${this.src.staging}/delta`, `${this.dst.staging}/delta`),
+          this.push(`${this.src.staging}/delta`, `${this.dst.staging}/delta`, false),
         );
         failedPhase = 'patch';
         await this.phase('patch', async () => {
@@ -448,12 +478,13 @@ export class Migration {
       } else {
         failedPhase = 'transfer';
         await this.phase('transfer', () =>
-          this.push(`${this.src.staging}/final`, `${this.dst.staging}/final`),
+          this.push(`${this.src.staging}/final`, `${this.dst.staging}/final`, false),
         );
       }
       failedPhase = 'restore';
       await this.phase('restore', async () => {
         const container = this.dstContainer!;
+        const placeStarted = performance.now();
         const info = await container.inspect();
         await this.exec(
           this.dst,
@@ -464,7 +495,10 @@ export class Migration {
           ),
           'placing the images',
         );
+        this.parts['place'] = performance.now() - placeStarted;
+        const dockerStarted = performance.now();
         await container.start({ _query: { checkpoint: this.names.final }, _body: {} } as object);
+        this.parts['docker'] = performance.now() - dockerStarted;
         return null;
       });
       failedPhase = 'verify';
@@ -489,6 +523,7 @@ export class Migration {
     // The destination answered: only now is the source deleted.
     await this.phase('cleanup', async () => {
       await this.srcContainer.remove({ force: true });
+      await this.closeTransfers();
       await Promise.all([
         this.exec(this.src, removeDirArgv(this.src.staging), 'cleaning up'),
         this.exec(this.dst, removeDirArgv(this.dst.staging), 'cleaning up'),
@@ -583,6 +618,7 @@ export class Migration {
 
   /** Removes what the destination got; the source container is untouched (before the final checkpoint). */
   private async abandon(): Promise<void> {
+    await this.closeTransfers().catch(() => {});
     await this.dstContainer?.remove({ force: true }).catch(() => {});
     if (this.src && this.srcContainer)
       await deleteCheckpoint(this.srcContainer, this.names.pre).catch(() => {});
@@ -639,6 +675,7 @@ export class Migration {
           await this.srcContainer.start({ _query: { checkpoint: this.names.final }, _body: {} } as object);
         }
         await waitUntilAnswers(this.srcContainer, this.service, 30_000);
+        await this.closeTransfers().catch(() => {});
         await deleteCheckpoint(this.srcContainer, this.names.final).catch(() => {});
         await deleteCheckpoint(this.srcContainer, this.names.pre).catch(() => {});
         await Promise.all([

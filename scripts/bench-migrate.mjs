@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+// Migration benchmark on the local lab (needs root, `npm run build`; brings the lab up if needed).
+// For the compute service with STATE_MB of 16, 64 and 256: deploy it for mu1 on edge1, send tasks so
+// that its state changes, migrate it edge1 -> edge2 (the 100 Mbit/s edge link) with each strategy
+// (delta/xdelta3 and full), and print per run: downtime (measured by the probe on the user's machine),
+// total time, bytes moved during the downtime, the pre-migration image, the delta's compute time, and the
+// tool's own overhead: the downtime minus Docker's checkpoint, the transfer at link speed and Docker's
+// restore. Then the ratios delta/full. Goals (issue 6): delta downtime <= 0.5 x full at 64 MB; bytes
+// during the downtime <= 2% of the pre-migration image; overhead < 20% of the downtime.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const sizes = (process.env.BENCH_STATE_MB ?? '16,64,256').split(',').map(Number);
+const tasksBetween = Number(process.env.BENCH_TASKS ?? 50);
+const LINK_BPS = 100e6; // edge1 <-> edge2 in hosts.yml
+const dir = mkdtempSync(join(tmpdir(), 'edgectl-bench-'));
+const state = join(dir, 'state.db');
+
+function edgectl(args, hosts) {
+  const r = spawnSync(
+    process.execPath,
+    [`${root}bin/run.js`, ...args, '-f', hosts, '--state', state, '--json'],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  let doc;
+  try {
+    doc = JSON.parse(r.stdout);
+  } catch {
+    doc = undefined;
+  }
+  if (r.status !== 0)
+    throw new Error(`edgectl ${args.join(' ')} failed (${r.status}): ${doc?.error?.message ?? r.stderr}`);
+  return doc.result;
+}
+
+function inventory(stateMb) {
+  const doc = parseDocument(
+    readFileSync(`${root}hosts.yml`, 'utf8').replaceAll(' .edgectl/lab/', ` ${root}.edgectl/lab/`),
+  );
+  doc.setIn(['services', 1, 'env', 'STATE_MB'], String(stateMb));
+  doc.setIn(['services', 1, 'limits', 'memMB'], Math.max(512, stateMb * 3));
+  const file = join(dir, `hosts-${stateMb}.yml`);
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+const rows = [];
+try {
+  edgectl(['lab', 'up'], `${root}hosts.yml`);
+  for (const mb of sizes) {
+    const hosts = inventory(mb);
+    edgectl(['provision'], hosts);
+    edgectl(['undeploy', '--user', 'mu1'], hosts);
+    edgectl(['deploy', '--user', 'mu1', '--service', 'compute', '--host', 'edge1'], hosts);
+    let at = 'edge1';
+    for (const strategy of ['delta', 'full']) {
+      edgectl(['offload', '--user', 'mu1', '--count', String(tasksBetween)], hosts);
+      const to = at === 'edge1' ? 'edge2' : 'edge1';
+      const m = edgectl(['migrate', '--user', 'mu1', '--to', to, '--strategy', strategy], hosts);
+      at = to;
+      const phase = (n) => m.phases.find((p) => p.name === n);
+      const checkpointDocker = phase('checkpoint')?.parts?.docker ?? 0;
+      const restoreDocker = phase('restore')?.parts?.docker ?? 0;
+      const linkMs = (m.bytesDuringDowntime * 8 * 1000) / LINK_BPS;
+      const overhead =
+        m.downtimeMs === null ? null : m.downtimeMs - checkpointDocker - restoreDocker - linkMs;
+      rows.push({
+        mb,
+        strategy: m.strategy + (m.codec ? `/${m.codec}` : ''),
+        downtimeMs: m.downtimeMs,
+        totalMs: m.totalMs,
+        bytesDuringDowntime: m.bytesDuringDowntime,
+        preBytes: phase('pre-checkpoint')?.bytes ?? null,
+        finalBytes: phase('checkpoint')?.bytes ?? null,
+        deltaMs: phase('delta')?.durationMs ?? null,
+        checkpointDocker,
+        restoreDocker,
+        overhead,
+      });
+      process.stderr.write(`  ${mb} MB ${strategy}: downtime ${m.downtimeMs?.toFixed(0)} ms\n`);
+    }
+    edgectl(['undeploy', '--user', 'mu1'], hosts);
+  }
+} finally {
+  try {
+    edgectl(['provision'], `${root}hosts.yml`);
+  } catch {}
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const f = (v, d = 0) => (v === null || v === undefined ? '-' : Number(v).toFixed(d));
+const mbytes = (v) =>
+  v === null || v === undefined
+    ? '-'
+    : v >= 1e6
+      ? `${(v / 1e6).toFixed(1)} MB`
+      : `${(v / 1e3).toFixed(1)} kB`;
+const table = [
+  [
+    'state',
+    'strategy',
+    'downtime ms',
+    'total ms',
+    'sent in downtime',
+    'pre image',
+    'delta ms',
+    'docker ckpt ms',
+    'docker restore ms',
+    'overhead ms',
+    'overhead %',
+  ],
+  ...rows.map((r) => [
+    `${r.mb} MB`,
+    r.strategy,
+    f(r.downtimeMs),
+    f(r.totalMs),
+    mbytes(r.bytesDuringDowntime),
+    mbytes(r.preBytes ?? r.finalBytes),
+    f(r.deltaMs),
+    f(r.checkpointDocker),
+    f(r.restoreDocker),
+    f(r.overhead),
+    r.overhead === null ? '-' : f((100 * r.overhead) / r.downtimeMs, 1),
+  ]),
+];
+const widths = table[0].map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
+for (const row of table) console.log(row.map((c, i) => String(c).padEnd(widths[i])).join('  '));
+
+console.log('\nRatios delta / full:');
+const ratios = [['state', 'downtime', 'bytes in downtime', 'delta bytes / pre image']];
+for (const mb of sizes) {
+  const d = rows.find((r) => r.mb === mb && r.strategy.startsWith('delta'));
+  const full = rows.find((r) => r.mb === mb && r.strategy === 'full');
+  if (!d || !full) continue;
+  ratios.push([
+    `${mb} MB`,
+    f(d.downtimeMs / full.downtimeMs, 2),
+    f(d.bytesDuringDowntime / full.bytesDuringDowntime, 4),
+    `${f((100 * d.bytesDuringDowntime) / d.preBytes, 3)}%`,
+  ]);
+}
+const w2 = ratios[0].map((_, i) => Math.max(...ratios.map((row) => String(row[i]).length)));
+for (const row of ratios) console.log(row.map((c, i) => String(c).padEnd(w2[i])).join('  '));
+console.log(
+  `\nlink: edge1 <-> edge2, 100 Mbit/s (bandwidth shaped; latency not emulated on a kernel without netem).`,
+);
