@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type Document, parseDocument } from 'yaml';
 import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import { type LabPlan, planLab } from '../../src/lib/lab/plan.js';
 import { repoRoot } from './cli.js';
@@ -43,3 +44,24 @@ export function labTraces(plan: LabPlan): {
     );
   return { namespaces, link: existsSync(`/sys/class/net/${plan.controller.ifname}`), processes, mounts };
 }
+
+/**
+ * Writes a variant of the repository's hosts.yml to `file` (another folder: its key paths made absolute
+ * so that they still name the lab's keys), changed by `edit`.
+ */
+export function writeVariantInventory(file: string, edit: (doc: Document) => void): void {
+  const doc = parseDocument(
+    readFileSync(hostsFile, 'utf8').replaceAll(' .edgectl/lab/', ` ${repoRoot}.edgectl/lab/`),
+  );
+  edit(doc);
+  writeFileSync(file, doc.toString());
+}
+
+/** A second user, mu2, on the simple service, walking the other way from ap3. */
+export const SECOND_USER = {
+  name: 'mu2',
+  host: 'mu',
+  service: 'simple',
+  trajectory: { type: 'roundtrip', from: [120, 0], to: [0, 0], speed: 1 },
+  startBasestation: 'ap3',
+};

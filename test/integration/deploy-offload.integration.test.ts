@@ -1,8 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
 import { dockerFor } from '../../src/lib/docker/client.js';
 import type { DeployResult } from '../../src/lib/docker/deploy.js';
 import { LABEL } from '../../src/lib/docker/deploy.js';
@@ -10,8 +9,8 @@ import { getHost, type Inventory } from '../../src/lib/inventory/index.js';
 import type { OffloadResult } from '../../src/lib/mu/offload.js';
 import { SshPool } from '../../src/lib/remote/index.js';
 import { openState } from '../../src/lib/state/index.js';
-import { edgectl, repoRoot } from '../helpers/cli.js';
-import { hostsFile, labInventory } from '../helpers/lab.js';
+import { edgectl } from '../helpers/cli.js';
+import { hostsFile, labInventory, SECOND_USER, writeVariantInventory } from '../helpers/lab.js';
 
 const pool = new SshPool();
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-deploy-'));
@@ -35,18 +34,8 @@ async function userContainers(host: string): Promise<string[]> {
 
 beforeAll(async () => {
   ({ inv } = await labInventory());
-  const doc = parseDocument(
-    readFileSync(hostsFile, 'utf8').replaceAll(' .edgectl/lab/', ` ${repoRoot}.edgectl/lab/`),
-  );
   // Appended: a user's own address follows its place in the list (mu1 keeps 198.18.10.10).
-  doc.addIn(['users'], {
-    name: 'mu2',
-    host: 'mu',
-    service: 'simple',
-    trajectory: { type: 'roundtrip', from: [120, 0], to: [0, 0], speed: 1 },
-    startBasestation: 'ap3',
-  });
-  writeFileSync(twoUsersFile, doc.toString());
+  writeVariantInventory(twoUsersFile, (doc) => doc.addIn(['users'], SECOND_USER));
   expect((await edgectl(['provision', '-f', hostsFile, '--json'])).exitCode).toBe(0);
   for (const user of ['mu1', 'mu2']) await cli(['undeploy', '--user', user], twoUsersFile);
 });

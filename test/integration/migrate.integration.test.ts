@@ -2,11 +2,10 @@
  * Live migration on the provisioned lab: state continuity across delta and full moves, the writable
  * layer moving with the container, rollback on faults, two migrations at once, the --json result.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
 import { getHost, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import { planLab } from '../../src/lib/lab/plan.js';
 import { stagingDir } from '../../src/lib/migration/commands.js';
@@ -19,8 +18,8 @@ import {
 import type { OffloadResult } from '../../src/lib/mu/offload.js';
 import { SshPool } from '../../src/lib/remote/index.js';
 import { openState } from '../../src/lib/state/index.js';
-import { edgectl, repoRoot } from '../helpers/cli.js';
-import { hostsFile } from '../helpers/lab.js';
+import { edgectl } from '../helpers/cli.js';
+import { hostsFile, SECOND_USER, writeVariantInventory } from '../helpers/lab.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-migrate-'));
 const stateFile = join(dir, 'state.db');
@@ -93,18 +92,10 @@ async function migrateWithFault(
 }
 
 beforeAll(async () => {
-  const doc = parseDocument(
-    readFileSync(hostsFile, 'utf8').replaceAll(' .edgectl/lab/', ` ${repoRoot}.edgectl/lab/`),
-  );
-  doc.setIn(['services', 1, 'env', 'STATE_MB'], '16');
-  doc.addIn(['users'], {
-    name: 'mu2',
-    host: 'mu',
-    service: 'simple',
-    trajectory: { type: 'roundtrip', from: [120, 0], to: [0, 0], speed: 1 },
-    startBasestation: 'ap3',
+  writeVariantInventory(file, (doc) => {
+    doc.setIn(['services', 1, 'env', 'STATE_MB'], '16');
+    doc.addIn(['users'], SECOND_USER);
   });
-  writeFileSync(file, doc.toString());
   inv = await loadInventory(file);
   expect((await cli(['provision'])).exitCode).toBe(0);
   for (const u of ['mu1', 'mu2']) await cli(['undeploy', '--user', u]);

@@ -315,6 +315,18 @@ export class Migration {
     return this.pool.executor(this.src.host).run(closeMasterArgv(this.rsyncTarget), { timeoutMs: 10_000 });
   }
 
+  private recordCheckpoint(kind: 'pre' | 'final' | 'delta', bytes: number, ms: number): void {
+    this.state.checkpoints.insert({
+      migrationId: this.migrationId,
+      atMs: Date.now(),
+      host: this.src.host.name,
+      user: this.user.name,
+      kind,
+      bytes,
+      ms,
+    });
+  }
+
   private snapshot(side: Side, name: string, out: string): Promise<number> {
     const upper = upperDir(this.srcInfo);
     if (!upper)
@@ -395,15 +407,7 @@ export class Migration {
         const started = performance.now();
         await createCheckpoint(this.srcContainer, this.names.pre, false);
         const bytes = await this.snapshot(this.src, this.names.pre, `${this.src.staging}/pre`);
-        this.state.checkpoints.insert({
-          migrationId: this.migrationId,
-          atMs: Date.now(),
-          host: this.src.host.name,
-          user: this.user.name,
-          kind: 'pre',
-          bytes,
-          ms: performance.now() - started,
-        });
+        this.recordCheckpoint('pre', bytes, performance.now() - started);
         return bytes;
       });
       await this.phase('pre-transfer', () =>
@@ -431,35 +435,20 @@ export class Migration {
         const snapStarted = performance.now();
         const bytes = await this.snapshot(this.src, this.names.final, `${this.src.staging}/final`);
         this.parts['snapshot'] = performance.now() - snapStarted;
-        this.state.checkpoints.insert({
-          migrationId: this.migrationId,
-          atMs: Date.now(),
-          host: this.src.host.name,
-          user: this.user.name,
-          kind: 'final',
-          bytes,
-          ms: performance.now() - started,
-        });
+        this.recordCheckpoint('final', bytes, performance.now() - started);
         return bytes;
       });
       if (this.strategy === 'delta') {
         failedPhase = 'delta';
         await this.phase('delta', async () => {
+          const started = performance.now();
           const r = await this.exec(
             this.src,
             deltaArgv(`${this.src.staging}/pre`, `${this.src.staging}/final`, `${this.src.staging}/delta`),
             'computing the delta',
           );
           const bytes = Number(r.stdout.trim());
-          this.state.checkpoints.insert({
-            migrationId: this.migrationId,
-            atMs: Date.now(),
-            host: this.src.host.name,
-            user: this.user.name,
-            kind: 'delta',
-            bytes,
-            ms: this.phases.at(-1)?.durationMs ?? 0,
-          });
+          this.recordCheckpoint('delta', bytes, performance.now() - started);
           return bytes;
         });
         failedPhase = 'transfer';

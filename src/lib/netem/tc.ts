@@ -46,48 +46,37 @@ export function netemHandle(index: number): string {
   return `${(0xed00 + index).toString(16)}:`;
 }
 
+/** An HTB class at a rate (its ceiling too: no borrowing from the default class). */
+function htbClassArgv(op: 'replace' | 'change', dev: string, id: string, bps: number, ceil = true): string[] {
+  return [
+    'tc',
+    'class',
+    op,
+    'dev',
+    dev,
+    'parent',
+    ROOT_HANDLE,
+    'classid',
+    id,
+    'htb',
+    'rate',
+    tcRate(bps),
+    ...(ceil ? ['ceil', tcRate(bps)] : []),
+    'quantum',
+    String(QUANTUM),
+  ];
+}
+
 /** The commands that build the whole tree from scratch (a `replace` of the root drops any old tree). */
 export function shapingArgv(spec: ShapingSpec): string[][] {
   const { dev } = spec;
   const cmds: string[][] = [
     ['tc', 'qdisc', 'replace', 'dev', dev, 'root', 'handle', ROOT_HANDLE, 'htb', 'default', '1'],
-    [
-      'tc',
-      'class',
-      'replace',
-      'dev',
-      dev,
-      'parent',
-      ROOT_HANDLE,
-      'classid',
-      DEFAULT_CLASS,
-      'htb',
-      'rate',
-      tcRate(DEFAULT_RATE_BPS),
-      'quantum',
-      String(QUANTUM),
-    ],
+    htbClassArgv('replace', dev, DEFAULT_CLASS, DEFAULT_RATE_BPS, false),
   ];
   spec.flows.forEach((flow, i) => {
     const id = classId(i);
-    cmds.push([
-      'tc',
-      'class',
-      'replace',
-      'dev',
-      dev,
-      'parent',
-      ROOT_HANDLE,
-      'classid',
-      id,
-      'htb',
-      'rate',
-      tcRate(flow.rateBps),
-      'ceil',
-      tcRate(flow.rateBps),
-      'quantum',
-      String(QUANTUM),
-    ]);
+    cmds.push(htbClassArgv('replace', dev, id, flow.rateBps));
     if (spec.netem && flow.delayMs > 0) {
       cmds.push([
         'tc',
@@ -137,24 +126,7 @@ export function unshapeArgv(dev: string): string[] {
 
 /** Change one class's rate in place (the mobility code caps a user's radio rate this way). */
 export function classRateArgv(dev: string, id: string, bps: number): string[] {
-  return [
-    'tc',
-    'class',
-    'change',
-    'dev',
-    dev,
-    'parent',
-    ROOT_HANDLE,
-    'classid',
-    id,
-    'htb',
-    'rate',
-    tcRate(bps),
-    'ceil',
-    tcRate(bps),
-    'quantum',
-    String(QUANTUM),
-  ];
+  return htbClassArgv('change', dev, id, bps);
 }
 
 export const readQdiscsArgv = (dev: string) => ['tc', '-j', 'qdisc', 'show', 'dev', dev];
