@@ -496,7 +496,8 @@ export class Migration {
         return null;
       });
     } catch (err) {
-      probe?.stop();
+      // A probe left running ends by itself: it sees the service answer again on the source after the
+      // rollback (or gives up), and closing the SSH pool ends it in any case.
       throw await this.rollback(err, failedPhase);
     }
     const probed = probe ? await probe.result : null;
@@ -560,7 +561,7 @@ export class Migration {
   }
 
   /** Starts the downtime probe on the user's mu host and waits until it sees the service answer. */
-  private async startProbe(): Promise<{ result: Promise<ProbeResult | null>; stop: () => void } | undefined> {
+  private async startProbe(): Promise<{ result: Promise<ProbeResult | null> } | undefined> {
     const mu = getHost(this.inv, this.user.host);
     let ready: () => void = () => {};
     const isReady = new Promise<void>((r) => {
@@ -602,7 +603,7 @@ export class Migration {
     ]);
     clearTimeout(timer);
     if (!got) return undefined;
-    return { result, stop: () => {} };
+    return { result };
   }
 
   /** Removes what the destination got; the source container is untouched (before the final checkpoint). */
