@@ -14,6 +14,7 @@ import type { Inventory } from '../inventory/index.js';
 import { LocalExecutor, runChecked, SshPool, shellJoin } from '../remote/index.js';
 import { knownHostsName } from '../remote/known-hosts.js';
 import type { Executor } from '../remote/types.js';
+import { sleep, waitFor } from '../util/time.js';
 import {
   buildNamespaces,
   configureBatch,
@@ -48,8 +49,6 @@ import {
   pidAlive,
   pidsInNetns,
   readPid,
-  sleep,
-  waitFor,
 } from './system.js';
 
 export interface LabHostStatus {

@@ -141,21 +141,3 @@ export function dockerPing(socket: string, timeoutMs = 2_000): Promise<boolean> 
     req.end();
   });
 }
-
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `check` until it is true or `ms` pass; returns whether it became true. */
-export async function waitFor(
-  check: () => Promise<boolean> | boolean,
-  ms: number,
-  every = 100,
-): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(every);
-  }
-}

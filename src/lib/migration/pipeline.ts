@@ -474,13 +474,12 @@ export class Migration {
       await this.phase('restore', async () => {
         const container = this.dstContainer!;
         const placeStarted = performance.now();
-        const info = await container.inspect();
         await this.exec(
           this.dst,
           placeSnapshotArgv(
             `${this.dst.staging}/final`,
             this.dstUpper,
-            checkpointDir(this.dst.root, info.Id, this.names.final),
+            checkpointDir(this.dst.root, container.id, this.names.final),
           ),
           'placing the images',
         );

@@ -4,6 +4,8 @@
  * until it stops answering, then the destination and the source in turn until one answers; the
  * downtime is the time between the last answer before the gap and the first one after it, on one clock.
  */
+
+import { sleep } from '../util/time.js';
 import { OffloadConnection, type OffloadTarget } from './client.js';
 import { decodeAnswer, encodeTask, isAnswerError } from './protocol.js';
 
@@ -32,7 +34,6 @@ export interface ProbeResult {
   failures: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 const now = () => performance.timeOrigin + performance.now();
 
 class Pinger {
