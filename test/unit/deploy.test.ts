@@ -27,7 +27,7 @@ describe('the container of a user’s service', () => {
       ExposedPorts: { '9001/tcp': {} },
       Labels: { [LABEL.testbed]: 'paper-fig3', [LABEL.user]: 'mu1', [LABEL.service]: 'compute' },
       HostConfig: {
-        PortBindings: { '9001/tcp': [{ HostIp: '198.18.1.11', HostPort: '' }] },
+        PortBindings: { '9001/tcp': [{ HostIp: '198.18.1.11', HostPort: '20000' }] },
         NanoCpus: 1e9,
         Memory: 512 * 1024 * 1024,
       },

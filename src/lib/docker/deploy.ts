@@ -38,6 +38,15 @@ export const LABEL = {
   service: 'io.edgectl.service',
 } as const;
 
+/** Where a user's service is published: one host port per user (its place in hosts.yml), the same on
+ * every server, so two users never clash and a migration keeps the user's endpoint port. */
+export const USER_PORT_BASE = 20000;
+
+export function userHostPort(inv: Inventory, userName: string): number {
+  const index = inv.users.findIndex((u) => u.name === userName);
+  return USER_PORT_BASE + Math.max(0, index);
+}
+
 export function containerName(inv: Inventory, user: string): string {
   return `edgectl-${inv.testbed}-${user}`;
 }
@@ -60,8 +69,7 @@ export function containerSpec(
     ExposedPorts: { [port]: {} },
     Labels: { [LABEL.testbed]: inv.testbed, [LABEL.user]: userName, [LABEL.service]: service.name },
     HostConfig: {
-      // An ephemeral host port on the data address: two users' services on one server never clash.
-      PortBindings: { [port]: [{ HostIp: host.dataAddress, HostPort: '' }] },
+      PortBindings: { [port]: [{ HostIp: host.dataAddress, HostPort: String(userHostPort(inv, userName)) }] },
       ...(service.limits
         ? { NanoCpus: Math.round(service.limits.cpus * 1e9), Memory: service.limits.memMB * 1024 * 1024 }
         : {}),

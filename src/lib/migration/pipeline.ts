@@ -374,14 +374,6 @@ export class Migration {
           .remove({ force: true })
           .catch(() => {});
         const spec = containerSpec(this.inv, this.user.name, this.service, this.dst.host, image);
-        // The same host port as on the source: the service keeps its endpoint port as it moves.
-        const port = `${this.service.port}/tcp`;
-        spec.HostConfig = {
-          ...spec.HostConfig,
-          PortBindings: {
-            [port]: [{ HostIp: this.dst.host.dataAddress, HostPort: String(this.placement.port) }],
-          },
-        };
         this.dstContainer = await this.dst.docker.createContainer(spec);
         const dstInfo = await this.dstContainer.inspect();
         this.dstUpper = upperDir(dstInfo) ?? '';
