@@ -4,7 +4,7 @@
  */
 
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -212,10 +212,9 @@ export async function labDown(
       killed += pids.size;
       await sleep(100);
     }
+    // Cgroup directories go with rmdir only (their files are not removable), deepest first.
     for (const cg of await labCgroups(`${plan.nsPrefix}`)) {
-      for (const dir of (await cgroupTree(cg)).dirs)
-        await rm(dir, { recursive: false, force: true }).catch(() => {});
-      await exec.run(['rmdir', cg]);
+      for (const dir of (await cgroupTree(cg)).dirs) await rmdir(dir).catch(() => {});
     }
   });
 
@@ -418,6 +417,8 @@ async function clearDeadDockerd(h: LabHostPlan): Promise<void> {
   }, 5_000); // dockerd refuses to start while its pid file names a live pid, and a dead daemon that nobody reaped
   // (this VM's pid 1 does not) still has one.
   await rm(h.docker.pidFile, { force: true });
+  // The same goes for the containerd it manages (dockerd would wait for the dead one's socket).
+  await rm(join(h.docker.execRoot, 'containerd', 'containerd.pid'), { force: true });
 }
 
 export interface LabUpResult extends LabStatus {
