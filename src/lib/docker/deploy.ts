@@ -3,6 +3,7 @@
  * over SSH from the service definition of hosts.yml, published on the server's data address, waited
  * for until it answers, then recorded as the user's placement. Nothing is left behind on failure.
  */
+import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { EdgectlError, ExitCode, errorMessage, UsageError } from '../errors.js';
 import { appCommand, benchCommand } from '../image/index.js';
@@ -85,31 +86,24 @@ export async function execIn(
 ): Promise<{ code: number; stdout: string }> {
   const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
+  const out: Buffer[] = [];
+  const stdout = new PassThrough();
+  stdout.on('data', (d: Buffer) => out.push(d));
+  // The stream is multiplexed (stdout and stderr frames); dockerode's modem separates them.
+  container.modem.demuxStream(stream, stdout, new PassThrough().resume());
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
       stream.destroy();
       resolve();
     }, timeoutMs);
-    stream.on('data', (d: Buffer) => chunks.push(d));
-    stream.on('end', () => {
+    const done = () => {
       clearTimeout(timer);
       resolve();
-    });
-    stream.on('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
+    };
+    stream.on('end', done);
+    stream.on('close', done);
   });
   const info = await exec.inspect();
-  // The stream is multiplexed (8-byte frame headers); keep the payloads.
-  const raw = Buffer.concat(chunks);
-  const out: Buffer[] = [];
-  for (let i = 0; i + 8 <= raw.length; ) {
-    const size = raw.readUInt32BE(i + 4);
-    out.push(raw.subarray(i + 8, i + 8 + size));
-    i += 8 + size;
-  }
   return { code: info.ExitCode ?? -1, stdout: Buffer.concat(out).toString('utf8') };
 }
 

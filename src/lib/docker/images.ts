@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { EdgectlError, ExitCode, errorMessage } from '../errors.js';
-import { buildRootfs, IMAGE_REPOSITORY, importChanges, type RootfsImage } from '../image/index.js';
+import { buildRootfs, importChanges, type RootfsImage } from '../image/index.js';
 import { type Host, type Inventory, serverHosts } from '../inventory/index.js';
 import type { SshPool } from '../remote/index.js';
 import { dockerFor } from './client.js';
@@ -113,5 +113,3 @@ export async function ensureAppImage(
     hosts,
   };
 }
-
-export { IMAGE_REPOSITORY };

@@ -1,6 +1,6 @@
 /** Small reads of this machine's state for the lab: namespaces, pids, mounts, cgroups, daemon sockets. */
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 
@@ -46,7 +46,6 @@ export function kill(pid: number, signal: NodeJS.Signals): void {
 /** Inode of a process's network namespace, to tell which namespace it runs in. */
 export async function netnsInode(pidOrPath: number | string): Promise<string | undefined> {
   try {
-    const { readlink, stat } = await import('node:fs/promises');
     if (typeof pidOrPath === 'number')
       return (await readlink(`/proc/${pidOrPath}/ns/net`)).replace(/\D/g, '');
     return String((await stat(pidOrPath)).ino);

@@ -6,7 +6,7 @@
 import { EdgectlError, ExitCode, UsageError } from '../errors.js';
 import { getHost, getUser, type Host, type Inventory } from '../inventory/index.js';
 import { currentBasestation } from '../provision/paths.js';
-import { runChecked, type SshPool } from '../remote/index.js';
+import { RemoteCommandError, type SshPool } from '../remote/index.js';
 import type { StateDb } from '../state/index.js';
 import type { TaskResult } from './client.js';
 
@@ -93,19 +93,16 @@ export async function offload(
     String(timeoutMs),
     ...(req.intervalMs ? ['--interval-ms', String(req.intervalMs)] : []),
   ];
-  const r = await runChecked(pool.executor(muHost), remoteEdgectlArgv(muHost, args), {
+  // `mu offload` exits 5 when some task failed, its envelope still on stdout: any exit code with an
+  // envelope is an answer; anything else is the remote edgectl failing.
+  const r = await pool.executor(muHost).run(remoteEdgectlArgv(muHost, args), {
     timeoutMs: count * (timeoutMs + (req.intervalMs ?? 0)) + 30_000,
-    what: `offloading from ${muHost.name}`,
-  }).catch((err: unknown) => {
-    // `mu offload` exits non-zero when some task failed, with the envelope on stdout: keep those results.
-    const stdout = (err as { result?: { stdout?: string } }).result?.stdout ?? '';
-    if (stdout.trim().startsWith('{')) return { stdout };
-    throw err;
   });
-  let results: (TaskResult & { sentAtMs?: number })[];
+  let results: TaskResult[];
   try {
     results = (JSON.parse(r.stdout) as { result?: { tasks: TaskResult[] } }).result?.tasks ?? [];
   } catch {
+    if (r.code !== 0) throw new RemoteCommandError(muHost.name, r, `offloading from ${muHost.name}`);
     throw new OffloadError(
       `edgectl on ${muHost.name} answered something that is not its JSON envelope: ${r.stdout.slice(0, 200)}`,
       'is the same edgectl version installed there (hosts.yml: edgectlPath)?',

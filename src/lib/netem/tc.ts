@@ -47,7 +47,7 @@ export function netemHandle(index: number): string {
 }
 
 /** An HTB class at a rate (its ceiling too: no borrowing from the default class). */
-function htbClassArgv(op: 'replace' | 'change', dev: string, id: string, bps: number, ceil = true): string[] {
+function htbClassArgv(op: 'replace', dev: string, id: string, bps: number, ceil = true): string[] {
   return [
     'tc',
     'class',
@@ -122,11 +122,6 @@ export function shapingArgv(spec: ShapingSpec): string[][] {
 /** Removing the root qdisc removes the whole tree; the kernel puts the device's default back. */
 export function unshapeArgv(dev: string): string[] {
   return ['tc', 'qdisc', 'del', 'dev', dev, 'root'];
-}
-
-/** Change one class's rate in place (the mobility code caps a user's radio rate this way). */
-export function classRateArgv(dev: string, id: string, bps: number): string[] {
-  return htbClassArgv('change', dev, id, bps);
 }
 
 export const readQdiscsArgv = (dev: string) => ['tc', '-j', 'qdisc', 'show', 'dev', dev];

@@ -4,7 +4,6 @@
  * commands that converge it or remove it. Pure: no host is touched here.
  */
 import { createHash } from 'node:crypto';
-import { InternalError } from '../errors.js';
 
 export interface Cmd {
   argv: string[];
@@ -82,8 +81,4 @@ export function sysctlUnit(id: string, stateFile: string, wanted: Record<string,
 /** Writes a file (parents created, mode 600) from stdin. */
 export function writeFileCmd(path: string, content: string): Cmd {
   return cmd(['sh', '-c', 'umask 077; mkdir -p "$(dirname "$1")" && cat > "$1"', 'write', path], content);
-}
-
-export function assertNever(x: never): never {
-  throw new InternalError(`unexpected ${String(x)}`);
 }
