@@ -242,7 +242,12 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1); time.sleep(300)')
     log "  no python3, busybox httpd or node to start a test TCP listener"
     return 1
   fi
-  (cd "$dir" && close_inherited_fds && exec "${cmd[@]}") </dev/null >/dev/null 2>&1 &
+  # In its own session (setsid): CRIU refuses to dump a process whose session
+  # leader lies outside its pid namespace ("A session leader of N(N) is
+  # outside of its pid namespace"), which is the case whenever this script
+  # itself runs inside a pid namespace (as some CI runners do). The subshell is
+  # not a process-group leader, so setsid execs in place and $! stays the PID.
+  (cd "$dir" && close_inherited_fds && exec setsid "${cmd[@]}") </dev/null >/dev/null 2>&1 &
   TEST_PID=$!
   # Out of the job table: bash reaps it silently (no "Killed" message when the
   # dump kills it) but it stays our child, so its PID is freed right away.
