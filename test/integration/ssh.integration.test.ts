@@ -3,7 +3,13 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteCommandError } from '../../src/lib/remote/errors.js';
-import { HostUnreachableError, runChecked, SshPool, type SshTarget } from '../../src/lib/remote/index.js';
+import {
+  HostUnreachableError,
+  runChecked,
+  ShellExecutor,
+  SshPool,
+  type SshTarget,
+} from '../../src/lib/remote/index.js';
 import { freePort, startSilentServer, startSshd, type TestSshd } from '../helpers/sshd.js';
 
 const TIMEOUT_MS = 1_500;
@@ -137,6 +143,61 @@ describe('SSH executor against a real sshd', () => {
     const second = await exec.run(['sh', '-c', 'echo "$SSH_CONNECTION"']);
     expect(second.code).toBe(0);
     expect(second.stdout).not.toBe(first.stdout);
+  });
+});
+
+describe('a persistent remote shell', () => {
+  it('runs commands one after another in one session, with their output, stderr and exit codes', async () => {
+    const shell = new ShellExecutor(newPool(), target());
+    try {
+      await shell.open();
+      const a = await shell.run(['sh', '-c', 'printf "no newline"; echo err >&2; exit 3']);
+      expect(a).toMatchObject({ code: 3, stdout: 'no newline', stderr: 'err\n', timedOut: false });
+      // Every command runs in the same shell process (its parent), unlike SshExecutor's sessions.
+      const parents = await Promise.all(
+        Array.from({ length: 5 }, () => shell.run(['sh', '-c', 'echo $PPID'])),
+      );
+      expect(new Set(parents.map((r) => r.stdout)).size).toBe(1);
+      const fresh = await newPool().executor(target()).run(['sh', '-c', 'echo $PPID']);
+      expect(fresh.stdout).not.toBe(parents[0]!.stdout);
+      // Output that looks like a frame header, and bytes without a newline, come back intact.
+      const tricky = await shell.run(['printf', '%s', '@edgectl-0000-1 0 0 0\nx']);
+      expect(tricky.stdout).toBe('@edgectl-0000-1 0 0 0\nx');
+      // Commands read no stdin of the shell (it carries the next commands).
+      const cat = await shell.run(['cat'], { timeoutMs: 2_000 });
+      expect(cat).toMatchObject({ code: 0, stdout: '', timedOut: false });
+      const argv = ["it's", 'two words', '$(id)', '`id`', 'a;b', ''];
+      expect((await shell.run(['printf', '%s\\n', ...argv])).stdout).toBe(argv.map((x) => `${x}\n`).join(''));
+    } finally {
+      await shell.close();
+    }
+  });
+
+  it('enforces a time limit and goes on with the next command', async () => {
+    const shell = new ShellExecutor(newPool(), target());
+    try {
+      const r = await shell.run(['sleep', '30'], { timeoutMs: 300 });
+      expect(r).toMatchObject({ code: 124, timedOut: true });
+      expect((await shell.run(['echo', 'after'])).stdout).toBe('after\n');
+    } finally {
+      await shell.close();
+    }
+  });
+
+  it('opens a new shell when the old one ended, and fails the command that was running', async () => {
+    const pool = newPool();
+    const shell = new ShellExecutor(pool, target());
+    try {
+      const before = await shell.run(['sh', '-c', 'echo $PPID']);
+      const killed = await shell.run(['sh', '-c', 'kill -9 $PPID; sleep 5']).catch((e: unknown) => e);
+      expect(killed).toBeInstanceOf(HostUnreachableError);
+      expect((killed as Error).message).toMatch(/remote shell on testhost ended/);
+      const after = await shell.run(['sh', '-c', 'echo $PPID']);
+      expect(after.code).toBe(0);
+      expect(after.stdout).not.toBe(before.stdout);
+    } finally {
+      await shell.close();
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 export { HostUnreachableError, RemoteCommandError, type UnreachableReason } from './errors.js';
 export { LocalExecutor } from './local.js';
 export { shellJoin, shellQuote } from './quote.js';
-export { fingerprint, SshExecutor, SshPool, type SshPoolOptions, type SshTarget } from './ssh.js';
+export { ShellExecutor } from './shell.js';
+export { fingerprint, SshExecutor, SshPool, type SshPoolOptions, type SshTarget, wrapArgv } from './ssh.js';
 export type { Executor, RunOptions, RunResult } from './types.js';
 
 import { RemoteCommandError } from './errors.js';

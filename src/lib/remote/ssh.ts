@@ -264,6 +264,22 @@ function classify(
   );
 }
 
+/** The full argv as it runs on a host: sudo (where the inventory asks for it), env and a time limit. */
+export function wrapArgv(target: SshTarget, argv: readonly string[], options: RunOptions = {}): string[] {
+  const out: string[] = [];
+  const { user, sudo } = target.ssh;
+  if (sudo && user !== 'root' && options.sudo !== false) out.push('sudo', '-n', '--');
+  if (options.env && Object.keys(options.env).length > 0) {
+    out.push('env', ...Object.entries(options.env).map(([k, v]) => `${k}=${v}`));
+  }
+  // The remote side enforces the time limit itself: closing an SSH channel does not stop the command.
+  if (options.timeoutMs !== undefined) {
+    out.push('timeout', '-k', '1', `${Math.max(0.001, options.timeoutMs / 1000).toFixed(3)}s`);
+  }
+  out.push(...argv);
+  return out;
+}
+
 export class SshExecutor implements Executor {
   readonly host: string;
 
@@ -276,18 +292,7 @@ export class SshExecutor implements Executor {
 
   /** The full argv as it will run on the host: sudo and env wrappers added. */
   wrap(argv: readonly string[], options: RunOptions = {}): string[] {
-    const out: string[] = [];
-    const { user, sudo } = this.target.ssh;
-    if (sudo && user !== 'root' && options.sudo !== false) out.push('sudo', '-n', '--');
-    if (options.env && Object.keys(options.env).length > 0) {
-      out.push('env', ...Object.entries(options.env).map(([k, v]) => `${k}=${v}`));
-    }
-    // The remote side enforces the time limit itself: closing an SSH channel does not stop the command.
-    if (options.timeoutMs !== undefined) {
-      out.push('timeout', '-k', '1', `${Math.max(0.001, options.timeoutMs / 1000).toFixed(3)}s`);
-    }
-    out.push(...argv);
-    return out;
+    return wrapArgv(this.target, argv, options);
   }
 
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
