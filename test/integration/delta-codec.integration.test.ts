@@ -22,11 +22,14 @@ function snapshots(): { pre: string; final: string } {
   writeFileSync(join(pre, 'criu', 'pages-1.img'), pages);
   writeFileSync(join(pre, 'criu', 'core-1.img'), 'core v1');
   writeFileSync(join(pre, 'rootfs.tar'), 'files v1');
+  writeFileSync(join(pre, 'criu', 'gone.img'), 'only in the earlier one');
   const changed = Buffer.from(pages);
   for (const at of [4096 * 7, 4096 * 300, 4096 * 900]) randomBytes(4096).copy(changed, at);
   writeFileSync(join(final, 'criu', 'pages-1.img'), changed);
   writeFileSync(join(final, 'criu', 'core-1.img'), 'core v1');
   writeFileSync(join(final, 'criu', 'new-file.img'), 'only in the final one');
+  mkdirSync(join(final, 'criu', 'sub'));
+  writeFileSync(join(final, 'criu', 'sub', 'deeper.img'), 'in a new directory');
   writeFileSync(join(final, 'rootfs.tar'), 'files v2, longer');
   return { pre, final };
 }
@@ -35,13 +38,14 @@ describe('the xdelta3 delta codec', () => {
   const { pre, final } = snapshots();
   const delta = join(dir, 'delta');
 
-  it('encodes only what changed, and rebuilds the later snapshot exactly', async () => {
+  it('encodes only what changed, and rebuilds the later snapshot exactly (new, changed and removed files)', async () => {
     const d = await local.run(deltaArgv(pre, final, delta));
     expect(d.code, d.stderr).toBe(0);
     expect(Number(d.stdout.trim())).toBeLessThan(64 * 1024);
     expect(readFileSync(join(delta, 'MANIFEST'), 'utf8').trim().split('\n').sort()).toEqual(
       [
         'full ./criu/new-file.img',
+        'full ./criu/sub/deeper.img',
         'same ./criu/core-1.img',
         'vcdiff ./criu/pages-1.img',
         'vcdiff ./rootfs.tar',

@@ -45,13 +45,19 @@ export function deltaArgv(pre: string, final: string, out: string): string[] {
     'pre=$1; final=$2; out=$3',
     'rm -rf "$out"; mkdir -p "$out"',
     'cd "$final"',
+    // One mkdir for every directory, then one cmp per file (unchanged files are only named): this runs
+    // while the service is down, and a fork per file per step adds up.
+    'find . -type d -exec sh -c \'cd "$0" && mkdir -p "$@"\' "$out" {} +',
     'find . -type f | LC_ALL=C sort > "$out/.files"',
+    // The encoders run in the background, beside the comparisons, and each is waited for by its PID
+    // (so that a failed one fails the script).
+    'pids=',
     'while IFS= read -r f; do',
-    '  mkdir -p "$out/$(dirname "$f")"',
-    '  if [ -f "$pre/$f" ] && cmp -s "$pre/$f" "$f"; then echo "same $f"',
-    '  elif [ -f "$pre/$f" ]; then xdelta3 -e -1 -f -s "$pre/$f" "$f" "$out/$f.vcdiff"; echo "vcdiff $f"',
-    '  else cp "$f" "$out/$f.full"; echo "full $f"; fi',
+    '  if [ ! -f "$pre/$f" ]; then cp "$f" "$out/$f.full"; echo "full $f"',
+    '  elif cmp -s "$pre/$f" "$f"; then echo "same $f"',
+    '  else xdelta3 -e -1 -f -s "$pre/$f" "$f" "$out/$f.vcdiff" & pids="$pids $!"; echo "vcdiff $f"; fi',
     'done < "$out/.files" > "$out/MANIFEST"',
+    'for p in $pids; do wait "$p"; done',
     'rm "$out/.files"',
     'du -sb "$out" | cut -f1',
   ].join('\n');
@@ -60,22 +66,30 @@ export function deltaArgv(pre: string, final: string, out: string): string[] {
 
 /**
  * Rebuilds the later snapshot at the destination from the earlier one (verified when it arrived) and the
- * delta (xdelta3 checks each window it decodes against its checksum and fails on any mismatch).
+ * delta (xdelta3 checks each window it decodes against its checksum and fails on any mismatch): the
+ * earlier snapshot hard-linked whole (one process), then each changed or new file replaced.
  */
 export function patchArgv(pre: string, delta: string, out: string): string[] {
   const script = [
     'set -eu',
     'pre=$1; delta=$2; out=$3',
-    'rm -rf "$out"; mkdir -p "$out"',
+    'rm -rf "$out"',
+    'cp -al "$pre" "$out" 2>/dev/null || { rm -rf "$out"; cp -a "$pre" "$out"; }',
+    'pids=',
     'while read -r how f; do',
-    '  mkdir -p "$out/$(dirname "$f")"',
     '  case "$how" in',
-    '    same) cp -al "$pre/$f" "$out/$f" 2>/dev/null || cp -a "$pre/$f" "$out/$f" ;;',
-    '    vcdiff) xdelta3 -d -f -s "$pre/$f" "$delta/$f.vcdiff" "$out/$f" ;;',
-    '    full) cp "$delta/$f.full" "$out/$f" ;;',
+    '    same) ;;',
+    '    vcdiff) rm -f "$out/$f"; xdelta3 -d -f -s "$pre/$f" "$delta/$f.vcdiff" "$out/$f" & pids="$pids $!" ;;',
+    '    full) mkdir -p "$(dirname "$out/$f")"; rm -f "$out/$f"; cp "$delta/$f.full" "$out/$f" ;;',
     '    *) echo "bad manifest line: $how $f" >&2; exit 3 ;;',
     '  esac',
     'done < "$delta/MANIFEST"',
+    'for p in $pids; do wait "$p"; done',
+    // Files of the earlier snapshot that the later one no longer has.
+    '(cd "$out" && find . -type f | LC_ALL=C sort) > "$out.have"',
+    'sed \'s/^[a-z]* //\' "$delta/MANIFEST" | LC_ALL=C sort > "$out.keep"',
+    'LC_ALL=C comm -23 "$out.have" "$out.keep" | while IFS= read -r f; do rm -f "$out/$f"; done',
+    'rm -f "$out.have" "$out.keep"',
   ].join('\n');
   return ['sh', '-c', script, 'patch', pre, delta, out];
 }

@@ -27,7 +27,7 @@ import {
 import { remoteEdgectlArgv } from '../mu/offload.js';
 import type { ProbeResult } from '../mu/probe.js';
 import { trustDirOnHost } from '../provision/plan.js';
-import { type RunResult, runChecked, type SshPool } from '../remote/index.js';
+import { type RunResult, runChecked, ShellExecutor, type SshPool } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
 import {
   checkpointDir,
@@ -171,6 +171,8 @@ function upperDir(info: Docker.ContainerInspectInfo): string | undefined {
 interface Side {
   host: Host;
   docker: Docker;
+  /** A persistent shell on the host: commands during the downtime start no new SSH session. */
+  shell: ShellExecutor;
   root: string;
   staging: string;
 }
@@ -225,7 +227,7 @@ export class Migration {
   }
 
   private exec(side: Side, argv: string[], what: string, timeoutMs = 600_000): Promise<RunResult> {
-    return runChecked(this.pool.executor(side.host), argv, {
+    return runChecked(side.shell, argv, {
       what: `${what} on ${side.host.name}`,
       timeoutMs,
     });
@@ -265,11 +267,13 @@ export class Migration {
   }
 
   private async side(host: Host, role: 'src' | 'dst'): Promise<Side> {
-    const docker = await reachDocker(this.pool, host);
+    const shell = new ShellExecutor(this.pool, host);
+    const [docker] = await Promise.all([reachDocker(this.pool, host), shell.open()]);
     const info = await docker.info();
     return {
       host,
       docker,
+      shell,
       root: String(info.DockerRootDir),
       staging: stagingDir(this.inv.testbed, this.migrationId, role),
     };
@@ -308,6 +312,11 @@ export class Migration {
       }
     }
     return parseRsyncSent(r.stdout) ?? 0;
+  }
+
+  /** Ends the persistent shells (reopened by the next command, should one follow). */
+  private async closeShells(): Promise<void> {
+    await Promise.all([this.src?.shell.close(), this.dst?.shell.close()]);
   }
 
   private closeTransfers(): Promise<unknown> {
@@ -514,6 +523,7 @@ export class Migration {
     }).catch(() => {
       // The service runs on the destination; leftovers on the source are not worth failing for.
     });
+    await this.closeShells();
     const downtimeMs = probed?.answeredBy === 'to' ? probed.downtimeMs : null;
     const after = this.phases.findIndex((p) => p.name === 'checkpoint');
     const bytesDuringDowntime = this.phases
@@ -611,6 +621,7 @@ export class Migration {
         ? this.exec(this.dst, removeDirArgv(this.dst.staging), 'cleaning up').catch(() => {})
         : undefined,
     ]);
+    await this.closeShells();
   }
 
   private failure(err: unknown, rolledBack: boolean, outcome: string, extraHint?: string): MigrationError {
@@ -645,6 +656,14 @@ export class Migration {
 
   /** After the final checkpoint: bring the service back on the source from that checkpoint. */
   private async rollback(err: unknown, phase: PhaseName): Promise<MigrationError> {
+    try {
+      return await this.rollbackNow(err, phase);
+    } finally {
+      await this.closeShells();
+    }
+  }
+
+  private async rollbackNow(err: unknown, phase: PhaseName): Promise<MigrationError> {
     const failed = err instanceof PhaseFailed ? err : new PhaseFailed(phase, err);
     try {
       await this.phase('rollback', async () => {
