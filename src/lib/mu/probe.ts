@@ -1,8 +1,9 @@
 /**
  * The downtime probe: what the user sees during a migration, measured by pinging the service (a `ping`
  * task, which does not count) over the user's own path, every few milliseconds. It pings the source
- * until it stops answering, then the destination and the source in turn until one answers; the
- * downtime is the time between the last answer before the gap and the first one after it, on one clock.
+ * until it stops answering, then both the destination and the source (a fresh attempt at each every
+ * few milliseconds, overlapping) until one answers; the downtime is the time between the last answer
+ * before the gap and the first one after it, on one clock.
  */
 
 import { sleep } from '../util/time.js';
@@ -63,6 +64,66 @@ class Pinger {
   }
 }
 
+/** One ping on a connection of its own: true when it was answered within timeoutMs. */
+async function pingOnce(target: OffloadTarget, timeoutMs: number, id: number): Promise<boolean> {
+  const deadline = now() + timeoutMs;
+  let conn: OffloadConnection | undefined;
+  try {
+    conn = await OffloadConnection.open(target, timeoutMs);
+    const body = await conn.request(encodeTask({ id, op: 'ping' }), Math.max(1, deadline - now()));
+    return !isAnswerError(decodeAnswer(body));
+  } catch {
+    return false;
+  } finally {
+    conn?.close();
+  }
+}
+
+/**
+ * Starts an attempt at each side every `interval` ms (at most as many in flight per side as fit in one
+ * attempt timeout) until one is answered: resolves with that side, or null on timeout or abort.
+ */
+function firstAnswer(
+  options: ProbeOptions,
+  interval: number,
+  attempt: number,
+  giveUp: number,
+  result: ProbeResult,
+): Promise<{ side: 'from' | 'to'; atMs: number } | null> {
+  const maxInFlight = Math.max(1, Math.ceil(attempt / interval));
+  const inFlight = { from: 0, to: 0 };
+  let id = 1_000_000;
+  return new Promise((resolve) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (side: 'from' | 'to' | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(side ? { side, atMs: now() } : null);
+    };
+    const tick = () => {
+      if (settled) return;
+      if (options.signal?.aborted || now() > giveUp) {
+        settle(null);
+        return;
+      }
+      for (const side of ['to', 'from'] as const) {
+        if (inFlight[side] >= maxInFlight) continue;
+        inFlight[side]++;
+        result.pings++;
+        void pingOnce(options[side], attempt, ++id).then((ok) => {
+          inFlight[side]--;
+          if (ok) settle(side);
+          else if (!settled) result.failures++;
+        });
+      }
+      timer = setTimeout(tick, interval);
+    };
+    tick();
+  });
+}
+
 export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
   const interval = options.intervalMs ?? 10;
   const attempt = options.attemptTimeoutMs ?? 250;
@@ -98,24 +159,13 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     }
     result.failures++;
     from.close();
-    // The gap: whichever answers first ends it.
-    const giveUp = now() + timeout;
-    for (;;) {
-      if (options.signal?.aborted || now() > giveUp) return result;
-      result.pings++;
-      if (await to.ping()) {
-        result.answeredBy = 'to';
-        break;
-      }
-      result.pings++;
-      if (await from.ping()) {
-        result.answeredBy = 'from';
-        break;
-      }
-      result.failures += 2;
-      await sleep(interval);
-    }
-    result.firstOkAfterMs = now();
+    // The gap: a fresh attempt at each side every interval, without waiting for earlier ones to give up
+    // (a SYN dropped while CRIU locks the network would otherwise blind the probe for a whole attempt
+    // timeout); whichever answers first ends it.
+    const winner = await firstAnswer(options, interval, attempt, now() + timeout, result);
+    if (!winner) return result;
+    result.answeredBy = winner.side;
+    result.firstOkAfterMs = winner.atMs;
     result.downtimeMs = result.firstOkAfterMs - (result.lastOkBeforeMs ?? result.firstOkAfterMs);
     return result;
   } finally {

@@ -1,0 +1,134 @@
+/**
+ * The downtime probe against services on loopback that stop answering and come back: it must end the
+ * gap at the first answer after it, even when the side that comes back first swallowed earlier attempts.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { probeGap } from '../../src/lib/mu/probe.js';
+import { decodeTask, encodeAnswer, FrameDecoder } from '../../src/lib/mu/protocol.js';
+
+interface FakeService {
+  port: number;
+  /** Answer pings (true) or accept connections and stay silent (false). */
+  answering: boolean;
+  /** Stops listening and drops every connection (a container that stopped). */
+  crash(): void;
+  /** Listens again on the same port (a container restored where it was). */
+  restart(): Promise<void>;
+}
+
+const servers = new Set<Server>();
+
+async function fakeService(answering: boolean): Promise<FakeService> {
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  const listen = async (port: number): Promise<number> => {
+    const s = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+      const frames = new FrameDecoder();
+      socket.on('data', (chunk) => {
+        frames.push(chunk);
+        for (let body = frames.next(); body; body = frames.next()) {
+          if (!service.answering) continue;
+          const { header } = decodeTask(body);
+          const answer = { id: header.id, service: 'fake', counter: 0, procMs: 0, bytes: 0 } as const;
+          socket.write(encodeAnswer({ ...answer, op: 'ping' }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => s.listen(port, '127.0.0.1', resolve));
+    servers.add(s);
+    server = s;
+    const address = s.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  };
+  const service: FakeService = {
+    port: 0,
+    answering,
+    crash() {
+      server?.close();
+      for (const s of sockets) s.destroy();
+    },
+    async restart() {
+      await listen(service.port);
+    },
+  };
+  service.port = await listen(0);
+  return service;
+}
+
+afterEach(() => {
+  for (const s of servers) {
+    s.close();
+    servers.delete(s);
+  }
+});
+
+describe('the downtime probe', () => {
+  it('sees the destination at its first answer, though it swallowed the attempts before', async () => {
+    const from = await fakeService(true);
+    const to = await fakeService(false); // like a restore in progress: SYNs taken, nothing answered
+    const gapMs = 600;
+    let crashedAt = 0;
+    const result = await probeGap({
+      from: { address: '127.0.0.1', port: from.port },
+      to: { address: '127.0.0.1', port: to.port },
+      intervalMs: 10,
+      attemptTimeoutMs: 1_000,
+      timeoutMs: 10_000,
+      onReady: () => {
+        setTimeout(() => {
+          from.crash();
+          crashedAt = Date.now();
+          setTimeout(() => {
+            to.answering = true;
+          }, gapMs);
+        }, 100);
+      },
+    });
+    expect(result.answeredBy).toBe('to');
+    expect(crashedAt).toBeGreaterThan(0);
+    // The gap is the service's: at least the silent time, and not a whole attempt timeout more (an
+    // attempt that hung when the service came back must not hide the next one's answer).
+    expect(result.downtimeMs).toBeGreaterThanOrEqual(gapMs - 20);
+    expect(result.downtimeMs).toBeLessThan(gapMs + 400);
+    expect(result.lastOkBeforeMs).toBeLessThanOrEqual(crashedAt + 20);
+    expect(result.failures).toBeGreaterThan(0);
+  });
+
+  it('says the source answered again when the service came back there (a rollback)', async () => {
+    const from = await fakeService(true);
+    const to = await fakeService(false);
+    const result = await probeGap({
+      from: { address: '127.0.0.1', port: from.port },
+      to: { address: '127.0.0.1', port: to.port },
+      intervalMs: 10,
+      attemptTimeoutMs: 200,
+      timeoutMs: 10_000,
+      onReady: () => {
+        setTimeout(() => from.crash(), 50);
+        setTimeout(() => void from.restart(), 300);
+      },
+    });
+    expect(result.answeredBy).toBe('from');
+    expect(result.downtimeMs).toBeGreaterThan(200);
+  });
+
+  it('gives up when neither side answers in time', async () => {
+    const from = await fakeService(true);
+    const to = await fakeService(false);
+    const result = await probeGap({
+      from: { address: '127.0.0.1', port: from.port },
+      to: { address: '127.0.0.1', port: to.port },
+      intervalMs: 10,
+      attemptTimeoutMs: 100,
+      timeoutMs: 400,
+      onReady: () => setTimeout(() => from.crash(), 20),
+    });
+    expect(result.answeredBy).toBeNull();
+    expect(result.downtimeMs).toBeNull();
+    expect(result.firstOkAfterMs).toBeNull();
+  });
+});
