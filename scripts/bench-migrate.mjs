@@ -2,7 +2,7 @@
 // Migration benchmark on the local lab (needs root, `npm run build`; brings the lab up if needed).
 // For the compute service with STATE_MB of 16, 64 and 256: deploy it for mu1 on edge1, send tasks so
 // that its state changes, migrate it edge1 -> edge2 (the 100 Mbit/s edge link) with each strategy
-// (delta/xdelta3 and full), and print per run: downtime (measured by the probe on the user's machine),
+// (delta with the rsync and xdelta3 codecs, and full), and print per run: downtime (measured by the probe on the user's machine),
 // total time, bytes moved during the downtime, the pre-migration image, the delta's compute time, and the
 // tool's own overhead: the downtime minus Docker's checkpoint, the transfer at link speed and Docker's
 // restore. Then the ratios delta/full. Goals (issue 6): delta downtime <= 0.5 x full at 64 MB; bytes
@@ -52,6 +52,11 @@ function inventory(stateMb) {
   return file;
 }
 
+const RUNS = [
+  { strategy: 'delta', codec: 'rsync' },
+  { strategy: 'delta', codec: 'xdelta3' },
+  { strategy: 'full' },
+].filter((r) => (process.env.BENCH_RUNS ?? 'rsync,xdelta3,full').split(',').includes(r.codec ?? r.strategy));
 const rows = [];
 try {
   edgectl(['lab', 'up'], `${root}hosts.yml`);
@@ -61,10 +66,11 @@ try {
     edgectl(['undeploy', '--user', 'mu1'], hosts);
     edgectl(['deploy', '--user', 'mu1', '--service', 'compute', '--host', 'edge1'], hosts);
     let at = 'edge1';
-    for (const strategy of ['delta', 'full']) {
+    for (const { strategy, codec } of RUNS) {
       edgectl(['offload', '--user', 'mu1', '--count', String(tasksBetween)], hosts);
       const to = at === 'edge1' ? 'edge2' : 'edge1';
-      const m = edgectl(['migrate', '--user', 'mu1', '--to', to, '--strategy', strategy], hosts);
+      const how = ['--strategy', strategy, ...(codec ? ['--codec', codec] : [])];
+      const m = edgectl(['migrate', '--user', 'mu1', '--to', to, ...how], hosts);
       at = to;
       const phase = (n) => m.phases.find((p) => p.name === n);
       const checkpointDocker = phase('checkpoint')?.parts?.docker ?? 0;
@@ -80,12 +86,14 @@ try {
         bytesDuringDowntime: m.bytesDuringDowntime,
         preBytes: phase('pre-checkpoint')?.bytes ?? null,
         finalBytes: phase('checkpoint')?.bytes ?? null,
-        deltaMs: phase('delta')?.durationMs ?? null,
+        // xdelta3: its own delta phase; rsync: delta, transfer and patch are one pipelined step.
+        deltaMs:
+          (phase('delta') ?? (m.codec === 'rsync' ? phase('transfer') : undefined))?.durationMs ?? null,
         checkpointDocker,
         restoreDocker,
         overhead,
       });
-      process.stderr.write(`  ${mb} MB ${strategy}: downtime ${m.downtimeMs?.toFixed(0)} ms\n`);
+      process.stderr.write(`  ${mb} MB ${rows.at(-1).strategy}: downtime ${m.downtimeMs?.toFixed(0)} ms\n`);
     }
     edgectl(['undeploy', '--user', 'mu1'], hosts);
   }
@@ -111,7 +119,7 @@ const table = [
     'total ms',
     'sent in downtime',
     'pre image',
-    'delta ms',
+    'delta ms*',
     'docker ckpt ms',
     'docker restore ms',
     'overhead ms',
@@ -134,18 +142,20 @@ const table = [
 const widths = table[0].map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
 for (const row of table) console.log(row.map((c, i) => String(c).padEnd(widths[i])).join('  '));
 
+console.log('* delta ms: the delta phase (xdelta3), or the whole pipelined delta+transfer+patch (rsync).');
 console.log('\nRatios delta / full:');
-const ratios = [['state', 'downtime', 'bytes in downtime', 'delta bytes / pre image']];
+const ratios = [['state, codec', 'downtime', 'bytes in downtime', 'bytes in downtime / pre image']];
 for (const mb of sizes) {
-  const d = rows.find((r) => r.mb === mb && r.strategy.startsWith('delta'));
   const full = rows.find((r) => r.mb === mb && r.strategy === 'full');
-  if (!d || !full) continue;
-  ratios.push([
-    `${mb} MB`,
-    f(d.downtimeMs / full.downtimeMs, 2),
-    f(d.bytesDuringDowntime / full.bytesDuringDowntime, 4),
-    `${f((100 * d.bytesDuringDowntime) / d.preBytes, 3)}%`,
-  ]);
+  for (const d of rows.filter((r) => r.mb === mb && r.strategy.startsWith('delta'))) {
+    if (!full) continue;
+    ratios.push([
+      `${mb} MB ${d.strategy}`,
+      f(d.downtimeMs / full.downtimeMs, 2),
+      f(d.bytesDuringDowntime / full.bytesDuringDowntime, 4),
+      `${f((100 * d.bytesDuringDowntime) / d.preBytes, 3)}%`,
+    ]);
+  }
 }
 const w2 = ratios[0].map((_, i) => Math.max(...ratios.map((row) => String(row[i]).length)));
 for (const row of ratios) console.log(row.map((c, i) => String(c).padEnd(w2[i])).join('  '));

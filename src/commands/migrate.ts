@@ -2,9 +2,11 @@ import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
 import {
   CODECS,
+  type Codec,
+  DEFAULT_CODEC,
   Migration,
   type MigrationResult,
-  PHASES,
+  phasesOf,
   STRATEGIES,
   type Strategy,
 } from '../lib/migration/pipeline.js';
@@ -22,8 +24,9 @@ export default class Migrate extends EdgectlCommand<typeof Migrate> {
     "Move a user's service to another server: a live migration with a delta checkpoint.";
   static override description =
     `delta (default): checkpoint the running container and push that image straight to the
-destination, then checkpoint it again (the service stops), send only the difference (xdelta3 per image file),
-rebuild and restore it there, check it answers, and only then remove the source. full: the stop-and-copy
+destination, then checkpoint it again (the service stops), send only the difference (codec rsync: rsync's block delta
+against the image already there, rewritten in place; codec xdelta3: an xdelta3 delta per changed image
+file, decoded there), restore it there, check it answers, and only then remove the source. full: the stop-and-copy
 baseline. The container's writable layer moves too. The downtime is measured by a probe on the user's
 machine: from the last answer before the gap to the first one after it. If anything fails after the final
 checkpoint, the container is restored on the source from that checkpoint, state intact (exit 5).`;
@@ -42,9 +45,9 @@ checkpoint, the container is restored on the source from that checkpoint, state 
       default: 'delta',
     }),
     codec: Flags.string({
-      summary: 'How the difference is encoded (delta strategy).',
+      summary: 'How the difference is computed and sent (delta strategy).',
       options: [...CODECS],
-      default: 'xdelta3',
+      default: DEFAULT_CODEC,
     }),
     'no-probe': Flags.boolean({ summary: "Do not measure the downtime from the user's machine." }),
   };
@@ -54,13 +57,14 @@ checkpoint, the container is restored on the source from that checkpoint, state 
     const strategy = this.flags.strategy as Strategy;
     const pool = this.sshPool();
     const state = this.openState();
-    const progress = new StepProgress(PHASES[strategy], { silent: this.jsonEnabled() });
+    const codec = this.flags.codec as Codec;
+    const progress = new StepProgress(phasesOf(strategy, codec), { silent: this.jsonEnabled() });
     try {
       const migration = new Migration(inv, pool, state, {
         user: this.flags.user,
         to: this.flags.to,
         strategy,
-        codec: this.flags.codec as (typeof CODECS)[number],
+        codec,
         probe: !this.flags['no-probe'],
         onPhase: (e) => {
           if (e.status === 'end')
@@ -75,7 +79,7 @@ checkpoint, the container is restored on the source from that checkpoint, state 
       if (r.downtimeMs === null)
         this.warn('the downtime could not be measured (no probe result from the user machine)');
       this.say(
-        `Moved ${r.service} of ${r.user} from ${r.from} to ${r.to} (${r.strategy}): downtime ${r.downtimeMs === null ? 'unmeasured' : `${r.downtimeMs.toFixed(0)} ms`}, total ${(r.totalMs / 1000).toFixed(1)} s, ${bytes(r.bytesDuringDowntime)} sent during the downtime.`,
+        `Moved ${r.service} of ${r.user} from ${r.from} to ${r.to} (${r.strategy}${r.codec ? `, ${r.codec}` : ''}): downtime ${r.downtimeMs === null ? 'unmeasured' : `${r.downtimeMs.toFixed(0)} ms`}, total ${(r.totalMs / 1000).toFixed(1)} s, ${bytes(r.bytesDuringDowntime)} sent during the downtime.`,
       );
       return r;
     } finally {

@@ -10,6 +10,8 @@ import { getHost, type Inventory, loadInventory } from '../../src/lib/inventory/
 import { planLab } from '../../src/lib/lab/plan.js';
 import { stagingDir } from '../../src/lib/migration/commands.js';
 import {
+  type Codec,
+  DEFAULT_CODEC,
   Migration,
   MigrationError,
   type MigrationResult,
@@ -71,12 +73,14 @@ async function migrateWithFault(
   to: string,
   after: PhaseName,
   fault: () => Promise<void>,
+  codec: Codec = DEFAULT_CODEC,
 ): Promise<MigrationError> {
   const state = openState(stateFile);
   try {
     const m = new Migration(inv, pool, state, {
       user: 'mu1',
       to,
+      codec,
       probe: false,
       afterPhase: (name) => (name === after ? fault() : undefined),
     });
@@ -114,9 +118,9 @@ afterAll(async () => {
 });
 
 describe('edgectl migrate', () => {
-  it('delta to edge2: the counter and the file continue; the result holds every phase and the measured downtime', async () => {
+  it('delta (xdelta3) to edge2: the counter and the file continue; the result holds every phase and the measured downtime', async () => {
     await offloadContinues('mu1', 3);
-    const r = await cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge2']);
+    const r = await cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge2', '--codec', 'xdelta3']);
     expect(r.exitCode, r.stderr).toBe(0);
     const m = r.json!.result!;
     expect(m).toMatchObject({ from: 'edge1', to: 'edge2', strategy: 'delta', codec: 'xdelta3' });
@@ -153,7 +157,7 @@ describe('edgectl migrate', () => {
     s.close();
   });
 
-  it('full to the cloud, then delta back to edge1: still continuous', async () => {
+  it('full to the cloud, then delta (rsync, the default) back to edge1: still continuous', async () => {
     const full = await cli<MigrationResult>([
       'migrate',
       '--user',
@@ -175,6 +179,23 @@ describe('edgectl migrate', () => {
     await offloadContinues('mu1', 2);
     const back = await cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge1']);
     expect(back.exitCode, back.stderr).toBe(0);
+    const m = back.json!.result!;
+    expect(m).toMatchObject({ strategy: 'delta', codec: 'rsync' });
+    // rsync computes the delta at the source while the destination rewrites its copy in place: one phase.
+    expect(m.phases.map((p) => p.name)).toEqual([
+      'prepare',
+      'pre-checkpoint',
+      'pre-transfer',
+      'checkpoint',
+      'transfer',
+      'restore',
+      'verify',
+      'cleanup',
+    ]);
+    const pre = m.phases.find((p) => p.name === 'pre-checkpoint')?.bytes ?? 0;
+    expect(m.bytesDuringDowntime).toBeGreaterThan(0);
+    expect(m.bytesDuringDowntime).toBeLessThan(pre * 0.05);
+    expect(m.downtimeMs).toBeGreaterThan(0);
     await offloadContinues('mu1', 2);
     expect(await where('mu1')).toBe('edge1');
   });
@@ -183,7 +204,7 @@ describe('edgectl migrate', () => {
 describe('faults roll back to the source, state intact', () => {
   it('the destination dockerd killed before restore', async () => {
     const edge2 = planLab(inv).hosts.find((h) => h.name === 'edge2')!;
-    const err = await migrateWithFault('edge2', 'patch', async () => {
+    const err = await migrateWithFault('edge2', 'transfer', async () => {
       process.kill(Number(readFileSync(edge2.docker!.pidFile, 'utf8')), 'SIGKILL');
     });
     expect(err.rolledBack).toBe(true);
@@ -197,7 +218,7 @@ describe('faults roll back to the source, state intact', () => {
   it('the data link to the destination cut during the transfer', async () => {
     const edge3 = pool.executor(getHost(inv, 'edge3'));
     try {
-      const err = await migrateWithFault('edge3', 'delta', async () => {
+      const err = await migrateWithFault('edge3', 'checkpoint', async () => {
         await edge3.run(['ip', 'link', 'set', 'data0', 'down']);
       });
       expect(err.rolledBack).toBe(true);
@@ -215,14 +236,19 @@ describe('faults roll back to the source, state intact', () => {
       Number((state.db.prepare('SELECT max(id) AS id FROM migrations').get() as { id: number }).id) + 1;
     state.close();
     const src = pool.executor(getHost(inv, 'edge1'));
-    const err = await migrateWithFault('edge2', 'delta', async () => {
-      // Overwrite the second half of every encoded difference at the source, before it is sent.
-      const delta = `${stagingDir(inv.testbed, next, 'src')}/delta`;
-      const corrupt =
-        'for f in $(find "$1" -name "*.vcdiff"); do s=$(stat -c %s "$f"); head -c $((s - s / 2)) /dev/urandom | dd of="$f" bs=1 seek=$((s / 2)) conv=notrunc 2>/dev/null; echo "$f"; done | wc -l';
-      const r = await src.run(['sh', '-c', corrupt, 'corrupt', delta]);
-      expect(Number(r.stdout.trim())).toBeGreaterThan(0);
-    });
+    const err = await migrateWithFault(
+      'edge2',
+      'delta',
+      async () => {
+        // Overwrite the second half of every encoded difference at the source, before it is sent.
+        const delta = `${stagingDir(inv.testbed, next, 'src')}/delta`;
+        const corrupt =
+          'for f in $(find "$1" -name "*.vcdiff"); do s=$(stat -c %s "$f"); head -c $((s - s / 2)) /dev/urandom | dd of="$f" bs=1 seek=$((s / 2)) conv=notrunc 2>/dev/null; echo "$f"; done | wc -l';
+        const r = await src.run(['sh', '-c', corrupt, 'corrupt', delta]);
+        expect(Number(r.stdout.trim())).toBeGreaterThan(0);
+      },
+      'xdelta3',
+    );
     expect(err.rolledBack).toBe(true);
     expect(err.phase).toBe('patch');
     expect(await where('mu1')).toBe('edge1');

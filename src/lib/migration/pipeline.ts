@@ -34,7 +34,7 @@ import {
   closeMasterArgv,
   deltaArgv,
   manifestArgv,
-  parseRsyncSent,
+  parseRsyncBytes,
   patchArgv,
   placeSnapshotArgv,
   type RsyncTarget,
@@ -46,8 +46,16 @@ import {
 
 export type Strategy = 'delta' | 'full';
 export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
-export const CODECS = ['xdelta3'] as const;
+/**
+ * rsync: rsync's own block delta against the pre-migration image already at the destination, computed
+ * at the source while the destination rebuilds each file from its earlier version (delta, transfer and
+ * patch in one pipelined step, the `transfer` phase). xdelta3: each changed image file encoded at the source, the
+ * deltas sent, then decoded at the destination (separate delta, transfer and patch phases).
+ */
+export const CODECS = ['rsync', 'xdelta3'] as const;
 export type Codec = (typeof CODECS)[number];
+/** Chosen by measurement (`npm run bench:migrate`, README). */
+export const DEFAULT_CODEC: Codec = 'rsync';
 
 export type PhaseName =
   | 'prepare'
@@ -62,21 +70,20 @@ export type PhaseName =
   | 'cleanup'
   | 'rollback';
 
-export const PHASES: Record<Strategy, readonly PhaseName[]> = {
-  delta: [
+/** The phases of a migration, in order. */
+export function phasesOf(strategy: Strategy, codec: Codec = DEFAULT_CODEC): PhaseName[] {
+  if (strategy === 'full') return ['prepare', 'checkpoint', 'transfer', 'restore', 'verify', 'cleanup'];
+  return [
     'prepare',
     'pre-checkpoint',
     'pre-transfer',
     'checkpoint',
-    'delta',
-    'transfer',
-    'patch',
+    ...(codec === 'xdelta3' ? (['delta', 'transfer', 'patch'] as const) : (['transfer'] as const)),
     'restore',
     'verify',
     'cleanup',
-  ],
-  full: ['prepare', 'checkpoint', 'transfer', 'restore', 'verify', 'cleanup'],
-};
+  ];
+}
 
 export interface Phase {
   name: PhaseName;
@@ -206,7 +213,7 @@ export class Migration {
     private readonly req: MigrationRequest,
   ) {
     this.strategy = req.strategy ?? 'delta';
-    this.codec = this.strategy === 'delta' ? (req.codec ?? 'xdelta3') : null;
+    this.codec = this.strategy === 'delta' ? (req.codec ?? DEFAULT_CODEC) : null;
     this.user = getUser(inv, req.user);
     const placement = state.placements.get(this.user.name);
     if (!placement) {
@@ -292,14 +299,15 @@ export class Migration {
   }
 
   /**
-   * Pushes a directory from the source straight to the destination. `verify`: also compare the sha256 of
-   * every file on both ends (for the pre-migration image, outside the downtime; rsync's own whole-file
-   * checksums cover the transfers during it).
+   * Pushes a directory from the source straight to the destination; returns the bytes that crossed the
+   * network (both ways). `verify`: also compare the sha256 of every file on both ends (for the
+   * pre-migration image, outside the downtime; rsync's own whole-file checksums cover the transfers
+   * during it). `delta`: the rsync codec (the destination directory holds the earlier image).
    */
-  private async push(from: string, toDir: string, verify: boolean): Promise<number> {
+  private async push(from: string, toDir: string, verify: boolean, delta = false): Promise<number> {
     const r = await this.exec(
       this.src,
-      rsyncArgv(from, this.rsyncTarget, toDir),
+      rsyncArgv(from, this.rsyncTarget, toDir, { delta }),
       'sending to the destination',
     );
     if (verify) {
@@ -311,7 +319,7 @@ export class Migration {
         throw new Error(`the files at the destination do not match the source (${toDir})`);
       }
     }
-    return parseRsyncSent(r.stdout) ?? 0;
+    return parseRsyncBytes(r.stdout) ?? 0;
   }
 
   /** Ends the persistent shells (reopened by the next command, should one follow). */
@@ -439,7 +447,9 @@ export class Migration {
         this.recordCheckpoint('final', bytes, performance.now() - started);
         return bytes;
       });
-      if (this.strategy === 'delta') {
+      // Where the destination has the final image once the transfer is done.
+      let finalAtDst = `${this.dst.staging}/final`;
+      if (this.strategy === 'delta' && this.codec === 'xdelta3') {
         failedPhase = 'delta';
         await this.phase('delta', async () => {
           const started = performance.now();
@@ -465,11 +475,19 @@ export class Migration {
           );
           return null;
         });
+      } else if (this.strategy === 'delta') {
+        // rsync: the pre-migration image at the destination becomes the final one, file by file.
+        failedPhase = 'transfer';
+        finalAtDst = `${this.dst.staging}/pre`;
+        await this.phase('transfer', async () => {
+          const started = performance.now();
+          const bytes = await this.push(`${this.src.staging}/final`, finalAtDst, false, true);
+          this.recordCheckpoint('delta', bytes, performance.now() - started);
+          return bytes;
+        });
       } else {
         failedPhase = 'transfer';
-        await this.phase('transfer', () =>
-          this.push(`${this.src.staging}/final`, `${this.dst.staging}/final`, false),
-        );
+        await this.phase('transfer', () => this.push(`${this.src.staging}/final`, finalAtDst, false));
       }
       failedPhase = 'restore';
       await this.phase('restore', async () => {
@@ -478,7 +496,7 @@ export class Migration {
         await this.exec(
           this.dst,
           placeSnapshotArgv(
-            `${this.dst.staging}/final`,
+            finalAtDst,
             this.dstUpper,
             checkpointDir(this.dst.root, container.id, this.names.final),
           ),
