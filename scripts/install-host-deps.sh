@@ -32,9 +32,9 @@
 #      Debian unstable is unpacked with its own libc into a private prefix
 #      (/opt/edgectl/criu) behind a wrapper /usr/local/sbin/criu; the system's
 #      own libc and packages stay untouched;
-#   3. adds `tcp-close` to /etc/criu/runc.conf (runc reads CRIU options from it;
-#      without it a container holding an established TCP connection cannot be
-#      checkpointed);
+#   3. adds `tcp-close` and `skip-in-flight` to /etc/criu/runc.conf (runc reads
+#      CRIU options from it; without them a container holding an established
+#      TCP connection, or one not yet accepted, cannot be checkpointed);
 #   4. prints the path and version of each tool.
 # A second run finds everything in place and changes nothing.
 
@@ -565,20 +565,34 @@ ensure_criu() {
 # /etc/criu/runc.conf
 # ---------------------------------------------------------------------------
 
-runc_conf_ok() { [[ -f $CRIU_RUNC_CONF ]] && grep -qE '^[[:space:]]*tcp-close[[:space:]]*$' "$CRIU_RUNC_CONF"; }
+# CRIU options runc must pass on every checkpoint: tcp-close (a container holding an established TCP
+# connection cannot be checkpointed otherwise), skip-in-flight (a connection the service has not yet
+# accepted when the checkpoint starts fails the dump, "inet: In-flight connection"; skipped, the client
+# retries, as over any server restart).
+RUNC_CONF_OPTIONS=(tcp-close skip-in-flight)
+
+runc_conf_has() { [[ -f $CRIU_RUNC_CONF ]] && grep -qE "^[[:space:]]*$1[[:space:]]*\$" "$CRIU_RUNC_CONF"; }
+
+runc_conf_ok() {
+  local o
+  for o in "${RUNC_CONF_OPTIONS[@]}"; do runc_conf_has "$o" || return 1; done
+}
 
 ensure_runc_conf() {
-  if runc_conf_ok; then
-    log "$CRIU_RUNC_CONF already has tcp-close"
-    return 0
-  fi
+  local o
   mkdir -p "$(dirname "$CRIU_RUNC_CONF")"
-  # Keep existing lines; make sure the file ends with a newline before appending.
-  if [[ -s $CRIU_RUNC_CONF && -n $(tail -c 1 "$CRIU_RUNC_CONF") ]]; then
-    echo >>"$CRIU_RUNC_CONF"
-  fi
-  echo tcp-close >>"$CRIU_RUNC_CONF"
-  log "added tcp-close to $CRIU_RUNC_CONF"
+  for o in "${RUNC_CONF_OPTIONS[@]}"; do
+    if runc_conf_has "$o"; then
+      log "$CRIU_RUNC_CONF already has $o"
+      continue
+    fi
+    # Keep existing lines; make sure the file ends with a newline before appending.
+    if [[ -s $CRIU_RUNC_CONF && -n $(tail -c 1 "$CRIU_RUNC_CONF") ]]; then
+      echo >>"$CRIU_RUNC_CONF"
+    fi
+    echo "$o" >>"$CRIU_RUNC_CONF"
+    log "added $o to $CRIU_RUNC_CONF"
+  done
 }
 
 # ---------------------------------------------------------------------------
@@ -691,7 +705,7 @@ print_summary() {
   if [[ -f $CRIU_PREFIX/PACKAGES && $(command -v criu) == "$CRIU_WRAPPER" ]]; then
     echo "criu runs from $CRIU_PREFIX ($(grep -c . "$CRIU_PREFIX/PACKAGES") packages, see $CRIU_PREFIX/PACKAGES)"
   fi
-  if runc_conf_ok; then echo "$CRIU_RUNC_CONF: tcp-close"; fi
+  if runc_conf_ok; then echo "$CRIU_RUNC_CONF: ${RUNC_CONF_OPTIONS[*]}"; fi
 }
 
 # ---------------------------------------------------------------------------
@@ -718,7 +732,7 @@ if ((CHECK_ONLY)); then
     if [[ -z $cur ]] || ! criu_works "$cur"; then
       missing+=("a criu that works on Linux $(uname -r) (criu in PATH: ${cur:-none})")
     fi
-    runc_conf_ok || missing+=("tcp-close in $CRIU_RUNC_CONF")
+    runc_conf_ok || missing+=("${RUNC_CONF_OPTIONS[*]} in $CRIU_RUNC_CONF")
   fi
   if ((${#missing[@]})); then
     printf 'missing: %s\n' "${missing[@]}"
