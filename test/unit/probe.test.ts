@@ -66,27 +66,37 @@ afterEach(() => {
   }
 });
 
+/** Probes a source that answers and a destination that stays silent (a restore in progress: connections
+ * taken, nothing answered); `onReady` breaks and mends them. */
+async function probe(
+  attemptTimeoutMs: number,
+  timeoutMs: number,
+  onReady: (from: FakeService, to: FakeService) => void,
+) {
+  const from = await fakeService(true);
+  const to = await fakeService(false);
+  return probeGap({
+    from: { address: '127.0.0.1', port: from.port },
+    to: { address: '127.0.0.1', port: to.port },
+    intervalMs: 10,
+    attemptTimeoutMs,
+    timeoutMs,
+    onReady: () => onReady(from, to),
+  });
+}
+
 describe('the downtime probe', () => {
   it('sees the destination at its first answer, though it swallowed the attempts before', async () => {
-    const from = await fakeService(true);
-    const to = await fakeService(false); // like a restore in progress: SYNs taken, nothing answered
     const gapMs = 600;
     let crashedAt = 0;
-    const result = await probeGap({
-      from: { address: '127.0.0.1', port: from.port },
-      to: { address: '127.0.0.1', port: to.port },
-      intervalMs: 10,
-      attemptTimeoutMs: 1_000,
-      timeoutMs: 10_000,
-      onReady: () => {
+    const result = await probe(1_000, 10_000, (from, to) => {
+      setTimeout(() => {
+        from.crash();
+        crashedAt = Date.now();
         setTimeout(() => {
-          from.crash();
-          crashedAt = Date.now();
-          setTimeout(() => {
-            to.answering = true;
-          }, gapMs);
-        }, 100);
-      },
+          to.answering = true;
+        }, gapMs);
+      }, 100);
     });
     expect(result.answeredBy).toBe('to');
     expect(crashedAt).toBeGreaterThan(0);
@@ -99,34 +109,16 @@ describe('the downtime probe', () => {
   });
 
   it('says the source answered again when the service came back there (a rollback)', async () => {
-    const from = await fakeService(true);
-    const to = await fakeService(false);
-    const result = await probeGap({
-      from: { address: '127.0.0.1', port: from.port },
-      to: { address: '127.0.0.1', port: to.port },
-      intervalMs: 10,
-      attemptTimeoutMs: 200,
-      timeoutMs: 10_000,
-      onReady: () => {
-        setTimeout(() => from.crash(), 50);
-        setTimeout(() => void from.restart(), 300);
-      },
+    const result = await probe(200, 10_000, (from) => {
+      setTimeout(() => from.crash(), 50);
+      setTimeout(() => void from.restart(), 300);
     });
     expect(result.answeredBy).toBe('from');
     expect(result.downtimeMs).toBeGreaterThan(200);
   });
 
   it('gives up when neither side answers in time', async () => {
-    const from = await fakeService(true);
-    const to = await fakeService(false);
-    const result = await probeGap({
-      from: { address: '127.0.0.1', port: from.port },
-      to: { address: '127.0.0.1', port: to.port },
-      intervalMs: 10,
-      attemptTimeoutMs: 100,
-      timeoutMs: 400,
-      onReady: () => setTimeout(() => from.crash(), 20),
-    });
+    const result = await probe(100, 400, (from) => setTimeout(() => from.crash(), 20));
     expect(result.answeredBy).toBeNull();
     expect(result.downtimeMs).toBeNull();
     expect(result.firstOkAfterMs).toBeNull();
