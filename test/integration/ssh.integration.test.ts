@@ -163,9 +163,15 @@ describe('a persistent remote shell', () => {
       // Output that looks like a frame header, and bytes without a newline, come back intact.
       const tricky = await shell.run(['printf', '%s', '@edgectl-0000-1 0 0 0\nx']);
       expect(tricky.stdout).toBe('@edgectl-0000-1 0 0 0\nx');
-      // Commands read no stdin of the shell (it carries the next commands).
+      // Commands read no stdin of the shell (it carries the next commands) but what they are given.
       const cat = await shell.run(['cat'], { timeoutMs: 2_000 });
       expect(cat).toMatchObject({ code: 0, stdout: '', timedOut: false });
+      const given = Buffer.from([0, 1, 2, 39, 10, 255, 36, 40]);
+      const fed = await shell.run(['sh', '-c', 'od -An -tu1 | tr -s " \\n" " "; echo $PPID >&2'], {
+        stdin: given,
+      });
+      expect(fed.stdout.trim()).toBe([...given].join(' '));
+      expect(fed.stderr).toBe(parents[0]!.stdout); // still the same shell
       const argv = ["it's", 'two words', '$(id)', '`id`', 'a;b', ''];
       expect((await shell.run(['printf', '%s\\n', ...argv])).stdout).toBe(argv.map((x) => `${x}\n`).join(''));
     } finally {

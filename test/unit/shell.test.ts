@@ -45,6 +45,10 @@ describe('remote shell framing', () => {
     expect(line.endsWith('\n')).toBe(true);
     expect(line).toContain('</dev/null >"$D/o" 2>"$D/e"');
     expect(line).toContain(`printf '%s %d %d %d\\n' ${MARK} "$c"`);
+    const fed = shellCommandLine('cat', MARK, Buffer.from("it's\n"));
+    expect(fed).toContain(`printf '%s' '${Buffer.from("it's\n").toString('base64')}' | base64 -d >"$D/i"`);
+    expect(fed).toContain('<"$D/i" >"$D/o"');
+    expect(fed).toContain('rm -f "$D/i"');
     expect(shellPrelude()).toMatch(/mktemp -d/);
     expect(shellPrelude()).toMatch(/trap 'rm -rf "\$D"' EXIT/);
   });

@@ -316,14 +316,21 @@ export function planLab(inv: Inventory, paths: LabPaths = {}): LabPlan {
   };
 }
 
+/** The keys `provision` authorises on one lab host. */
+export function provisionedKeys(plan: LabPlan, host: LabHostPlan): string {
+  return `${plan.authorizedKeys}.provisioned.${host.name}`;
+}
+
 /** The sshd_config of one lab host. */
 export function sshdConfig(plan: LabPlan, host: LabHostPlan): string {
   // The hosts of a lab share this machine's files, root's home included: keys that provision authorises
-  // (host-to-host trust) go to a file of the lab's own, named to sessions by EDGECTL_AUTHORIZED_KEYS;
+  // (host-to-host trust) go to a file of the lab host's own (one per host, as on real machines: hosts
+  // provisioned at the same time would otherwise rewrite one file at once), named to sessions by
+  // EDGECTL_AUTHORIZED_KEYS;
   // EDGECTL_BIN is the edgectl commands run on this host (offload on the mu host) unless hosts.yml names one.
   const env = [
     `EDGECTL_LAB_HOST=${host.name}`,
-    `EDGECTL_AUTHORIZED_KEYS=${plan.authorizedKeys}.provisioned`,
+    `EDGECTL_AUTHORIZED_KEYS=${provisionedKeys(plan, host)}`,
     `EDGECTL_BIN=${plan.edgectlBin}`,
     ...(host.docker ? [`DOCKER_HOST=unix://${host.docker.socket}`] : []),
   ];
@@ -333,7 +340,7 @@ export function sshdConfig(plan: LabPlan, host: LabHostPlan): string {
     `Port ${host.sshPort}`,
     'ListenAddress 0.0.0.0',
     `HostKey ${host.hostKey}`,
-    `AuthorizedKeysFile ${plan.authorizedKeys} ${plan.authorizedKeys}.provisioned`,
+    `AuthorizedKeysFile ${plan.authorizedKeys} ${provisionedKeys(plan, host)}`,
     `PidFile ${host.sshdPidFile}`,
     'PermitRootLogin prohibit-password',
     'PasswordAuthentication no',

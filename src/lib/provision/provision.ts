@@ -10,7 +10,14 @@ import { errorMessage, UnsupportedError } from '../errors.js';
 import { parseTcProbe, probeArgv, probeInterfaceName } from '../hosts/probes.js';
 import { type Host, type Inventory, serverHosts } from '../inventory/index.js';
 import { parseAddrs } from '../netem/ip.js';
-import { LocalExecutor, runBatch, runChecked, type SshPool, shellJoin } from '../remote/index.js';
+import {
+  LocalExecutor,
+  runBatch,
+  runChecked,
+  ShellExecutor,
+  type SshPool,
+  shellJoin,
+} from '../remote/index.js';
 import type { Executor } from '../remote/types.js';
 import { type HostFacts, hostUnits, serverKnownHosts, type TrustMaterial, wiredFlows } from './plan.js';
 import type { Cmd, Unit } from './units.js';
@@ -171,6 +178,33 @@ export async function provision(
         : { message: errorMessage(err) };
   };
 
+  // One persistent shell per host: a provisioning run is many small commands, and each new SSH session
+  // costs the host a login shell's start-up.
+  const shells = new Map<string, ShellExecutor>();
+  const shellOf = (h: Host): ShellExecutor => {
+    let shell = shells.get(h.name);
+    if (!shell) {
+      shell = new ShellExecutor(pool, h);
+      shells.set(h.name, shell);
+    }
+    return shell;
+  };
+  try {
+    return await provisionWith(inv, pool, options, hosts, reports, fail, shellOf);
+  } finally {
+    await Promise.all([...shells.values()].map((s) => s.close()));
+  }
+}
+
+async function provisionWith(
+  inv: Inventory,
+  pool: SshPool,
+  options: ProvisionOptions,
+  hosts: Host[],
+  reports: Map<string, HostProvision>,
+  fail: (host: string, err: unknown) => void,
+  shellOf: (h: Host) => ShellExecutor,
+): Promise<ProvisionResult> {
   // Facts of every host first: the APs route to the users on the mu hosts, so they need those.
   const facts = new Map<string, HostFacts>();
   const factHosts = options.only?.length
@@ -179,7 +213,7 @@ export async function provision(
   await Promise.all(
     factHosts.map(async (h) => {
       try {
-        facts.set(h.name, await readFacts(pool.executor(h), inv, h, !options.reset));
+        facts.set(h.name, await readFacts(shellOf(h), inv, h, !options.reset));
       } catch (err) {
         fail(h.name, err);
       }
@@ -223,7 +257,7 @@ export async function provision(
       if (!f || report.error) return;
       try {
         const units = hostUnits(inv, h, f, { muFacts, ...(trust ? { trust } : {}) });
-        await converge(pool.executor(h), units, report, options);
+        await converge(shellOf(h), units, report, options);
       } catch (err) {
         fail(h.name, err);
       }

@@ -24,14 +24,23 @@ export function shellPrelude(): string {
   );
 }
 
-/** One command's line: run it, then print the header and its captured stdout and stderr. */
-export function shellCommandLine(command: string, mark: string): string {
+/**
+ * One command's line: run it (stdin from /dev/null, or from the given bytes, which travel base64-encoded
+ * in the line itself), then print the header and its captured stdout and stderr.
+ */
+export function shellCommandLine(command: string, mark: string, stdin?: Buffer): string {
+  const input = stdin === undefined ? '/dev/null' : '"$D/i"';
+  const prepare =
+    stdin === undefined ? '' : `printf '%s' '${stdin.toString('base64')}' | base64 -d >"$D/i"; `;
   return (
-    `{ ${command}\n} </dev/null >"$D/o" 2>"$D/e"; c=$?; ` +
+    `${prepare}{ ${command}\n} <${input} >"$D/o" 2>"$D/e"; c=$?; rm -f "$D/i"; ` +
     `printf '%s %d %d %d\\n' ${mark} "$c" "$(wc -c <"$D/o")" "$(wc -c <"$D/e")"; ` +
     `cat "$D/o" "$D/e"\n`
   );
 }
+
+/** Stdin larger than this goes through a fresh session instead of the shell's command line. */
+const MAX_INLINE_STDIN = 256 * 1024;
 
 export interface Frame {
   code: number;
@@ -77,8 +86,9 @@ interface Pending {
 }
 
 /**
- * An Executor over one persistent remote shell. Commands queue and run one at a time. Runs that need
- * stdin or streamed stdout go through a fresh session of the pool instead. Close it when done.
+ * An Executor over one persistent remote shell. Commands queue and run one at a time. Runs that stream
+ * their stdout, or need more than MAX_INLINE_STDIN of stdin, go through a fresh session of the pool
+ * instead. Close it when done.
  */
 export class ShellExecutor implements Executor {
   readonly host: string;
@@ -166,14 +176,15 @@ export class ShellExecutor implements Executor {
   }
 
   run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    if (options.stdin !== undefined || options.onStdout)
+    const stdin = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
+    if ((stdin && stdin.length > MAX_INLINE_STDIN) || options.onStdout)
       return this.pool.executor(this.target).run(argv, options);
-    const next = this.queue.then(() => this.runNow(argv, options));
+    const next = this.queue.then(() => this.runNow(argv, options, stdin));
     this.queue = next.catch(() => {});
     return next;
   }
 
-  private async runNow(argv: readonly string[], options: RunOptions): Promise<RunResult> {
+  private async runNow(argv: readonly string[], options: RunOptions, stdin?: Buffer): Promise<RunResult> {
     const channel = await this.ensureOpen();
     // The shell itself runs under sudo when needed: only env and the time limit wrap each command.
     const command = shellJoin(wrapArgv(this.target, argv, { ...options, sudo: false }));
@@ -191,7 +202,7 @@ export class ShellExecutor implements Executor {
             channel.destroy();
           }, options.timeoutMs + 5_000);
         }
-        channel.write(shellCommandLine(command, mark));
+        channel.write(shellCommandLine(command, mark, stdin));
       });
       if (options.timeoutMs !== undefined && (frame.code === 124 || frame.code === 137)) timedOut = true;
       const result: RunResult = {
