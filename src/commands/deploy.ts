@@ -7,7 +7,7 @@ export default class Deploy extends EdgectlCommand<typeof Deploy> {
   static override description =
     `Creates the user's container (one per user) from the service definition of hosts.yml, through
 dockerode over SSH: its image, env, CPU and memory limits, its port published on the server's data address
-(the user's own host port, 20000 + its place in hosts.yml, so two users' services never clash and the
+(the user's own host port: users[].port, by default 20000 + its place in hosts.yml, so two users' services never clash and the
 port stays the same when the service moves). Waits until the service answers, then records
 the placement in the state database. Deploying what already runs returns it. Nothing is left behind on failure.`;
 

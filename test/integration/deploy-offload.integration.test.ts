@@ -34,8 +34,10 @@ async function userContainers(host: string): Promise<string[]> {
 
 beforeAll(async () => {
   ({ inv } = await labInventory());
-  // Appended: a user's own address follows its place in the list (mu1 keeps 198.18.10.10).
-  writeVariantInventory(twoUsersFile, (doc) => doc.addIn(['users'], SECOND_USER));
+  // Appended, with an address and a host port of its own (mu1 keeps its defaults: 198.18.10.10, 20000).
+  writeVariantInventory(twoUsersFile, (doc) =>
+    doc.addIn(['users'], { ...SECOND_USER, address: '198.18.10.77', port: 21077 }),
+  );
   expect((await edgectl(['provision', '-f', hostsFile, '--json'])).exitCode).toBe(0);
   for (const user of ['mu1', 'mu2']) await cli(['undeploy', '--user', user], twoUsersFile);
 });
@@ -134,13 +136,14 @@ describe('deploy and offload', () => {
     }
   });
 
-  it('two users on two servers offload at the same time without mixing counters', async () => {
+  it('two users on two servers offload at the same time without mixing counters (one with its own address and port)', async () => {
     expect((await edgectl(['provision', '-f', twoUsersFile, '--json'])).exitCode).toBe(0);
     const d2 = await cli<DeployResult>(
       ['deploy', '--user', 'mu2', '--service', 'simple', '--host', 'edge2'],
       twoUsersFile,
     );
     expect(d2.exitCode, d2.stderr).toBe(0);
+    expect(d2.json?.result?.endpoint).toEqual({ address: '198.18.1.12', port: 21077 });
     const [a, b] = await Promise.all([
       cli<OffloadResult>(['offload', '--user', 'mu1', '--count', '20'], twoUsersFile),
       cli<OffloadResult>(['offload', '--user', 'mu2', '--count', '20'], twoUsersFile),

@@ -462,3 +462,36 @@ describe('hostsFileFrom', () => {
     expect(hostsFileFrom('', { EDGECTL_HOSTS: '' })).toBe('hosts.yml');
   });
 });
+
+describe("users' own addresses and ports", () => {
+  const base = readFileSync(path.join(ROOT, 'test/fixtures/broken/user-unknown-service.yml'), 'utf8')
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n')
+    .replace('service: compute', 'service: simple');
+  const second = (extra: string) =>
+    `${base.trimEnd()}\n  - name: mu2\n    host: mu\n    service: simple\n    trajectory: { type: roundtrip, from: [0, 0], to: [100, 0], speed: 1 }\n${extra}`;
+
+  it('default to userSubnet address 10 + k and port 20000 + k, by place in users', () => {
+    const inv = parseInventory(second(''), 'h.yml');
+    expect(inv.users.map((u) => [u.address, u.port])).toEqual([
+      ['198.18.10.10', 20000],
+      ['198.18.10.11', 20001],
+    ]);
+  });
+
+  it('can be set per user, and then do not move when users are reordered', () => {
+    const inv = parseInventory(second('    address: 198.18.10.200\n    port: 21000\n'), 'h.yml');
+    expect(getUser(inv, 'mu2')).toMatchObject({ address: '198.18.10.200', port: 21000 });
+    expect(getUser(inv, 'mu1')).toMatchObject({ address: '198.18.10.10', port: 20000 });
+  });
+
+  it('refuses a default address that does not fit in a small userSubnet', () => {
+    const text = `${second('')}userSubnet: 198.18.10.0/29\n`.replace(
+      '    service: simple\n',
+      '    service: simple\n    address: 198.18.10.2\n',
+    );
+    const err = invalid(text, 'h.yml');
+    expect(err.message).toMatch(/users\[1\]: expected room in userSubnet "198\.18\.10\.0\/29"/);
+  });
+});

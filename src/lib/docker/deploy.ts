@@ -39,13 +39,11 @@ export const LABEL = {
   service: 'io.edgectl.service',
 } as const;
 
-/** Where a user's service is published: one host port per user (its place in hosts.yml), the same on
- * every server, so two users never clash and a migration keeps the user's endpoint port. */
-export const USER_PORT_BASE = 20000;
-
+/** Where a user's service is published: one host port per user (`users[].port`, by default 20000 + its
+ * place in hosts.yml), the same on every server, so two users never clash and a migration keeps the
+ * user's endpoint port. */
 export function userHostPort(inv: Inventory, userName: string): number {
-  const index = inv.users.findIndex((u) => u.name === userName);
-  return USER_PORT_BASE + Math.max(0, index);
+  return getUser(inv, userName).port;
 }
 
 export function containerName(inv: Inventory, user: string): string {

@@ -4,7 +4,18 @@
  * between distinct hosts at most once per pair, radio subnets that do not overlap, servers with a
  * capacity. Each problem is reported at the path of the offending node.
  */
-import { cidrContains, cidrsOverlap, formatCidr, type Ipv4Cidr, parseCidr, parseIpv4 } from './net.js';
+
+import { DEFAULT_USER_PORT_BASE } from './model.js';
+import {
+  cidrBounds,
+  cidrContains,
+  cidrsOverlap,
+  formatCidr,
+  formatIpv4,
+  type Ipv4Cidr,
+  parseCidr,
+  parseIpv4,
+} from './net.js';
 import type { InventoryFile } from './schema.js';
 
 export type PathSegment = string | number;
@@ -176,13 +187,55 @@ export function crossCheck(data: InventoryFile, where: (path: PathSegment[]) => 
         ['userSubnet'],
         `expected a block that holds no host address, got ${quote(data.userSubnet)}, which holds ${ref(['hosts', hostInside])}`,
       );
-    } else if (data.users.length > room) {
-      add(
-        ['userSubnet'],
-        `expected a block with room for ${data.users.length} users (user k gets address 10 + k), got ${quote(data.userSubnet)}`,
-      );
+    } else {
+      // Each user's address: its own (inside the block, no other user's) or the default 10 + k.
+      const [first, last] = cidrBounds(userBlock);
+      const taken = new Map<number, number>();
+      data.users.forEach((user, i) => {
+        if (user.address === undefined && i >= room) {
+          add(
+            ['users', i],
+            `expected room in userSubnet ${quote(data.userSubnet)} for this user's default address (user k gets address 10 + k), got none; give it an address or take a larger userSubnet`,
+          );
+          return;
+        }
+        const address = user.address === undefined ? userBlock.network + 10 + i : parseIpv4(user.address);
+        if (address === undefined) return;
+        const path: PathSegment[] = user.address === undefined ? ['users', i] : ['users', i, 'address'];
+        if (user.address !== undefined && (address <= first || address >= last)) {
+          add(
+            path,
+            `expected a host address inside userSubnet ${quote(data.userSubnet)}, got ${quote(user.address)}`,
+          );
+          return;
+        }
+        const other = taken.get(address);
+        if (other !== undefined) {
+          add(
+            path,
+            `expected an address no other user has, got ${formatIpv4(address)}${user.address === undefined ? " (this user's default)" : ''}, which ${ref(['users', other])} has too${data.users[other]?.address === undefined ? ' (its default: userSubnet address 10 + its place)' : ''}`,
+          );
+        } else {
+          taken.set(address, i);
+        }
+      });
     }
   }
+
+  // Each user's host port (its service's, the same on every server): no two users share one.
+  const ports = new Map<number, number>();
+  data.users.forEach((user, i) => {
+    const port = user.port ?? DEFAULT_USER_PORT_BASE + i;
+    const other = ports.get(port);
+    if (other === undefined) {
+      ports.set(port, i);
+      return;
+    }
+    add(
+      user.port === undefined ? ['users', i] : ['users', i, 'port'],
+      `expected a host port no other user has, got ${port}${user.port === undefined ? " (this user's default)" : ''}, which ${ref(['users', other])} has too${data.users[other]?.port === undefined ? ` (its default: ${DEFAULT_USER_PORT_BASE} + its place)` : ''}`,
+    );
+  });
 
   // Links: known, distinct hosts; one link per pair.
   const pairs = new Map<string, number>();

@@ -11,8 +11,15 @@ import type { z } from 'zod';
 import { InternalError } from '../errors.js';
 import { type CheckIssue, crossCheck, formatPath, type PathSegment } from './checks.js';
 import { InventoryError, type InventoryIssue, InventoryNotFoundError } from './errors.js';
-import type { Host, Inventory, Service, SourcePos, SshSettings } from './model.js';
-import { formatIpv4, parseCidr, radioAddressing } from './net.js';
+import {
+  DEFAULT_USER_PORT_BASE,
+  type Host,
+  type Inventory,
+  type Service,
+  type SourcePos,
+  type SshSettings,
+} from './model.js';
+import { defaultUserAddress, radioAddressing } from './net.js';
 import { DEFAULT_SSH, type InventoryFile, inventorySchema, type SshFile } from './schema.js';
 import { parseBandwidth, parseDuration } from './units.js';
 
@@ -390,7 +397,8 @@ function buildInventory(data: InventoryFile, ctx: BuildContext): Inventory {
     },
     task: { ...u.task },
     ...(u.startBasestation === undefined ? {} : { startBasestation: u.startBasestation }),
-    address: formatIpv4((parseCidr(data.userSubnet)?.network ?? 0) + 10 + i),
+    address: u.address ?? defaultUserAddress(data.userSubnet, i),
+    port: u.port ?? DEFAULT_USER_PORT_BASE + i,
     at: ctx.at(['users', i]),
   }));
 

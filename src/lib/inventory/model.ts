@@ -116,12 +116,17 @@ export interface User {
   task: Task;
   startBasestation?: string;
   /**
-   * The user's own source address on its mu host (in userSubnet: user k gets address 10 + k). Its
-   * traffic is marked by this address and routed through the user's current base station.
+   * The user's own source address on its mu host (in userSubnet; by default user k gets address 10 + k).
+   * Its traffic is marked by this address and routed through the user's current base station.
    */
   address: string;
+  /** The host port the user's service is published on, the same on every server (default 20000 + k). */
+  port: number;
   at: SourcePos;
 }
+
+/** Where user k's service is published unless hosts.yml says otherwise. */
+export const DEFAULT_USER_PORT_BASE = 20000;
 
 export interface Limits {
   cpus: number;

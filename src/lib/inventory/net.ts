@@ -131,3 +131,8 @@ export function radioAddressing(radioSubnet: string): RadioAddressing {
     userCidr: `${formatIpv4(user)}/${cidr.prefix}`,
   };
 }
+
+/** User k's own address unless hosts.yml says otherwise: userSubnet's address 10 + k. */
+export function defaultUserAddress(userSubnet: string, k: number): string {
+  return formatIpv4((parseCidr(userSubnet)?.network ?? 0) + 10 + k);
+}

@@ -244,6 +244,10 @@ export const userSchema = object(
     trajectory: trajectorySchema,
     task: taskSchema.prefault({}),
     startBasestation: nameSchema.optional(),
+    /** The user's own source address (default: userSubnet's address 10 + its place in users). */
+    address: ipv4Schema.optional(),
+    /** The host port its service is published on, on every server (default: 20000 + its place). */
+    port: portSchema.optional(),
   },
   'a user (a mapping with name, host, service, trajectory, ...)',
 );
