@@ -203,3 +203,20 @@ export function placeSnapshotArgv(snapshot: string, upperDir: string, checkpoint
 export function removeDirArgv(dir: string): string[] {
   return ['rm', '-rf', dir];
 }
+
+/**
+ * Tells the destination host the restored container's MAC address for its IP, on whatever interface
+ * routes to it (Docker's bridge). While CRIU restores the container, the host's first ARP request for it
+ * goes unanswered, and the kernel holds every packet to it until its next request, a second later
+ * (measured here: the service answered 0.5-0.7 s after the restore returned, whatever its size).
+ */
+export function primeNeighbourArgv(ip: string, mac: string): string[] {
+  const script = [
+    'set -eu',
+    'ip=$1; mac=$2',
+    `dev=$(ip -o route get "$ip" | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p')`,
+    '[ -n "$dev" ] || { echo "no route to $ip" >&2; exit 1; }',
+    'ip neigh replace "$ip" lladdr "$mac" dev "$dev" nud reachable',
+  ].join('\n');
+  return ['sh', '-c', script, 'neighbour', ip, mac];
+}
