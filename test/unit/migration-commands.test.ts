@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import {
+  parseRsyncBytes,
+  primeNeighbourArgv,
+  type RsyncTarget,
+  rsyncArgv,
+} from '../../src/lib/migration/commands.js';
+import { DEFAULT_CODEC, phasesOf } from '../../src/lib/migration/pipeline.js';
+
+const target: RsyncTarget = {
+  user: 'root',
+  address: '198.18.1.12',
+  port: 22,
+  key: '/etc/edgectl/t/id_ed25519',
+  knownHosts: '/etc/edgectl/t/known_hosts',
+  controlPath: '/var/lib/edgectl/m/1/src.ssh',
+};
+
+describe('migration commands', () => {
+  it('sends with rsync over one reused SSH connection, straight to the destination', () => {
+    const argv = rsyncArgv('/s/final', target, '/d/final');
+    expect(argv.slice(0, 5)).toEqual(['rsync', '-a', '--delete', '--stats', '--mkpath']);
+    expect(argv.at(-2)).toBe('/s/final/');
+    expect(argv.at(-1)).toBe('root@198.18.1.12:/d/final/');
+    const ssh = argv[argv.indexOf('-e') + 1] ?? '';
+    expect(ssh).toContain('ControlPath=/var/lib/edgectl/m/1/src.ssh');
+    expect(ssh).toContain('StrictHostKeyChecking=yes');
+    expect(argv).not.toContain('--no-whole-file');
+  });
+
+  it('the rsync codec asks for the block delta, never for a rewrite in place', () => {
+    const argv = rsyncArgv('/s/final', target, '/d/pre', { delta: true });
+    expect(argv).toContain('--no-whole-file');
+    expect(argv).not.toContain('--inplace');
+  });
+
+  it('counts the bytes of a transfer both ways', () => {
+    const stats = 'Literal data: 109,538 bytes\nTotal bytes sent: 147,135\nTotal bytes received: 62,701\n';
+    expect(parseRsyncBytes(stats)).toBe(147_135 + 62_701);
+    expect(parseRsyncBytes('Total bytes sent: 12\n')).toBe(12);
+    expect(parseRsyncBytes('nothing here')).toBeUndefined();
+  });
+
+  it('primes the neighbour entry with the address and MAC as arguments, not in the script', () => {
+    const argv = primeNeighbourArgv('198.19.1.2', '02:42:c6:13:01:02');
+    expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(argv.slice(3)).toEqual(['neighbour', '198.19.1.2', '02:42:c6:13:01:02']);
+    expect(argv[2]).not.toContain('198.19.1.2');
+    expect(argv[2]).toContain('ip neigh replace "$ip" lladdr "$mac" dev "$dev" nud reachable');
+  });
+
+  it('lists the phases of each strategy and codec', () => {
+    expect(DEFAULT_CODEC).toBe('rsync');
+    expect(phasesOf('delta')).toEqual(phasesOf('delta', 'rsync'));
+    expect(phasesOf('delta', 'rsync')).not.toContain('patch');
+    expect(phasesOf('delta', 'xdelta3')).toEqual([
+      'prepare',
+      'pre-checkpoint',
+      'pre-transfer',
+      'checkpoint',
+      'delta',
+      'transfer',
+      'patch',
+      'restore',
+      'verify',
+      'cleanup',
+    ]);
+    expect(phasesOf('full')).toEqual(['prepare', 'checkpoint', 'transfer', 'restore', 'verify', 'cleanup']);
+  });
+});
