@@ -2,7 +2,7 @@
 // Migration benchmark on the local lab (needs root, `npm run build`; brings the lab up if needed).
 // For the compute service with STATE_MB of 16, 64 and 256: deploy it for mu1 on edge1, send tasks so
 // that its state changes, migrate it edge1 -> edge2 (the 100 Mbit/s edge link) with each strategy
-// (delta with the rsync and xdelta3 codecs, and full), and print per run: downtime (measured by the probe on the user's machine),
+// (delta with the xdelta3 and rsync codecs, and full), and print per run: downtime (measured by the probe on the user's machine),
 // total time, bytes moved during the downtime, the pre-migration image, the delta's compute time, and the
 // tool's own overhead: the downtime minus Docker's checkpoint, the transfer at link speed and Docker's
 // restore. Then the ratios delta/full. Goals (issue 6): delta downtime <= 0.5 x full at 64 MB; bytes
@@ -53,10 +53,10 @@ function inventory(stateMb) {
 }
 
 const RUNS = [
-  { strategy: 'delta', codec: 'rsync' },
   { strategy: 'delta', codec: 'xdelta3' },
+  { strategy: 'delta', codec: 'rsync' },
   { strategy: 'full' },
-].filter((r) => (process.env.BENCH_RUNS ?? 'rsync,xdelta3,full').split(',').includes(r.codec ?? r.strategy));
+].filter((r) => (process.env.BENCH_RUNS ?? 'xdelta3,rsync,full').split(',').includes(r.codec ?? r.strategy));
 const rows = [];
 try {
   edgectl(['lab', 'up'], `${root}hosts.yml`);

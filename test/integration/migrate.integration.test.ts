@@ -118,9 +118,9 @@ afterAll(async () => {
 });
 
 describe('edgectl migrate', () => {
-  it('delta (xdelta3) to edge2: the counter and the file continue; the result holds every phase and the measured downtime', async () => {
+  it('delta (xdelta3, the default) to edge2: the counter and the file continue; the result holds every phase and the measured downtime', async () => {
     await offloadContinues('mu1', 3);
-    const r = await cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge2', '--codec', 'xdelta3']);
+    const r = await cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge2']);
     expect(r.exitCode, r.stderr).toBe(0);
     const m = r.json!.result!;
     expect(m).toMatchObject({ from: 'edge1', to: 'edge2', strategy: 'delta', codec: 'xdelta3' });
@@ -148,6 +148,12 @@ describe('edgectl migrate', () => {
     expect(m.downtimeMs).toBeGreaterThan(0);
     expect(m.downtimeMs).toBeLessThan(m.totalMs);
     expect(m.probe?.answeredBy).toBe('to');
+    // The restore told the destination host the container's MAC (no wait for a second ARP request).
+    expect(Object.keys(m.phases.find((p) => p.name === 'restore')?.parts ?? {})).toEqual([
+      'place',
+      'docker',
+      'neighbour',
+    ]);
     expect(await where('mu1')).toBe('edge2');
     await offloadContinues('mu1', 3);
     // Recorded: the migration with its phases, the checkpoints.
@@ -157,7 +163,7 @@ describe('edgectl migrate', () => {
     s.close();
   });
 
-  it('full to the cloud, then delta (rsync, the default) back to edge1: still continuous', async () => {
+  it('full to the cloud, then delta with the rsync codec back to edge1: still continuous', async () => {
     const full = await cli<MigrationResult>([
       'migrate',
       '--user',
@@ -177,7 +183,15 @@ describe('edgectl migrate', () => {
       'cleanup',
     ]);
     await offloadContinues('mu1', 2);
-    const back = await cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge1']);
+    const back = await cli<MigrationResult>([
+      'migrate',
+      '--user',
+      'mu1',
+      '--to',
+      'edge1',
+      '--codec',
+      'rsync',
+    ]);
     expect(back.exitCode, back.stderr).toBe(0);
     const m = back.json!.result!;
     expect(m).toMatchObject({ strategy: 'delta', codec: 'rsync' });
@@ -204,9 +218,14 @@ describe('edgectl migrate', () => {
 describe('faults roll back to the source, state intact', () => {
   it('the destination dockerd killed before restore', async () => {
     const edge2 = planLab(inv).hosts.find((h) => h.name === 'edge2')!;
-    const err = await migrateWithFault('edge2', 'transfer', async () => {
-      process.kill(Number(readFileSync(edge2.docker!.pidFile, 'utf8')), 'SIGKILL');
-    });
+    const err = await migrateWithFault(
+      'edge2',
+      'transfer',
+      async () => {
+        process.kill(Number(readFileSync(edge2.docker!.pidFile, 'utf8')), 'SIGKILL');
+      },
+      'rsync',
+    );
     expect(err.rolledBack).toBe(true);
     expect(err.phase).toBe('restore');
     expect(err.message).toMatch(/failed at restore: .*rolled back: the service runs again on edge1/);

@@ -50,8 +50,8 @@ describe('migration commands', () => {
   });
 
   it('lists the phases of each strategy and codec', () => {
-    expect(DEFAULT_CODEC).toBe('rsync');
-    expect(phasesOf('delta')).toEqual(phasesOf('delta', 'rsync'));
+    expect(DEFAULT_CODEC).toBe('xdelta3');
+    expect(phasesOf('delta')).toEqual(phasesOf('delta', 'xdelta3'));
     expect(phasesOf('delta', 'rsync')).not.toContain('patch');
     expect(phasesOf('delta', 'xdelta3')).toEqual([
       'prepare',

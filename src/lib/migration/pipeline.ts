@@ -48,15 +48,17 @@ import {
 export type Strategy = 'delta' | 'full';
 export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
 /**
+ * xdelta3 (the default): each changed image file encoded at the source, the deltas sent, then decoded at
+ * the destination (separate delta, transfer and patch phases): a content-level delta, tens of kB.
  * rsync: rsync's own block delta against the pre-migration image already at the destination, computed
  * at the source while the destination rebuilds each file from its earlier version (delta, transfer and
- * patch in one pipelined step, the `transfer` phase). xdelta3: each changed image file encoded at the source, the
- * deltas sent, then decoded at the destination (separate delta, transfer and patch phases).
+ * patch in one pipelined step, the `transfer` phase): less work during the downtime, but whole blocks,
+ * megabytes where xdelta3 sends kilobytes.
  */
-export const CODECS = ['rsync', 'xdelta3'] as const;
+export const CODECS = ['xdelta3', 'rsync'] as const;
 export type Codec = (typeof CODECS)[number];
 /** Chosen by measurement (`npm run bench:migrate`, README). */
-export const DEFAULT_CODEC: Codec = 'rsync';
+export const DEFAULT_CODEC: Codec = 'xdelta3';
 
 export type PhaseName =
   | 'prepare'
