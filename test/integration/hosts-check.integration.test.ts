@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +99,20 @@ describe('edgectl hosts check against a real sshd', () => {
     expect(r.stdout).toMatch(/box\s+ap\s+ok/);
     expect(r.stdout).toMatch(/gone\s+mu\s+refused/);
     expect(r.stdout).toMatch(/2 of 3 hosts are not ready/);
+  });
+
+  it('says a server whose /etc/criu/runc.conf lacks skip-in-flight is not ready for migrations', async () => {
+    const conf = '/etc/criu/runc.conf';
+    const original = readFileSync(conf, 'utf8');
+    try {
+      writeFileSync(conf, original.replace(/^\s*skip-in-flight\s*$/m, ''));
+      const r = await edgectl<ChecksReport>(['hosts', 'check', '-f', hostsFile, '--host', 'srv', '--json']);
+      const srv = r.json?.result?.hosts[0];
+      expect(srv?.criu?.ok).toBe(false);
+      expect(srv?.errors.join('\n')).toMatch(/runc\.conf lacks skip-in-flight: checkpoints .* fail/);
+    } finally {
+      writeFileSync(conf, original);
+    }
   });
 
   it('refuses an unknown --host with a usage error', async () => {

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  missingRuncOptions,
   parseCriuVersion,
   parseDockerVersion,
   parseTcProbe,
   parseToolVersion,
   probeArgv,
   probeInterfaceName,
+  REQUIRED_RUNC_OPTIONS,
 } from '../../src/lib/hosts/probes.js';
 
 describe('hosts check probes', () => {
@@ -24,6 +26,14 @@ describe('hosts check probes', () => {
       client: '20.10.24',
       experimental: false,
     });
+  });
+
+  it('finds the CRIU options runc.conf lacks', () => {
+    expect(missingRuncOptions('tcp-close\nskip-in-flight\n')).toEqual([]);
+    expect(missingRuncOptions('# edgectl\n  tcp-close  \n')).toEqual(['skip-in-flight']);
+    expect(missingRuncOptions('--tcp-close\n--skip-in-flight')).toEqual([]);
+    expect(missingRuncOptions('# skip-in-flight\n')).toEqual(['tcp-close', 'skip-in-flight']);
+    expect(missingRuncOptions('')).toEqual([...REQUIRED_RUNC_OPTIONS]);
   });
 
   it('parses criu and tool versions', () => {

@@ -4,6 +4,7 @@ import { HostUnreachableError, type SshPool, type UnreachableReason } from '../r
 import type { Executor, RunResult } from '../remote/types.js';
 import {
   type DockerFacts,
+  missingRuncOptions,
   parseCriuVersion,
   parseDockerVersion,
   parseTcProbe,
@@ -115,9 +116,14 @@ async function probeHost(exec: Executor, host: Host, report: HostReport): Promis
           errors.push(failure('criu --version', v));
           return;
         }
-        const check = await run(probeArgv.criuCheck());
-        report.criu = { ok: check.code === 0, version };
+        const [check, conf] = await Promise.all([run(probeArgv.criuCheck()), run(probeArgv.runcConf())]);
+        const missing = missingRuncOptions(conf.stdout);
+        report.criu = { ok: check.code === 0 && missing.length === 0, version };
         if (check.code !== 0) errors.push(`criu ${version}: ${failure('criu check', check)}`);
+        if (missing.length > 0)
+          errors.push(
+            `/etc/criu/runc.conf lacks ${missing.join(', ')}: checkpoints of a service with TCP connections fail without it (scripts/install-host-deps.sh, or provision --install-deps, adds it)`,
+          );
       })
     : undefined;
 

@@ -21,6 +21,7 @@ export const probeArgv = {
   docker: () => ['docker', 'version', '--format', '{{json .}}'],
   criuVersion: () => ['criu', '--version'],
   criuCheck: () => ['criu', 'check'],
+  runcConf: () => ['sh', '-c', 'cat /etc/criu/runc.conf 2>/dev/null || true'],
   tc: (ifname: string) => ['sh', '-c', TC_PROBE_SCRIPT, 'probe', ifname],
   iptables: () => ['iptables', '--version'],
   iptablesUsable: () => ['iptables', '-S', 'INPUT'],
@@ -61,6 +62,20 @@ export function parseDockerVersion(stdout: string): DockerFacts {
 /** `Version: 4.2` (CRIU prints its version on stdout, sometimes with a GitID line). */
 export function parseCriuVersion(stdout: string): string | undefined {
   return /Version:\s*(\S+)/.exec(stdout)?.[1];
+}
+
+/** The CRIU options runc must pass on every checkpoint (scripts/install-host-deps.sh writes them). */
+export const REQUIRED_RUNC_OPTIONS = ['tcp-close', 'skip-in-flight'] as const;
+
+/** The options of /etc/criu/runc.conf that are missing (comments and blank lines ignored). */
+export function missingRuncOptions(conf: string): string[] {
+  const have = new Set(
+    conf
+      .split('\n')
+      .map((l) => l.replace(/#.*/, '').trim())
+      .filter(Boolean),
+  );
+  return REQUIRED_RUNC_OPTIONS.filter((o) => !have.has(o) && !have.has(`--${o}`));
 }
 
 export interface TcFacts {
