@@ -11,7 +11,7 @@ export default class HostsCheck extends EdgectlCommand<typeof HostsCheck> {
   static override description =
     `Connects to every host of the inventory at once (host keys verified against the
 known_hosts file that hosts.yml names) and probes what its role needs: docker with experimental mode and a CRIU
-that passes \`criu check\` on servers, tc (HTB, and netem for latency) and iptables everywhere, rsync and xdelta3
+that passes \`criu check\` on servers (and /etc/criu/runc.conf with tcp-close and skip-in-flight), tc (HTB, and netem for latency) and iptables everywhere, rsync and xdelta3
 on servers. Exits 0 only when every host is ready, 6 when some are not, and says why for each.`;
 
   static override examples = [
