@@ -153,3 +153,28 @@ describe('deploy and offload', () => {
     expect(b?.json?.result).toMatchObject({ host: 'edge2', bs: 'ap3' });
   });
 });
+
+describe('a recorded placement whose container died', () => {
+  it('is reported as such when the user is deployed elsewhere, and undeploy clears it', async () => {
+    const docker = dockerFor(pool, getHost(inv, 'edge1'));
+    await docker.getContainer(`edgectl-${inv.testbed}-mu1`).stop({ t: 0 });
+    const r = await cli(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge2']);
+    expect(r.exitCode).toBe(2);
+    expect(r.json?.error?.message).toMatch(
+      /mu1's service simple is recorded on edge1, but its container is not running there \(exited\)/,
+    );
+    expect(r.json?.error?.hint).toMatch(/edgectl undeploy --user mu1/);
+    expect((await cli(['undeploy', '--user', 'mu1'])).exitCode).toBe(0);
+    const again = await cli<DeployResult>([
+      'deploy',
+      '--user',
+      'mu1',
+      '--service',
+      'simple',
+      '--host',
+      'edge2',
+    ]);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.json?.result?.host).toBe('edge2');
+  });
+});

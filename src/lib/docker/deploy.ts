@@ -193,6 +193,21 @@ function hostPort(info: Docker.ContainerInspectInfo, port: number): number {
   return value;
 }
 
+/** Whether a recorded placement's container still runs: 'running', or what is wrong, in words. */
+async function placementState(inv: Inventory, pool: SshPool, p: Placement): Promise<string> {
+  try {
+    const docker = await reachDocker(pool, getHost(inv, p.host));
+    const info = await docker
+      .getContainer(p.containerId)
+      .inspect()
+      .catch(() => undefined);
+    if (!info) return `its container is gone from ${p.host}`;
+    return info.State.Running ? 'running' : `its container is not running there (${info.State.Status})`;
+  } catch (err) {
+    return `${p.host}'s dockerd cannot be reached (${errorMessage(err)})`;
+  }
+}
+
 export async function deploy(
   inv: Inventory,
   pool: SshPool,
@@ -210,9 +225,20 @@ export async function deploy(
   }
   const existing = state.placements.get(user.name);
   if (existing && (existing.host !== host.name || existing.service !== service.name)) {
-    throw new UsageError(`${user.name}'s service ${existing.service} already runs on ${existing.host}`, {
-      hint: `edgectl migrate --user ${user.name} --to ${host.name}, or edgectl undeploy --user ${user.name} first`,
-    });
+    const where = await placementState(inv, pool, existing);
+    if (where === 'running') {
+      throw new UsageError(`${user.name}'s service ${existing.service} already runs on ${existing.host}`, {
+        hint: `edgectl migrate --user ${user.name} --to ${host.name}, or edgectl undeploy --user ${user.name} first`,
+      });
+    }
+    throw new UsageError(
+      `${user.name}'s service ${existing.service} is recorded on ${existing.host}, but ${where}`,
+      {
+        hint: where.includes('cannot be reached')
+          ? `bring ${existing.host} back (the local lab: edgectl lab up), then edgectl undeploy --user ${user.name}`
+          : `edgectl undeploy --user ${user.name} forgets it (and removes what is left there), then deploy again`,
+      },
+    );
   }
   const docker = await reachDocker(pool, host);
   const name = containerName(inv, user.name);
