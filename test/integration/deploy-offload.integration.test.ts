@@ -23,6 +23,11 @@ function cli<T>(args: string[], hosts = hostsFile) {
   return edgectl<T>([...args, '-f', hosts, '--state', stateFile, '--json']);
 }
 
+/** Deploys simple for mu1 on a server. */
+function deployMu1(host: string) {
+  return cli<DeployResult>(['deploy', '--user', 'mu1', '--service', 'simple', '--host', host]);
+}
+
 /** The containers of this testbed's users on a server. */
 async function userContainers(host: string): Promise<string[]> {
   const list = await dockerFor(pool, getHost(inv, host)).listContainers({
@@ -93,19 +98,11 @@ describe('deploy failures leave nothing behind', () => {
 
 describe('deploy and offload', () => {
   it('deploys simple for mu1 on edge1, and again returns the same container', async () => {
-    const r = await cli<DeployResult>(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge1']);
+    const r = await deployMu1('edge1');
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.json?.result).toMatchObject({ user: 'mu1', service: 'simple', host: 'edge1', already: false });
     expect(r.json?.result?.endpoint.address).toBe(getHost(inv, 'edge1').dataAddress);
-    const again = await cli<DeployResult>([
-      'deploy',
-      '--user',
-      'mu1',
-      '--service',
-      'simple',
-      '--host',
-      'edge1',
-    ]);
+    const again = await deployMu1('edge1');
     expect(again.json?.result?.already).toBe(true);
     expect(again.json?.result?.containerId).toBe(r.json?.result?.containerId);
   });
@@ -158,22 +155,14 @@ describe('a recorded placement whose container died', () => {
   it('is reported as such when the user is deployed elsewhere, and undeploy clears it', async () => {
     const docker = dockerFor(pool, getHost(inv, 'edge1'));
     await docker.getContainer(`edgectl-${inv.testbed}-mu1`).stop({ t: 0 });
-    const r = await cli(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge2']);
+    const r = await deployMu1('edge2');
     expect(r.exitCode).toBe(2);
     expect(r.json?.error?.message).toMatch(
       /mu1's service simple is recorded on edge1, but its container is not running there \(exited\)/,
     );
     expect(r.json?.error?.hint).toMatch(/edgectl undeploy --user mu1/);
     expect((await cli(['undeploy', '--user', 'mu1'])).exitCode).toBe(0);
-    const again = await cli<DeployResult>([
-      'deploy',
-      '--user',
-      'mu1',
-      '--service',
-      'simple',
-      '--host',
-      'edge2',
-    ]);
+    const again = await deployMu1('edge2');
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.json?.result?.host).toBe('edge2');
   });
