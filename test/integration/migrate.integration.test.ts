@@ -16,6 +16,7 @@ import {
   MigrationError,
   type MigrationResult,
   type PhaseName,
+  phasesOf,
 } from '../../src/lib/migration/pipeline.js';
 import type { OffloadResult } from '../../src/lib/mu/offload.js';
 import { SshPool } from '../../src/lib/remote/index.js';
@@ -124,18 +125,8 @@ describe('edgectl migrate', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const m = r.json!.result!;
     expect(m).toMatchObject({ from: 'edge1', to: 'edge2', strategy: 'delta', codec: 'xdelta3' });
-    expect(m.phases.map((p) => p.name)).toEqual([
-      'prepare',
-      'pre-checkpoint',
-      'pre-transfer',
-      'checkpoint',
-      'delta',
-      'transfer',
-      'patch',
-      'restore',
-      'verify',
-      'cleanup',
-    ]);
+    // Every phase of the list the unit tests pin down, in order.
+    expect(m.phases.map((p) => p.name)).toEqual(phasesOf('delta', 'xdelta3'));
     for (const p of m.phases) {
       expect(p.durationMs, p.name).toBeGreaterThan(0);
       expect(p.startMs, p.name).toBeGreaterThanOrEqual(0);
