@@ -5,8 +5,21 @@ import { type UndeployResult, undeploy } from '../lib/docker/deploy.js';
 export default class Undeploy extends EdgectlCommand<typeof Undeploy> {
   static override summary = "Remove a user's service container and its placement.";
 
+  static override description =
+    `Removes the container where the placement record says it runs, then the record. If that
+server cannot be reached, nothing changes (exit 5), unless --forget: then the record goes anyway and a
+warning says what may be left on the server.`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --user mu1',
+    '<%= config.bin %> <%= command.id %> --user mu1 --forget --json',
+  ];
+
   static override flags = {
     user: Flags.string({ summary: 'The user (hosts.yml users[].name).', required: true }),
+    forget: Flags.boolean({
+      summary: 'Drop the placement record even if its server cannot be reached to remove the container.',
+    }),
   };
 
   async run(): Promise<UndeployResult> {
@@ -14,7 +27,8 @@ export default class Undeploy extends EdgectlCommand<typeof Undeploy> {
     const pool = this.sshPool();
     const state = this.openState();
     try {
-      const r = await undeploy(inv, pool, state, this.flags.user);
+      const r = await undeploy(inv, pool, state, this.flags.user, { forget: this.flags.forget });
+      if (r.left) this.warn(`forgot ${r.user}'s placement; ${r.left}`);
       this.say(r.removed ? `Removed ${r.container} from ${r.host}.` : `${r.user} had no service deployed.`);
       return r;
     } finally {

@@ -166,4 +166,36 @@ describe('a recorded placement whose container died', () => {
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.json?.result?.host).toBe('edge2');
   });
+
+  it('undeploy refuses while the server is unreachable (the record stays), and --forget drops the record', async () => {
+    // mu1 runs on edge2 now (the test before).
+    const { planLab } = await import('../../src/lib/lab/plan.js');
+    const edge2 = planLab(inv).hosts.find((h) => h.name === 'edge2')!;
+    process.kill(Number(readFileSync(edge2.docker!.pidFile, 'utf8')), 'SIGKILL');
+    try {
+      const r = await cli(['undeploy', '--user', 'mu1']);
+      expect(r.exitCode).toBe(5);
+      expect(r.json?.error?.code).toBe('DOCKER_UNAVAILABLE');
+      expect(r.json?.error?.hint).toMatch(/--forget/);
+      const s = openState(stateFile);
+      expect(s.placements.get('mu1')?.host).toBe('edge2');
+      s.close();
+      const f = await cli<{ removed: boolean; left?: string }>(['undeploy', '--user', 'mu1', '--forget']);
+      expect(f.exitCode, f.stderr).toBe(0);
+      expect(f.json?.result?.removed).toBe(true);
+      expect(f.json?.result?.left).toMatch(/may still be on edge2/);
+      expect(f.json?.warnings.join()).toMatch(/forgot mu1's placement/);
+      const after = openState(stateFile);
+      expect(after.placements.get('mu1')).toBeUndefined();
+      after.close();
+    } finally {
+      const up = await edgectl(['lab', 'up', '-f', hostsFile, '--json']);
+      expect(up.exitCode, up.stderr).toBe(0);
+      // What --forget left behind on edge2, removed by hand.
+      await dockerFor(pool, getHost(inv, 'edge2'))
+        .getContainer(`edgectl-${inv.testbed}-mu1`)
+        .remove({ force: true })
+        .catch(() => {});
+    }
+  });
 });

@@ -300,27 +300,60 @@ export interface UndeployResult {
   user: string;
   host: string | null;
   container: string | null;
+  /** The placement record is gone. */
   removed: boolean;
+  /** Why the container could not be removed (only with `forget`: the record went anyway). */
+  left?: string;
 }
 
+/**
+ * Removes a user's container and its placement record. `forget`: drop the record even when the
+ * container cannot be removed (its server is gone), saying what was left behind.
+ */
 export async function undeploy(
   inv: Inventory,
   pool: SshPool,
   state: StateDb,
   userName: string,
+  options: { forget?: boolean } = {},
 ): Promise<UndeployResult> {
   const user = getUser(inv, userName);
   const placement = state.placements.get(user.name);
   if (!placement) return { user: user.name, host: null, container: null, removed: false };
-  const docker = await reachDocker(pool, getHost(inv, placement.host));
-  await docker
-    .getContainer(placement.container)
-    .remove({ force: true })
-    .catch((err: { statusCode?: number }) => {
-      if (err.statusCode !== 404) throw err;
-    });
+  let left: string | undefined;
+  try {
+    const docker = await reachDocker(pool, getHost(inv, placement.host));
+    await docker
+      .getContainer(placement.container)
+      .remove({ force: true })
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404) throw err;
+      });
+  } catch (err) {
+    if (!options.forget) {
+      const forget = `or add --forget to drop the record anyway (if ${placement.host} is gone for good)`;
+      if (err instanceof EdgectlError) {
+        throw new EdgectlError(err.code, err.exitCode, err.message, {
+          hint: err.hint ? `${err.hint}; ${forget}` : `bring ${placement.host} back, ${forget}`,
+          cause: err,
+        });
+      }
+      throw new DeployError(
+        `cannot remove ${placement.container} from ${placement.host}: ${errorMessage(err)}`,
+        `bring ${placement.host} back, ${forget}`,
+        err,
+      );
+    }
+    left = `the container ${placement.container} may still be on ${placement.host}: ${errorMessage(err)}`;
+  }
   state.placements.remove(user.name, Date.now());
-  return { user: user.name, host: placement.host, container: placement.container, removed: true };
+  return {
+    user: user.name,
+    host: placement.host,
+    container: placement.container,
+    removed: true,
+    ...(left ? { left } : {}),
+  };
 }
 
 /** The CPU score C_s of a server: the bundled benchmark, run once in a throw-away container there. */
