@@ -235,7 +235,7 @@ export async function deploy(
       `${user.name}'s service ${existing.service} is recorded on ${existing.host}, but ${where}`,
       {
         hint: where.includes('cannot be reached')
-          ? `bring ${existing.host} back (the local lab: edgectl lab up), then edgectl undeploy --user ${user.name}`
+          ? `bring ${existing.host} back (the local lab: edgectl lab up) and edgectl undeploy --user ${user.name}, or edgectl undeploy --user ${user.name} --forget if it is gone for good`
           : `edgectl undeploy --user ${user.name} forgets it (and removes what is left there), then deploy again`,
       },
     );
