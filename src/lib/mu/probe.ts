@@ -129,7 +129,6 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
   const attempt = options.attemptTimeoutMs ?? 250;
   const timeout = options.timeoutMs ?? 300_000;
   const from = new Pinger(options.from, attempt);
-  const to = new Pinger(options.to, attempt);
   const result: ProbeResult = {
     lastOkBeforeMs: null,
     firstOkAfterMs: null,
@@ -170,6 +169,5 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     return result;
   } finally {
     from.close();
-    to.close();
   }
 }
