@@ -158,6 +158,30 @@ export async function provision(
   pool: SshPool,
   options: ProvisionOptions = {},
 ): Promise<ProvisionResult> {
+  // One persistent shell per host: a provisioning run is many small commands, and each new SSH session
+  // costs the host a login shell's start-up.
+  const shells = new Map<string, ShellExecutor>();
+  const shellOf = (h: Host): ShellExecutor => {
+    let shell = shells.get(h.name);
+    if (!shell) {
+      shell = new ShellExecutor(pool, h);
+      shells.set(h.name, shell);
+    }
+    return shell;
+  };
+  try {
+    return await provisionWith(inv, pool, options, shellOf);
+  } finally {
+    await Promise.all([...shells.values()].map((s) => s.close()));
+  }
+}
+
+async function provisionWith(
+  inv: Inventory,
+  pool: SshPool,
+  options: ProvisionOptions,
+  shellOf: (h: Host) => ShellExecutor,
+): Promise<ProvisionResult> {
   const hosts = options.only?.length ? inv.hosts.filter((h) => options.only?.includes(h.name)) : inv.hosts;
   const reports = new Map<string, HostProvision>(
     hosts.map((h) => [
@@ -178,33 +202,6 @@ export async function provision(
         : { message: errorMessage(err) };
   };
 
-  // One persistent shell per host: a provisioning run is many small commands, and each new SSH session
-  // costs the host a login shell's start-up.
-  const shells = new Map<string, ShellExecutor>();
-  const shellOf = (h: Host): ShellExecutor => {
-    let shell = shells.get(h.name);
-    if (!shell) {
-      shell = new ShellExecutor(pool, h);
-      shells.set(h.name, shell);
-    }
-    return shell;
-  };
-  try {
-    return await provisionWith(inv, pool, options, hosts, reports, fail, shellOf);
-  } finally {
-    await Promise.all([...shells.values()].map((s) => s.close()));
-  }
-}
-
-async function provisionWith(
-  inv: Inventory,
-  pool: SshPool,
-  options: ProvisionOptions,
-  hosts: Host[],
-  reports: Map<string, HostProvision>,
-  fail: (host: string, err: unknown) => void,
-  shellOf: (h: Host) => ShellExecutor,
-): Promise<ProvisionResult> {
   // Facts of every host first: the APs route to the users on the mu hosts, so they need those.
   const facts = new Map<string, HostFacts>();
   const factHosts = options.only?.length
