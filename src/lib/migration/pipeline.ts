@@ -510,8 +510,8 @@ export class Migration {
         await container.start({ _query: { checkpoint: this.names.final }, _body: {} } as object);
         this.parts['docker'] = performance.now() - dockerStarted;
         const neighbourStarted = performance.now();
-        await this.primeNeighbour(container);
-        this.parts['neighbour'] = performance.now() - neighbourStarted;
+        if (await this.primeNeighbour(this.dst, container))
+          this.parts['neighbour'] = performance.now() - neighbourStarted;
         return null;
       });
       failedPhase = 'verify';
@@ -589,16 +589,17 @@ export class Migration {
     };
   }
 
-  /** The destination learns the restored container's MAC at once (best effort: without it, the kernel
-   * finds it by itself within about a second). */
-  private async primeNeighbour(container: Docker.Container): Promise<void> {
+  /** The host of a container just restored from a checkpoint learns its MAC at once (best effort:
+   * without it, the kernel finds it by itself within about a second). True when it did. */
+  private async primeNeighbour(side: Side, container: Docker.Container): Promise<boolean> {
     try {
       const info = await container.inspect();
       const net = Object.values(info.NetworkSettings.Networks ?? {}).find((n) => n.IPAddress && n.MacAddress);
-      if (!net) return;
-      await this.exec(this.dst, primeNeighbourArgv(net.IPAddress, net.MacAddress), 'priming ARP', 10_000);
+      if (!net) return false;
+      await this.exec(side, primeNeighbourArgv(net.IPAddress, net.MacAddress), 'priming ARP', 10_000);
+      return true;
     } catch {
-      // only an optimisation
+      return false;
     }
   }
 
@@ -714,6 +715,7 @@ export class Migration {
           if (!this.finalTaken)
             throw new Error('the final checkpoint did not complete and the container is stopped');
           await this.srcContainer.start({ _query: { checkpoint: this.names.final }, _body: {} } as object);
+          await this.primeNeighbour(this.src, this.srcContainer);
         }
         await waitUntilAnswers(this.srcContainer, this.service, 30_000);
         await this.closeTransfers().catch(() => {});
