@@ -461,7 +461,7 @@ export function testbedKeyMarker(inv: Inventory): string {
   return `edgectl-testbed-${inv.testbed}`;
 }
 
-function trustUnits(inv: Inventory, trust: TrustMaterial): Unit[] {
+export function trustUnits(inv: Inventory, trust: TrustMaterial): Unit[] {
   const dir = trustDirOnHost(inv);
   const keyFile = `${dir}/id_ed25519`;
   const khFile = `${dir}/known_hosts`;
@@ -505,8 +505,9 @@ function trustUnits(inv: Inventory, trust: TrustMaterial): Unit[] {
           .trim()
           .split(/\s+/)
           .map((n) => Number(n || '0'));
-        // Rewrites the file without our old lines, then appends the current one.
-        const rewrite = `f=${authFile}; mkdir -p "$(dirname "$f")"; touch "$f"; t="$f.edgectl.$$"; grep -v -F -- "$2" "$f" > "$t"; cat "$t" > "$f"; rm -f "$t"`;
+        // Rewrites the file without our old lines, then appends the current one, under a lock on the file
+        // (several hosts can share one, e.g. a home directory over NFS, and be provisioned at once).
+        const rewrite = `f=${authFile}; mkdir -p "$(dirname "$f")"; exec 9>>"$f"; flock 9; t="$f.edgectl.$$"; grep -v -F -- "$2" "$f" > "$t"; cat "$t" > "$f"; rm -f "$t"`;
         return {
           current: exact === 1 && count === 1,
           apply: [cmd(['sh', '-c', `${rewrite}; printf '%s\\n' "$1" >> "$f"`, 'auth', line, marker])],
