@@ -28,18 +28,14 @@ async function provisionCli(...args: string[]) {
   return edgectl<ProvisionResult>(['provision', '-f', hostsFile, '--json', ...args]);
 }
 
+/** edgectl on the lab's inventory with this file's state database. */
+function cli<T>(args: string[]) {
+  return edgectl<T>([...args, '-f', hostsFile, '--state', stateFile, '--json']);
+}
+
 /** One task from user mu1's own address on the mu host to its service; what the service saw. */
 async function taskFromMu1(): Promise<{ counter: number; peer: string }> {
-  const r = await edgectl<OffloadResult>([
-    'offload',
-    '-f',
-    hostsFile,
-    '--state',
-    stateFile,
-    '--user',
-    'mu1',
-    '--json',
-  ]);
+  const r = await cli<OffloadResult>(['offload', '--user', 'mu1']);
   expect(r.exitCode, r.stderr).toBe(0);
   const task = r.json?.result?.tasks[0];
   return { counter: task?.counter ?? -1, peer: task?.peer ?? '' };
@@ -54,7 +50,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await edgectl(['undeploy', '-f', hostsFile, '--state', stateFile, '--user', 'mu1']);
+  await cli(['undeploy', '--user', 'mu1']);
   await pool.closeAll();
   rmSync(stateDir, { recursive: true, force: true });
 });
@@ -140,20 +136,7 @@ describe('edgectl provision on the lab', () => {
   });
 
   it("carries a user's task through its AP (the service sees the AP's NAT address), and through ap2 after one rule change", async () => {
-    const deployed = await edgectl([
-      'deploy',
-      '-f',
-      hostsFile,
-      '--state',
-      stateFile,
-      '--user',
-      'mu1',
-      '--service',
-      'simple',
-      '--host',
-      'edge1',
-      '--json',
-    ]);
+    const deployed = await cli(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge1']);
     expect(deployed.exitCode, deployed.stderr).toBe(0);
     expect(await currentBasestation(inv, pool, 'mu1')).toBe('ap1');
     const first = await taskFromMu1();
@@ -167,9 +150,7 @@ describe('edgectl provision on the lab', () => {
     expect(again.json?.result?.changed).toBe(false);
     expect(await currentBasestation(inv, pool, 'mu1')).toBe('ap2');
     // Docker's port rules would show in the snapshots compared below.
-    expect(
-      (await edgectl(['undeploy', '-f', hostsFile, '--state', stateFile, '--user', 'mu1'])).exitCode,
-    ).toBe(0);
+    expect((await cli(['undeploy', '--user', 'mu1'])).exitCode).toBe(0);
   });
 
   it('a host it cannot provision fails with the reason, and the others stay consistent', async () => {
