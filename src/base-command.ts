@@ -1,7 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { errorEnvelope, successEnvelope, toEdgectlError } from './lib/envelope.js';
-import { errorMessage } from './lib/errors.js';
+import { errorMessage, InterruptedError } from './lib/errors.js';
 import { type Inventory, loadInventory } from './lib/inventory/index.js';
 import { SshPool, shellJoin } from './lib/remote/index.js';
 import { openState, type StateDb } from './lib/state/index.js';
@@ -38,6 +38,26 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
   };
 
   protected flags!: BaseFlags<T>;
+  /**
+   * Aborted on the first SIGINT or SIGTERM (reason: an InterruptedError). Library calls take it and finish
+   * or undo what they have under way before giving up; a third signal quits at once.
+   */
+  protected readonly interrupt = new AbortController();
+  private signals = 0;
+  private readonly onSignal = (name: NodeJS.Signals): void => {
+    this.signals++;
+    if (this.signals === 1) {
+      process.stderr.write(
+        `\n${name}: stopping; what is under way is finished or undone first (twice more to quit at once, leaving it half done)\n`,
+      );
+      this.interrupt.abort(new InterruptedError(name));
+    } else if (this.signals >= 3) {
+      process.stderr.write(`${name}: quitting now; things may be left half done\n`);
+      process.exit(130);
+    } else {
+      process.stderr.write(`${name}: still finishing or undoing; once more to quit at once\n`);
+    }
+  };
   protected readonly warnings: string[] = [];
   /** The exit status a command that returns a result wants (e.g. "not ready"), 0 by default. */
   protected status = 0;
@@ -52,6 +72,13 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
       strict: this.ctor.strict,
     });
     this.flags = flags as BaseFlags<T>;
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+
+  /** The AbortSignal that Ctrl+C (SIGINT) and SIGTERM abort. */
+  protected get signal(): AbortSignal {
+    return this.interrupt.signal;
   }
 
   protected get hostsFile(): string {
@@ -114,6 +141,8 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
   }
 
   protected override async finally(err: Error | undefined): Promise<void> {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
     if (!err && this.status !== 0) process.exitCode = this.status;
     await super.finally(err);
   }

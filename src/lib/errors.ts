@@ -18,6 +18,8 @@ export const ExitCode = {
   notReady: 6,
   /** The local machine cannot do what was asked (missing kernel feature, not root, ...). */
   unsupported: 7,
+  /** Interrupted (SIGINT, SIGTERM): what was under way was finished or undone first. */
+  interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -53,6 +55,25 @@ export class UnsupportedError extends EdgectlError {
   constructor(message: string, options: EdgectlErrorOptions = {}) {
     super('UNSUPPORTED', ExitCode.unsupported, message, options);
   }
+}
+
+/**
+ * Ctrl+C (SIGINT) or SIGTERM reached the command: the reason of the AbortSignal every step receives.
+ * What the step had under way is finished or undone before this reaches the user (exit 130).
+ */
+export class InterruptedError extends EdgectlError {
+  constructor(
+    readonly signalName: string,
+    message = `interrupted (${signalName})`,
+    options: EdgectlErrorOptions = {},
+  ) {
+    super('INTERRUPTED', ExitCode.interrupted, message, options);
+  }
+}
+
+/** Throws the signal's reason (an InterruptedError) when it has been aborted. */
+export function throwIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new InterruptedError('abort');
 }
 
 /** A bug: something that should not happen whatever the input. */
