@@ -1,3 +1,4 @@
+import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
 import { type LabUpResult, labUp } from '../../lib/lab/lab.js';
 
@@ -15,10 +16,23 @@ Needs root. Idempotent: a lab that is up is left alone; leftovers of a killed la
     '<%= config.bin %> <%= command.id %> -f hosts.yml --json',
   ];
 
+  static override flags = {
+    'session-delay': Flags.integer({
+      summary:
+        'Make every new SSH session on every lab host wait this many ms first, and log it (for tests).',
+      description:
+        'What a slow login shell costs on real machines (conda, pyenv or nvm in ~/.bashrc: 0.1-2 s a session). Each session is logged in /run/edgectl/TESTBED/HOST/sessions.log. A lab built with another value is rebuilt.',
+      env: 'EDGECTL_LAB_SESSION_DELAY_MS',
+      min: 0,
+      default: 0,
+    }),
+  };
+
   async run(): Promise<LabUpResult> {
     const inv = await this.loadInventory();
     this.note(`Building lab ${inv.testbed} (${inv.hosts.length} hosts)...`);
     const result = await labUp(inv, {
+      sessionDelayMs: this.flags['session-delay'],
       onStep: (s) => this.note(`  ✓ ${s.name}${s.detail ? ` (${s.detail})` : ''} ${s.ms} ms`),
     });
     if (!this.jsonEnabled()) {

@@ -35,6 +35,7 @@ import {
   type LabPaths,
   type LabPlan,
   planLab,
+  sessionScript,
   sshdConfig,
 } from './plan.js';
 import {
@@ -78,6 +79,11 @@ export interface LabStep {
 
 export interface LabOptions extends LabPaths {
   executor?: Executor;
+  /**
+   * Every new SSH session on every lab host waits this long before its command, and is logged (meant for
+   * tests: the cost of a slow login shell, 0.1-2 s on real machines). 0: sshd as it comes.
+   */
+  sessionDelayMs?: number;
   onStep?: (step: LabStep) => void;
 }
 
@@ -353,7 +359,7 @@ async function tail(file: string, lines = 8): Promise<string> {
 /** This edgectl, for the lab's hosts: they share this machine's files, so they share its install. */
 const EDGECTL_ENTRY = fileURLToPath(new URL('../../../bin/run.js', import.meta.url));
 
-async function writeHostFiles(plan: LabPlan): Promise<void> {
+async function writeHostFiles(plan: LabPlan, sessionDelayMs: number): Promise<void> {
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   await mkdir(plan.runDir, { recursive: true, mode: 0o755 });
   await writeFile(plan.edgectlBin, `#!/bin/sh\nexec ${shellJoin([process.execPath, EDGECTL_ENTRY])} "$@"\n`, {
@@ -362,7 +368,8 @@ async function writeHostFiles(plan: LabPlan): Promise<void> {
   await Promise.all(
     plan.hosts.map(async (h) => {
       await mkdir(h.runDir, { recursive: true, mode: 0o755 });
-      await writeFile(h.sshdConfig, sshdConfig(plan, h));
+      await writeFile(h.sshdConfig, sshdConfig(plan, h, sessionDelayMs));
+      if (sessionDelayMs > 0) await writeFile(h.sessionScript, sessionScript(h, sessionDelayMs));
       if (h.docker) {
         await writeFile(h.docker.configFile, dockerDaemonConfig());
         await mkdir(h.docker.dataRoot, { recursive: true, mode: 0o711 });
@@ -466,12 +473,13 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
     },
   };
   const plan = planLab(inv, options);
+  const sessionDelay = options.sessionDelayMs ?? 0;
   await step(opts, 'preflight', () => preflight(exec));
   const planFile = join(plan.runDir, 'plan.json');
   // Everything the lab is made from: a lab built from other configs or daemon flags is rebuilt.
   const built = {
     plan,
-    sshd: plan.hosts.map((h) => sshdConfig(plan, h)),
+    sshd: plan.hosts.map((h) => sshdConfig(plan, h, sessionDelay)),
     dockerd: plan.hosts.flatMap((h) => (h.docker ? [dockerdArgv(h)] : [])),
   };
   const planText = `${JSON.stringify(built, null, 2)}\n`;
@@ -497,7 +505,7 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
       opts,
       'repair',
       async () => {
-        await writeHostFiles(plan);
+        await writeHostFiles(plan, sessionDelay);
         await Promise.all(dockerd.map(clearDeadDockerd));
         await startDaemons(exec, { sshd, dockerd });
       },
@@ -526,7 +534,7 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
       opts,
       'daemons',
       async () => {
-        await writeHostFiles(plan);
+        await writeHostFiles(plan, sessionDelay);
         await startDaemons(exec, { sshd: plan.hosts, dockerd: plan.hosts.filter((h) => h.docker) });
       },
       () => `${plan.hosts.length} sshd, ${plan.hosts.filter((h) => h.docker).length} dockerd`,

@@ -63,6 +63,10 @@ export interface LabHostPlan {
   runDir: string;
   sshdConfig: string;
   sshdPidFile: string;
+  /** With a session delay (lab up --session-delay): every SSH session starts here, is logged, waits. */
+  sessionScript: string;
+  /** One line per SSH session of the host: `EPOCH_MS COMMAND` (only with a session delay). */
+  sessionLog: string;
   hostKey: string;
   docker?: {
     socket: string;
@@ -272,6 +276,8 @@ export function planLab(inv: Inventory, paths: LabPaths = {}): LabPlan {
       runDir: hostRun,
       sshdConfig: join(hostRun, 'sshd_config'),
       sshdPidFile: join(hostRun, 'sshd.pid'),
+      sessionScript: join(hostRun, 'session.sh'),
+      sessionLog: join(hostRun, 'sessions.log'),
       hostKey,
       ...(dockerPlan ? { docker: dockerPlan } : {}),
     };
@@ -321,8 +327,24 @@ export function provisionedKeys(plan: LabPlan, host: LabHostPlan): string {
   return `${plan.authorizedKeys}.provisioned.${host.name}`;
 }
 
-/** The sshd_config of one lab host. */
-export function sshdConfig(plan: LabPlan, host: LabHostPlan): string {
+/**
+ * With a session delay (meant for tests: every new SSH session then costs what a slow login shell costs
+ * on real machines, conda or pyenv in ~/.bashrc), sshd runs this in the user's own login shell before the
+ * session's command: it logs the session, waits, then runs the command in that same shell, as sshd would.
+ */
+export function sessionScript(host: LabHostPlan, delayMs: number): string {
+  return [
+    `# edgectl lab: every SSH session of host ${host.name} (lab up --session-delay ${delayMs})`,
+    `printf '%s %.300s\\n' "$(date +%s%3N)" "$(printf '%s' "\${SSH_ORIGINAL_COMMAND:-(login shell)}" | tr '\\n' ' ')" >>${host.sessionLog}`,
+    `sleep ${(delayMs / 1000).toFixed(3)}`,
+    'if [ -z "${SSH_ORIGINAL_COMMAND:-}" ]; then exec "$SHELL" -l; fi',
+    'eval "$SSH_ORIGINAL_COMMAND"',
+    '',
+  ].join('\n');
+}
+
+/** The sshd_config of one lab host (sessionDelayMs > 0: every session goes through sessionScript). */
+export function sshdConfig(plan: LabPlan, host: LabHostPlan, sessionDelayMs = 0): string {
   // The hosts of a lab share this machine's files, root's home included: keys that provision authorises
   // (host-to-host trust) go to a file of the lab host's own (one per host, as on real machines: hosts
   // provisioned at the same time would otherwise rewrite one file at once), named to sessions by
@@ -351,6 +373,7 @@ export function sshdConfig(plan: LabPlan, host: LabHostPlan): string {
     'MaxStartups 100:30:200',
     'LogLevel ERROR',
     `SetEnv ${env.join(' ')}`,
+    ...(sessionDelayMs > 0 ? [`ForceCommand . ${host.sessionScript}`] : []),
     '',
   ].join('\n');
 }
