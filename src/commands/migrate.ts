@@ -66,6 +66,7 @@ checkpoint, the container is restored on the source from that checkpoint, state 
         strategy,
         codec,
         probe: !this.flags['no-probe'],
+        signal: this.signal,
         onPhase: (e) => {
           if (e.status === 'end')
             progress.end(e.name, `${(e.durationMs ?? 0).toFixed(0)} ms ${bytes(e.bytes)}`.trim());
@@ -76,6 +77,8 @@ checkpoint, the container is restored on the source from that checkpoint, state 
       });
       const r = await migration.migrate();
       await progress.close();
+      if (this.signal.aborted)
+        this.warn(`interrupted once the service answered on ${r.to}: the migration was finished, not undone`);
       if (r.downtimeMs === null)
         this.warn('the downtime could not be measured (no probe result from the user machine)');
       this.say(

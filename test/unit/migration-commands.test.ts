@@ -52,7 +52,8 @@ describe('migration commands', () => {
   it('lists the phases of each strategy and codec', () => {
     expect(DEFAULT_CODEC).toBe('xdelta3');
     expect(phasesOf('delta')).toEqual(phasesOf('delta', 'xdelta3'));
-    expect(phasesOf('delta', 'rsync')).not.toContain('patch');
+    // Both codecs: delta at the source, transfer through the channel, patch at the destination.
+    expect(phasesOf('delta', 'rsync')).toEqual(phasesOf('delta', 'xdelta3'));
     expect(phasesOf('delta', 'xdelta3')).toEqual([
       'prepare',
       'pre-checkpoint',

@@ -1,6 +1,11 @@
 import { errorMessage } from '../errors.js';
 import type { Host, Inventory, Role } from '../inventory/index.js';
-import { HostUnreachableError, type SshPool, type UnreachableReason } from '../remote/index.js';
+import {
+  HostUnreachableError,
+  ShellExecutor,
+  type SshPool,
+  type UnreachableReason,
+} from '../remote/index.js';
 import type { Executor, RunResult } from '../remote/types.js';
 import {
   type DockerFacts,
@@ -211,10 +216,16 @@ export async function checkHost(pool: SshPool, host: Host): Promise<HostReport> 
     report.errors.push(report.ssh.error ?? 'unreachable');
     return report;
   }
+  // Every probe runs through one persistent shell: one new session on the host, whatever its login
+  // shell costs (the probes' time limits start once that shell answered).
+  const shell = new ShellExecutor(pool, host);
   try {
-    await probeHost(pool.executor(host), host, report);
+    await shell.open();
+    await probeHost(shell, host, report);
   } catch (err) {
     report.errors.push(`probe failed: ${errorMessage(err)}`);
+  } finally {
+    await shell.close();
   }
   report.ready = report.errors.length === 0;
   return report;

@@ -7,6 +7,8 @@
  * xattrs included), so that files the app wrote move with it.
  */
 
+import { shellJoin } from '../remote/quote.js';
+
 /** Where a migration keeps its files on a host (`src` and `dst` differ: lab hosts share one filesystem). */
 export function stagingDir(testbed: string, migrationId: number, side: 'src' | 'dst'): string {
   return `/var/lib/edgectl/migrations/${testbed}/${migrationId}/${side}`;
@@ -17,7 +19,8 @@ export function checkpointDir(dockerRoot: string, containerId: string, name: str
   return `${dockerRoot}/containers/${containerId}/checkpoints/${name}`;
 }
 
-const TAR_FLAGS = "--xattrs --xattrs-include='trusted.*' --numeric-owner";
+const TAR_FLAGS_ARGV = ['--xattrs', '--xattrs-include=trusted.*', '--numeric-owner'];
+const TAR_FLAGS = shellJoin(TAR_FLAGS_ARGV);
 
 /** Takes a snapshot: the checkpoint's images and the writable layer. Prints the snapshot's size in bytes. */
 export function snapshotArgv(out: string, checkpoint: string, upperDir: string): string[] {
@@ -169,6 +172,97 @@ export function rsyncArgv(
     `${from}/`,
     `${to.user}@${to.address}:${toDir}/`,
   ];
+}
+
+/**
+ * The data channel of the downtime, opened before the final checkpoint (run on the source): one SSH
+ * session to the destination whose remote side, a `tar -x` into `toDir`, is already running, fed from a
+ * FIFO in `chan`. A new SSH session costs the destination its login shell (a user's ~/.bashrc: 0.1-2 s on
+ * real machines); this pays it before the service stops. A `sleep` holds the FIFO open for writing so
+ * that the session starts now; `send` writes the archive, then ends the holder: the receiver sees the end
+ * of its input, unpacks the rest and exits. Prints nothing; fails when the receiver does not come up.
+ */
+export function openChannelArgv(chan: string, to: RsyncTarget, toDir: string): string[] {
+  const receiver = `${shellJoin(['mkdir', '-p', toDir])} && echo ready && exec ${shellJoin(['tar', ...TAR_FLAGS_ARGV, '-x', '-C', toDir])}`;
+  const script = [
+    'set -eu',
+    'c=$1; shift',
+    'rm -rf "$c"; mkdir -p "$c"; mkfifo "$c/pipe"',
+    '( "$@" <"$c/pipe" >"$c/out" 2>"$c/err" & echo $! >"$c/ssh.pid"; wait $! && r=0 || r=$?; echo $r >"$c/rc.new"; mv "$c/rc.new" "$c/rc" ) </dev/null >/dev/null 2>&1 &',
+    'sleep 3600 >"$c/pipe" </dev/null 2>/dev/null & echo $! >"$c/holder.pid"',
+    // Ready when the receiver said so (its login shell is done), failed when the session ended.
+    'i=0',
+    'until grep -qx ready "$c/out" 2>/dev/null; do',
+    '  if [ -f "$c/rc" ]; then echo "the receiver on the destination did not start (exit $(cat "$c/rc")): $(tail -c 500 "$c/err")" >&2; exit 1; fi',
+    '  i=$((i + 1)); [ "$i" -lt 12000 ] || { echo "the receiver on the destination did not start within 120 s" >&2; exit 1; }',
+    '  sleep 0.01',
+    'done',
+  ].join('\n');
+  return [
+    'sh',
+    '-c',
+    script,
+    'channel',
+    chan,
+    'ssh',
+    ...sshOptions(to),
+    `${to.user}@${to.address}`,
+    receiver,
+  ];
+}
+
+/**
+ * Sends a directory through the open channel (run on the source) and waits until the destination has
+ * unpacked it all. Prints the bytes sent (the archive's size).
+ */
+export function sendArgv(chan: string, from: string): string[] {
+  const script = [
+    'set -eu',
+    'c=$1; from=$2',
+    '[ -p "$c/pipe" ] && [ ! -f "$c/rc" ] || { echo "the data channel to the destination is not open: $(tail -c 500 "$c/err" 2>/dev/null)" >&2; exit 1; }',
+    `tar ${TAR_FLAGS} --totals -C "$from" -cf - . 2>"$c/totals" >"$c/pipe"`,
+    'kill "$(cat "$c/holder.pid")" 2>/dev/null || true',
+    'until [ -f "$c/rc" ]; do sleep 0.002; done',
+    'r=$(cat "$c/rc")',
+    '[ "$r" = 0 ] || { echo "the destination did not receive the data (exit $r): $(tail -c 500 "$c/err")" >&2; exit 1; }',
+    'sed -n \'s/^Total bytes written: \\([0-9]*\\).*/\\1/p\' "$c/totals"',
+  ].join('\n');
+  return ['sh', '-c', script, 'send', chan, from];
+}
+
+/** Ends a channel, used or not (its session and the FIFO's holder), and removes its files. */
+export function closeChannelArgv(chan: string): string[] {
+  const script = [
+    'c=$1',
+    'for f in holder.pid ssh.pid; do [ -f "$c/$f" ] && kill "$(cat "$c/$f")" 2>/dev/null; done',
+    'rm -rf "$c"',
+    'true',
+  ].join('\n');
+  return ['sh', '-c', script, 'close-channel', chan];
+}
+
+/**
+ * The rsync codec's delta, computed at the source against its own copy of the pre-migration image (the
+ * destination's copy was verified identical): rsync's block delta written as a batch file, not applied
+ * (`--only-write-batch`). `-I`: files of the same size and mtime second are compared too. Prints the
+ * batch's size in bytes.
+ */
+export function rsyncBatchArgv(pre: string, final: string, out: string): string[] {
+  const script = [
+    'set -eu',
+    'pre=$1; final=$2; out=$3',
+    'rm -rf "$out"; mkdir -p "$out"',
+    'rsync -a -I --delete --no-whole-file --only-write-batch="$out/batch" "$final/" "$pre/"',
+    'rm -f "$out/batch.sh"',
+    'du -sb "$out" | cut -f1',
+  ].join('\n');
+  return ['sh', '-c', script, 'rsync-delta', pre, final, out];
+}
+
+/** Applies an rsync batch at the destination: the pre-migration image there becomes the final one (rsync
+ * checks each rebuilt file against the whole-file checksum the batch carries). */
+export function rsyncPatchArgv(pre: string, delta: string): string[] {
+  return ['rsync', '-a', '-I', '--delete', `--read-batch=${delta}/batch`, `${pre}/`];
 }
 
 /** Ends the shared SSH connection of a migration. */

@@ -14,7 +14,14 @@
 import type Docker from 'dockerode';
 import { containerName, containerSpec, reachDocker, waitUntilAnswers } from '../docker/deploy.js';
 import { ensureAppImage } from '../docker/images.js';
-import { EdgectlError, ExitCode, errorMessage, UsageError } from '../errors.js';
+import {
+  EdgectlError,
+  ExitCode,
+  errorMessage,
+  InterruptedError,
+  throwIfInterrupted,
+  UsageError,
+} from '../errors.js';
 import {
   getHost,
   getService,
@@ -31,9 +38,11 @@ import { type RunResult, runChecked, ShellExecutor, type SshPool } from '../remo
 import type { Placement, StateDb } from '../state/index.js';
 import {
   checkpointDir,
+  closeChannelArgv,
   closeMasterArgv,
   deltaArgv,
   manifestArgv,
+  openChannelArgv,
   parseRsyncBytes,
   patchArgv,
   placeSnapshotArgv,
@@ -41,6 +50,9 @@ import {
   type RsyncTarget,
   removeDirArgv,
   rsyncArgv,
+  rsyncBatchArgv,
+  rsyncPatchArgv,
+  sendArgv,
   snapshotArgv,
   stagingDir,
 } from './commands.js';
@@ -48,12 +60,12 @@ import {
 export type Strategy = 'delta' | 'full';
 export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
 /**
- * xdelta3 (the default): each changed image file encoded at the source, the deltas sent, then decoded at
- * the destination (separate delta, transfer and patch phases): a content-level delta, tens of kB.
- * rsync: rsync's own block delta against the pre-migration image already at the destination, computed
- * at the source while the destination rebuilds each file from its earlier version (delta, transfer and
- * patch in one pipelined step, the `transfer` phase): less work during the downtime, but whole blocks,
- * megabytes where xdelta3 sends kilobytes.
+ * How the difference between the two checkpoints is computed (delta phase, at the source, against its own
+ * copy of the pre-migration image, which the destination's copy matches file for file), sent (transfer,
+ * through the data channel opened before the downtime) and applied (patch, at the destination).
+ * xdelta3 (the default): each changed image file encoded with xdelta3: a content-level delta, tens of kB.
+ * rsync: rsync's block delta as a batch file (`--only-write-batch`, applied with `--read-batch`): whole
+ * blocks, megabytes where xdelta3 sends kilobytes.
  */
 export const CODECS = ['xdelta3', 'rsync'] as const;
 export type Codec = (typeof CODECS)[number];
@@ -81,7 +93,9 @@ export function phasesOf(strategy: Strategy, codec: Codec = DEFAULT_CODEC): Phas
     'pre-checkpoint',
     'pre-transfer',
     'checkpoint',
-    ...(codec === 'xdelta3' ? (['delta', 'transfer', 'patch'] as const) : (['transfer'] as const)),
+    'delta',
+    'transfer',
+    'patch',
     'restore',
     'verify',
     'cleanup',
@@ -116,6 +130,12 @@ export interface MigrationRequest {
   onPhase?: (e: PhaseEvent) => void;
   /** Runs after each phase ends (tests inject faults here). */
   afterPhase?: (name: PhaseName) => Promise<void> | void;
+  /**
+   * Ctrl+C: checked when each phase ends. Before the final checkpoint, what the destination got is removed;
+   * after it, the service is restored on the source (a rollback, as for a failed phase); once the service
+   * answered on the destination, the migration is finished (cleanup is not interrupted).
+   */
+  signal?: AbortSignal;
 }
 
 export interface MigrationResult {
@@ -143,11 +163,17 @@ export class MigrationError extends EdgectlError {
     readonly rolledBack: boolean,
     readonly phases: Phase[],
     hint?: string,
+    interrupted = false,
   ) {
-    super('MIGRATION_FAILED', ExitCode.remote, message, {
-      ...(hint ? { hint } : {}),
-      details: { phase, rolledBack, phases },
-    });
+    super(
+      interrupted ? 'INTERRUPTED' : 'MIGRATION_FAILED',
+      interrupted ? ExitCode.interrupted : ExitCode.remote,
+      message,
+      {
+        ...(hint ? { hint } : {}),
+        details: { phase, rolledBack, phases },
+      },
+    );
   }
 }
 
@@ -208,6 +234,8 @@ export class Migration {
   private parts: Record<string, number> = {};
   private preDone = false;
   private finalTaken = false;
+  /** How long opening the data channel took (before the downtime). */
+  private channelMs = 0;
 
   constructor(
     private readonly inv: Inventory,
@@ -271,6 +299,7 @@ export class Migration {
     this.req.onPhase?.({ ...p, status: 'end' });
     try {
       await this.req.afterPhase?.(name);
+      if (name !== 'cleanup' && name !== 'rollback') throwIfInterrupted(this.req.signal);
     } catch (err) {
       throw new PhaseFailed(name, err);
     }
@@ -301,16 +330,39 @@ export class Migration {
     };
   }
 
+  /** The data channel of the downtime (on the source) and where it unpacks (on the destination). */
+  private get channel(): { dir: string; into: string } {
+    return { dir: `${this.src.staging}/channel`, into: `${this.dst.staging}/in` };
+  }
+
+  /** Opens the data channel: the destination's receiver runs before the downtime begins. */
+  private async openChannel(): Promise<void> {
+    const started = performance.now();
+    await this.exec(
+      this.src,
+      openChannelArgv(this.channel.dir, this.rsyncTarget, this.channel.into),
+      'opening the data channel',
+      180_000,
+    );
+    this.channelMs = performance.now() - started;
+  }
+
+  /** Sends a directory through the open channel; returns the bytes sent. */
+  private async send(from: string): Promise<number> {
+    const r = await this.exec(this.src, sendArgv(this.channel.dir, from), 'sending to the destination');
+    return Number(r.stdout.trim()) || 0;
+  }
+
   /**
    * Pushes a directory from the source straight to the destination; returns the bytes that crossed the
    * network (both ways). `verify`: also compare the sha256 of every file on both ends (for the
    * pre-migration image, outside the downtime; rsync's own whole-file checksums cover the transfers
-   * during it). `delta`: the rsync codec (the destination directory holds the earlier image).
+   * during it).
    */
-  private async push(from: string, toDir: string, verify: boolean, delta = false): Promise<number> {
+  private async push(from: string, toDir: string, verify: boolean): Promise<number> {
     const r = await this.exec(
       this.src,
-      rsyncArgv(from, this.rsyncTarget, toDir, { delta }),
+      rsyncArgv(from, this.rsyncTarget, toDir),
       'sending to the destination',
     );
     if (verify) {
@@ -330,9 +382,11 @@ export class Migration {
     await Promise.all([this.src?.shell.close(), this.dst?.shell.close()]);
   }
 
-  private closeTransfers(): Promise<unknown> {
-    if (!this.src || !this.dst) return Promise.resolve();
-    return this.pool.executor(this.src.host).run(closeMasterArgv(this.rsyncTarget), { timeoutMs: 10_000 });
+  /** Ends the data channel and the shared SSH connection of the transfers. */
+  private async closeTransfers(): Promise<void> {
+    if (!this.src || !this.dst) return;
+    await this.src.shell.run(closeChannelArgv(this.channel.dir), { timeoutMs: 10_000 });
+    await this.src.shell.run(closeMasterArgv(this.rsyncTarget), { timeoutMs: 10_000 });
   }
 
   private recordCheckpoint(kind: 'pre' | 'final' | 'delta', bytes: number, ms: number): void {
@@ -435,7 +489,19 @@ export class Migration {
   /** The migration proper: final checkpoint (downtime starts), delta or whole image, restore, verify, cleanup. */
   async migrate(): Promise<MigrationResult> {
     await this.preMigrate();
-    const probe = this.req.probe === false ? undefined : await this.startProbe();
+    // Before the service stops: the probe on the user's machine, and the data channel to the
+    // destination (its SSH session and login shell now, not during the downtime).
+    let probe: Awaited<ReturnType<Migration['startProbe']>>;
+    try {
+      [probe] = await Promise.all([
+        this.req.probe === false ? undefined : this.startProbe(),
+        this.openChannel(),
+      ]);
+      throwIfInterrupted(this.req.signal);
+    } catch (err) {
+      await this.abandon();
+      throw this.failure(new PhaseFailed('checkpoint', err), false, 'the service kept running on the source');
+    }
     let failedPhase: PhaseName = 'checkpoint';
     try {
       await this.phase('checkpoint', async () => {
@@ -450,15 +516,19 @@ export class Migration {
         this.recordCheckpoint('final', bytes, performance.now() - started);
         return bytes;
       });
-      // Where the destination has the final image once the transfer is done.
-      let finalAtDst = `${this.dst.staging}/final`;
-      if (this.strategy === 'delta' && this.codec === 'xdelta3') {
+      // Where the destination has the final image once the transfer (and patch) are done.
+      let finalAtDst = this.channel.into;
+      if (this.strategy === 'delta') {
+        const codec = this.codec ?? DEFAULT_CODEC;
+        const pre = { src: `${this.src.staging}/pre`, dst: `${this.dst.staging}/pre` };
+        const final = `${this.src.staging}/final`;
+        const delta = `${this.src.staging}/delta`;
         failedPhase = 'delta';
         await this.phase('delta', async () => {
           const started = performance.now();
           const r = await this.exec(
             this.src,
-            deltaArgv(`${this.src.staging}/pre`, `${this.src.staging}/final`, `${this.src.staging}/delta`),
+            codec === 'xdelta3' ? deltaArgv(pre.src, final, delta) : rsyncBatchArgv(pre.src, final, delta),
             'computing the delta',
           );
           const bytes = Number(r.stdout.trim());
@@ -466,31 +536,25 @@ export class Migration {
           return bytes;
         });
         failedPhase = 'transfer';
-        await this.phase('transfer', () =>
-          this.push(`${this.src.staging}/delta`, `${this.dst.staging}/delta`, false),
-        );
+        await this.phase('transfer', () => this.send(delta));
         failedPhase = 'patch';
         await this.phase('patch', async () => {
-          await this.exec(
-            this.dst,
-            patchArgv(`${this.dst.staging}/pre`, `${this.dst.staging}/delta`, `${this.dst.staging}/final`),
-            'patching the images',
-          );
+          if (codec === 'xdelta3') {
+            finalAtDst = `${this.dst.staging}/final`;
+            await this.exec(
+              this.dst,
+              patchArgv(pre.dst, this.channel.into, finalAtDst),
+              'patching the images',
+            );
+          } else {
+            finalAtDst = pre.dst;
+            await this.exec(this.dst, rsyncPatchArgv(pre.dst, this.channel.into), 'patching the images');
+          }
           return null;
-        });
-      } else if (this.strategy === 'delta') {
-        // rsync: the pre-migration image at the destination becomes the final one, file by file.
-        failedPhase = 'transfer';
-        finalAtDst = `${this.dst.staging}/pre`;
-        await this.phase('transfer', async () => {
-          const started = performance.now();
-          const bytes = await this.push(`${this.src.staging}/final`, finalAtDst, false, true);
-          this.recordCheckpoint('delta', bytes, performance.now() - started);
-          return bytes;
         });
       } else {
         failedPhase = 'transfer';
-        await this.phase('transfer', () => this.push(`${this.src.staging}/final`, finalAtDst, false));
+        await this.phase('transfer', () => this.send(`${this.src.staging}/final`));
       }
       failedPhase = 'restore';
       await this.phase('restore', async () => {
@@ -669,13 +733,17 @@ export class Migration {
   private failure(err: unknown, rolledBack: boolean, outcome: string, extraHint?: string): MigrationError {
     const phase = err instanceof PhaseFailed ? err.phase : 'prepare';
     const cause = err instanceof PhaseFailed ? err.cause : err;
+    const interrupted = cause instanceof InterruptedError;
     this.finish(false, rolledBack, `${phase}: ${errorMessage(cause)}`);
     return new MigrationError(
-      `migration of ${this.user.name} from ${this.placement.host} to ${this.req.to} failed at ${phase}: ${errorMessage(cause)}; ${outcome}`,
+      interrupted
+        ? `migration of ${this.user.name} from ${this.placement.host} to ${this.req.to} ${errorMessage(cause)} after ${phase}; ${outcome}`
+        : `migration of ${this.user.name} from ${this.placement.host} to ${this.req.to} failed at ${phase}: ${errorMessage(cause)}; ${outcome}`,
       phase,
       rolledBack,
       this.phases,
       extraHint,
+      interrupted,
     );
   }
 

@@ -14,7 +14,7 @@ import { errorMessage } from '../errors.js';
 import { HostUnreachableError } from './errors.js';
 import { shellJoin } from './quote.js';
 import type { SshPool, SshTarget } from './ssh.js';
-import { wrapArgv } from './ssh.js';
+import { SESSION_START_LIMIT_MS, wrapArgv } from './ssh.js';
 import type { Executor, RunOptions, RunResult } from './types.js';
 
 /** The shell's own set-up: a private scratch directory, removed when the shell ends. */
@@ -132,12 +132,51 @@ export class ShellExecutor implements Executor {
     });
     this.buf = Buffer.alloc(0);
     this.shellStderr = '';
-    channel.on('data', (d: Buffer) => this.onData(d));
     channel.stderr.on('data', (d: Buffer) => {
       this.shellStderr = (this.shellStderr + d.toString('utf8')).slice(-2000);
     });
-    channel.on('close', () => this.onClose(channel));
-    channel.write(shellPrelude());
+    // The session's login shell (a user's ~/.bashrc: 0.1-2 s on real machines) runs before `sh -s`
+    // reads a line: the shell counts as open, and the commands' time limits start, once it answered.
+    const ready = `@edgectl-ready-${this.tag}`;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        channel.destroy();
+        reject(
+          new HostUnreachableError(
+            this.host,
+            'timeout',
+            `the remote shell on ${this.host} did not start within ${SESSION_START_LIMIT_MS / 1000} s (its login shell, ~/.bashrc included, runs first)`,
+            `check what ~${this.target.ssh.user}/.bashrc runs on ${this.host}`,
+          ),
+        );
+      }, SESSION_START_LIMIT_MS);
+      const onData = (d: Buffer) => {
+        this.buf = Buffer.concat([this.buf, d]);
+        const at = this.buf.indexOf(`${ready}\n`);
+        if (at < 0) return;
+        this.buf = Buffer.from(this.buf.subarray(at + ready.length + 1));
+        channel.off('data', onData);
+        channel.off('close', onEarlyClose);
+        clearTimeout(timer);
+        channel.on('data', (more: Buffer) => this.onData(more));
+        channel.on('close', () => this.onClose(channel));
+        resolve();
+      };
+      const onEarlyClose = () => {
+        clearTimeout(timer);
+        reject(
+          new HostUnreachableError(
+            this.host,
+            'error',
+            `the remote shell on ${this.host} ended before it started${this.shellStderr ? `: ${this.shellStderr.trim()}` : ''}`,
+            'is the host still reachable?',
+          ),
+        );
+      };
+      channel.on('data', onData);
+      channel.once('close', onEarlyClose);
+      channel.write(`${shellPrelude()}printf '%s\\n' ${ready}\n`);
+    });
     return channel;
   }
 

@@ -28,6 +28,13 @@ export interface SshTarget {
   };
 }
 
+/**
+ * How long a new SSH session may take to start its command: the login shell runs first (a user's
+ * ~/.bashrc: 0.1-2 s on real machines, 15 s measured for 8 sessions at once on a busy 2-core machine).
+ * Time limits of commands start after it.
+ */
+export const SESSION_START_LIMIT_MS = 120_000;
+
 /** At most this many commands share one connection at once (sshd's MaxSessions defaults to 10). */
 const CHANNELS_PER_CONNECTION = 8;
 const KEEPALIVE_MS = 5_000;
@@ -324,7 +331,9 @@ export class SshExecutor implements Executor {
               timedOut,
             });
           };
-          // Should the remote `timeout` itself hang, give up on the channel a little later.
+          // The remote `timeout` enforces the limit, from the command's own start (after the session's
+          // login shell). Should it hang, give up on the channel later: after the limit, plus what the
+          // login shell may take.
           const timer =
             options.timeoutMs === undefined
               ? undefined
@@ -332,7 +341,7 @@ export class SshExecutor implements Executor {
                   timedOut = true;
                   stream.destroy();
                   finish(124);
-                }, options.timeoutMs + 5_000);
+                }, options.timeoutMs + SESSION_START_LIMIT_MS);
           stream.on('data', (d: Buffer) => {
             out.push(d);
             options.onStdout?.(d.toString('utf8'));

@@ -39,6 +39,9 @@ export class StepProgress {
       {
         concurrent: false,
         exitOnError: true,
+        // listr2's own SIGINT handler exits the process (127) at once: a migration could not roll back.
+        // The command's AbortSignal handles Ctrl+C.
+        registerSignalListeners: false,
         renderer: options.silent ? 'silent' : 'default',
         fallbackRenderer: options.silent ? 'silent' : 'simple',
         rendererOptions: { logger },
