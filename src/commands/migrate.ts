@@ -68,6 +68,7 @@ checkpoint, the container is restored on the source from that checkpoint, state 
         probe: !this.flags['no-probe'],
         signal: this.signal,
         onPhase: (e) => {
+          if (e.status === 'start') this.verbose(`[migrate] ${e.name} started`);
           if (e.status === 'end')
             progress.end(e.name, `${(e.durationMs ?? 0).toFixed(0)} ms ${bytes(e.bytes)}`.trim());
           if (e.status === 'fail') progress.fail(e.name, e.error ?? 'failed');

@@ -1,6 +1,7 @@
 /**
  * The integration tier shares one lab per run: `edgectl lab up` on the repository's hosts.yml before the
  * first test file, `edgectl lab down` after the last one, also when tests failed or setup broke half-way.
+ * The lab is built with a session delay (vitest.config.ts): every new SSH session on it costs 2 s.
  */
 import { execa } from 'execa';
 import { repoRoot } from '../helpers/cli.js';
@@ -11,7 +12,10 @@ async function edgectl(args: string[]): Promise<void> {
   const r = await execa(process.execPath, [bin, ...args, '-f', `${repoRoot}hosts.yml`], {
     reject: false,
     cwd: repoRoot,
-    env: { NO_COLOR: '1' },
+    env: {
+      NO_COLOR: '1',
+      EDGECTL_LAB_SESSION_DELAY_MS: process.env['EDGECTL_LAB_SESSION_DELAY_MS'] ?? '2000',
+    },
     timeout: 300_000,
   });
   if (r.exitCode !== 0)

@@ -187,17 +187,8 @@ describe('edgectl migrate', () => {
     expect(back.exitCode, back.stderr).toBe(0);
     const m = back.json!.result!;
     expect(m).toMatchObject({ strategy: 'delta', codec: 'rsync' });
-    // rsync computes the delta at the source while the destination rewrites its copy in place: one phase.
-    expect(m.phases.map((p) => p.name)).toEqual([
-      'prepare',
-      'pre-checkpoint',
-      'pre-transfer',
-      'checkpoint',
-      'transfer',
-      'restore',
-      'verify',
-      'cleanup',
-    ]);
+    // rsync's batch written at the source, sent, applied at the destination.
+    expect(m.phases.map((p) => p.name)).toEqual(phasesOf('delta', 'rsync'));
     const pre = m.phases.find((p) => p.name === 'pre-checkpoint')?.bytes ?? 0;
     expect(m.bytesDuringDowntime).toBeGreaterThan(0);
     expect(m.bytesDuringDowntime).toBeLessThan(pre * 0.05);
@@ -279,5 +270,52 @@ describe('two migrations at once', () => {
     expect([await where('mu1'), await where('mu2')]).toEqual(['edge2', 'edge1']);
     await offloadContinues('mu1', 2);
     await offloadContinues('mu2', 2);
+  });
+});
+
+describe('no SSH session starts during the downtime', () => {
+  it('every session of every lab host (the lab logs them all) started before the final checkpoint or after verify', async () => {
+    const plan = planLab(inv);
+    // The lab of this run makes every new session wait (vitest.config.ts) and logs it.
+    const delay = Number(process.env['EDGECTL_LAB_SESSION_DELAY_MS']);
+    expect(delay).toBeGreaterThan(0);
+    for (const h of plan.hosts)
+      expect(readFileSync(h.sshdConfig, 'utf8')).toContain(`ForceCommand . ${h.sessionScript}`);
+    const from = (await where('mu1'))!;
+    const to = ['edge1', 'edge2', 'edge3'].find((h) => h !== from)!;
+    const marks: Record<string, number> = {};
+    const state = openState(stateFile);
+    let m: MigrationResult;
+    try {
+      m = await new Migration(inv, pool, state, {
+        user: 'mu1',
+        to,
+        onPhase: (e) => {
+          if (e.name === 'checkpoint' && e.status === 'start') marks['down'] = Date.now();
+          if (e.name === 'verify' && e.status === 'end') marks['up'] = Date.now();
+        },
+      }).migrate();
+    } finally {
+      state.close();
+    }
+    expect(m.probe?.answeredBy).toBe('to');
+    const { down, up } = marks as { down: number; up: number };
+    expect(up).toBeGreaterThan(down);
+    const sessions = plan.hosts.flatMap((h) =>
+      readFileSync(h.sessionLog, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => ({
+          host: h.name,
+          at: Number(line.slice(0, line.indexOf(' '))),
+          what: line.slice(14, 90),
+        })),
+    );
+    // The log does record this migration's own sessions (its shells, the probe, the data channel)...
+    expect(sessions.filter((s) => s.at >= down - 120_000 && s.at < down).length).toBeGreaterThan(3);
+    // ...and none between the final checkpoint and the end of verify.
+    expect(sessions.filter((s) => s.at >= down && s.at <= up)).toEqual([]);
+    expect(await where('mu1')).toBe(to);
+    await offloadContinues('mu1', 2);
   });
 });
