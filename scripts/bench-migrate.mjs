@@ -7,6 +7,9 @@
 // tool's own overhead: the downtime minus Docker's checkpoint, the transfer at link speed and Docker's
 // restore. Then the ratios delta/full. Goals (issue 6): delta downtime <= 0.5 x full at 64 MB; bytes
 // during the downtime <= 2% of the pre-migration image; overhead < 20% of the downtime.
+// Every run is made once per session delay (BENCH_SESSION_DELAYS, default "0,2000": `lab up
+// --session-delay`, every new SSH session on every lab host waits that long, as with a slow login shell):
+// the last table compares them (goal, issue 9: delta downtime within 5% whatever the delay).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,45 +60,49 @@ const RUNS = [
   { strategy: 'delta', codec: 'rsync' },
   { strategy: 'full' },
 ].filter((r) => (process.env.BENCH_RUNS ?? 'xdelta3,rsync,full').split(',').includes(r.codec ?? r.strategy));
+const delays = (process.env.BENCH_SESSION_DELAYS ?? '0,2000').split(',').map(Number);
 const rows = [];
 try {
-  edgectl(['lab', 'up'], `${root}hosts.yml`);
-  for (const mb of sizes) {
-    const hosts = inventory(mb);
-    edgectl(['provision'], hosts);
-    edgectl(['undeploy', '--user', 'mu1'], hosts);
-    edgectl(['deploy', '--user', 'mu1', '--service', 'compute', '--host', 'edge1'], hosts);
-    let at = 'edge1';
-    for (const { strategy, codec } of RUNS) {
-      edgectl(['offload', '--user', 'mu1', '--count', String(tasksBetween)], hosts);
-      const to = at === 'edge1' ? 'edge2' : 'edge1';
-      const how = ['--strategy', strategy, ...(codec ? ['--codec', codec] : [])];
-      const m = edgectl(['migrate', '--user', 'mu1', '--to', to, ...how], hosts);
-      at = to;
-      const phase = (n) => m.phases.find((p) => p.name === n);
-      const checkpointDocker = phase('checkpoint')?.parts?.docker ?? 0;
-      const restoreDocker = phase('restore')?.parts?.docker ?? 0;
-      const linkMs = (m.bytesDuringDowntime * 8 * 1000) / LINK_BPS;
-      const overhead =
-        m.downtimeMs === null ? null : m.downtimeMs - checkpointDocker - restoreDocker - linkMs;
-      rows.push({
-        mb,
-        strategy: m.strategy + (m.codec ? `/${m.codec}` : ''),
-        downtimeMs: m.downtimeMs,
-        totalMs: m.totalMs,
-        bytesDuringDowntime: m.bytesDuringDowntime,
-        preBytes: phase('pre-checkpoint')?.bytes ?? null,
-        finalBytes: phase('checkpoint')?.bytes ?? null,
-        // xdelta3: its own delta phase; rsync: delta, transfer and patch are one pipelined step.
-        deltaMs:
-          (phase('delta') ?? (m.codec === 'rsync' ? phase('transfer') : undefined))?.durationMs ?? null,
-        checkpointDocker,
-        restoreDocker,
-        overhead,
-      });
-      process.stderr.write(`  ${mb} MB ${rows.at(-1).strategy}: downtime ${m.downtimeMs?.toFixed(0)} ms\n`);
+  for (const delay of delays) {
+    edgectl(['lab', 'up', '--session-delay', String(delay)], `${root}hosts.yml`);
+    for (const mb of sizes) {
+      const hosts = inventory(mb);
+      edgectl(['provision'], hosts);
+      edgectl(['undeploy', '--user', 'mu1'], hosts);
+      edgectl(['deploy', '--user', 'mu1', '--service', 'compute', '--host', 'edge1'], hosts);
+      let at = 'edge1';
+      for (const { strategy, codec } of RUNS) {
+        edgectl(['offload', '--user', 'mu1', '--count', String(tasksBetween)], hosts);
+        const to = at === 'edge1' ? 'edge2' : 'edge1';
+        const how = ['--strategy', strategy, ...(codec ? ['--codec', codec] : [])];
+        const m = edgectl(['migrate', '--user', 'mu1', '--to', to, ...how], hosts);
+        at = to;
+        const phase = (n) => m.phases.find((p) => p.name === n);
+        const checkpointDocker = phase('checkpoint')?.parts?.docker ?? 0;
+        const restoreDocker = phase('restore')?.parts?.docker ?? 0;
+        const linkMs = (m.bytesDuringDowntime * 8 * 1000) / LINK_BPS;
+        const overhead =
+          m.downtimeMs === null ? null : m.downtimeMs - checkpointDocker - restoreDocker - linkMs;
+        rows.push({
+          delay,
+          mb,
+          strategy: m.strategy + (m.codec ? `/${m.codec}` : ''),
+          downtimeMs: m.downtimeMs,
+          totalMs: m.totalMs,
+          bytesDuringDowntime: m.bytesDuringDowntime,
+          preBytes: phase('pre-checkpoint')?.bytes ?? null,
+          finalBytes: phase('checkpoint')?.bytes ?? null,
+          deltaMs: phase('delta')?.durationMs ?? null,
+          checkpointDocker,
+          restoreDocker,
+          overhead,
+        });
+        process.stderr.write(
+          `  session delay ${delay} ms, ${mb} MB ${rows.at(-1).strategy}: downtime ${m.downtimeMs?.toFixed(0)} ms\n`,
+        );
+      }
+      edgectl(['undeploy', '--user', 'mu1'], hosts);
     }
-    edgectl(['undeploy', '--user', 'mu1'], hosts);
   }
 } finally {
   try {
@@ -113,6 +120,7 @@ const mbytes = (v) =>
       : `${(v / 1e3).toFixed(1)} kB`;
 const table = [
   [
+    'session delay',
     'state',
     'strategy',
     'downtime ms',
@@ -126,6 +134,7 @@ const table = [
     'overhead %',
   ],
   ...rows.map((r) => [
+    `${r.delay} ms`,
     `${r.mb} MB`,
     r.strategy,
     f(r.downtimeMs),
@@ -142,23 +151,41 @@ const table = [
 const widths = table[0].map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
 for (const row of table) console.log(row.map((c, i) => String(c).padEnd(widths[i])).join('  '));
 
-console.log('* delta ms: the delta phase (xdelta3), or the whole pipelined delta+transfer+patch (rsync).');
+console.log('* delta ms: the delta phase (computed at the source while the service is down).');
 console.log('\nRatios delta / full:');
 const ratios = [['state, codec', 'downtime', 'bytes in downtime', 'bytes in downtime / pre image']];
-for (const mb of sizes) {
-  const full = rows.find((r) => r.mb === mb && r.strategy === 'full');
-  for (const d of rows.filter((r) => r.mb === mb && r.strategy.startsWith('delta'))) {
-    if (!full) continue;
-    ratios.push([
-      `${mb} MB ${d.strategy}`,
-      f(d.downtimeMs / full.downtimeMs, 2),
-      f(d.bytesDuringDowntime / full.bytesDuringDowntime, 4),
-      `${f((100 * d.bytesDuringDowntime) / d.preBytes, 3)}%`,
-    ]);
+for (const delay of delays)
+  for (const mb of sizes) {
+    const full = rows.find((r) => r.delay === delay && r.mb === mb && r.strategy === 'full');
+    for (const d of rows.filter((r) => r.delay === delay && r.mb === mb && r.strategy.startsWith('delta'))) {
+      if (!full) continue;
+      ratios.push([
+        `${delay} ms, ${mb} MB ${d.strategy}`,
+        f(d.downtimeMs / full.downtimeMs, 2),
+        f(d.bytesDuringDowntime / full.bytesDuringDowntime, 4),
+        `${f((100 * d.bytesDuringDowntime) / d.preBytes, 3)}%`,
+      ]);
+    }
   }
-}
 const w2 = ratios[0].map((_, i) => Math.max(...ratios.map((row) => String(row[i]).length)));
 for (const row of ratios) console.log(row.map((c, i) => String(c).padEnd(w2[i])).join('  '));
+if (delays.length > 1) {
+  const [base, ...others] = delays;
+  console.log(`\nDowntime with each session delay against ${base} ms:`);
+  const cmp = [['state, strategy', ...delays.map((d) => `${d} ms`), ...others.map((d) => `${d} vs ${base}`)]];
+  for (const mb of sizes)
+    for (const strategy of [...new Set(rows.map((r) => r.strategy))]) {
+      const at = (d) => rows.find((r) => r.delay === d && r.mb === mb && r.strategy === strategy)?.downtimeMs;
+      if (at(base) === undefined) continue;
+      cmp.push([
+        `${mb} MB ${strategy}`,
+        ...delays.map((d) => f(at(d))),
+        ...others.map((d) => `${at(d) > at(base) ? '+' : ''}${f((100 * (at(d) - at(base))) / at(base), 1)}%`),
+      ]);
+    }
+  const w3 = cmp[0].map((_, i) => Math.max(...cmp.map((row) => String(row[i]).length)));
+  for (const row of cmp) console.log(row.map((c, i) => String(c).padEnd(w3[i])).join('  '));
+}
 console.log(
   `\nlink: edge1 <-> edge2, 100 Mbit/s (bandwidth shaped; latency not emulated on a kernel without netem).`,
 );

@@ -122,17 +122,28 @@ export async function waitUntilAnswers(
       );
     }
     if (!service.app) return; // a custom image: running is all we can tell
-    const r = await execIn(container, [
-      appCommand(service.app)[0]!,
-      '/apps/client.mjs',
-      '--address',
-      '127.0.0.1',
-      '--port',
-      String(service.port),
-      '--ping',
-      '--timeout-ms',
-      '2000',
-    ]);
+    // One exec that retries by itself until the service answers: each exec takes a connection of its
+    // own to the daemon (Docker hijacks it), which over SSH is a new session, login shell included.
+    const waitMs = Math.max(1_000, Math.min(10_000, deadline - Date.now()));
+    const r = await execIn(
+      container,
+      [
+        appCommand(service.app)[0]!,
+        '/apps/client.mjs',
+        '--address',
+        '127.0.0.1',
+        '--port',
+        String(service.port),
+        '--ping',
+        '--timeout-ms',
+        String(waitMs),
+        '--connect-timeout-ms',
+        '1000',
+        '--retries',
+        '100000',
+      ],
+      waitMs + 5_000,
+    );
     if (r.code === 0) return;
     last = r.stdout.trim();
     await new Promise((res) => setTimeout(res, 200));

@@ -4,10 +4,10 @@
  * the controller records every task in the state database.
  */
 import { EdgectlError, ExitCode, UsageError } from '../errors.js';
-import { getHost, getUser, type Host, type Inventory } from '../inventory/index.js';
+import { getHost, getUser, type Host, type Inventory, type User } from '../inventory/index.js';
 import { currentBasestation } from '../provision/paths.js';
-import { RemoteCommandError, type SshPool } from '../remote/index.js';
-import type { StateDb } from '../state/index.js';
+import { RemoteCommandError, ShellExecutor, type SshPool } from '../remote/index.js';
+import type { Placement, StateDb } from '../state/index.js';
 import type { TaskResult } from './client.js';
 
 /** How the controller runs edgectl on another host: hosts.yml's edgectlPath, else $EDGECTL_BIN, else PATH. */
@@ -68,10 +68,29 @@ export async function offload(
       hint: `edgectl deploy --user ${user.name} --service ${user.service} --host HOST`,
     });
   }
+  const muHost = getHost(inv, user.host);
+  // One session on the mu host for both the path read and the tasks (each new session costs its login
+  // shell there).
+  const shell = new ShellExecutor(pool, muHost);
+  try {
+    return await offloadThrough(shell, inv, state, req, user, placement);
+  } finally {
+    await shell.close();
+  }
+}
+
+async function offloadThrough(
+  shell: ShellExecutor,
+  inv: Inventory,
+  state: StateDb,
+  req: OffloadRequest,
+  user: User,
+  placement: Placement,
+): Promise<OffloadResult> {
+  const muHost = getHost(inv, user.host);
   const count = req.count ?? 1;
   const size = req.sizeBytes ?? user.task.sizeBytes;
-  const bs = await currentBasestation(inv, pool, user.name);
-  const muHost = getHost(inv, user.host);
+  const bs = await currentBasestation(inv, shell.pool, user.name, shell);
   const timeoutMs = req.timeoutMs ?? 10_000;
   const args = [
     'mu',
@@ -95,7 +114,7 @@ export async function offload(
   ];
   // `mu offload` exits 5 when some task failed, its envelope still on stdout: any exit code with an
   // envelope is an answer; anything else is the remote edgectl failing.
-  const r = await pool.executor(muHost).run(remoteEdgectlArgv(muHost, args), {
+  const r = await shell.run(remoteEdgectlArgv(muHost, args), {
     timeoutMs: count * (timeoutMs + (req.intervalMs ?? 0)) + 30_000,
   });
   let results: TaskResult[];

@@ -7,6 +7,7 @@ import { EdgectlError, ExitCode } from '../errors.js';
 import { getBasestation, getHost, getUser, type Inventory } from '../inventory/index.js';
 import { parseChain, readTableArgv, ruleArgv } from '../netem/iptables.js';
 import { runChecked, type SshPool } from '../remote/index.js';
+import type { Executor } from '../remote/types.js';
 import { basestationTable, MU_MARK_CHAIN, userMarkRule } from './plan.js';
 
 const spec = { table: 'mangle' as const, chain: MU_MARK_CHAIN, hook: 'OUTPUT', rules: [] };
@@ -28,9 +29,15 @@ export function switchUserArgv(
   return ruleArgv({ ...spec, rules: [] }, userMarkRule(user, basestationTable(bsIndex)), '-R', position);
 }
 
-/** The base station a user's traffic goes through now, read from its mu host. */
-export async function currentBasestation(inv: Inventory, pool: SshPool, userName: string): Promise<string> {
-  const { table } = await readUserRule(inv, pool, userName);
+/** The base station a user's traffic goes through now, read from its mu host (through `exec` when given:
+ * a shell already open there). */
+export async function currentBasestation(
+  inv: Inventory,
+  pool: SshPool,
+  userName: string,
+  exec?: Executor,
+): Promise<string> {
+  const { table } = await readUserRule(inv, pool, userName, exec);
   const bs = inv.basestations[table - basestationTable(0)];
   if (!bs)
     throw new PathError(`user ${userName}'s rule points at table ${table}, which is no base station's`);
@@ -41,10 +48,10 @@ async function readUserRule(
   inv: Inventory,
   pool: SshPool,
   userName: string,
+  exec?: Executor,
 ): Promise<{ position: number; table: number }> {
   const user = getUser(inv, userName);
-  const exec = pool.executor(getHost(inv, user.host));
-  const dump = (await runChecked(exec, readTableArgv('mangle'))).stdout;
+  const dump = (await runChecked(exec ?? pool.executor(getHost(inv, user.host)), readTableArgv('mangle'))).stdout;
   const rules = parseChain(dump, spec).rules;
   const index = rules.findIndex((r) => r.startsWith(`-s ${user.address}/32 `));
   if (index < 0) throw new PathError(`no path rule for user ${userName} on ${user.host}`);

@@ -101,7 +101,7 @@ export class ShellExecutor implements Executor {
   private readonly tag = randomBytes(8).toString('hex');
 
   constructor(
-    private readonly pool: SshPool,
+    readonly pool: SshPool,
     private readonly target: SshTarget,
   ) {
     this.host = target.name;
