@@ -50,8 +50,24 @@ class SshDialAgent extends Agent {
   }
 }
 
-/** A dockerode client for the daemon of `target`, through `pool`. */
+const clients = new WeakMap<SshPool, Map<string, Docker>>();
+
+/**
+ * The dockerode client for the daemon of `target`, through `pool`: one per pool and host, so that every
+ * caller shares its kept-alive connections (each new one is an SSH session, the login shell included).
+ */
 export function dockerFor(pool: SshPool, target: SshTarget): Docker {
-  const agent = new SshDialAgent(pool, target, { keepAlive: true, maxSockets: SOCKETS_PER_HOST });
-  return new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);
+  let perHost = clients.get(pool);
+  if (!perHost) {
+    perHost = new Map();
+    clients.set(pool, perHost);
+  }
+  const key = `${target.ssh.user}@${target.address}:${target.ssh.port}`;
+  let docker = perHost.get(key);
+  if (!docker) {
+    const agent = new SshDialAgent(pool, target, { keepAlive: true, maxSockets: SOCKETS_PER_HOST });
+    docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);
+    perHost.set(key, docker);
+  }
+  return docker;
 }
