@@ -7,10 +7,21 @@
 import { Agent, type AgentOptions, type ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
-import type { SshPool, SshTarget } from '../remote/ssh.js';
+import { type SshPool, type SshTarget, shellJoin, wrapArgv } from '../remote/index.js';
 
 /** At most this many dial-stdio channels per host (sshd's MaxSessions is 10 by default). */
 const SOCKETS_PER_HOST = 4;
+
+export const DIAL_STDIO_ARGV = ['docker', 'system', 'dial-stdio'] as const;
+
+/**
+ * The command line of a dial-stdio channel on `target`: wrapped like every other command the executor
+ * runs (so `ssh.sudo: true` puts it under `sudo -n`, as the probes of hosts check are) and quoted by the
+ * one quoting function. No time limit: the channel lives as long as the HTTP keep-alive connection.
+ */
+export function dialStdioCommand(target: SshTarget): string {
+  return shellJoin(wrapArgv(target, DIAL_STDIO_ARGV));
+}
 
 type Socketish = Duplex & Record<string, unknown>;
 
@@ -40,7 +51,7 @@ class SshDialAgent extends Agent {
     this.pool
       .connect(this.target)
       .then(({ client }) => {
-        client.exec('docker system dial-stdio', (err, channel) => {
+        client.exec(dialStdioCommand(this.target), (err, channel) => {
           if (err) fail(err);
           else callback?.(null, asSocket(channel));
         });
