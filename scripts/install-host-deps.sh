@@ -6,16 +6,25 @@
 # so it is deliberately one self-contained file.
 #
 # Usage: install-host-deps.sh [--role cloud|edge|ap|mu|controller|all] [--check]
+#                             [--edgectl PATH]
 #
 #   --role ROLE  what the host is used for (default: all)
 #                  cloud, edge      servers: Docker, a working CRIU, rsync, xdelta3, ...
-#                  ap, mu           access points / mobile users: networking + sshd
+#                  ap               access points: networking + sshd
+#                  mu               mobile users: networking + sshd, and a node >= 20
+#                                   and an edgectl that runs (offload and the
+#                                   migration probe run `edgectl mu ...` there)
 #                  controller, all  everything (the controller also runs the local lab)
 #   --check      only report what is missing; install nothing
+#   --edgectl PATH  role mu: the edgectl the controller runs here (hosts.yml's
+#                hosts[].edgectlPath); default $EDGECTL_BIN, else edgectl in PATH
 #
 # Exit codes: 0 ok (or nothing missing), 1 something missing (--check) or the
 # installation failed, 2 usage error / not root, 3 not a Debian/Ubuntu host
-# (the missing tools are listed, nothing is installed).
+# (the missing tools are listed, nothing is installed), 4 role mu: a node >= 20
+# or an edgectl is missing and this script cannot install it from the host's
+# own package sources (what to do is printed on stdout; nothing is downloaded
+# from anywhere else).
 #
 # Progress goes to stderr prefixed with [install-host-deps]; the final summary
 # (or the --check report) goes to stdout.
@@ -35,7 +44,12 @@
 #   3. adds `tcp-close` and `skip-in-flight` to /etc/criu/runc.conf (runc reads
 #      CRIU options from it; without them a container holding an established
 #      TCP connection, or one not yet accepted, cannot be checkpointed);
-#   4. prints the path and version of each tool.
+#   4. for role mu, makes sure `node --version` is >= 20 (installing the
+#      distribution's `nodejs` only where its candidate is >= 20: Debian 12's
+#      is 18, so there it says what to do and exits 4) and that the edgectl
+#      the controller will run here answers `--version` (else it prints how to
+#      put one there and exits 4);
+#   5. prints the path and version of each tool.
 # A second run finds everything in place and changes nothing.
 
 set -euo pipefail
@@ -79,6 +93,9 @@ readonly CRIU_PREFIX=/opt/edgectl/criu
 readonly CRIU_WRAPPER=/usr/local/sbin/criu
 readonly CRIU_WRAPPER_MARK='edgectl-private-criu'
 readonly CRIU_RUNC_CONF=/etc/criu/runc.conf
+
+# Role mu runs edgectl itself: a node of at least this major version (package.json's engines).
+readonly NODE_MIN_MAJOR=20
 
 # Tools listed in the final summary.
 readonly SUMMARY_TOOLS=(docker dockerd criu rsync xdelta3 iptables tc ip sshd ssh busybox)
@@ -148,16 +165,32 @@ show_log() {
     sed "s/^/$LOG_PREFIX     /" >&2
 }
 
+# node and edgectl (role mu). `node_version`: what `node --version` prints, or "none".
+node_version() { node --version 2>/dev/null || echo none; }
+node_ok() {
+  local v
+  v=$(node --version 2>/dev/null) || return 1
+  [[ $v =~ ^v([0-9]+)\. ]] && ((BASH_REMATCH[1] >= NODE_MIN_MAJOR))
+}
+# The banner of the edgectl the controller runs here (`edgectl/0.1.0 linux-x64 node-v20.20.2`).
+edgectl_version() {
+  local out
+  out=$("$EDGECTL_CMD" --version 2>/dev/null) && [[ $out == edgectl/* ]] && printf '%s\n' "$out"
+}
+
 # ---------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------
 
 ROLE=all
 CHECK_ONLY=0
+EDGECTL_CMD=${EDGECTL_BIN:-edgectl}
 while (($#)); do
   case $1 in
     --role) (($# >= 2)) || die 2 "--role needs a value"; ROLE=$2; shift 2 ;;
     --role=*) ROLE=${1#--role=}; shift ;;
+    --edgectl) (($# >= 2)) || die 2 "--edgectl needs a value"; EDGECTL_CMD=$2; shift 2 ;;
+    --edgectl=*) EDGECTL_CMD=${1#--edgectl=}; shift ;;
     --check) CHECK_ONLY=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die 2 "unknown argument: $1" ;;
@@ -172,6 +205,8 @@ case $ROLE in
 esac
 NEEDS_CRIU=0
 contains criu "${ROLE_PKGS[@]}" && NEEDS_CRIU=1
+NEEDS_EDGECTL=0
+[[ $ROLE == mu ]] && NEEDS_EDGECTL=1
 
 [[ $(id -u) -eq 0 ]] || die 2 "must run as root (try: sudo bash $0 --role $ROLE)"
 
@@ -200,6 +235,10 @@ if ((!IS_DEBIAN_LIKE)); then
   for pkg in "${ROLE_PKGS[@]}"; do
     command -v "${PKG_COMMAND[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg (command ${PKG_COMMAND[$pkg]})")
   done
+  if ((NEEDS_EDGECTL)); then
+    node_ok || missing+=("node >= $NODE_MIN_MAJOR (node in PATH: $(node_version))")
+    edgectl_version >/dev/null || missing+=("an edgectl that runs ('$EDGECTL_CMD --version' failed)")
+  fi
   if ((${#missing[@]} == 0)); then
     log "distribution '${OS_ID:-unknown}' is not Debian/Ubuntu, but every tool for role '$ROLE' is present"
     exit 0
@@ -669,6 +708,71 @@ stop_new_daemons() {
 }
 
 # ---------------------------------------------------------------------------
+# node and edgectl (role mu)
+# ---------------------------------------------------------------------------
+
+# The version of `nodejs` the host's own package sources would install ("(none)" when none offers it).
+nodejs_candidate() {
+  local v
+  v=$(apt-cache policy nodejs 2>/dev/null | sed -n 's/^ *Candidate: *//p' | head -n 1)
+  printf '%s\n' "${v:-(none)}"
+}
+
+# Installs the distribution's nodejs where the host's sources offer one >= NODE_MIN_MAJOR; else says
+# what to do and exits 4. Nothing comes from anywhere but the host's configured package sources.
+ensure_node() {
+  local cand ver
+  if node_ok; then
+    log "node $(node_version) ($(command -v node))"
+    return 0
+  fi
+  log "node in PATH: $(node_version); role mu needs >= $NODE_MIN_MAJOR"
+  apt_update_once
+  cand=$(nodejs_candidate)
+  ver=${cand#*:} # (an epoch, if any)
+  if [[ $ver =~ ^([0-9]+)\. ]] && ((BASH_REMATCH[1] >= NODE_MIN_MAJOR)); then
+    log "installing nodejs $cand from the host's package sources"
+    apt_install nodejs
+    node_ok || die "nodejs $cand is installed, but 'node --version' says: $(node_version)"
+    log "node $(node_version) ($(command -v node))"
+    return 0
+  fi
+  echo "missing: node >= $NODE_MIN_MAJOR (node in PATH: $(node_version); this host's package sources offer nodejs $cand)"
+  echo "note: Debian 12 ships nodejs 18, Debian 13 ships 20. Install a node >= $NODE_MIN_MAJOR on this host from a source you trust (as 'node' in /usr/local/bin or /usr/bin), then run this script again."
+  log "no node >= $NODE_MIN_MAJOR in this host's package sources: not installing one (exit 4)"
+  exit 4
+}
+
+# Is the edgectl the controller runs here runnable? If not, says exactly how to put one there and exits 4.
+ensure_edgectl() {
+  local out here checkout=''
+  if out=$(edgectl_version); then
+    log "edgectl: $EDGECTL_CMD ($out)"
+    return 0
+  fi
+  # (Piped to `bash -s`, as provision --install-deps runs it, the script has no file and no checkout.)
+  if [[ -f ${BASH_SOURCE[0]:-} ]]; then here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd); else here=''; fi
+  if [[ -n $here && -f $here/package.json && -f $here/bin/run.js ]] && grep -q '"name": "edgectl"' "$here/package.json"; then
+    checkout=$here
+  fi
+  echo "missing: an edgectl that runs here ('$EDGECTL_CMD --version' failed; offload and the migration probe run it on this host)"
+  if [[ -n $checkout ]]; then
+    echo "to use the edgectl checkout this script is in ($checkout):"
+    echo "  (cd $checkout && npm ci && npm run build) && ln -sf $checkout/bin/run.js /usr/local/bin/edgectl"
+    echo "  (or, instead of the link, set this host's hosts[].edgectlPath in hosts.yml to $checkout/bin/run.js)"
+  else
+    echo "from the controller's edgectl checkout (after 'npm ci' and 'npm run build' there), copy it to this host:"
+    echo "  tar -czf - package.json oclif.manifest.json bin dist apps node_modules | ssh root@THIS-HOST 'mkdir -p /opt/edgectl && tar -xzf - -C /opt/edgectl'"
+    echo "  (its node_modules holds a native module: the controller and this host need the same CPU architecture and node major version)"
+    echo "then link it into PATH here: ln -sf /opt/edgectl/bin/run.js /usr/local/bin/edgectl"
+    echo "  (or, instead of the link, set this host's hosts[].edgectlPath in hosts.yml to /opt/edgectl/bin/run.js)"
+  fi
+  echo "and run this script again (--edgectl PATH checks that edgectl)."
+  log "no runnable edgectl for role mu (exit 4)"
+  exit 4
+}
+
+# ---------------------------------------------------------------------------
 # Summary
 # ---------------------------------------------------------------------------
 
@@ -706,6 +810,10 @@ print_summary() {
     echo "criu runs from $CRIU_PREFIX ($(grep -c . "$CRIU_PREFIX/PACKAGES") packages, see $CRIU_PREFIX/PACKAGES)"
   fi
   if runc_conf_ok; then echo "$CRIU_RUNC_CONF: ${RUNC_CONF_OPTIONS[*]}"; fi
+  if ((NEEDS_EDGECTL)); then
+    printf '%-9s %-24s %s\n' node "$(command -v node || echo -)" "$(node_version)"
+    printf '%-9s %-24s %s\n' edgectl "$EDGECTL_CMD" "$(edgectl_version || echo 'does not run')"
+  fi
 }
 
 # ---------------------------------------------------------------------------
@@ -733,6 +841,10 @@ if ((CHECK_ONLY)); then
       missing+=("a criu that works on Linux $(uname -r) (criu in PATH: ${cur:-none})")
     fi
     runc_conf_ok || missing+=("${RUNC_CONF_OPTIONS[*]} in $CRIU_RUNC_CONF")
+  fi
+  if ((NEEDS_EDGECTL)); then
+    node_ok || missing+=("node >= $NODE_MIN_MAJOR (node in PATH: $(node_version); the package sources offer nodejs $(nodejs_candidate))")
+    edgectl_version >/dev/null || missing+=("an edgectl that runs ('$EDGECTL_CMD --version' failed)")
   fi
   if ((${#missing[@]})); then
     printf 'missing: %s\n' "${missing[@]}"
@@ -767,6 +879,11 @@ fi
 if ((NEEDS_CRIU)); then
   ensure_criu
   ensure_runc_conf
+fi
+
+if ((NEEDS_EDGECTL)); then
+  ensure_node
+  ensure_edgectl
 fi
 
 # This script must leave no daemon running that it started.

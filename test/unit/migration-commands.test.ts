@@ -1,9 +1,15 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
   parseRsyncBytes,
   primeNeighbourArgv,
   type RsyncTarget,
   rsyncArgv,
+  rsyncShell,
 } from '../../src/lib/migration/commands.js';
 import { DEFAULT_CODEC, phasesOf } from '../../src/lib/migration/pipeline.js';
 
@@ -67,5 +73,44 @@ describe('migration commands', () => {
       'cleanup',
     ]);
     expect(phasesOf('full')).toEqual(['prepare', 'checkpoint', 'transfer', 'restore', 'verify', 'cleanup']);
+  });
+
+  it('quotes every word of rsync’s -e so that rsync itself splits it back (a path with a space)', async () => {
+    // A real rsync, with an `ssh` on PATH that only records the argv rsync gives it and fails: nothing
+    // leaves this machine.
+    const dir = await mkdtemp(path.join(tmpdir(), 'edgectl rsync '));
+    try {
+      const bin = path.join(dir, 'bin');
+      await mkdir(bin);
+      await mkdir(path.join(dir, 'src'));
+      const record = path.join(dir, 'argv');
+      await writeFile(
+        path.join(bin, 'ssh'),
+        `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > "$RECORD"\nexit 1\n`,
+      );
+      await chmod(path.join(bin, 'ssh'), 0o755);
+      const spaced: RsyncTarget = {
+        ...target,
+        key: '/etc/edgectl/my lab/id_ed25519',
+        knownHosts: '/etc/edgectl/my lab/known_hosts',
+        controlPath: `${dir}/m 1.ssh`,
+      };
+      const argv = rsyncArgv(path.join(dir, 'src'), spaced, '/d/final');
+      const run = promisify(execFile)(argv[0] ?? 'rsync', argv.slice(1), {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, RECORD: record },
+      });
+      await expect(run).rejects.toThrow();
+      const words = (await readFile(record, 'utf8')).split('\n');
+      expect(words.slice(0, 4)).toEqual(['-i', spaced.key, '-o', `UserKnownHostsFile=${spaced.knownHosts}`]);
+      expect(words).toContain(`ControlPath=${spaced.controlPath}`);
+      expect(words).toContain('198.18.1.12');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a single quote in rsync’s -e rather than have rsync split it wrongly', () => {
+    expect(() => rsyncShell({ ...target, key: "/etc/edgectl/bob's/id" })).toThrow(/single quote/);
+    expect(rsyncShell(target).startsWith('ssh -i /etc/edgectl/t/id_ed25519 -o ')).toBe(true);
   });
 });

@@ -11,6 +11,8 @@ interface FakeService {
   port: number;
   /** Answer pings (true) or accept connections and stay silent (false). */
   answering: boolean;
+  /** Connections that received a ping while silent and are still open (their attempts still wait). */
+  swallowedOpen: number;
   /** Stops listening and drops every connection (a container that stopped). */
   crash(): void;
   /** Listens again on the same port (a container restored where it was). */
@@ -28,10 +30,18 @@ async function fakeService(answering: boolean): Promise<FakeService> {
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => {});
       const frames = new FrameDecoder();
+      let swallowed = false;
+      socket.on('close', () => {
+        if (swallowed) service.swallowedOpen--;
+      });
       socket.on('data', (chunk) => {
         frames.push(chunk);
         for (let body = frames.next(); body; body = frames.next()) {
-          if (!service.answering) continue;
+          if (!service.answering) {
+            if (!swallowed) service.swallowedOpen++;
+            swallowed = true;
+            continue;
+          }
           const { header } = decodeTask(body);
           const answer = { id: header.id, service: 'fake', counter: 0, procMs: 0, bytes: 0 } as const;
           socket.write(encodeAnswer({ ...answer, op: 'ping' }));
@@ -47,6 +57,7 @@ async function fakeService(answering: boolean): Promise<FakeService> {
   const service: FakeService = {
     port: 0,
     answering,
+    swallowedOpen: 0,
     crash() {
       server?.close();
       for (const s of sockets) s.destroy();
@@ -72,10 +83,11 @@ async function probe(
   attemptTimeoutMs: number,
   timeoutMs: number,
   onReady: (from: FakeService, to: FakeService) => void,
+  onDone: (from: FakeService, to: FakeService) => void = () => {},
 ) {
   const from = await fakeService(true);
   const to = await fakeService(false);
-  return probeGap({
+  const result = await probeGap({
     from: { address: '127.0.0.1', port: from.port },
     to: { address: '127.0.0.1', port: to.port },
     intervalMs: 10,
@@ -83,38 +95,67 @@ async function probe(
     timeoutMs,
     onReady: () => onReady(from, to),
   });
+  onDone(from, to);
+  return result;
 }
+
+/** The probe's own clock (the timestamps it returns are on it). */
+const now = () => performance.timeOrigin + performance.now();
 
 describe('the downtime probe', () => {
   it('sees the destination at its first answer, though it swallowed the attempts before', async () => {
-    const gapMs = 600;
     let crashedAt = 0;
-    const result = await probe(1_000, 10_000, (from, to) => {
-      setTimeout(() => {
-        from.crash();
-        crashedAt = Date.now();
+    let answeringAt = 0;
+    let swallowedWhenDone = 0;
+    // Attempts wait up to 1 s; the destination stays silent for 600 ms of it.
+    const result = await probe(
+      1_000,
+      10_000,
+      (from, to) => {
         setTimeout(() => {
-          to.answering = true;
-        }, gapMs);
-      }, 100);
-    });
+          crashedAt = now();
+          from.crash();
+          setTimeout(() => {
+            answeringAt = now();
+            to.answering = true;
+          }, 600);
+        }, 100);
+      },
+      (_from, to) => {
+        swallowedWhenDone = to.swallowedOpen;
+      },
+    );
     expect(result.answeredBy).toBe('to');
+    // The measured gap brackets the service's own: the last answer came before the crash, the first
+    // after the destination began to answer.
     expect(crashedAt).toBeGreaterThan(0);
-    // The gap is the service's: at least the silent time, and not a whole attempt timeout more (an
-    // attempt that hung when the service came back must not hide the next one's answer).
-    expect(result.downtimeMs).toBeGreaterThanOrEqual(gapMs - 20);
-    expect(result.downtimeMs).toBeLessThan(gapMs + 400);
-    expect(result.lastOkBeforeMs).toBeLessThanOrEqual(crashedAt + 20);
+    expect(answeringAt).toBeGreaterThan(crashedAt);
+    expect(result.lastOkBeforeMs).toBeLessThanOrEqual(crashedAt);
+    expect(result.firstOkAfterMs).toBeGreaterThanOrEqual(answeringAt);
+    expect(result.downtimeMs).toBe((result.firstOkAfterMs ?? 0) - (result.lastOkBeforeMs ?? 0));
+    // It did not wait for the attempts the destination swallowed (they still hung when the probe ended):
+    // a fresh attempt's answer ended the gap, not an attempt timeout.
+    expect(swallowedWhenDone).toBeGreaterThan(0);
     expect(result.failures).toBeGreaterThan(0);
   });
 
   it('says the source answered again when the service came back there (a rollback)', async () => {
+    let crashedAt = 0;
+    let restartedAt = 0;
     const result = await probe(200, 10_000, (from) => {
-      setTimeout(() => from.crash(), 50);
-      setTimeout(() => void from.restart(), 300);
+      setTimeout(() => {
+        crashedAt = now();
+        from.crash();
+      }, 50);
+      setTimeout(() => {
+        restartedAt = now();
+        void from.restart();
+      }, 300);
     });
     expect(result.answeredBy).toBe('from');
-    expect(result.downtimeMs).toBeGreaterThan(200);
+    // The gap spans the source's whole absence.
+    expect(result.lastOkBeforeMs).toBeLessThanOrEqual(crashedAt);
+    expect(result.firstOkAfterMs).toBeGreaterThanOrEqual(restartedAt);
   });
 
   it('gives up when neither side answers in time', async () => {

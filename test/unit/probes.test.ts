@@ -1,14 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
   missingRuncOptions,
+  NODE_MIN_MAJOR,
   parseCriuVersion,
   parseDockerVersion,
+  parseEdgectlVersion,
+  parseNodeVersion,
   parseTcProbe,
   parseToolVersion,
   probeArgv,
   probeInterfaceName,
   REQUIRED_RUNC_OPTIONS,
 } from '../../src/lib/hosts/probes.js';
+import type { Host } from '../../src/lib/inventory/index.js';
+import { remoteEdgectlArgv } from '../../src/lib/mu/offload.js';
 
 describe('hosts check probes', () => {
   it('parses docker version with and without a daemon', () => {
@@ -67,5 +72,47 @@ describe('hosts check probes', () => {
     expect(argv.at(-1)).toBe('edgepr000001');
     expect(probeInterfaceName(() => 0.5)).toBe('edgepr800000');
     expect(probeInterfaceName().length).toBeLessThanOrEqual(14);
+  });
+});
+
+describe('node and edgectl on a mu host', () => {
+  it('asks node for its version and accepts 20 and later only', () => {
+    expect(probeArgv.node()).toEqual(['node', '--version']);
+    expect(parseNodeVersion('v20.20.2\n')).toEqual({ version: '20.20.2', major: 20, ok: true });
+    expect(parseNodeVersion('v22.1.0')).toMatchObject({ major: 22, ok: true });
+    expect(parseNodeVersion('v18.20.4\n')).toEqual({ version: '18.20.4', major: 18, ok: false });
+    expect(NODE_MIN_MAJOR).toBe(20);
+    expect(parseNodeVersion('sh: 1: node: not found')).toBeUndefined();
+    expect(parseNodeVersion('')).toBeUndefined();
+  });
+
+  it('runs the edgectl that offload runs: edgectlPath, else $EDGECTL_BIN, else PATH', () => {
+    const mu = (edgectlPath?: string) => ({ name: 'mu', edgectlPath }) as unknown as Host;
+    expect(probeArgv.edgectl('/opt/edgectl/bin/run.js')).toEqual(
+      remoteEdgectlArgv(mu('/opt/edgectl/bin/run.js'), ['--version']),
+    );
+    expect(probeArgv.edgectl(undefined)).toEqual(remoteEdgectlArgv(mu(), ['--version']));
+    expect(probeArgv.edgectl(undefined).at(-1)).toBe('--version');
+  });
+
+  it('recognises edgectl’s version banner and nothing else', () => {
+    expect(parseEdgectlVersion('edgectl/0.1.0 linux-x64 node-v20.20.2\n')).toEqual({
+      version: '0.1.0',
+      node: '20.20.2',
+    });
+    expect(parseEdgectlVersion('edgectl/0.2.0')).toEqual({ version: '0.2.0' });
+    expect(parseEdgectlVersion('sh: 1: exec: edgectl: not found')).toBeUndefined();
+    expect(parseEdgectlVersion('v20.20.2')).toBeUndefined();
+    expect(parseEdgectlVersion('')).toBeUndefined();
+  });
+
+  it('parses what this checkout’s own edgectl prints', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { fileURLToPath } = await import('node:url');
+    const run = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [run, '--version']);
+    expect(parseEdgectlVersion(stdout)).toMatchObject({ node: process.versions.node });
+    expect(parseNodeVersion(process.version)?.ok).toBe(true);
   });
 });

@@ -119,3 +119,63 @@ describe('user paths', () => {
     ]);
   });
 });
+
+describe('AP NAT', () => {
+  function natUnit(ap: string) {
+    const facts = labFacts(false);
+    const muFacts = new Map([...facts].filter(([n]) => n === 'mu'));
+    const host = inv.hosts.find((h) => h.name === ap)!;
+    const unit = hostUnits(inv, host, facts.get(ap)!, { muFacts, trust }).find((u) => u.id === 'nat');
+    if (!unit) throw new Error(`no nat unit on ${ap}`);
+    return unit;
+  }
+  const masqueradeSources = (argvs: string[][]) =>
+    argvs.filter((a) => a.includes('MASQUERADE')).map((a) => a[a.indexOf('-s') + 1]);
+
+  it('masquerades each source subnet once per AP', () => {
+    for (const ap of inv.hosts.filter((h) => h.role === 'ap')) {
+      const sources = masqueradeSources(
+        natUnit(ap.name)
+          .decide([''])
+          .apply.map((c) => c.argv),
+      );
+      expect(sources.filter((s) => s === inv.userSubnet)).toHaveLength(1);
+      expect(new Set(sources).size).toBe(sources.length);
+    }
+  });
+
+  // What `iptables -S` prints on an AP provisioned by the edgectl that added a users-BS rule as well.
+  const oldDump = [
+    '-P POSTROUTING ACCEPT',
+    '-N EDGECTL-NAT',
+    '-A POSTROUTING -m comment --comment "edgectl:jump" -j EDGECTL-NAT',
+    '-A EDGECTL-NAT -s 198.18.11.0/24 -o data0 -m comment --comment "edgectl:radio-ap1:82e75494" -j MASQUERADE',
+    '-A EDGECTL-NAT -s 198.18.10.0/24 -o data0 -m comment --comment "edgectl:users-ap1:1998b896" -j MASQUERADE',
+    '-A EDGECTL-NAT -s 198.18.10.0/24 -o data0 -m comment --comment "edgectl:users:1998b896" -j MASQUERADE',
+    '',
+  ].join('\n');
+
+  it('a chain that still holds the duplicate rule is not current: it is refilled with one rule', () => {
+    const v = natUnit('ap1').decide([oldDump]);
+    expect(v.current).toBe(false);
+    const argvs = v.apply.map((c) => c.argv);
+    expect(argvs[0]).toEqual(['iptables', '-w', '-t', 'nat', '-F', 'EDGECTL-NAT']);
+    expect(masqueradeSources(argvs)).toEqual(['198.18.11.0/24', inv.userSubnet]);
+    // The jump is there already: no second one.
+    expect(argvs.filter((a) => a.includes('POSTROUTING'))).toEqual([]);
+  });
+
+  it('the refilled chain is current, and --reset removes exactly the jump and the chain', () => {
+    const fixed = oldDump
+      .split('\n')
+      .filter((l) => !l.includes('users-ap1'))
+      .join('\n');
+    const v = natUnit('ap1').decide([fixed]);
+    expect(v.current).toBe(true);
+    expect(v.reset.map((c) => c.argv.slice(4))).toEqual([
+      ['-D', 'POSTROUTING', '-m', 'comment', '--comment', 'edgectl:jump', '-j', 'EDGECTL-NAT'],
+      ['-F', 'EDGECTL-NAT'],
+      ['-X', 'EDGECTL-NAT'],
+    ]);
+  });
+});

@@ -1,6 +1,13 @@
+import { existsSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
 import { type LabDownResult, labDown } from '../../lib/lab/lab.js';
+import { planLab } from '../../lib/lab/plan.js';
+
+export interface LabDownCommandResult extends LabDownResult {
+  /** Placements of the state database forgotten because their server's dockerd went with the lab. */
+  placementsForgotten: number;
+}
 
 export default class LabDown extends EdgectlCommand<typeof LabDown> {
   static override summary =
@@ -9,7 +16,9 @@ export default class LabDown extends EdgectlCommand<typeof LabDown> {
     `Stops the lab's dockerds (their containers with them) and sshds, kills whatever is left in
 the lab's namespaces and cgroups, unmounts what lies under its runtime and data directories, deletes its
 namespaces (and so its veths and bridges) and the controller's veth. Works after a killed lab up too.
-Docker data (loaded images) is kept for the next lab up unless --purge.`;
+Docker data (loaded images) is kept for the next lab up unless --purge. The state database forgets the
+placements on the lab servers it took down (their containers are gone; the history keeps them), so that
+deploy works again after the next lab up.`;
 
   static override flags = {
     purge: Flags.boolean({
@@ -18,19 +27,35 @@ Docker data (loaded images) is kept for the next lab up unless --purge.`;
     }),
   };
 
-  async run(): Promise<LabDownResult> {
+  async run(): Promise<LabDownCommandResult> {
     const inv = await this.loadInventory();
     const result = await labDown(inv, {
       purge: this.flags.purge,
       onStep: (s) => this.verbose(`  ✓ ${s.name} ${s.ms} ms`),
     });
+    // Only the servers whose namespace this run removed: a lab that was not up took no container down.
+    const removed = new Set(result.namespaces);
+    const servers = planLab(inv)
+      .hosts.filter((h) => h.docker && removed.has(h.ns))
+      .map((h) => h.name);
+    let placementsForgotten = 0;
+    if (servers.length > 0 && existsSync(this.stateFile)) {
+      const state = this.openState();
+      try {
+        placementsForgotten = state.placements.removeOn(servers, Date.now(), 'lab down').length;
+      } finally {
+        state.close();
+      }
+    }
     if (!this.jsonEnabled()) {
       this.say(
         result.namespaces.length > 0
-          ? `Lab ${result.testbed} is down (${result.namespaces.length} namespaces removed).`
+          ? `Lab ${result.testbed} is down (${result.namespaces.length} namespaces removed${
+              placementsForgotten > 0 ? `, ${placementsForgotten} placements forgotten` : ''
+            }).`
           : `Lab ${result.testbed} was not up; nothing of it is left on this machine.`,
       );
     }
-    return result;
+    return { ...result, placementsForgotten };
   }
 }

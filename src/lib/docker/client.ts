@@ -5,12 +5,23 @@
  * connection per request; this does not.
  */
 import { Agent, type AgentOptions, type ClientRequestArgs } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import Docker from 'dockerode';
-import type { SshPool, SshTarget } from '../remote/ssh.js';
+import { type SshPool, type SshTarget, shellJoin, wrapArgv } from '../remote/index.js';
 
 /** At most this many dial-stdio channels per host (sshd's MaxSessions is 10 by default). */
-const SOCKETS_PER_HOST = 4;
+export const SOCKETS_PER_HOST = 4;
+
+export const DIAL_STDIO_ARGV = ['docker', 'system', 'dial-stdio'] as const;
+
+/**
+ * The command line of a dial-stdio channel on `target`: wrapped like every other command the executor
+ * runs (so `ssh.sudo: true` puts it under `sudo -n`, as the probes of hosts check are) and quoted by the
+ * one quoting function. No time limit: the channel lives as long as the HTTP keep-alive connection.
+ */
+export function dialStdioCommand(target: SshTarget): string {
+  return shellJoin(wrapArgv(target, DIAL_STDIO_ARGV));
+}
 
 type Socketish = Duplex & Record<string, unknown>;
 
@@ -23,6 +34,68 @@ function asSocket(stream: Duplex): Duplex {
   return stream;
 }
 
+interface PendingWrite {
+  chunk: Buffer;
+  encoding: BufferEncoding;
+  callback: (err?: Error | null) => void;
+}
+
+/**
+ * The socket the HTTP agent gets for one dial-stdio channel, handed over at once: node's agent counts a
+ * socket (against maxSockets) only when createConnection returns it or calls back, so a channel handed
+ * over when its exec completes let every request of a burst open one of its own (in the lab: 20
+ * concurrent requests, 20 channels, past sshd's MaxSessions, 44 s). Writes wait until the channel is
+ * open; then bytes flow both ways, with backpressure.
+ */
+export class ChannelSocket extends Duplex {
+  private channel: Duplex | undefined;
+  private readonly waiting: PendingWrite[] = [];
+  private finalCallback: ((err?: Error | null) => void) | undefined;
+
+  attach(channel: Duplex): void {
+    if (this.destroyed) {
+      channel.destroy();
+      return;
+    }
+    this.channel = channel;
+    channel.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) channel.pause();
+    });
+    channel.on('end', () => this.push(null));
+    channel.on('error', (err: Error) => this.destroy(err));
+    channel.on('close', () => this.destroy());
+    for (const w of this.waiting.splice(0)) channel.write(w.chunk, w.encoding, w.callback);
+    if (this.finalCallback) {
+      channel.end();
+      this.finalCallback();
+      this.finalCallback = undefined;
+    }
+  }
+
+  override _write(chunk: Buffer, encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (this.channel) this.channel.write(chunk, encoding, callback);
+    else this.waiting.push({ chunk, encoding, callback });
+  }
+
+  override _read(): void {
+    this.channel?.resume();
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    if (this.channel) {
+      this.channel.end();
+      callback();
+    } else {
+      this.finalCallback = callback;
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.channel?.destroy();
+    callback(err);
+  }
+}
+
 class SshDialAgent extends Agent {
   constructor(
     private readonly pool: SshPool,
@@ -32,21 +105,18 @@ class SshDialAgent extends Agent {
     super(options);
   }
 
-  override createConnection(
-    _options: ClientRequestArgs,
-    callback?: (err: Error | null, socket: Duplex) => void,
-  ): Duplex | undefined {
-    const fail = (err: Error) => callback?.(err, undefined as unknown as Duplex);
+  override createConnection(_options: ClientRequestArgs): Duplex {
+    const socket = new ChannelSocket();
     this.pool
       .connect(this.target)
       .then(({ client }) => {
-        client.exec('docker system dial-stdio', (err, channel) => {
-          if (err) fail(err);
-          else callback?.(null, asSocket(channel));
+        client.exec(dialStdioCommand(this.target), (err, channel) => {
+          if (err) socket.destroy(err);
+          else socket.attach(channel);
         });
       })
-      .catch(fail);
-    return undefined;
+      .catch((err: Error) => socket.destroy(err));
+    return asSocket(socket);
   }
 }
 

@@ -27,7 +27,52 @@ export const probeArgv = {
   iptablesUsable: () => ['iptables', '-S', 'INPUT'],
   rsync: () => ['rsync', '--version'],
   xdelta3: () => ['xdelta3', '-V'],
+  /** The node that runs edgectl on a mu host (`edgectl mu offload`, the migration probe). */
+  node: () => ['node', '--version'],
+  /**
+   * The edgectl the controller runs on a mu host, found as `remoteEdgectlArgv` finds it: hosts.yml's
+   * `edgectlPath` (`path`), else `$EDGECTL_BIN` on the host, else `edgectl` on its PATH.
+   */
+  edgectl: (path: string | undefined) =>
+    path
+      ? [path, '--version']
+      : // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for the remote shell
+        ['sh', '-c', 'exec "${EDGECTL_BIN:-edgectl}" "$@"', 'edgectl', '--version'],
 } as const;
+
+/** The oldest node edgectl runs on (package.json engines; scripts/install-host-deps.sh says the same). */
+export const NODE_MIN_MAJOR = 20;
+
+export interface NodeFacts {
+  version: string;
+  major: number;
+  /** At least NODE_MIN_MAJOR. */
+  ok: boolean;
+}
+
+/** Parses `node --version` (`v20.20.2`); undefined when that is not what it printed. */
+export function parseNodeVersion(stdout: string): NodeFacts | undefined {
+  const m = /^v(\d+)\.(\d+)\.(\d+)\S*$/.exec(stdout.trim());
+  if (!m?.[1]) return undefined;
+  const major = Number(m[1]);
+  return { version: stdout.trim().slice(1), major, ok: major >= NODE_MIN_MAJOR };
+}
+
+export interface EdgectlFacts {
+  version: string;
+  /** The node it runs on, as it reports it. */
+  node?: string;
+}
+
+/**
+ * Parses `edgectl --version` (oclif: `edgectl/0.1.0 linux-x64 node-v20.20.2`); undefined when what ran
+ * is not an edgectl (a shell's "not found", another program's banner).
+ */
+export function parseEdgectlVersion(stdout: string): EdgectlFacts | undefined {
+  const m = /^edgectl\/(\S+)(?:\s+\S+)?(?:\s+node-v(\S+))?\s*$/.exec(stdout.trim());
+  if (!m?.[1]) return undefined;
+  return { version: m[1], ...(m[2] ? { node: m[2] } : {}) };
+}
 
 /** A name for the throw-away interface that two concurrent checks will not share (<= 14 chars: a veth
  * peer gets a "p" appended). */

@@ -6,6 +6,7 @@
  * directory) and `rootfs.tar` (the container's writable layer: the overlay upper directory, whiteouts and
  * xattrs included), so that files the app wrote move with it.
  */
+import { shellJoin } from '../remote/quote.js';
 
 import { shellJoin } from '../remote/quote.js';
 
@@ -147,6 +148,19 @@ function sshOptions(to: RsyncTarget): string[] {
 }
 
 /**
+ * rsync's `-e` command, one string that rsync splits itself: on spaces, honouring single and double
+ * quotes but not backslashes. shellJoin's quoting suits it for every word without a single quote (a path
+ * with a space stays one word); the `'\''` shellJoin writes for a single quote rsync rejects ("Missing
+ * trailing-'"), so such a word is refused here rather than split wrongly.
+ */
+export function rsyncShell(to: RsyncTarget): string {
+  const words = ['ssh', ...sshOptions(to)];
+  const bad = words.find((w) => w.includes("'"));
+  if (bad !== undefined) throw new Error(`rsync's -e cannot carry a single quote: ${bad}`);
+  return shellJoin(words);
+}
+
+/**
  * Pushes a directory from the host this runs on straight to another over SSH (the testbed key). rsync
  * checks every file it transfers against a whole-file checksum. `delta`: the destination directory already
  * holds an earlier version; rsync's block delta sends only the blocks that differ, and the destination
@@ -168,7 +182,7 @@ export function rsyncArgv(
     '--mkpath',
     ...(options.delta ? ['--no-whole-file'] : []),
     '-e',
-    ['ssh', ...sshOptions(to)].join(' '),
+    rsyncShell(to),
     `${from}/`,
     `${to.user}@${to.address}:${toDir}/`,
   ];

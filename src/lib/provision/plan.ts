@@ -223,17 +223,15 @@ function apUnits(inv: Inventory, host: Host, facts: HostFacts, muFacts: Map<stri
       name: `radio-${bs.name}`,
       args: ['-s', bs.radio.cidr, '-o', dataDev, '-j', 'MASQUERADE'],
     });
-    natRules.push({
-      name: `users-${bs.name}`,
-      args: ['-s', inv.userSubnet, '-o', dataDev, '-j', 'MASQUERADE'],
-    });
     fwdRules.push({ name: `from-${bs.name}`, args: ['-i', radioDev, '-j', 'ACCEPT'] });
     fwdRules.push({
       name: `to-${bs.name}`,
       args: ['-o', radioDev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
     });
   }
-  // The users' own addresses reach the wired network through whichever AP they are on.
+  // The users' own addresses reach the wired network through whichever AP they are on: one rule per AP,
+  // not one per base station (they would all be the same rule). A chain provisioned by an older edgectl
+  // with a `users-BS` rule as well no longer matches the wanted tags, so the next run refills it.
   natRules.push({ name: 'users', args: ['-s', inv.userSubnet, '-o', dataDev, '-j', 'MASQUERADE'] });
   units.push(chainUnit('nat', { table: 'nat', chain: AP_NAT_CHAIN, hook: 'POSTROUTING', rules: natRules }));
   units.push(

@@ -77,6 +77,17 @@ export class Placements {
     })();
   }
 
+  /** Forgets every placement on one of `hosts` (their containers are gone), each kept in the history. */
+  removeOn(hosts: readonly string[], atMs: number, reason: string): Placement[] {
+    const on = new Set(hosts);
+    return this.db.transaction(() =>
+      this.list()
+        .filter((p) => on.has(p.host))
+        .map((p) => this.remove(p.user, atMs, reason))
+        .filter((p): p is Placement => p !== undefined),
+    )();
+  }
+
   history(user: string): { host: string; sinceMs: number; untilMs: number; reason: string }[] {
     return this.db
       .prepare(
