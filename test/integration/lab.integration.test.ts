@@ -19,6 +19,11 @@ describe('the local lab on the repository hosts.yml', () => {
         // The CPU score C_s, measured once with the bundled benchmark in a container there.
         expect(h.cpuScore, h.name).toBeGreaterThan(0);
       }
+      // The mobile-user host runs edgectl (offload, the migration probe): its node and edgectl are checked.
+      if (h.role === 'mu') {
+        expect(h.node?.ok, h.name).toBe(true);
+        expect(h.edgectl?.version, h.name).toMatch(/^\d+\.\d+\.\d+/);
+      } else expect(h.edgectl, h.name).toBeNull();
     }
     expect(r.exitCode).toBe(0);
   });

@@ -9,6 +9,8 @@ import {
   primeNeighbourArgv,
   type RsyncTarget,
   rsyncArgv,
+  rsyncBatchArgv,
+  rsyncPatchArgv,
   rsyncShell,
 } from '../../src/lib/migration/commands.js';
 import { DEFAULT_CODEC, phasesOf } from '../../src/lib/migration/pipeline.js';
@@ -34,10 +36,18 @@ describe('migration commands', () => {
     expect(argv).not.toContain('--no-whole-file');
   });
 
-  it('the rsync codec asks for the block delta, never for a rewrite in place', () => {
-    const argv = rsyncArgv('/s/final', target, '/d/pre', { delta: true });
-    expect(argv).toContain('--no-whole-file');
-    expect(argv).not.toContain('--inplace');
+  it('the rsync codec asks for the block delta as a batch, applied at the destination', () => {
+    const batch = rsyncBatchArgv('/s/pre', '/s/final', '/s/delta');
+    expect(batch[2]).toContain('--no-whole-file --only-write-batch="$out/batch" "$final/" "$pre/"');
+    expect(batch.slice(3)).toEqual(['rsync-delta', '/s/pre', '/s/final', '/s/delta']);
+    expect(rsyncPatchArgv('/d/pre', '/d/in')).toEqual([
+      'rsync',
+      '-a',
+      '-I',
+      '--delete',
+      '--read-batch=/d/in/batch',
+      '/d/pre/',
+    ]);
   });
 
   it('counts the bytes of a transfer both ways', () => {

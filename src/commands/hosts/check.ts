@@ -12,7 +12,8 @@ export default class HostsCheck extends EdgectlCommand<typeof HostsCheck> {
     `Connects to every host of the inventory at once (host keys verified against the
 known_hosts file that hosts.yml names) and probes what its role needs: docker with experimental mode and a CRIU
 that passes \`criu check\` on servers (and /etc/criu/runc.conf with tcp-close and skip-in-flight), tc (HTB, and netem for latency) and iptables everywhere, rsync and xdelta3
-on servers. Exits 0 only when every host is ready, 6 when some are not, and says why for each.`;
+on servers, node >= 20 and the edgectl that offload runs on mu hosts. Every probe of a host runs through one
+SSH session (its login shell runs once; the probes' time limits start after it). Exits 0 only when every host is ready, 6 when some are not, and says why for each.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -78,6 +79,7 @@ function renderReport(report: ChecksReport): string {
     'IPTABLES',
     'RSYNC',
     'XDELTA3',
+    'EDGECTL',
     'CPU',
     'READY',
   ];
@@ -94,6 +96,7 @@ function renderReport(report: ChecksReport): string {
     mark(h.iptables?.ok),
     mark(h.rsync?.ok),
     mark(h.xdelta3?.ok),
+    h.edgectl ? mark(h.edgectl.ok && h.node?.ok === true, h.edgectl.version ?? 'no') : mark(null),
     h.cpuScore ? String(Math.round(h.cpuScore)) : chalk.dim('-'),
     h.ready ? chalk.green('ready') : chalk.red('NOT READY'),
   ]);

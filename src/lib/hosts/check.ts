@@ -10,8 +10,11 @@ import type { Executor, RunResult } from '../remote/types.js';
 import {
   type DockerFacts,
   missingRuncOptions,
+  NODE_MIN_MAJOR,
   parseCriuVersion,
   parseDockerVersion,
+  parseEdgectlVersion,
+  parseNodeVersion,
   parseTcProbe,
   parseToolVersion,
   probeArgv,
@@ -40,6 +43,9 @@ export interface HostReport {
   iptables: ToolFacts | null;
   rsync: ToolFacts | null;
   xdelta3: ToolFacts | null;
+  /** mu hosts: the node and the edgectl that `offload` and the migration probe run there. */
+  node: ToolFacts | null;
+  edgectl: ToolFacts | null;
   /** Servers: the CPU benchmark score C_s (iterations per second), stored in the state database. */
   cpuScore?: number | null;
   ready: boolean;
@@ -55,14 +61,14 @@ export interface ChecksReport {
   hosts: HostReport[];
 }
 
-type Need = 'root' | 'docker' | 'criu' | 'tc' | 'iptables' | 'rsync' | 'xdelta3';
+type Need = 'root' | 'docker' | 'criu' | 'tc' | 'iptables' | 'rsync' | 'xdelta3' | 'edgectl';
 
 /** What each role must have to be ready. */
 export const ROLE_NEEDS: Record<Role, readonly Need[]> = {
   cloud: ['root', 'docker', 'criu', 'tc', 'iptables', 'rsync', 'xdelta3'],
   edge: ['root', 'docker', 'criu', 'tc', 'iptables', 'rsync', 'xdelta3'],
   ap: ['root', 'tc', 'iptables'],
-  mu: ['root', 'tc', 'iptables'],
+  mu: ['root', 'tc', 'iptables', 'edgectl'],
 };
 
 function firstLine(text: string): string {
@@ -168,8 +174,28 @@ async function probeHost(exec: Executor, host: Host, report: HostReport): Promis
     }
   });
 
+  const edgectl = needs.has('edgectl')
+    ? run(probeArgv.node()).then(async (n) => {
+        const node = n.code === 0 ? parseNodeVersion(n.stdout) : undefined;
+        report.node = { ok: node?.ok === true, ...(node ? { version: node.version } : {}) };
+        if (!node) errors.push(failure('node --version', n));
+        else if (!node.ok)
+          errors.push(
+            `node ${node.version} is too old: edgectl needs node >= ${NODE_MIN_MAJOR} (scripts/install-host-deps.sh --role mu says how)`,
+          );
+        const e = await run(probeArgv.edgectl(host.edgectlPath));
+        const found = e.code === 0 ? parseEdgectlVersion(e.stdout) : undefined;
+        report.edgectl = { ok: found !== undefined, ...(found ? { version: found.version } : {}) };
+        if (!found)
+          errors.push(
+            `${failure(`edgectl (${host.edgectlPath ?? '$EDGECTL_BIN or edgectl on PATH'})`, e)}: offload and the migration probe run it here (set hosts[].edgectlPath, or scripts/install-host-deps.sh --role mu)`,
+          );
+      })
+    : undefined;
+
   await Promise.all([
     identity,
+    edgectl,
     docker,
     criu,
     tc,
@@ -193,6 +219,8 @@ export async function checkHost(pool: SshPool, host: Host): Promise<HostReport> 
     iptables: null,
     rsync: null,
     xdelta3: null,
+    node: null,
+    edgectl: null,
     ready: false,
     errors: [],
     warnings: [],

@@ -8,8 +8,6 @@
  */
 import { shellJoin } from '../remote/quote.js';
 
-import { shellJoin } from '../remote/quote.js';
-
 /** Where a migration keeps its files on a host (`src` and `dst` differ: lab hosts share one filesystem). */
 export function stagingDir(testbed: string, migrationId: number, side: 'src' | 'dst'): string {
   return `/var/lib/edgectl/migrations/${testbed}/${migrationId}/${side}`;
@@ -161,26 +159,17 @@ export function rsyncShell(to: RsyncTarget): string {
 }
 
 /**
- * Pushes a directory from the host this runs on straight to another over SSH (the testbed key). rsync
- * checks every file it transfers against a whole-file checksum. `delta`: the destination directory already
- * holds an earlier version; rsync's block delta sends only the blocks that differ, and the destination
- * builds each new file from its old one and those (the rsync codec). Not `--inplace`: rewriting in place
- * cannot use blocks that moved towards the end of a file (a grown memory area early in the pages image),
- * which measured 74-98% of the image sent.
+ * Pushes a directory from the host this runs on straight to another over SSH (the testbed key): the
+ * pre-migration image, before the downtime. rsync checks every file it transfers against a whole-file
+ * checksum.
  */
-export function rsyncArgv(
-  from: string,
-  to: RsyncTarget,
-  toDir: string,
-  options: { delta?: boolean } = {},
-): string[] {
+export function rsyncArgv(from: string, to: RsyncTarget, toDir: string): string[] {
   return [
     'rsync',
     '-a',
     '--delete',
     '--stats',
     '--mkpath',
-    ...(options.delta ? ['--no-whole-file'] : []),
     '-e',
     rsyncShell(to),
     `${from}/`,

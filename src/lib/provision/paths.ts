@@ -51,7 +51,8 @@ async function readUserRule(
   exec?: Executor,
 ): Promise<{ position: number; table: number }> {
   const user = getUser(inv, userName);
-  const dump = (await runChecked(exec ?? pool.executor(getHost(inv, user.host)), readTableArgv('mangle'))).stdout;
+  const dump = (await runChecked(exec ?? pool.executor(getHost(inv, user.host)), readTableArgv('mangle')))
+    .stdout;
   const rules = parseChain(dump, spec).rules;
   const index = rules.findIndex((r) => r.startsWith(`-s ${user.address}/32 `));
   if (index < 0) throw new PathError(`no path rule for user ${userName} on ${user.host}`);
