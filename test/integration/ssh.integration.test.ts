@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteCommandError } from '../../src/lib/remote/errors.js';
@@ -115,13 +115,24 @@ describe('SSH executor against a real sshd', () => {
     expect(connections.size).toBe(1);
   });
 
-  it('kills a command that runs past its timeout', async () => {
+  it('kills a command that runs past its timeout, on the host itself', async () => {
     const exec = newPool().executor(target());
-    const started = performance.now();
-    const r = await exec.run(['sleep', '30'], { timeoutMs: 300 });
+    // A sleep no other process runs: it must be gone from this machine (the test host) afterwards.
+    const seconds = `30.${process.pid}`;
+    const r = await exec.run(['sleep', seconds], { timeoutMs: 300 });
     expect(r.timedOut).toBe(true);
     expect(r.code).toBe(124);
-    expect(performance.now() - started).toBeLessThan(5_000);
+    const running = () =>
+      readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .some((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, 'utf8') === `sleep\0${seconds}\0`;
+          } catch {
+            return false;
+          }
+        });
+    expect(running()).toBe(false);
   });
 
   it('runChecked names host, command and stderr on failure', async () => {

@@ -400,11 +400,12 @@ describe('reconnection', () => {
     const after = ok.slice(3).map((r) => r.counter);
     expect(after[0]).toBeLessThanOrEqual(2); // the restarted service counts from 1 again
     expect(after).toEqual(Array.from({ length: 5 }, (_, i) => after[0]! + i));
-    // Exactly one task needed a new connection: the first one after the restart. (Its e2e time is not
-    // compared with the others': on loopback a reconnect can be quicker than a busy machine's jitter.)
+    // Exactly one task needed a new connection: the first one after the restart (it may have tried more
+    // than once while the new service started, the more so on a busy machine). Its e2e time is not
+    // compared with the others': on loopback a reconnect can be quicker than a busy machine's jitter.
     const reconnected = ok.filter((r) => r.reconnects > 0);
     expect(reconnected).toHaveLength(1);
-    expect(reconnected[0]!.reconnects).toBe(1);
+    expect(reconnected[0]!.reconnects).toBeGreaterThanOrEqual(1);
     expect(reconnected[0]!.counter).toBe(after[0]);
     await app.stop();
   });

@@ -17,10 +17,17 @@ export interface InstallReport {
   output: string;
 }
 
-/** The script's exit codes: 0 ok, 1 failed or missing, 2 usage or not root, 3 not Debian/Ubuntu. */
+/**
+ * The script's exit codes: 0 ok, 1 failed or missing, 2 usage or not root, 3 not Debian/Ubuntu, 4 (role mu)
+ * no node >= 20 from the host's package sources, or no runnable edgectl.
+ */
 function summarise(code: number, stdout: string, stderr: string): string {
   if (code === 0) return 'prerequisites present';
   if (code === 3) return `not a Debian or Ubuntu host; missing: ${stdout.trim().split('\n').join(', ')}`;
+  if (code === 4) {
+    const said = (stderr.trim() || stdout.trim()).split('\n').slice(-4).join(' | ');
+    return `node >= 20 or edgectl cannot be installed here from the host's package sources (install it, or set hosts[].edgectlPath): ${said}`;
+  }
   const last = (stderr.trim() || stdout.trim()).split('\n').slice(-3).join(' | ');
   return `install-host-deps.sh exited ${code}: ${last}`;
 }
