@@ -12,6 +12,7 @@
  * state intact); nothing on the source is deleted before the destination has answered.
  */
 import type Docker from 'dockerode';
+import { createCheckpoint, deleteCheckpoint, startFromCheckpoint, upperDir } from '../docker/checkpoint.js';
 import { containerName, containerSpec, reachDocker, waitUntilAnswers } from '../docker/deploy.js';
 import { ensureAppImage } from '../docker/images.js';
 import {
@@ -31,8 +32,7 @@ import {
   type Service,
   type User,
 } from '../inventory/index.js';
-import { remoteEdgectlArgv } from '../mu/offload.js';
-import type { ProbeResult } from '../mu/probe.js';
+import { type ProbeResult, type RunningProbe, startRemoteProbe } from '../mu/probe.js';
 import { trustDirOnHost } from '../provision/plan.js';
 import { type RunResult, runChecked, ShellExecutor, type SshPool } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
@@ -184,24 +184,6 @@ class PhaseFailed extends Error {
   ) {
     super(`${phase}: ${errorMessage(cause)}`);
   }
-}
-
-/** Docker's checkpoint API (dockerode has it; its type definitions do not). */
-interface CheckpointApi {
-  createCheckpoint(opts: { CheckpointID: string; Exit: boolean }): Promise<unknown>;
-  deleteCheckpoint(name: string): Promise<unknown>;
-}
-
-function createCheckpoint(container: Docker.Container, name: string, exit: boolean): Promise<unknown> {
-  return (container as unknown as CheckpointApi).createCheckpoint({ CheckpointID: name, Exit: exit });
-}
-
-function deleteCheckpoint(container: Docker.Container, name: string): Promise<unknown> {
-  return (container as unknown as CheckpointApi).deleteCheckpoint(name);
-}
-
-function upperDir(info: Docker.ContainerInspectInfo): string | undefined {
-  return (info.GraphDriver.Data as unknown as Record<string, string> | undefined)?.['UpperDir'];
 }
 
 interface Side {
@@ -491,7 +473,7 @@ export class Migration {
     await this.preMigrate();
     // Before the service stops: the probe on the user's machine, and the data channel to the
     // destination (its SSH session and login shell now, not during the downtime).
-    let probe: Awaited<ReturnType<Migration['startProbe']>>;
+    let probe: RunningProbe | undefined;
     try {
       [probe] = await Promise.all([
         this.req.probe === false ? undefined : this.startProbe(),
@@ -571,7 +553,7 @@ export class Migration {
         );
         this.parts['place'] = performance.now() - placeStarted;
         const dockerStarted = performance.now();
-        await container.start({ _query: { checkpoint: this.names.final }, _body: {} } as object);
+        await startFromCheckpoint(container, this.names.final);
         this.parts['docker'] = performance.now() - dockerStarted;
         const neighbourStarted = performance.now();
         if (await this.primeNeighbour(this.dst, container))
@@ -668,49 +650,12 @@ export class Migration {
   }
 
   /** Starts the downtime probe on the user's mu host and waits until it sees the service answer. */
-  private async startProbe(): Promise<{ result: Promise<ProbeResult | null> } | undefined> {
-    const mu = getHost(this.inv, this.user.host);
-    let ready: () => void = () => {};
-    const isReady = new Promise<void>((r) => {
-      ready = r;
+  private startProbe(): Promise<RunningProbe | undefined> {
+    return startRemoteProbe(this.pool, getHost(this.inv, this.user.host), {
+      from: `${this.src.host.dataAddress}:${this.placement.port}`,
+      to: `${this.dst.host.dataAddress}:${this.placement.port}`,
+      localAddress: this.user.address,
     });
-    const args = [
-      'mu',
-      'probe',
-      '--from',
-      `${this.src.host.dataAddress}:${this.placement.port}`,
-      '--to',
-      `${this.dst.host.dataAddress}:${this.placement.port}`,
-      '--local-address',
-      this.user.address,
-      '--timeout-ms',
-      '120000',
-    ];
-    const running = this.pool.executor(mu).run(remoteEdgectlArgv(mu, args), {
-      timeoutMs: 180_000,
-      onStdout: (chunk) => {
-        if (chunk.includes('ready')) ready();
-      },
-    });
-    const result = running.then((r) => {
-      const line = r.stdout.trim().split('\n').at(-1) ?? '';
-      try {
-        return JSON.parse(line) as ProbeResult;
-      } catch {
-        return null;
-      }
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const got = await Promise.race([
-      isReady.then(() => true),
-      running.then(() => false),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), 20_000);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!got) return undefined;
-    return { result };
   }
 
   /** Removes what the destination got; the source container is untouched (before the final checkpoint). */
@@ -782,7 +727,7 @@ export class Migration {
         if (!info.State.Running) {
           if (!this.finalTaken)
             throw new Error('the final checkpoint did not complete and the container is stopped');
-          await this.srcContainer.start({ _query: { checkpoint: this.names.final }, _body: {} } as object);
+          await startFromCheckpoint(this.srcContainer, this.names.final);
           await this.primeNeighbour(this.src, this.srcContainer);
         }
         await waitUntilAnswers(this.srcContainer, this.service, 30_000);

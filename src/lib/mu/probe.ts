@@ -6,8 +6,11 @@
  * before the gap and the first one after it, on one clock.
  */
 
+import type { Host } from '../inventory/index.js';
+import type { SshPool } from '../remote/index.js';
 import { sleep } from '../util/time.js';
 import { OffloadConnection, type OffloadTarget } from './client.js';
+import { remoteEdgectlArgv } from './offload.js';
 import { decodeAnswer, encodeTask, isAnswerError } from './protocol.js';
 
 export interface ProbeOptions {
@@ -170,4 +173,62 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
   } finally {
     from.close();
   }
+}
+
+/** A probe running on a user's mu host: its result once the service answered after the gap (or it gave up). */
+export interface RunningProbe {
+  result: Promise<ProbeResult | null>;
+}
+
+/**
+ * Starts `edgectl mu probe` on the user's mu host (over SSH, its output streamed) and waits until it sees
+ * the service answer on the source; undefined when it does not start within 20 s (the downtime then goes
+ * unmeasured).
+ */
+export async function startRemoteProbe(
+  pool: SshPool,
+  mu: Host,
+  target: { from: string; to: string; localAddress: string },
+): Promise<RunningProbe | undefined> {
+  let ready: () => void = () => {};
+  const isReady = new Promise<void>((r) => {
+    ready = r;
+  });
+  const args = [
+    'mu',
+    'probe',
+    '--from',
+    target.from,
+    '--to',
+    target.to,
+    '--local-address',
+    target.localAddress,
+    '--timeout-ms',
+    '120000',
+  ];
+  const running = pool.executor(mu).run(remoteEdgectlArgv(mu, args), {
+    timeoutMs: 180_000,
+    onStdout: (chunk) => {
+      if (chunk.includes('ready')) ready();
+    },
+  });
+  const result = running.then((r) => {
+    const line = r.stdout.trim().split('\n').at(-1) ?? '';
+    try {
+      return JSON.parse(line) as ProbeResult;
+    } catch {
+      return null;
+    }
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const got = await Promise.race([
+    isReady.then(() => true),
+    running.then(() => false),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), 20_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!got) return undefined;
+  return { result };
 }
