@@ -506,7 +506,7 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
     const name = signal.reason instanceof InterruptedError ? signal.reason.signalName : 'abort';
     const left = run.building
       ? 'the lab it was building was removed again (nothing of it is left)'
-      : 'the lab is as it was before (run lab up again to finish it)';
+      : 'a lab that was up is left up, one that was not is not built (run lab up again to finish)';
     throw new InterruptedError(name, `lab up interrupted (${name}): ${left}`, {
       ...(err instanceof InterruptedError ? {} : { cause: err }),
     });
@@ -546,6 +546,7 @@ async function labUpSteps(
   throwIfInterrupted(signal);
   if (current.up && samePlan) {
     const images = await loadImages(inv, opts);
+    throwIfInterrupted(signal);
     return { ...current, built: false, steps, images };
   }
   // The same lab with some daemons dead (a crash, a test that stopped one): start just those again.
@@ -575,6 +576,7 @@ async function labUpSteps(
     const repaired = await labStatus(inv, options);
     if (repaired.up) {
       const images = await loadImages(inv, opts);
+      throwIfInterrupted(signal);
       return { ...repaired, built: false, steps, images };
     }
   }
