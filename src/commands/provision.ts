@@ -74,6 +74,7 @@ nothing. --reset removes everything provisioning made and nothing else.`;
         reset: this.flags.reset,
         requireNetem: this.flags['require-netem'],
         only,
+        signal: this.signal,
         onHost: (h) =>
           this.verbose(`${h.name}: ${h.changed ? `${h.commands.length} commands` : 'no change'}`),
       });

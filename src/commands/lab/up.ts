@@ -33,6 +33,7 @@ Needs root. Idempotent: a lab that is up is left alone; leftovers of a killed la
     this.note(`Building lab ${inv.testbed} (${inv.hosts.length} hosts)...`);
     const result = await labUp(inv, {
       sessionDelayMs: this.flags['session-delay'],
+      signal: this.signal,
       onStep: (s) => this.note(`  ✓ ${s.name}${s.detail ? ` (${s.detail})` : ''} ${s.ms} ms`),
     });
     if (!this.jsonEnabled()) {

@@ -4,12 +4,19 @@
  */
 
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureAppImage, type ImageReport } from '../docker/images.js';
-import { EdgectlError, ExitCode, UnsupportedError, UsageError } from '../errors.js';
+import {
+  EdgectlError,
+  ExitCode,
+  InterruptedError,
+  throwIfInterrupted,
+  UnsupportedError,
+  UsageError,
+} from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
 import { LocalExecutor, runChecked, SshPool, shellJoin } from '../remote/index.js';
 import { knownHostsName } from '../remote/known-hosts.js';
@@ -85,6 +92,11 @@ export interface LabOptions extends LabPaths {
    */
   sessionDelayMs?: number;
   onStep?: (step: LabStep) => void;
+  /**
+   * Ctrl+C / SIGTERM (lab up): no step starts after it; a lab this run was building is removed again
+   * (lab down), a lab that was up before is left as it is; then an InterruptedError.
+   */
+  signal?: AbortSignal;
 }
 
 const REQUIRED_TOOLS = [
@@ -258,7 +270,13 @@ export async function labDown(
 async function ensureKey(exec: Executor, file: string, comment: string): Promise<string> {
   if (!existsSync(file)) {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    await runChecked(exec, keygenArgv(file, comment), { what: `generating ${file}` });
+    // Under another name first: a Ctrl+C reaches ssh-keygen too, and half a key would stay for good.
+    const fresh = `${file}.new`;
+    await rm(fresh, { force: true });
+    await rm(`${fresh}.pub`, { force: true });
+    await runChecked(exec, keygenArgv(fresh, comment), { what: `generating ${file}` });
+    await rename(`${fresh}.pub`, `${file}.pub`);
+    await rename(fresh, file);
   }
   if (existsSync(`${file}.pub`)) return (await readFile(`${file}.pub`, 'utf8')).trim();
   return (await runChecked(exec, publicKeyArgv(file))).stdout.trim();
@@ -382,25 +400,31 @@ async function writeHostFiles(plan: LabPlan, sessionDelayMs: number): Promise<vo
 async function startDaemons(
   exec: Executor,
   which: { sshd: readonly LabHostPlan[]; dockerd: readonly LabHostPlan[] },
+  signal?: AbortSignal,
 ): Promise<void> {
+  const stopped = () => signal?.aborted === true;
   await Promise.all([
     ...which.sshd.map((h) => runChecked(exec, sshdArgv(h), { what: `starting sshd of ${h.name}` })),
     ...which.dockerd.map((h) => runChecked(exec, dockerdArgv(h), { what: `starting dockerd of ${h.name}` })),
   ]);
   await Promise.all([
     ...which.sshd.map(async (h) => {
-      if (!(await waitFor(() => tcpOpen(h.address, h.sshPort), 15_000))) {
+      if (!(await waitFor(async () => stopped() || (await tcpOpen(h.address, h.sshPort)), 15_000))) {
         throw new LabError(`sshd of ${h.name} does not listen on ${h.address}:${h.sshPort}`);
       }
     }),
     ...which.dockerd.map(async (h) => {
-      if (h.docker && !(await waitFor(() => dockerPing(h.docker!.socket), 60_000, 200))) {
+      if (
+        h.docker &&
+        !(await waitFor(async () => stopped() || (await dockerPing(h.docker!.socket)), 60_000, 200))
+      ) {
         throw new LabError(
           `dockerd of ${h.name} did not come up within 60 s; its log (${h.docker.logFile}) ends:\n${await tail(h.docker.logFile)}`,
         );
       }
     }),
   ]);
+  throwIfInterrupted(signal);
 }
 
 /** Stops what is left of a dead dockerd (its containerd and shims) so that a new one can start clean. */
@@ -461,8 +485,40 @@ function imagesDetail(r: ImageReport): string {
 /**
  * Builds the lab (idempotent: a lab that is up as planned is left alone; leftovers of a killed or
  * different earlier lab of the same testbed are cleared first). On failure, what was built is removed.
+ *
+ * Interruptible (options.signal): no step starts after Ctrl+C; a step under way ends first (a terminal's
+ * Ctrl+C also kills the `ip`, `nsenter` or `ssh-keygen` it runs, which fails the step). Then a lab this
+ * run was building (from nothing, or over cleared leftovers) is removed, down to what `lab down` removes,
+ * so the machine is as before; a lab that was up before is left up (its daemons run in sessions of their
+ * own: a Ctrl+C in the terminal that started them does not reach them). Throws an InterruptedError.
  */
 export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<LabUpResult> {
+  const run = { building: false, undone: false };
+  try {
+    return await labUpSteps(inv, options, run);
+  } catch (err) {
+    const signal = options.signal;
+    if (!signal?.aborted) throw err;
+    if (run.building && !run.undone) {
+      await labDown(inv, { ...options, onStep: () => {} }).catch(() => {});
+      run.undone = true;
+    }
+    const name = signal.reason instanceof InterruptedError ? signal.reason.signalName : 'abort';
+    const left = run.building
+      ? 'the lab it was building was removed again (nothing of it is left)'
+      : 'a lab that was up is left up, one that was not is not built (run lab up again to finish)';
+    throw new InterruptedError(name, `lab up interrupted (${name}): ${left}`, {
+      ...(err instanceof InterruptedError ? {} : { cause: err }),
+    });
+  }
+}
+
+async function labUpSteps(
+  inv: Inventory,
+  options: LabOptions,
+  run: { building: boolean; undone: boolean },
+): Promise<LabUpResult> {
+  const signal = options.signal;
   const exec = options.executor ?? new LocalExecutor();
   const steps: LabStep[] = [];
   const opts: LabOptions = {
@@ -475,6 +531,7 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
   const plan = planLab(inv, options);
   const sessionDelay = options.sessionDelayMs ?? 0;
   await step(opts, 'preflight', () => preflight(exec));
+  throwIfInterrupted(signal);
   const planFile = join(plan.runDir, 'plan.json');
   // Everything the lab is made from: a lab built from other configs or daemon flags is rebuilt.
   const built = {
@@ -486,8 +543,10 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
   const current = await labStatus(inv, options);
   const samePlan = existsSync(planFile) && (await readFile(planFile, 'utf8')) === planText;
   await step(opts, 'keys', () => prepareKeys(exec, inv, plan));
+  throwIfInterrupted(signal);
   if (current.up && samePlan) {
     const images = await loadImages(inv, opts);
+    throwIfInterrupted(signal);
     return { ...current, built: false, steps, images };
   }
   // The same lab with some daemons dead (a crash, a test that stopped one): start just those again.
@@ -507,23 +566,28 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
       async () => {
         await writeHostFiles(plan, sessionDelay);
         await Promise.all(dockerd.map(clearDeadDockerd));
-        await startDaemons(exec, { sshd, dockerd });
+        await startDaemons(exec, { sshd, dockerd }, signal);
       },
       () =>
         [...sshd.map((h) => `sshd of ${h.name}`), ...dockerd.map((h) => `dockerd of ${h.name}`)].join(', ') ||
         'nothing',
     );
+    throwIfInterrupted(signal);
     const repaired = await labStatus(inv, options);
     if (repaired.up) {
       const images = await loadImages(inv, opts);
+      throwIfInterrupted(signal);
       return { ...repaired, built: false, steps, images };
     }
   }
   const leftovers = (await listNetns()).some((n) => isLabNetns(n, plan.testbed)) || existsSync(plan.runDir);
+  // From here on this run builds the lab anew: interrupted, it removes what it built.
+  run.building = true;
   if (leftovers || linkExists(plan.controller.ifname)) {
     await step(opts, 'clear leftovers', () => labDown(inv, { ...options, executor: exec }));
   }
   try {
+    throwIfInterrupted(signal);
     await step(
       opts,
       'network',
@@ -534,14 +598,16 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
       opts,
       'daemons',
       async () => {
+        throwIfInterrupted(signal);
         await writeHostFiles(plan, sessionDelay);
-        await startDaemons(exec, { sshd: plan.hosts, dockerd: plan.hosts.filter((h) => h.docker) });
+        await startDaemons(exec, { sshd: plan.hosts, dockerd: plan.hosts.filter((h) => h.docker) }, signal);
       },
       () => `${plan.hosts.length} sshd, ${plan.hosts.filter((h) => h.docker).length} dockerd`,
     );
     await writeFile(planFile, planText);
   } catch (err) {
     await labDown(inv, { ...options, executor: exec }).catch(() => {});
+    run.undone = true;
     throw err;
   }
   const status = await labStatus(inv, options);
@@ -549,6 +615,8 @@ export async function labUp(inv: Inventory, options: LabOptions = {}): Promise<L
     const down = status.hosts.filter((h) => !h.running).map((h) => h.name);
     throw new LabError(`the lab came up incompletely: ${down.join(', ')} not running`);
   }
+  throwIfInterrupted(signal);
   const images = await loadImages(inv, opts);
+  throwIfInterrupted(signal);
   return { ...status, built: true, steps, images };
 }

@@ -4,9 +4,9 @@
  * provisioning made and nothing else; `dryRun` reads and reports without changing anything.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { errorMessage, UnsupportedError } from '../errors.js';
+import { errorMessage, InterruptedError, UnsupportedError } from '../errors.js';
 import { parseTcProbe, probeArgv, probeInterfaceName } from '../hosts/probes.js';
 import { type Host, type Inventory, serverHosts } from '../inventory/index.js';
 import { parseAddrs } from '../netem/ip.js';
@@ -55,6 +55,57 @@ export interface ProvisionOptions {
   /** Only these hosts (default: all). */
   only?: readonly string[];
   onHost?: (h: HostProvision) => void;
+  /**
+   * Ctrl+C / SIGTERM: a host whose changes have not started is left untouched; a host whose changes are
+   * under way gets all of them (they are sent as one script, see applyScript); then the run throws an
+   * InterruptedError whose details say which hosts were finished and which were left untouched.
+   */
+  signal?: AbortSignal;
+}
+
+/** What an interrupted run did, per host (the details of its InterruptedError). */
+export interface ProvisionInterrupted {
+  /** Every change of this run was made there (or none was needed). */
+  finished: string[];
+  /** This run changed nothing there (some may have failed before changing anything: see `hosts`). */
+  untouched: string[];
+  /** Their list of changes started and then failed (the command and its stderr are in `hosts`). */
+  failed: string[];
+  hosts: HostProvision[];
+}
+
+/** Sorts the hosts of an interrupted run: finished (`done`), failed after their changes began, untouched. */
+export function interruptedDetails(
+  hosts: readonly HostProvision[],
+  done: ReadonlySet<string>,
+  begun: ReadonlySet<string>,
+): ProvisionInterrupted {
+  return {
+    finished: hosts.filter((h) => done.has(h.name)).map((h) => h.name),
+    untouched: hosts.filter((h) => !done.has(h.name) && !begun.has(h.name)).map((h) => h.name),
+    failed: hosts.filter((h) => !done.has(h.name) && begun.has(h.name)).map((h) => h.name),
+    hosts: hosts.map((h) => ({ ...h })),
+  };
+}
+
+/** The InterruptedError of a run stopped by `signal`, naming the finished and the untouched hosts. */
+export function interruptedRun(
+  signal: AbortSignal,
+  details: ProvisionInterrupted,
+  reset: boolean,
+): InterruptedError {
+  const name = signal.reason instanceof InterruptedError ? signal.reason.signalName : 'abort';
+  const list = (names: string[]) => (names.length > 0 ? names.join(', ') : 'none');
+  const failed = details.failed.length > 0 ? `; failed half-way: ${list(details.failed)}` : '';
+  return new InterruptedError(
+    name,
+    `interrupted (${name}): ${reset ? 'reset' : 'provisioned'} completely: ${list(details.finished)}; ` +
+      `untouched by this run: ${list(details.untouched)}${failed}`,
+    {
+      hint: `run edgectl provision${reset ? ' --reset' : ''} again to do the untouched hosts`,
+      details,
+    },
+  );
 }
 
 /** Where the testbed's own key pair (host-to-host trust) is kept on the controller. */
@@ -71,6 +122,11 @@ async function trustMaterial(inv: Inventory, pool: SshPool): Promise<TrustMateri
   const file = testbedKeyFile(inv);
   if (!existsSync(file)) {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    // Made under another name, then renamed: a Ctrl+C reaches ssh-keygen too (it runs in the terminal's
+    // process group), and a key without its .pub would break every later run.
+    const fresh = `${file}.new`;
+    await rm(fresh, { force: true });
+    await rm(`${fresh}.pub`, { force: true });
     await runChecked(local, [
       'ssh-keygen',
       '-q',
@@ -81,8 +137,10 @@ async function trustMaterial(inv: Inventory, pool: SshPool): Promise<TrustMateri
       '-C',
       `edgectl-testbed-${inv.testbed}`,
       '-f',
-      file,
+      fresh,
     ]);
+    await rename(`${fresh}.pub`, `${file}.pub`);
+    await rename(fresh, file);
   }
   const hostKeys = new Map<string, string>();
   for (const s of serverHosts(inv)) hostKeys.set(s.name, (await pool.connect(s)).hostKey);
@@ -108,6 +166,15 @@ async function readFacts(
   return { addrs, netem };
 }
 
+/** Resolves when `signal` is aborted (never without one). */
+function untilAborted(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (!signal) return;
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
 class StepFailed extends Error {
   constructor(
     message: string,
@@ -118,12 +185,60 @@ class StepFailed extends Error {
   }
 }
 
+const APPLY_MARK = '@edgectl-apply';
+
+/**
+ * One host's whole list of changes as one `sh` script, sent in one piece: once the host's shell has it,
+ * the list runs to its end on the host whatever happens to the controller (Ctrl+C, a third Ctrl+C that
+ * quits at once, a lost connection), so a host is never left with half of its list. The commands run in
+ * order and the first that fails stops the rest; the script then prints `MARK INDEX CODE` and that
+ * command's stderr, else `MARK done`. A command's stdin travels base64-encoded in the script itself.
+ */
+export function applyScript(cmds: readonly Cmd[]): string {
+  const lines = ['E=$(mktemp) || exit 97', 'trap \'rm -f "$E"\' EXIT'];
+  for (const [i, c] of cmds.entries()) {
+    const input =
+      c.stdin === undefined
+        ? { before: '', after: ' </dev/null' }
+        : { before: `printf '%s' '${Buffer.from(c.stdin).toString('base64')}' | base64 -d | `, after: '' };
+    lines.push(
+      `${input.before}{ ${shellJoin(c.argv)}\n}${input.after} >/dev/null 2>"$E" || ` +
+        `{ c=$?; printf '${APPLY_MARK} ${i} %d\\n' "$c"; cat "$E"; exit 0; }`,
+    );
+  }
+  lines.push(`printf '${APPLY_MARK} done\\n'`, '');
+  return lines.join('\n');
+}
+
+export type ApplyOutcome =
+  | { ok: true }
+  | { ok: false; index: number; code: number; stderr: string }
+  | { ok: false; index: undefined; stderr: string };
+
+/** What an applyScript's stdout says: all done, or which command failed with which code and stderr. */
+export function parseApply(stdout: string): ApplyOutcome {
+  if (new RegExp(`^${APPLY_MARK} done$`, 'm').test(stdout)) return { ok: true };
+  const m = new RegExp(`^${APPLY_MARK} (\\d+) (\\d+)\n`, 'm').exec(stdout);
+  if (!m) return { ok: false, index: undefined, stderr: '' };
+  return {
+    ok: false,
+    index: Number(m[1]),
+    code: Number(m[2]),
+    stderr: stdout.slice(m.index + m[0].length),
+  };
+}
+
+/**
+ * Reads a host's state, decides, and applies (calling `begin` first); false when `signal` came before
+ * any change was made.
+ */
 async function converge(
   exec: Executor,
   units: Unit[],
   report: HostProvision,
   options: ProvisionOptions,
-): Promise<void> {
+  begin: () => void,
+): Promise<boolean> {
   const ordered = options.reset ? [...units].reverse() : units;
   // Every unit reads a part of the state no other unit changes: read them all in one round trip, then
   // converge in order.
@@ -133,24 +248,35 @@ async function converge(
   );
   let next = 0;
   const outputs = ordered.map((u) => u.probes.map(() => all[next++]?.stdout ?? ''));
-  for (const [i, unit] of ordered.entries()) {
+  const planned = ordered.map((unit, i) => {
     const verdict = unit.decide(outputs[i] ?? []);
-    const cmds = options.reset ? verdict.reset : verdict.current ? [] : verdict.apply;
-    report.units.push({ id: unit.id, changed: cmds.length > 0 });
-    for (const c of cmds) {
-      report.commands.push(describeCmd(c));
-      report.changed = true;
-      if (options.dryRun) continue;
-      const r = await exec.run(c.argv, c.stdin === undefined ? {} : { stdin: c.stdin });
-      if (r.code !== 0) {
-        throw new StepFailed(
-          `${unit.id}: \`${describeCmd(c)}\` exited with ${r.code}`,
-          describeCmd(c),
-          r.stderr.trim(),
-        );
-      }
-    }
+    return { unit, cmds: options.reset ? verdict.reset : verdict.current ? [] : verdict.apply };
+  });
+  const cmds = planned.flatMap((p) => p.cmds.map((c) => ({ id: p.unit.id, c })));
+  // The last moment at which an interruption leaves the host untouched; from here on it gets the whole list.
+  if (cmds.length > 0 && !options.dryRun && options.signal?.aborted) return false;
+  for (const p of planned) report.units.push({ id: p.unit.id, changed: p.cmds.length > 0 });
+  report.commands.push(...cmds.map(({ c }) => describeCmd(c)));
+  report.changed = cmds.length > 0;
+  if (options.dryRun || cmds.length === 0) return true;
+  const script = applyScript(cmds.map(({ c }) => c));
+  begin();
+  const r = await exec.run(['sh', '-s'], { stdin: script });
+  const outcome = parseApply(r.stdout);
+  if (outcome.ok) return true;
+  const failed = outcome.index === undefined ? undefined : cmds[outcome.index];
+  if (!failed || outcome.index === undefined) {
+    throw new StepFailed(
+      `the host's list of changes ended early (sh exited with ${r.code})`,
+      undefined,
+      r.stderr.trim(),
+    );
   }
+  throw new StepFailed(
+    `${failed.id}: \`${describeCmd(failed.c)}\` exited with ${outcome.code}`,
+    describeCmd(failed.c),
+    outcome.stderr.trim(),
+  );
 }
 
 export async function provision(
@@ -207,21 +333,35 @@ async function provisionWith(
   const factHosts = options.only?.length
     ? [...new Set([...hosts, ...inv.hosts.filter((h) => h.role === 'mu')])]
     : hosts;
-  await Promise.all(
-    factHosts.map(async (h) => {
-      try {
-        facts.set(h.name, await readFacts(shellOf(h), inv, h, !options.reset));
-      } catch (err) {
-        fail(h.name, err);
-      }
-    }),
-  );
+  // Only reads so far: an interruption need not wait for them (the first SSH connections can take
+  // seconds on a busy controller: 3-7 s each here, with 2 CPUs at a load of 5).
+  await Promise.race([
+    Promise.all(
+      factHosts.map(async (h) => {
+        try {
+          facts.set(h.name, await readFacts(shellOf(h), inv, h, !options.reset));
+        } catch (err) {
+          fail(h.name, err);
+        }
+      }),
+    ),
+    untilAborted(options.signal),
+  ]);
   for (const h of hosts) {
     const f = facts.get(h.name);
     const report = reports.get(h.name);
     if (!f || !report) continue;
     report.latencyEmulated = f.netem;
   }
+  // Hosts whose run ended well, and hosts whose list of changes was sent: the others are untouched.
+  const done = new Set<string>();
+  const begun = new Set<string>();
+  const stopIfInterrupted = () => {
+    if (!options.signal?.aborted) return;
+    const list = hosts.map((h) => reports.get(h.name)!);
+    throw interruptedRun(options.signal, interruptedDetails(list, done, begun), options.reset === true);
+  };
+  stopIfInterrupted();
   const noNetem = hosts.filter((h) => facts.get(h.name)?.netem === false).map((h) => h.name);
   if (options.requireNetem && noNetem.length > 0 && !options.reset) {
     throw new UnsupportedError(
@@ -243,6 +383,7 @@ async function provisionWith(
       for (const h of hosts.filter((x) => x.isServer)) fail(h.name, err);
     }
   }
+  stopIfInterrupted();
   const muFacts = new Map(
     [...facts].filter(([name]) => inv.hosts.find((h) => h.name === name)?.role === 'mu'),
   );
@@ -254,7 +395,7 @@ async function provisionWith(
       if (!f || report.error) return;
       try {
         const units = hostUnits(inv, h, f, { muFacts, ...(trust ? { trust } : {}) });
-        await converge(shellOf(h), units, report, options);
+        if (await converge(shellOf(h), units, report, options, () => begun.add(h.name))) done.add(h.name);
       } catch (err) {
         fail(h.name, err);
       }
@@ -262,6 +403,8 @@ async function provisionWith(
     }),
   );
   const list = hosts.map((h) => reports.get(h.name)!);
+  // Every host's list has ended (none is cut short): only now say what the interruption left.
+  stopIfInterrupted();
   return {
     testbed: inv.testbed,
     dryRun: options.dryRun === true,
