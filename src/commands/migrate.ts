@@ -58,7 +58,7 @@ checkpoint, the container is restored on the source from that checkpoint, state 
     const pool = this.sshPool();
     const state = this.openState();
     const codec = this.flags.codec as Codec;
-    const progress = new StepProgress(phasesOf(strategy, codec), { silent: this.jsonEnabled() });
+    const progress = new StepProgress(phasesOf(strategy), { silent: this.jsonEnabled() });
     try {
       const migration = new Migration(inv, pool, state, {
         user: this.flags.user,

@@ -126,7 +126,7 @@ describe('edgectl migrate', () => {
     const m = r.json!.result!;
     expect(m).toMatchObject({ from: 'edge1', to: 'edge2', strategy: 'delta', codec: 'xdelta3' });
     // Every phase of the list the unit tests pin down, in order.
-    expect(m.phases.map((p) => p.name)).toEqual(phasesOf('delta', 'xdelta3'));
+    expect(m.phases.map((p) => p.name)).toEqual(phasesOf('delta'));
     for (const p of m.phases) {
       expect(p.durationMs, p.name).toBeGreaterThan(0);
       expect(p.startMs, p.name).toBeGreaterThanOrEqual(0);
@@ -188,7 +188,7 @@ describe('edgectl migrate', () => {
     const m = back.json!.result!;
     expect(m).toMatchObject({ strategy: 'delta', codec: 'rsync' });
     // rsync's batch written at the source, sent, applied at the destination.
-    expect(m.phases.map((p) => p.name)).toEqual(phasesOf('delta', 'rsync'));
+    expect(m.phases.map((p) => p.name)).toEqual(phasesOf('delta'));
     const pre = m.phases.find((p) => p.name === 'pre-checkpoint')?.bytes ?? 0;
     expect(m.bytesDuringDowntime).toBeGreaterThan(0);
     expect(m.bytesDuringDowntime).toBeLessThan(pre * 0.05);

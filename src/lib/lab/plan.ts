@@ -337,7 +337,7 @@ export function sessionScript(host: LabHostPlan, delayMs: number): string {
     `# edgectl lab: every SSH session of host ${host.name} (lab up --session-delay ${delayMs})`,
     `printf '%s %.300s\\n' "$(date +%s%3N)" "$(printf '%s' "\${SSH_ORIGINAL_COMMAND:-(login shell)}" | tr '\\n' ' ')" >>${host.sessionLog}`,
     `sleep ${(delayMs / 1000).toFixed(3)}`,
-    'if [ -z "${SSH_ORIGINAL_COMMAND:-}" ]; then exec "$SHELL" -l; fi',
+    'if [ -z "$SSH_ORIGINAL_COMMAND" ]; then exec "$SHELL" -l; fi',
     'eval "$SSH_ORIGINAL_COMMAND"',
     '',
   ].join('\n');

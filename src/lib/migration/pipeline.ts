@@ -85,8 +85,8 @@ export type PhaseName =
   | 'cleanup'
   | 'rollback';
 
-/** The phases of a migration, in order. */
-export function phasesOf(strategy: Strategy, codec: Codec = DEFAULT_CODEC): PhaseName[] {
+/** The phases of a migration, in order (the same for both codecs). */
+export function phasesOf(strategy: Strategy): PhaseName[] {
   if (strategy === 'full') return ['prepare', 'checkpoint', 'transfer', 'restore', 'verify', 'cleanup'];
   return [
     'prepare',
@@ -216,8 +216,6 @@ export class Migration {
   private parts: Record<string, number> = {};
   private preDone = false;
   private finalTaken = false;
-  /** How long opening the data channel took (before the downtime). */
-  private channelMs = 0;
 
   constructor(
     private readonly inv: Inventory,
@@ -319,14 +317,12 @@ export class Migration {
 
   /** Opens the data channel: the destination's receiver runs before the downtime begins. */
   private async openChannel(): Promise<void> {
-    const started = performance.now();
     await this.exec(
       this.src,
       openChannelArgv(this.channel.dir, this.rsyncTarget, this.channel.into),
       'opening the data channel',
       180_000,
     );
-    this.channelMs = performance.now() - started;
   }
 
   /** Sends a directory through the open channel; returns the bytes sent. */
