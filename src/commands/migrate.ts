@@ -24,12 +24,14 @@ export default class Migrate extends EdgectlCommand<typeof Migrate> {
     "Move a user's service to another server: a live migration with a delta checkpoint.";
   static override description =
     `delta (default): checkpoint the running container and push that image straight to the
-destination, then checkpoint it again (the service stops), send only the difference (codec xdelta3, the default: an xdelta3
-delta per changed image file, decoded there; codec rsync: rsync's block delta against the image already
-there, less work but whole blocks), restore it there, check it answers, and only then remove the source. full: the stop-and-copy
+destination, then checkpoint it again (the service stops), send only the difference through a data channel opened before the service stopped (codec rsync, the
+default: rsync's block delta against the source's copy of the earlier image, as a batch applied there;
+codec xdelta3: an xdelta3 delta per changed image file, fewer bytes but more work), restore it there, check it answers, and only then remove the source. full: the stop-and-copy
 baseline. The container's writable layer moves too. The downtime is measured by a probe on the user's
 machine: from the last answer before the gap to the first one after it. If anything fails after the final
-checkpoint, the container is restored on the source from that checkpoint, state intact (exit 5).`;
+checkpoint, the container is restored on the source from that checkpoint, state intact (exit 5). Ctrl+C
+is answered when the running phase ends: before the final checkpoint the destination is cleared, after it
+the service is rolled back to the source (exit 130).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --user mu1 --to edge2',

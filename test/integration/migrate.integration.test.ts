@@ -119,12 +119,12 @@ afterAll(async () => {
 });
 
 describe('edgectl migrate', () => {
-  it('delta (xdelta3, the default) to edge2: the counter and the file continue; the result holds every phase and the measured downtime', async () => {
+  it('delta (rsync, the default) to edge2: the counter and the file continue; the result holds every phase and the measured downtime', async () => {
     await offloadContinues('mu1', 3);
     const r = await cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge2']);
     expect(r.exitCode, r.stderr).toBe(0);
     const m = r.json!.result!;
-    expect(m).toMatchObject({ from: 'edge1', to: 'edge2', strategy: 'delta', codec: 'xdelta3' });
+    expect(m).toMatchObject({ from: 'edge1', to: 'edge2', strategy: 'delta', codec: 'rsync' });
     // Every phase of the list the unit tests pin down, in order.
     expect(m.phases.map((p) => p.name)).toEqual(phasesOf('delta'));
     for (const p of m.phases) {
@@ -155,7 +155,7 @@ describe('edgectl migrate', () => {
     s.close();
   });
 
-  it('full to the cloud, then delta with the rsync codec back to edge1: still continuous', async () => {
+  it('full to the cloud, then delta with the xdelta3 codec back to edge1: still continuous', async () => {
     const full = await cli<MigrationResult>([
       'migrate',
       '--user',
@@ -182,12 +182,12 @@ describe('edgectl migrate', () => {
       '--to',
       'edge1',
       '--codec',
-      'rsync',
+      'xdelta3',
     ]);
     expect(back.exitCode, back.stderr).toBe(0);
     const m = back.json!.result!;
-    expect(m).toMatchObject({ strategy: 'delta', codec: 'rsync' });
-    // rsync's batch written at the source, sent, applied at the destination.
+    expect(m).toMatchObject({ strategy: 'delta', codec: 'xdelta3' });
+    // xdelta3's deltas computed at the source, sent, decoded at the destination.
     expect(m.phases.map((p) => p.name)).toEqual(phasesOf('delta'));
     const pre = m.phases.find((p) => p.name === 'pre-checkpoint')?.bytes ?? 0;
     expect(m.bytesDuringDowntime).toBeGreaterThan(0);

@@ -66,7 +66,7 @@ describe('migration commands', () => {
   });
 
   it('lists the phases of each strategy and codec', () => {
-    expect(DEFAULT_CODEC).toBe('xdelta3');
+    expect(DEFAULT_CODEC).toBe('rsync');
     // Both codecs: delta at the source, transfer through the channel, patch at the destination.
     expect(phasesOf('delta')).toEqual([
       'prepare',

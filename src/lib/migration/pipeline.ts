@@ -63,14 +63,14 @@ export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
  * How the difference between the two checkpoints is computed (delta phase, at the source, against its own
  * copy of the pre-migration image, which the destination's copy matches file for file), sent (transfer,
  * through the data channel opened before the downtime) and applied (patch, at the destination).
- * xdelta3 (the default): each changed image file encoded with xdelta3: a content-level delta, tens of kB.
- * rsync: rsync's block delta as a batch file (`--only-write-batch`, applied with `--read-batch`): whole
- * blocks, megabytes where xdelta3 sends kilobytes.
+ * rsync (the default): rsync's block delta as a batch file (`--only-write-batch`, applied with
+ * `--read-batch`): whole blocks, about 1 MB at 64 MB of state, but half xdelta3's work during the downtime.
+ * xdelta3: each changed image file encoded with xdelta3: a content-level delta, tens of kB.
  */
 export const CODECS = ['xdelta3', 'rsync'] as const;
 export type Codec = (typeof CODECS)[number];
 /** Chosen by measurement (`npm run bench:migrate`, README). */
-export const DEFAULT_CODEC: Codec = 'xdelta3';
+export const DEFAULT_CODEC: Codec = 'rsync';
 
 export type PhaseName =
   | 'prepare'
