@@ -199,9 +199,13 @@ export class ShellExecutor implements Executor {
   }
 
   private onClose(channel: ClientChannel): void {
-    void this.channel?.then((c) => {
-      if (c === channel) this.channel = undefined;
-    });
+    // (A shell being reopened may be failing meanwhile: its own callers hear of that, not this.)
+    void this.channel?.then(
+      (c) => {
+        if (c === channel) this.channel = undefined;
+      },
+      () => {},
+    );
     const p = this.pending;
     this.pending = undefined;
     p?.reject(
