@@ -10,7 +10,8 @@
 #
 #   --role ROLE  what the host is used for (default: all)
 #                  cloud, edge      servers: Docker, a working CRIU, rsync, xdelta3, ...
-#                  ap               access points: networking + sshd
+#                                   and edgectl-delay (below)
+#                  ap               access points: networking + sshd, edgectl-delay
 #                  mu               mobile users: networking + sshd, and a node >= 20
 #                                   and an edgectl that runs (offload and the
 #                                   migration probe run `edgectl mu ...` there)
@@ -18,6 +19,9 @@
 #   --check      only report what is missing; install nothing
 #   --edgectl PATH  role mu: the edgectl the controller runs here (hosts.yml's
 #                hosts[].edgectlPath); default $EDGECTL_BIN, else edgectl in PATH
+#   --delay-source FILE  the C source of edgectl-delay (default: native/edgectl-delay.c
+#                beside this script's folder; piped to `bash -s`, as provision
+#                --install-deps runs it, the source comes in EDGECTL_DELAY_SOURCE_B64)
 #
 # Exit codes: 0 ok (or nothing missing), 1 something missing (--check) or the
 # installation failed, 2 usage error / not root, 3 not a Debian/Ubuntu host
@@ -44,12 +48,17 @@
 #   3. adds `tcp-close` and `skip-in-flight` to /etc/criu/runc.conf (runc reads
 #      CRIU options from it; without them a container holding an established
 #      TCP connection, or one not yet accepted, cannot be checkpointed);
-#   4. for role mu, makes sure `node --version` is >= 20 (installing the
+#   4. for wired roles (cloud, edge, ap), builds edgectl-delay, the packet-delay
+#      helper that emulates link latency on kernels without netem (NFQUEUE), from
+#      its C source with gcc and libnetfilter-queue into /usr/local/sbin; it is
+#      rebuilt only when the source's hash differs from the one the installed
+#      binary reports (`edgectl-delay --version`);
+#   5. for role mu, makes sure `node --version` is >= 20 (installing the
 #      distribution's `nodejs` only where its candidate is >= 20: Debian 12's
 #      is 18, so there it says what to do and exits 4) and that the edgectl
 #      the controller will run here answers `--version` (else it prints how to
 #      put one there and exits 4);
-#   5. prints the path and version of each tool.
+#   6. prints the path and version of each tool.
 # A second run finds everything in place and changes nothing.
 
 set -euo pipefail
@@ -65,12 +74,15 @@ readonly PKGS_BASE=(iptables iproute2 openssh-server)
 readonly PKGS_SERVER=(docker.io criu rsync xdelta3 busybox-static)
 # The controller drives the other hosts.
 readonly PKGS_CONTROLLER=(openssh-client)
+# Wired hosts (cloud, edge, ap) build edgectl-delay, the link-latency helper for kernels without netem.
+readonly PKGS_DELAY=(gcc libc6-dev libnetfilter-queue-dev)
 
 # A command each package provides: used to report what is missing on hosts
 # that have no dpkg (non-Debian distributions).
 declare -rA PKG_COMMAND=(
   [iptables]=iptables [iproute2]=ip [openssh-server]=sshd [openssh-client]=ssh
   [docker.io]=dockerd [criu]=criu [rsync]=rsync [xdelta3]=xdelta3 [busybox-static]=busybox
+  [gcc]=gcc [libc6-dev]=gcc [libnetfilter-queue-dev]=gcc
 )
 
 # Fallback CRIU (used only where the distribution's criu fails on the running
@@ -94,11 +106,14 @@ readonly CRIU_WRAPPER=/usr/local/sbin/criu
 readonly CRIU_WRAPPER_MARK='edgectl-private-criu'
 readonly CRIU_RUNC_CONF=/etc/criu/runc.conf
 
+# edgectl-delay: where it is installed (edgectl's provision starts it from there).
+readonly DELAY_BIN=/usr/local/sbin/edgectl-delay
+
 # Role mu runs edgectl itself: a node of at least this major version (package.json's engines).
 readonly NODE_MIN_MAJOR=20
 
 # Tools listed in the final summary.
-readonly SUMMARY_TOOLS=(docker dockerd criu rsync xdelta3 iptables tc ip sshd ssh busybox)
+readonly SUMMARY_TOOLS=(docker dockerd criu rsync xdelta3 iptables tc ip sshd ssh busybox edgectl-delay)
 
 # Use the standard root PATH, so that the tools found here are the ones that
 # dockerd, runc (which looks up `criu` in PATH) and SSH sessions will find.
@@ -185,12 +200,15 @@ edgectl_version() {
 ROLE=all
 CHECK_ONLY=0
 EDGECTL_CMD=${EDGECTL_BIN:-edgectl}
+DELAY_SOURCE=''
 while (($#)); do
   case $1 in
     --role) (($# >= 2)) || die 2 "--role needs a value"; ROLE=$2; shift 2 ;;
     --role=*) ROLE=${1#--role=}; shift ;;
     --edgectl) (($# >= 2)) || die 2 "--edgectl needs a value"; EDGECTL_CMD=$2; shift 2 ;;
     --edgectl=*) EDGECTL_CMD=${1#--edgectl=}; shift ;;
+    --delay-source) (($# >= 2)) || die 2 "--delay-source needs a value"; DELAY_SOURCE=$2; shift 2 ;;
+    --delay-source=*) DELAY_SOURCE=${1#--delay-source=}; shift ;;
     --check) CHECK_ONLY=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die 2 "unknown argument: $1" ;;
@@ -198,15 +216,18 @@ while (($#)); do
 done
 
 case $ROLE in
-  cloud | edge) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_SERVER[@]}") ;;
-  ap | mu) ROLE_PKGS=("${PKGS_BASE[@]}") ;;
-  controller | all) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_SERVER[@]}" "${PKGS_CONTROLLER[@]}") ;;
+  cloud | edge) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_SERVER[@]}" "${PKGS_DELAY[@]}") ;;
+  ap) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_DELAY[@]}") ;;
+  mu) ROLE_PKGS=("${PKGS_BASE[@]}") ;;
+  controller | all) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_SERVER[@]}" "${PKGS_CONTROLLER[@]}" "${PKGS_DELAY[@]}") ;;
   *) die 2 "unknown role '$ROLE' (expected cloud, edge, ap, mu, controller or all)" ;;
 esac
 NEEDS_CRIU=0
 contains criu "${ROLE_PKGS[@]}" && NEEDS_CRIU=1
 NEEDS_EDGECTL=0
 [[ $ROLE == mu ]] && NEEDS_EDGECTL=1
+NEEDS_DELAY=0
+[[ $ROLE != mu ]] && NEEDS_DELAY=1
 
 [[ $(id -u) -eq 0 ]] || die 2 "must run as root (try: sudo bash $0 --role $ROLE)"
 
@@ -708,6 +729,61 @@ stop_new_daemons() {
 }
 
 # ---------------------------------------------------------------------------
+# edgectl-delay (wired roles)
+# ---------------------------------------------------------------------------
+
+# The C source of edgectl-delay, as a file: --delay-source, else EDGECTL_DELAY_SOURCE_B64 (set by
+# provision --install-deps, which pipes this script to `bash -s`), else the checkout's native/.
+DELAY_SRC_FILE=''
+resolve_delay_source() {
+  local here=''
+  if [[ -n $DELAY_SOURCE ]]; then
+    [[ -f $DELAY_SOURCE ]] || die 2 "--delay-source $DELAY_SOURCE: no such file"
+    DELAY_SRC_FILE=$DELAY_SOURCE
+  elif [[ -n ${EDGECTL_DELAY_SOURCE_B64:-} ]]; then
+    local dir
+    dir=$(mktemp -d /tmp/edgectl-delay-src.XXXXXX)
+    CLEANUP_PATHS+=("$dir")
+    base64 -d <<<"$EDGECTL_DELAY_SOURCE_B64" >"$dir/edgectl-delay.c" || die "EDGECTL_DELAY_SOURCE_B64 is not base64"
+    DELAY_SRC_FILE=$dir/edgectl-delay.c
+  else
+    [[ -f ${BASH_SOURCE[0]:-} ]] && here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    [[ -n $here && -f $here/native/edgectl-delay.c ]] ||
+      die 2 "no source for edgectl-delay: pass --delay-source FILE (native/edgectl-delay.c of an edgectl checkout)"
+    DELAY_SRC_FILE=$here/native/edgectl-delay.c
+  fi
+}
+
+# The version a build of the source reports: the first 12 hex digits of its sha256 (edgectl's
+# hosts check computes the same from its own copy, to tell a host whose helper is outdated).
+delay_wanted_version() { sha256sum "$DELAY_SRC_FILE" | cut -c1-12; }
+delay_installed_version() {
+  local out
+  out=$("$DELAY_BIN" --version 2>/dev/null) && [[ $out == 'edgectl-delay '* ]] && printf '%s\n' "${out#edgectl-delay }"
+}
+
+# Builds and installs edgectl-delay unless the installed one was built from this very source.
+ensure_delay() {
+  local want have dir
+  resolve_delay_source
+  want=$(delay_wanted_version)
+  have=$(delay_installed_version || true)
+  if [[ $have == "$want" ]]; then
+    log "edgectl-delay $have ($DELAY_BIN) is current"
+    return 0
+  fi
+  log "building edgectl-delay $want (installed: ${have:-none})"
+  dir=$(mktemp -d /tmp/edgectl-delay-build.XXXXXX)
+  CLEANUP_PATHS+=("$dir")
+  gcc -O2 -Wall -Wextra -o "$dir/edgectl-delay" -DEDGECTL_DELAY_VERSION="\"$want\"" "$DELAY_SRC_FILE" \
+    -lnetfilter_queue -lnfnetlink >&2 || die "building edgectl-delay failed"
+  # Renamed into place: a helper that runs keeps its own (old) file until provision restarts it.
+  install -m 0755 "$dir/edgectl-delay" "$DELAY_BIN.new"
+  mv -f "$DELAY_BIN.new" "$DELAY_BIN"
+  [[ $(delay_installed_version || true) == "$want" ]] || die "the edgectl-delay just built does not report version $want"
+}
+
+# ---------------------------------------------------------------------------
 # node and edgectl (role mu)
 # ---------------------------------------------------------------------------
 
@@ -788,6 +864,7 @@ tool_version() {
     sshd) out="openssh-server $(dpkg-query -W -f='${Version}' openssh-server 2>/dev/null || echo '?')" ;;
     ssh) out=$(ssh -V 2>&1) ;;
     busybox) out=$(busybox 2>&1 | head -n 1) ;;
+    edgectl-delay) out=$("$tool" --version 2>&1) ;;
   esac
   printf '%s' "${out%%$'\n'*}"
 }
@@ -797,22 +874,22 @@ print_summary() {
   echo "role: $ROLE   kernel: $(uname -r)   ${OS_ID} ${OS_CODENAME}"
   for tool in "${SUMMARY_TOOLS[@]}"; do
     if path=$(command -v "$tool"); then
-      printf '%-9s %-24s %s\n' "$tool" "$path" "$(tool_version "$tool" || true)"
+      printf '%-13s %-30s %s\n' "$tool" "$path" "$(tool_version "$tool" || true)"
     else
-      printf '%-9s %-24s %s\n' "$tool" '-' 'not installed'
+      printf '%-13s %-30s %s\n' "$tool" '-' 'not installed'
     fi
   done
   # /usr/local/bin may hold a newer standalone docker client ahead of the package's.
   if [[ -x /usr/bin/docker && $(command -v docker) != /usr/bin/docker ]]; then
-    printf '%-9s %-24s %s\n' '' /usr/bin/docker "$(/usr/bin/docker --version 2>&1) (docker.io's client, shadowed)"
+    printf '%-13s %-30s %s\n' '' /usr/bin/docker "$(/usr/bin/docker --version 2>&1) (docker.io's client, shadowed)"
   fi
   if [[ -f $CRIU_PREFIX/PACKAGES && $(command -v criu) == "$CRIU_WRAPPER" ]]; then
     echo "criu runs from $CRIU_PREFIX ($(grep -c . "$CRIU_PREFIX/PACKAGES") packages, see $CRIU_PREFIX/PACKAGES)"
   fi
   if runc_conf_ok; then echo "$CRIU_RUNC_CONF: ${RUNC_CONF_OPTIONS[*]}"; fi
   if ((NEEDS_EDGECTL)); then
-    printf '%-9s %-24s %s\n' node "$(command -v node || echo -)" "$(node_version)"
-    printf '%-9s %-24s %s\n' edgectl "$EDGECTL_CMD" "$(edgectl_version || echo 'does not run')"
+    printf '%-13s %-30s %s\n' node "$(command -v node || echo -)" "$(node_version)"
+    printf '%-13s %-30s %s\n' edgectl "$EDGECTL_CMD" "$(edgectl_version || echo 'does not run')"
   fi
 }
 
@@ -841,6 +918,12 @@ if ((CHECK_ONLY)); then
       missing+=("a criu that works on Linux $(uname -r) (criu in PATH: ${cur:-none})")
     fi
     runc_conf_ok || missing+=("${RUNC_CONF_OPTIONS[*]} in $CRIU_RUNC_CONF")
+  fi
+  if ((NEEDS_DELAY)); then
+    resolve_delay_source
+    want=$(delay_wanted_version)
+    have=$(delay_installed_version || true)
+    [[ $have == "$want" ]] || missing+=("edgectl-delay $want in $DELAY_BIN (installed: ${have:-none})")
   fi
   if ((NEEDS_EDGECTL)); then
     node_ok || missing+=("node >= $NODE_MIN_MAJOR (node in PATH: $(node_version); the package sources offer nodejs $(nodejs_candidate))")
@@ -879,6 +962,10 @@ fi
 if ((NEEDS_CRIU)); then
   ensure_criu
   ensure_runc_conf
+fi
+
+if ((NEEDS_DELAY)); then
+  ensure_delay
 fi
 
 if ((NEEDS_EDGECTL)); then

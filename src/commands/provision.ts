@@ -5,15 +5,22 @@ import chalk from 'chalk';
 import { EdgectlCommand } from '../base-command.js';
 import { ExitCode, UsageError } from '../lib/errors.js';
 import { type InstallReport, installDeps } from '../lib/provision/install.js';
-import { type ProvisionResult, provision } from '../lib/provision/provision.js';
+import {
+  LATENCY_MODES,
+  type LatencyMode,
+  type ProvisionResult,
+  provision,
+} from '../lib/provision/provision.js';
 
 export default class Provision extends EdgectlCommand<typeof Provision> {
   static override summary =
     "Prepare every host: link shaping, NAT on the APs, the users' paths, host-to-host trust.";
   static override description =
     `Over SSH, from hosts.yml, on real hosts and on the local lab alike. Each wired host shapes
-its traffic per destination on its data interface (an HTB class per peer at the bandwidth of the route to it,
-with a netem delay of its latency where the kernel has netem); each AP forwards and NATs its radio side; the
+its traffic per destination on its data interface (an HTB class per peer at the bandwidth of the route to it)
+and delays what it receives from each peer by the route's one-way latency: with netem where the kernel has it,
+else with edgectl-delay, a small helper that holds each packet in a netfilter queue (NFQUEUE) for that
+long; --latency picks one, and every result says which was applied per host (latencyMethod). Each AP forwards and NATs its radio side; the
 mobile-user host gets each user's own address, a routing table per base station and one MARK rule per user
 choosing it (a handover replaces that rule); the servers get the testbed's key pair so that they can push
 checkpoints to each other. Reads the live state back and changes only what differs: a second run changes
@@ -34,8 +41,14 @@ nothing. --reset removes everything provisioning made and nothing else.`;
       summary: 'Remove everything provisioning made (and nothing else).',
       exclusive: ['install-deps'],
     }),
-    'require-netem': Flags.boolean({
-      summary: 'Fail where the kernel has no netem (latency cannot be emulated).',
+    latency: Flags.string({
+      summary:
+        'How to emulate link latency: netem where the kernel has it, else edgectl-delay (auto), or one of them.',
+      options: [...LATENCY_MODES],
+      default: 'auto',
+    }),
+    'require-latency': Flags.boolean({
+      summary: "Fail, before changing anything, where a host's link latency cannot be emulated.",
     }),
     'install-deps': Flags.boolean({
       summary:
@@ -72,7 +85,8 @@ nothing. --reset removes everything provisioning made and nothing else.`;
       const result = await provision(inv, pool, {
         dryRun: this.flags['dry-run'],
         reset: this.flags.reset,
-        requireNetem: this.flags['require-netem'],
+        latency: this.flags.latency as LatencyMode,
+        requireLatency: this.flags['require-latency'],
         only,
         signal: this.signal,
         onHost: (h) =>
@@ -81,9 +95,10 @@ nothing. --reset removes everything provisioning made and nothing else.`;
       for (const h of result.hosts) {
         if (h.latencyEmulated === false && !result.reset) {
           this.warn(
-            `${h.name}: no tc netem: link latency is NOT emulated there (latencyEmulated: false), only bandwidth`,
+            `${h.name}: link latency is NOT emulated there (latencyEmulated: false), only bandwidth: ${(h.latencyReasons ?? []).join('; ')}`,
           );
         }
+        for (const n of h.notes ?? []) this.warn(`${h.name}: ${n}`);
       }
       if (!this.jsonEnabled()) this.say(render(result));
       if (!result.ok) this.status = ExitCode.remote;
@@ -102,7 +117,11 @@ function render(result: ProvisionResult): string {
       : h.changed
         ? chalk.yellow(result.dryRun ? 'would change' : 'changed')
         : chalk.green('no change');
-    lines.push(`${chalk.bold(h.name)} (${h.role}): ${state}`);
+    const latency =
+      h.latencyEmulated === null || result.reset
+        ? ''
+        : chalk.dim(`  latency: ${h.latencyMethod ?? chalk.yellow('not emulated')}`);
+    lines.push(`${chalk.bold(h.name)} (${h.role}): ${state}${latency}`);
     if (result.dryRun || h.error) for (const c of h.commands) lines.push(`    ${c}`);
     if (h.error) {
       lines.push(chalk.red(`    error: ${h.error.message}`));

@@ -65,6 +65,7 @@ describe('an interrupted provision', () => {
     commands: [],
     units: [],
     latencyEmulated: null,
+    latencyMethod: null,
     ...(error ? { error: { message: error } } : {}),
   });
 

@@ -3,7 +3,12 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import { switchUserArgv } from '../../src/lib/provision/paths.js';
-import { type HostFacts, hostUnits, type TrustMaterial } from '../../src/lib/provision/plan.js';
+import {
+  type HostFacts,
+  hostUnits,
+  type LatencyMethod,
+  type TrustMaterial,
+} from '../../src/lib/provision/plan.js';
 import { describeCmd } from '../../src/lib/provision/provision.js';
 import { sysctlUnit } from '../../src/lib/provision/units.js';
 
@@ -11,7 +16,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 let inv: Inventory;
 
 /** The interfaces `lab up` gives each host of the repository's hosts.yml. */
-function labFacts(netem: boolean): Map<string, HostFacts> {
+function labFacts(latency: LatencyMethod | null): Map<string, HostFacts> {
   const facts = new Map<string, HostFacts>();
   for (const h of inv.hosts) {
     const addrs = [{ dev: 'mgmt0', address: h.address, prefix: 24 }];
@@ -20,7 +25,13 @@ function labFacts(netem: boolean): Map<string, HostFacts> {
       if (bs.host === h.name) addrs.push({ dev: 'radio0', address: bs.radio.apAddress, prefix: 24 });
       if (h.role === 'mu') addrs.push({ dev: `r-${bs.name}`, address: bs.radio.userAddress, prefix: 24 });
     }
-    facts.set(h.name, { addrs, netem: h.role === 'mu' ? null : netem });
+    const wired = h.role !== 'mu';
+    facts.set(h.name, {
+      addrs,
+      netem: wired ? latency === 'netem' : null,
+      nfqueue: wired ? latency === 'nfqueue' : null,
+      latency: wired ? latency : null,
+    });
   }
   return facts;
 }
@@ -32,8 +43,8 @@ const trust: TrustMaterial = {
 };
 
 /** The commands provisioning runs on hosts where nothing of it exists yet. */
-function firstRunCommands(netem: boolean): string {
-  const facts = labFacts(netem);
+function firstRunCommands(latency: LatencyMethod | null): string {
+  const facts = labFacts(latency);
   const muFacts = new Map([...facts].filter(([n]) => n === 'mu'));
   const out: string[] = [];
   for (const h of inv.hosts) {
@@ -52,14 +63,36 @@ beforeAll(async () => {
 });
 
 describe('provision commands for the repository hosts.yml', () => {
-  it('without netem (this machine): bandwidth only', async () => {
-    const text = firstRunCommands(false);
+  it('with neither netem nor edgectl-delay: bandwidth only', () => {
+    const text = firstRunCommands(null);
     expect(text).not.toContain('netem');
+    expect(text).not.toContain('NFQUEUE');
+    expect(text).not.toContain('edgectl-delay');
+  });
+
+  it('with edgectl-delay (this machine): a queue per distinct delay on arrival, one helper per host', async () => {
+    const text = firstRunCommands('nfqueue');
+    expect(text).not.toContain('netem');
+    const edge1 = /## edge1[\s\S]*?(?=## edge2)/.exec(text)?.[0] ?? '';
+    // Its peers by one-way latency: ap1 1 ms, edge2 50, ap2 51, edge3 100, ap3 101, cloud 150.
+    expect(edge1).toContain(
+      'edgectl-delay --daemon --pidfile /run/edgectl/delay/paper-fig3/edge1.pid --log /run/edgectl/delay/paper-fig3/edge1.log 60400:1000 60401:50000 60402:51000 60403:100000 60404:101000 60405:150000',
+    );
+    expect(edge1).toMatch(
+      /-A EDGECTL-DELAY -i data0 -s 198\.18\.1\.10\/32 -j NFQUEUE --queue-num 60405 --queue-bypass/,
+    );
+    expect(edge1).toMatch(
+      /-A EDGECTL-DELAY -i data0 -s 198\.18\.1\.13\/32 -j NFQUEUE --queue-num 60403 --queue-bypass/,
+    );
+    expect(edge1).toMatch(/-t mangle -A PREROUTING -m comment --comment edgectl:jump -j EDGECTL-DELAY/);
+    // The helper starts before its rules send packets to it.
+    expect(edge1.indexOf('# delay helper')).toBeLessThan(edge1.indexOf('# delay rules'));
     await expect(text).toMatchFileSnapshot('../contract/provision-commands.txt');
   });
 
   it('with netem: a delay of each route’s one-way latency under its class', async () => {
-    const text = firstRunCommands(true);
+    const text = firstRunCommands('netem');
+    expect(text).not.toContain('NFQUEUE');
     // edge1 -> cloud: one link of 150 ms; edge1 -> edge3: two links of 50 ms.
     expect(text).toMatch(
       /## edge1[\s\S]*?classid ec00:10 htb rate 75000000bit[\s\S]*?parent ec00:10 handle ed00: netem delay 150ms/,
@@ -122,7 +155,7 @@ describe('user paths', () => {
 
 describe('AP NAT', () => {
   function natUnit(ap: string) {
-    const facts = labFacts(false);
+    const facts = labFacts('nfqueue');
     const muFacts = new Map([...facts].filter(([n]) => n === 'mu'));
     const host = inv.hosts.find((h) => h.name === ap)!;
     const unit = hostUnits(inv, host, facts.get(ap)!, { muFacts, trust }).find((u) => u.id === 'nat');

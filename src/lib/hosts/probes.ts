@@ -1,3 +1,5 @@
+import { DELAY_BIN, DELAY_CHAIN, PROBE_QUEUE } from '../netem/nfqueue.js';
+
 /**
  * What `hosts check` asks each host, as pure argv builders and pure parsers of the answers, so that both
  * can be tested without a host.
@@ -16,6 +18,24 @@ const TC_PROBE_SCRIPT = [
   'if err=$(tc qdisc add dev "$d" root handle 1: netem delay 1ms 2>&1); then echo netem:yes; else echo "netem:no:$err"; fi',
 ].join('\n');
 
+/**
+ * Whether the host can delay packets with edgectl-delay: the helper's version, a queue bound and
+ * configured for a moment (`--check`), the NFQUEUE target accepted in a throw-away chain; and, for a
+ * provisioned host, the queues its EDGECTL-DELAY rules send to against those a program serves.
+ */
+const DELAY_PROBE_SCRIPT = [
+  'v=$("$1" --version 2>&1); rc=$?',
+  'if [ $rc -eq 0 ]; then echo "helper:yes:$v"; else echo "helper:no:$rc:$v"; fi',
+  'if [ $rc -eq 0 ]; then if e=$("$1" --check "$2:0" 2>&1); then echo queue:yes; else echo "queue:no:$e" | head -n 1; fi; fi',
+  'c=EDGECTL-PROBE-$$',
+  'if e=$(iptables -w -t mangle -N "$c" 2>&1); then',
+  '  if e=$(iptables -w -t mangle -A "$c" -j NFQUEUE --queue-num "$2" --queue-bypass 2>&1); then echo target:yes; else echo "target:no:$e" | head -n 1; fi',
+  '  iptables -w -t mangle -F "$c"; iptables -w -t mangle -X "$c"',
+  'else echo "target:no:$e" | head -n 1; fi',
+  `echo "chain:$(iptables -w -t mangle -S ${DELAY_CHAIN} 2>/dev/null | sed -n 's/.*--queue-num \\([0-9]*\\).*/\\1/p' | sort -u | tr '\\n' ' ')"`,
+  `echo "bound:$(awk '{print $1}' /proc/net/netfilter/nfnetlink_queue 2>/dev/null | tr '\\n' ' ')"`,
+].join('\n');
+
 export const probeArgv = {
   identity: () => ['sh', '-c', 'id -u; uname -r', 'probe'],
   docker: () => ['docker', 'version', '--format', '{{json .}}'],
@@ -23,6 +43,7 @@ export const probeArgv = {
   criuCheck: () => ['criu', 'check'],
   runcConf: () => ['sh', '-c', 'cat /etc/criu/runc.conf 2>/dev/null || true'],
   tc: (ifname: string) => ['sh', '-c', TC_PROBE_SCRIPT, 'probe', ifname],
+  delay: () => ['sh', '-c', DELAY_PROBE_SCRIPT, 'probe', DELAY_BIN, String(PROBE_QUEUE)],
   iptables: () => ['iptables', '--version'],
   iptablesUsable: () => ['iptables', '-S', 'INPUT'],
   rsync: () => ['rsync', '--version'],
@@ -151,4 +172,66 @@ export function parseTcProbe(stdout: string): TcFacts {
 /** The first version-looking token of a tool's banner (`rsync  version 3.2.7  protocol ...`). */
 export function parseToolVersion(text: string): string | undefined {
   return /\bv?(\d+\.\d+(?:\.\d+)?[a-z0-9.~+-]*)/i.exec(text)?.[1];
+}
+
+export interface DelayFacts {
+  /** edgectl-delay is installed and runs (`--version`). */
+  helper: { ok: boolean; version?: string };
+  /** It could bind and configure a queue here, and iptables accepted an NFQUEUE rule. */
+  nfqueue: boolean;
+  /** The queues the provisioned EDGECTL-DELAY rules send to (none: not provisioned with nfqueue). */
+  chainQueues: number[];
+  /** The queues some program serves in this network namespace. */
+  bound: number[];
+  /** Whether every queue the rules send to is served; null where no rule sends to one. */
+  running: boolean | null;
+  /** The helper's, the kernel's or iptables' own words where something failed. */
+  reasons: string[];
+}
+
+const numbers = (text: string) =>
+  text
+    .trim()
+    .split(/\s+/)
+    .filter((w) => /^\d+$/.test(w))
+    .map(Number);
+
+export function parseDelayProbe(stdout: string): DelayFacts {
+  const facts: DelayFacts = {
+    helper: { ok: false },
+    nfqueue: false,
+    chainQueues: [],
+    bound: [],
+    running: null,
+    reasons: [],
+  };
+  let queue = false;
+  let target = false;
+  for (const line of stdout.split('\n')) {
+    const [what = '', verdict = '', ...rest] = line.split(':');
+    const reason = rest.join(':').trim();
+    if (what === 'helper') {
+      if (verdict === 'yes') {
+        const version = /^edgectl-delay (\S+)/.exec(reason)?.[1];
+        facts.helper = { ok: true, ...(version ? { version } : {}) };
+      } else {
+        const [code = '', ...said] = rest;
+        facts.reasons.push(
+          code === '127'
+            ? 'edgectl-delay is not installed'
+            : `edgectl-delay --version failed (exit ${code}): ${said.join(':').trim()}`,
+        );
+      }
+    } else if (what === 'queue') {
+      queue = verdict === 'yes';
+      if (!queue) facts.reasons.push(`edgectl-delay cannot serve a queue here: ${reason}`);
+    } else if (what === 'target') {
+      target = verdict === 'yes';
+      if (!target) facts.reasons.push(`iptables refused an NFQUEUE rule: ${reason}`);
+    } else if (what === 'chain') facts.chainQueues = numbers(line.slice(6));
+    else if (what === 'bound') facts.bound = numbers(line.slice(6));
+  }
+  facts.nfqueue = facts.helper.ok && queue && target;
+  if (facts.chainQueues.length > 0) facts.running = facts.chainQueues.every((q) => facts.bound.includes(q));
+  return facts;
 }

@@ -5,6 +5,7 @@
 
 import { errorMessage } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
+import { delaySource } from '../netem/nfqueue-source.js';
 import type { SshPool } from '../remote/index.js';
 
 export interface InstallReport {
@@ -32,6 +33,11 @@ function summarise(code: number, stdout: string, stderr: string): string {
   return `install-host-deps.sh exited ${code}: ${last}`;
 }
 
+/** The line that hands the helper's C source to install-host-deps.sh read from stdin. */
+export function withDelaySource(source: string): string {
+  return `EDGECTL_DELAY_SOURCE_B64=${Buffer.from(source).toString('base64')}\n`;
+}
+
 export async function installDeps(
   inv: Inventory,
   pool: SshPool,
@@ -39,13 +45,15 @@ export async function installDeps(
   options: { only?: readonly string[]; onHost?: (r: InstallReport) => void } = {},
 ): Promise<InstallReport[]> {
   const hosts = options.only?.length ? inv.hosts.filter((h) => options.only?.includes(h.name)) : inv.hosts;
+  // Piped to `bash -s`, the script has no checkout beside it: edgectl-delay's source travels with it.
+  const stdin = `${withDelaySource(await delaySource())}${script}`;
   return Promise.all(
     hosts.map(async (h) => {
       let report: InstallReport;
       try {
         const r = await pool
           .executor(h)
-          .run(['bash', '-s', '--', '--role', h.role], { stdin: script, timeoutMs: 30 * 60_000 });
+          .run(['bash', '-s', '--', '--role', h.role], { stdin, timeoutMs: 30 * 60_000 });
         report = {
           name: h.name,
           role: h.role,

@@ -3,8 +3,10 @@
  * whether its kernel has netem). Pure, so that the commands for a testbed can be snapshot-tested.
  *
  * - wired hosts (cloud, edge, ap): on the data interface, an HTB class per peer at the bandwidth of the
- *   route to it (bottleneck of its links) with a netem delay of the route's one-way latency under it,
- *   traffic classified by destination address;
+ *   route to it (bottleneck of its links), traffic classified by destination address; the route's
+ *   one-way latency either as a netem delay under each class (where the kernel has netem), or on
+ *   arrival: a mangle PREROUTING rule per peer into a queue that edgectl-delay serves (see
+ *   netem/nfqueue.ts);
  * - APs: forwarding on, NAT (masquerade) of the radio side and of the users' addresses onto the wired
  *   network, a route back to the users' addresses, a per-user downlink cap on the radio side;
  * - mu hosts: each user's own address, a routing table per base station (default route via that AP),
@@ -57,6 +59,18 @@ import {
   readTableArgv,
 } from '../netem/iptables.js';
 import {
+  type DelayPlan,
+  delayChain,
+  delayPlan,
+  type HelperFiles,
+  helperFiles,
+  helperIsCurrent,
+  parseHelperState,
+  readHelperArgv,
+  startHelperArgv,
+  stopHelperArgv,
+} from '../netem/nfqueue.js';
+import {
   parseTree,
   ROOT_HANDLE,
   readClassesArgv,
@@ -75,10 +89,17 @@ import { cmd, sha256, sysctlUnit, type Unit, writeFileCmd } from './units.js';
 /** Until the mobility model sets it from the RSSI: the top 802.11n rate (HT40, two streams). */
 export const DEFAULT_RADIO_RATE_BPS = 300_000_000;
 
+/** How a host emulates its links' latency: netem under its HTB classes, or edgectl-delay on arrival. */
+export type LatencyMethod = 'netem' | 'nfqueue';
+
 export interface HostFacts {
   addrs: InterfaceAddress[];
   /** Whether tc can attach netem on this host (probed); null where not probed. */
   netem: boolean | null;
+  /** Whether edgectl-delay can serve queues on this host (probed); null where not probed. */
+  nfqueue: boolean | null;
+  /** The method chosen for this host; null: its links' latency is not emulated (or it has none). */
+  latency: LatencyMethod | null;
 }
 
 /** What every host's trust units need: the testbed key pair and each server's host key. */
@@ -196,10 +217,66 @@ function chainUnit(id: string, spec: ChainSpec, keep?: (live: string) => ChainSp
   };
 }
 
+/** A chain that may be wanted empty: then it is wanted gone, jump and all. */
+function optionalChainUnit(id: string, spec: ChainSpec): Unit {
+  if (spec.rules.length > 0) return chainUnit(id, spec);
+  return {
+    id,
+    probes: [readTableArgv(spec.table)],
+    decide([dump = '']) {
+      const gone = chainResetArgv(spec, parseChain(dump, spec)).map((a) => cmd(a));
+      return { current: gone.length === 0, apply: gone, reset: gone };
+    },
+  };
+}
+
+/** The peers whose packets a wired host delays on arrival: each by the one-way latency of the route from it. */
+export function delayedPeers(inv: Inventory, host: Host): { label: string; cidr: string; delayMs: number }[] {
+  return wiredFlows(inv, host).map((f) => ({ label: f.label, cidr: f.cidr, delayMs: f.delayMs }));
+}
+
+/**
+ * edgectl-delay and its rules. Always planned on a wired host, so that a host provisioned with the helper
+ * before gets rid of it when it no longer needs it (netem chosen, or no latency).
+ */
+function delayUnits(plan: DelayPlan, files: HelperFiles): Unit[] {
+  const wanted = plan.specs.length > 0;
+  return [
+    {
+      id: 'delay helper',
+      probes: [readHelperArgv(files)],
+      decide([out = '']) {
+        const live = parseHelperState(out);
+        const current = wanted ? helperIsCurrent(plan, files, live) : !live.pidfile;
+        const notes =
+          wanted && live.pidfile && live.argv.length === 0
+            ? [
+                `edgectl-delay (pid ${live.pid ?? '?'}) was not running: packets from its peers passed without their delay; started again`,
+              ]
+            : [];
+        return {
+          current,
+          apply: [
+            ...(live.pidfile ? [cmd(stopHelperArgv(files))] : []),
+            ...(wanted ? [cmd(startHelperArgv(plan, files))] : []),
+          ],
+          reset: live.pidfile ? [cmd(stopHelperArgv(files, true))] : [],
+          notes,
+        };
+      },
+    },
+    optionalChainUnit('delay rules', delayChain(plan)),
+  ];
+}
+
 function wiredUnits(inv: Inventory, host: Host, facts: HostFacts): Unit[] {
   const dev = devWithAddress(facts, host.name, host.dataAddress, 'its data address');
   const flows = wiredFlows(inv, host);
-  return [shapingUnit(`shape ${dev}`, { dev, flows, netem: facts.netem === true })];
+  const delays = delayPlan(dev, facts.latency === 'nfqueue' ? delayedPeers(inv, host) : []);
+  return [
+    shapingUnit(`shape ${dev}`, { dev, flows, netem: facts.latency === 'netem' }),
+    ...delayUnits(delays, helperFiles(inv.testbed, host.name)),
+  ];
 }
 
 function muHostOf(inv: Inventory): Host[] {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errorMessage, InterruptedError, UnsupportedError } from '../errors.js';
-import { parseTcProbe, probeArgv, probeInterfaceName } from '../hosts/probes.js';
+import { parseDelayProbe, parseTcProbe, probeArgv, probeInterfaceName } from '../hosts/probes.js';
 import { type Host, type Inventory, serverHosts } from '../inventory/index.js';
 import { parseAddrs } from '../netem/ip.js';
 import {
@@ -19,7 +19,14 @@ import {
   shellJoin,
 } from '../remote/index.js';
 import type { Executor } from '../remote/types.js';
-import { type HostFacts, hostUnits, serverKnownHosts, type TrustMaterial, wiredFlows } from './plan.js';
+import {
+  type HostFacts,
+  hostUnits,
+  type LatencyMethod,
+  serverKnownHosts,
+  type TrustMaterial,
+  wiredFlows,
+} from './plan.js';
 import type { Cmd, Unit } from './units.js';
 
 export interface UnitReport {
@@ -34,8 +41,14 @@ export interface HostProvision {
   /** The commands run (or, with dryRun, that would run), as shell words. */
   commands: string[];
   units: UnitReport[];
-  /** Whether the links' latency is emulated (netem); null where the host shapes no latency. */
+  /** Whether the latency of the links into this host is emulated; null where the host has none to emulate. */
   latencyEmulated: boolean | null;
+  /** How: netem under the HTB classes, or edgectl-delay on arrival (NFQUEUE); null where not emulated. */
+  latencyMethod: LatencyMethod | null;
+  /** Why latency is not emulated here (the kernel's, tc's or the helper's own words). */
+  latencyReasons?: string[];
+  /** What the live state showed that deserves a word (e.g. edgectl-delay had died and was started again). */
+  notes?: string[];
   error?: { message: string; command?: string; stderr?: string };
 }
 
@@ -48,10 +61,27 @@ export interface ProvisionResult {
   hosts: HostProvision[];
 }
 
+export type LatencyMode = 'auto' | LatencyMethod;
+export const LATENCY_MODES: readonly LatencyMode[] = ['auto', 'netem', 'nfqueue'];
+
+/** The method a host gets: auto prefers netem (no helper process), then edgectl-delay. */
+export function chooseLatency(
+  mode: LatencyMode,
+  netem: boolean | null,
+  nfqueue: boolean | null,
+): LatencyMethod | null {
+  if ((mode === 'auto' || mode === 'netem') && netem) return 'netem';
+  if ((mode === 'auto' || mode === 'nfqueue') && nfqueue) return 'nfqueue';
+  return null;
+}
+
 export interface ProvisionOptions {
   dryRun?: boolean;
   reset?: boolean;
-  requireNetem?: boolean;
+  /** How to emulate latency: netem where the kernel has it, else edgectl-delay (auto, the default), or one of them. */
+  latency?: LatencyMode;
+  /** Fail, before changing anything, where the latency of a host's links cannot be emulated. */
+  requireLatency?: boolean;
   /** Only these hosts (default: all). */
   only?: readonly string[];
   onHost?: (h: HostProvision) => void;
@@ -151,19 +181,53 @@ async function trustMaterial(inv: Inventory, pool: SshPool): Promise<TrustMateri
   };
 }
 
+interface ReadFacts extends HostFacts {
+  /** Whether the host's links have any latency to emulate. */
+  needsLatency: boolean;
+  latencyReasons: string[];
+}
+
 async function readFacts(
   exec: Executor,
   inv: Inventory,
   host: Host,
-  probeNetem: boolean,
-): Promise<HostFacts> {
+  mode: LatencyMode | undefined,
+): Promise<ReadFacts> {
   const addrs = parseAddrs((await runChecked(exec, ['ip', '-j', 'addr', 'show'])).stdout);
-  let netem: boolean | null = null;
-  if (probeNetem && wiredFlows(inv, host).some((f) => f.delayMs > 0)) {
-    const r = await exec.run(probeArgv.tc(probeInterfaceName()));
-    netem = r.code === 0 && parseTcProbe(r.stdout).netem;
+  const needsLatency = host.role !== 'mu' && wiredFlows(inv, host).some((f) => f.delayMs > 0);
+  const facts: ReadFacts = {
+    addrs,
+    netem: null,
+    nfqueue: null,
+    latency: null,
+    needsLatency,
+    latencyReasons: [],
+  };
+  // A reset (no mode) removes whatever is there: it needs no probe.
+  if (!mode || !needsLatency) return facts;
+  const [tc, delay] = await Promise.all([
+    mode === 'nfqueue' ? undefined : exec.run(probeArgv.tc(probeInterfaceName())),
+    mode === 'netem' ? undefined : exec.run(probeArgv.delay()),
+  ]);
+  if (tc) {
+    const t = parseTcProbe(tc.stdout);
+    facts.netem = tc.code === 0 && t.netem;
+    if (!facts.netem)
+      facts.latencyReasons.push(
+        t.reasons.find((r) => r.startsWith('tc netem'))?.replace(/^tc netem: /, 'no tc netem: ') ??
+          `the tc probe failed (exit ${tc.code})`,
+      );
   }
-  return { addrs, netem };
+  if (delay) {
+    const d = parseDelayProbe(delay.stdout);
+    facts.nfqueue = delay.code === 0 && d.nfqueue;
+    if (!facts.nfqueue)
+      facts.latencyReasons.push(
+        ...(d.reasons.length > 0 ? d.reasons : [`the edgectl-delay probe failed (exit ${delay.code})`]),
+      );
+  }
+  facts.latency = chooseLatency(mode, facts.netem, facts.nfqueue);
+  return facts;
 }
 
 /** Resolves when `signal` is aborted (never without one). */
@@ -250,7 +314,10 @@ async function converge(
   const outputs = ordered.map((u) => u.probes.map(() => all[next++]?.stdout ?? ''));
   const planned = ordered.map((unit, i) => {
     const verdict = unit.decide(outputs[i] ?? []);
-    return { unit, cmds: options.reset ? verdict.reset : verdict.current ? [] : verdict.apply };
+    const cmds = options.reset ? verdict.reset : verdict.current ? [] : verdict.apply;
+    if (!options.reset && cmds.length > 0 && verdict.notes?.length)
+      report.notes = [...(report.notes ?? []), ...verdict.notes];
+    return { unit, cmds };
   });
   const cmds = planned.flatMap((p) => p.cmds.map((c) => ({ id: p.unit.id, c })));
   // The last moment at which an interruption leaves the host untouched; from here on it gets the whole list.
@@ -312,7 +379,15 @@ async function provisionWith(
   const reports = new Map<string, HostProvision>(
     hosts.map((h) => [
       h.name,
-      { name: h.name, role: h.role, changed: false, commands: [], units: [], latencyEmulated: null },
+      {
+        name: h.name,
+        role: h.role,
+        changed: false,
+        commands: [],
+        units: [],
+        latencyEmulated: null,
+        latencyMethod: null,
+      },
     ]),
   );
   const fail = (host: string, err: unknown) => {
@@ -329,7 +404,7 @@ async function provisionWith(
   };
 
   // Facts of every host first: the APs route to the users on the mu hosts, so they need those.
-  const facts = new Map<string, HostFacts>();
+  const facts = new Map<string, ReadFacts>();
   const factHosts = options.only?.length
     ? [...new Set([...hosts, ...inv.hosts.filter((h) => h.role === 'mu')])]
     : hosts;
@@ -339,7 +414,10 @@ async function provisionWith(
     Promise.all(
       factHosts.map(async (h) => {
         try {
-          facts.set(h.name, await readFacts(shellOf(h), inv, h, !options.reset));
+          facts.set(
+            h.name,
+            await readFacts(shellOf(h), inv, h, options.reset ? undefined : (options.latency ?? 'auto')),
+          );
         } catch (err) {
           fail(h.name, err);
         }
@@ -350,8 +428,10 @@ async function provisionWith(
   for (const h of hosts) {
     const f = facts.get(h.name);
     const report = reports.get(h.name);
-    if (!f || !report) continue;
-    report.latencyEmulated = f.netem;
+    if (!f || !report || options.reset || !f.needsLatency) continue;
+    report.latencyEmulated = f.latency !== null;
+    report.latencyMethod = f.latency;
+    if (f.latency === null) report.latencyReasons = f.latencyReasons;
   }
   // Hosts whose run ended well, and hosts whose list of changes was sent: the others are untouched.
   const done = new Set<string>();
@@ -362,12 +442,18 @@ async function provisionWith(
     throw interruptedRun(options.signal, interruptedDetails(list, done, begun), options.reset === true);
   };
   stopIfInterrupted();
-  const noNetem = hosts.filter((h) => facts.get(h.name)?.netem === false).map((h) => h.name);
-  if (options.requireNetem && noNetem.length > 0 && !options.reset) {
+  const mode = options.latency ?? 'auto';
+  const without = hosts.filter((h) => reports.get(h.name)?.latencyEmulated === false);
+  if (!options.reset && without.length > 0 && (options.requireLatency || mode !== 'auto')) {
+    const why = without.map((h) => `${h.name} (${(reports.get(h.name)?.latencyReasons ?? []).join('; ')})`);
     throw new UnsupportedError(
-      `no tc netem on ${noNetem.join(', ')}: link latency cannot be emulated there`,
+      `link latency cannot be emulated${mode === 'auto' ? '' : ` with ${mode}`} on ${why.join(', ')}; nothing was changed`,
       {
-        hint: 'use hosts whose kernel has sch_netem, or drop --require-netem to shape bandwidth only',
+        hint:
+          mode === 'netem'
+            ? 'use hosts whose kernel has sch_netem, or --latency auto (edgectl-delay where there is no netem)'
+            : 'install edgectl-delay on those hosts (edgectl provision --install-deps), or use hosts whose kernel has sch_netem',
+        details: { hosts: without.map((h) => reports.get(h.name)) },
       },
     );
   }

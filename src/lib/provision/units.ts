@@ -14,6 +14,8 @@ export interface UnitVerdict {
   current: boolean;
   apply: Cmd[];
   reset: Cmd[];
+  /** What the live state showed that a user should hear of, when the unit is changed (e.g. a dead helper). */
+  notes?: string[];
 }
 
 export interface Unit {
