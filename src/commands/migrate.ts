@@ -10,6 +10,7 @@ import {
   STRATEGIES,
   type Strategy,
 } from '../lib/migration/pipeline.js';
+import { describeLatency, warnUnemulated } from '../lib/provision/latency.js';
 import { StepProgress } from '../lib/util/progress.js';
 
 function bytes(n: number | null | undefined): string {
@@ -87,6 +88,8 @@ the service is rolled back to the source (exit 130).`;
       this.say(
         `Moved ${r.service} of ${r.user} from ${r.from} to ${r.to} (${r.strategy}${r.codec ? `, ${r.codec}` : ''}): downtime ${r.downtimeMs === null ? 'unmeasured' : `${r.downtimeMs.toFixed(0)} ms`}, total ${(r.totalMs / 1000).toFixed(1)} s, ${bytes(r.bytesDuringDowntime)} sent during the downtime.`,
       );
+      if (!this.jsonEnabled()) this.say(`latency: ${describeLatency(r.latency)}`);
+      warnUnemulated(this, r.latency);
       return r;
     } finally {
       await progress.close();

@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
 import { ExitCode } from '../lib/errors.js';
 import { type OffloadResult, offload } from '../lib/mu/offload.js';
+import { describeLatency, warnUnemulated } from '../lib/provision/latency.js';
 import { renderTable } from '../lib/util/table.js';
 
 export default class Offload extends EdgectlCommand<typeof Offload> {
@@ -62,6 +63,8 @@ task is recorded in the state database. Exits 5 when a task failed.`;
           ]),
         );
       }
+      if (!this.jsonEnabled()) this.say(`latency: ${describeLatency(r.latency)}`);
+      warnUnemulated(this, r.latency);
       if (r.tasks.some((t) => !t.ok)) this.status = ExitCode.remote;
       return r;
     } finally {

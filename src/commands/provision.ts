@@ -11,6 +11,7 @@ import {
   type ProvisionResult,
   provision,
 } from '../lib/provision/provision.js';
+import type { StateDb } from '../lib/state/index.js';
 
 export default class Provision extends EdgectlCommand<typeof Provision> {
   static override summary =
@@ -92,6 +93,7 @@ nothing. --reset removes everything provisioning made and nothing else.`;
         onHost: (h) =>
           this.verbose(`${h.name}: ${h.changed ? `${h.commands.length} commands` : 'no change'}`),
       });
+      if (!result.dryRun) recordLatency(this.openState(), result);
       for (const h of result.hosts) {
         if (h.latencyEmulated === false && !result.reset) {
           this.warn(
@@ -106,6 +108,23 @@ nothing. --reset removes everything provisioning made and nothing else.`;
     } finally {
       await pool.closeAll();
     }
+  }
+}
+
+/** What each host now emulates, for the results of later commands (offload, migrate) to say. */
+function recordLatency(state: StateDb, result: ProvisionResult): void {
+  try {
+    const now = Date.now();
+    state.transaction(() => {
+      for (const h of result.hosts) {
+        if (h.error || h.role === 'mu') continue;
+        if (result.reset) state.hostFacts.setLatency(h.name, false, null, now);
+        else if (h.latencyEmulated !== null)
+          state.hostFacts.setLatency(h.name, h.latencyEmulated, h.latencyMethod, now);
+      }
+    });
+  } finally {
+    state.close();
   }
 }
 

@@ -11,8 +11,9 @@ export default class HostsCheck extends EdgectlCommand<typeof HostsCheck> {
   static override description =
     `Connects to every host of the inventory at once (host keys verified against the
 known_hosts file that hosts.yml names) and probes what its role needs: docker with experimental mode and a CRIU
-that passes \`criu check\` on servers (and /etc/criu/runc.conf with tcp-close and skip-in-flight), tc (HTB, and netem for latency) and iptables everywhere, rsync and xdelta3
-on servers, node >= 20 and the edgectl that offload runs on mu hosts. Every probe of a host runs through one
+that passes \`criu check\` on servers (and /etc/criu/runc.conf with tcp-close and skip-in-flight), tc (HTB) and iptables everywhere, rsync and xdelta3
+on servers, how wired hosts can emulate link latency (LATENCY: netem where the kernel has it, else nfqueue: the
+edgectl-delay helper, which it also finds dead when provisioned rules send packets to queues nothing serves), node >= 20 and the edgectl that offload runs on mu hosts. Every probe of a host runs through one
 SSH session (its login shell runs once; the probes' time limits start after it). Exits 0 only when every host is ready, 6 when some are not, and says why for each.`;
 
   static override examples = [
@@ -49,6 +50,15 @@ SSH session (its login shell runs once; the probes' time limits start after it).
       const state = this.openState();
       try {
         await ensureCpuScores(inv, pool, state, report.hosts, { force: this.flags.bench });
+        // A dead (or revived) edgectl-delay changes what later results can say about their latency.
+        for (const h of report.hosts)
+          if (h.latency?.running != null)
+            state.hostFacts.setLatency(
+              h.name,
+              h.latency.running,
+              h.latency.running ? 'nfqueue' : null,
+              Date.now(),
+            );
       } finally {
         state.close();
       }
@@ -67,6 +77,14 @@ function mark(ok: boolean | null | undefined, text = ''): string {
   return ok ? chalk.green(text || 'ok') : chalk.red(text || 'no');
 }
 
+function latencyCell(h: HostReport): string {
+  const l = h.latency;
+  if (!l) return mark(null);
+  if (l.running === false) return chalk.yellow('nfqueue DOWN');
+  if (l.method === null) return chalk.yellow('none');
+  return chalk.green(l.method);
+}
+
 function renderReport(report: ChecksReport): string {
   const header = [
     'HOST',
@@ -75,7 +93,7 @@ function renderReport(report: ChecksReport): string {
     'DOCKER',
     'CRIU',
     'HTB',
-    'NETEM',
+    'LATENCY',
     'IPTABLES',
     'RSYNC',
     'XDELTA3',
@@ -92,7 +110,7 @@ function renderReport(report: ChecksReport): string {
       : mark(null),
     h.criu ? mark(h.criu.ok, h.criu.version ?? 'no') : mark(null),
     mark(h.htb),
-    h.netem === false ? chalk.yellow('no') : mark(h.netem),
+    latencyCell(h),
     mark(h.iptables?.ok),
     mark(h.rsync?.ok),
     mark(h.xdelta3?.ok),

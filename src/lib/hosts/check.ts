@@ -1,5 +1,7 @@
 import { errorMessage } from '../errors.js';
 import type { Host, Inventory, Role } from '../inventory/index.js';
+import { delaySourceVersion } from '../netem/nfqueue-source.js';
+import type { LatencyMethod } from '../provision/plan.js';
 import {
   HostUnreachableError,
   ShellExecutor,
@@ -12,6 +14,7 @@ import {
   missingRuncOptions,
   NODE_MIN_MAJOR,
   parseCriuVersion,
+  parseDelayProbe,
   parseDockerVersion,
   parseEdgectlVersion,
   parseNodeVersion,
@@ -40,6 +43,8 @@ export interface HostReport {
   criu: { ok: boolean; version?: string } | null;
   htb: boolean | null;
   netem: boolean | null;
+  /** Wired hosts: how their links' latency can be emulated, and the state of edgectl-delay. */
+  latency: LatencyReport | null;
   iptables: ToolFacts | null;
   rsync: ToolFacts | null;
   xdelta3: ToolFacts | null;
@@ -55,19 +60,31 @@ export interface HostReport {
   warnings: string[];
 }
 
+export interface LatencyReport {
+  /** What `provision --latency auto` applies here: netem where the kernel has it, else edgectl-delay. */
+  method: LatencyMethod | null;
+  netem: boolean;
+  /** edgectl-delay installed, able to serve a queue here, NFQUEUE rules accepted. */
+  nfqueue: boolean;
+  /** The installed edgectl-delay; `current`: built from this edgectl's own source. */
+  helper: { ok: boolean; version?: string; current: boolean };
+  /** Provisioned with edgectl-delay: whether it serves every queue its rules send to; null: not provisioned so. */
+  running: boolean | null;
+}
+
 export interface ChecksReport {
   testbed: string;
   ready: boolean;
   hosts: HostReport[];
 }
 
-type Need = 'root' | 'docker' | 'criu' | 'tc' | 'iptables' | 'rsync' | 'xdelta3' | 'edgectl';
+type Need = 'root' | 'docker' | 'criu' | 'tc' | 'latency' | 'iptables' | 'rsync' | 'xdelta3' | 'edgectl';
 
 /** What each role must have to be ready. */
 export const ROLE_NEEDS: Record<Role, readonly Need[]> = {
-  cloud: ['root', 'docker', 'criu', 'tc', 'iptables', 'rsync', 'xdelta3'],
-  edge: ['root', 'docker', 'criu', 'tc', 'iptables', 'rsync', 'xdelta3'],
-  ap: ['root', 'tc', 'iptables'],
+  cloud: ['root', 'docker', 'criu', 'tc', 'latency', 'iptables', 'rsync', 'xdelta3'],
+  edge: ['root', 'docker', 'criu', 'tc', 'latency', 'iptables', 'rsync', 'xdelta3'],
+  ap: ['root', 'tc', 'latency', 'iptables'],
   mu: ['root', 'tc', 'iptables', 'edgectl'],
 };
 
@@ -86,7 +103,12 @@ function failure(what: string, r: RunResult): string {
 }
 
 /** Probes one reachable host; never throws for a failing probe, it becomes an error line. */
-async function probeHost(exec: Executor, host: Host, report: HostReport): Promise<void> {
+async function probeHost(
+  exec: Executor,
+  host: Host,
+  report: HostReport,
+  delayVersion: string,
+): Promise<void> {
   const needs = new Set(ROLE_NEEDS[host.role]);
   const errors = report.errors;
   const run = (argv: readonly string[]) => exec.run(argv, { timeoutMs: 30_000 });
@@ -148,11 +170,38 @@ async function probeHost(exec: Executor, host: Host, report: HostReport): Promis
         report.netem = facts.netem;
         if (!facts.probed || !facts.htb)
           errors.push(...facts.reasons.filter((x) => !x.startsWith('tc netem')));
-        if (facts.probed && !facts.netem) {
+        return facts;
+      })
+    : undefined;
+
+  // Latency: netem, else edgectl-delay; neither is an error (bandwidth is still shaped), but it is said.
+  const latency = needs.has('latency')
+    ? Promise.all([tc, run(probeArgv.delay())]).then(([t, r]) => {
+        const d = parseDelayProbe(r.stdout);
+        const netem = t?.netem === true;
+        const nfqueue = r.code === 0 && d.nfqueue;
+        const current = d.helper.version === delayVersion;
+        report.latency = {
+          method: netem ? 'netem' : nfqueue ? 'nfqueue' : null,
+          netem,
+          nfqueue,
+          helper: { ...d.helper, current },
+          running: d.running,
+        };
+        if (!netem && !nfqueue) {
+          const noNetem = t?.reasons.find((x) => x.startsWith('tc netem'))?.slice(10) ?? 'not probed';
           report.warnings.push(
-            `no tc netem (${facts.reasons.find((x) => x.startsWith('tc netem'))?.slice(10) ?? 'unknown'}): link latency cannot be emulated there, only bandwidth`,
+            `link latency cannot be emulated there, only bandwidth: no tc netem (${noNetem}); ${d.reasons.join('; ') || 'edgectl-delay unusable'} (scripts/install-host-deps.sh, or provision --install-deps, installs edgectl-delay)`,
           );
         }
+        if (d.helper.ok && !current)
+          report.warnings.push(
+            `edgectl-delay ${d.helper.version ?? '(no version)'} was built from another source than this edgectl's (${delayVersion}): run edgectl provision --install-deps`,
+          );
+        if (d.running === false)
+          report.warnings.push(
+            `edgectl-delay is not running: the rules send packets from its peers to queues ${d.chainQueues.filter((q) => !d.bound.includes(q)).join(', ')} that nothing serves, so they pass WITHOUT their delay (edgectl provision starts it again)`,
+          );
       })
     : undefined;
 
@@ -199,13 +248,14 @@ async function probeHost(exec: Executor, host: Host, report: HostReport): Promis
     docker,
     criu,
     tc,
+    latency,
     iptables,
     tool('rsync', probeArgv.rsync()),
     tool('xdelta3', probeArgv.xdelta3()),
   ]);
 }
 
-export async function checkHost(pool: SshPool, host: Host): Promise<HostReport> {
+export async function checkHost(pool: SshPool, host: Host, delayVersion?: string): Promise<HostReport> {
   const report: HostReport = {
     name: host.name,
     role: host.role,
@@ -216,6 +266,7 @@ export async function checkHost(pool: SshPool, host: Host): Promise<HostReport> 
     criu: null,
     htb: null,
     netem: null,
+    latency: null,
     iptables: null,
     rsync: null,
     xdelta3: null,
@@ -249,7 +300,7 @@ export async function checkHost(pool: SshPool, host: Host): Promise<HostReport> 
   const shell = new ShellExecutor(pool, host);
   try {
     await shell.open();
-    await probeHost(shell, host, report);
+    await probeHost(shell, host, report, delayVersion ?? (await delaySourceVersion()));
   } catch (err) {
     report.errors.push(`probe failed: ${errorMessage(err)}`);
   } finally {
@@ -272,9 +323,10 @@ export async function checkHosts(
   options: CheckOptions = {},
 ): Promise<ChecksReport> {
   const hosts = options.only?.length ? inv.hosts.filter((h) => options.only?.includes(h.name)) : inv.hosts;
+  const delayVersion = await delaySourceVersion();
   const reports = await Promise.all(
     hosts.map(async (host) => {
-      const report = await checkHost(pool, host);
+      const report = await checkHost(pool, host, delayVersion);
       options.onHost?.(report);
       return report;
     }),

@@ -33,6 +33,7 @@ import {
   type User,
 } from '../inventory/index.js';
 import { type ProbeResult, type RunningProbe, startRemoteProbe } from '../mu/probe.js';
+import { type DirectedLatency, pathLatency } from '../provision/latency.js';
 import { trustDirOnHost } from '../provision/plan.js';
 import { type RunResult, runChecked, ShellExecutor, type SshPool } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
@@ -154,6 +155,8 @@ export interface MigrationResult {
   phases: Phase[];
   probe: ProbeResult | null;
   endpoint: { address: string; port: number };
+  /** The source-destination link both ways: its latency and whether (and how) it was emulated. */
+  latency: DirectedLatency[];
 }
 
 export class MigrationError extends EdgectlError {
@@ -628,6 +631,12 @@ export class Migration {
       phases: this.phases,
       probe: probed,
       endpoint: { address: placement.address, port: placement.port },
+      latency: pathLatency(
+        this.inv,
+        (h) => this.state.hostFacts.get(h),
+        this.src.host.name,
+        this.dst.host.name,
+      ),
     };
   }
 

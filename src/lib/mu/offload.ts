@@ -4,7 +4,15 @@
  * the controller records every task in the state database.
  */
 import { EdgectlError, ExitCode, UsageError } from '../errors.js';
-import { getHost, getUser, type Host, type Inventory, type User } from '../inventory/index.js';
+import {
+  getBasestation,
+  getHost,
+  getUser,
+  type Host,
+  type Inventory,
+  type User,
+} from '../inventory/index.js';
+import { type DirectedLatency, pathLatency } from '../provision/latency.js';
 import { currentBasestation } from '../provision/paths.js';
 import { RemoteCommandError, ShellExecutor, type SshPool } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
@@ -47,6 +55,8 @@ export interface OffloadResult {
   service: string;
   endpoint: { address: string; port: number };
   tasks: OffloadedTask[];
+  /** The wired path between the user's AP and the server, both ways: latency and whether (and how) emulated. */
+  latency: DirectedLatency[];
 }
 
 export class OffloadError extends EdgectlError {
@@ -164,5 +174,6 @@ async function offloadThrough(
     service: placement.service,
     endpoint: { address: placement.address, port: placement.port },
     tasks,
+    latency: pathLatency(inv, (h) => state.hostFacts.get(h), getBasestation(inv, bs).host, placement.host),
   };
 }

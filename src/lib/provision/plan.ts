@@ -59,6 +59,7 @@ import {
   readTableArgv,
 } from '../netem/iptables.js';
 import {
+  chainQueues,
   type DelayPlan,
   delayChain,
   delayPlan,
@@ -244,14 +245,15 @@ function delayUnits(plan: DelayPlan, files: HelperFiles): Unit[] {
   return [
     {
       id: 'delay helper',
-      probes: [readHelperArgv(files)],
-      decide([out = '']) {
+      probes: [readHelperArgv(files), readTableArgv('mangle')],
+      decide([out = '', mangle = '']) {
         const live = parseHelperState(out);
         const current = wanted ? helperIsCurrent(plan, files, live) : !live.pidfile;
+        // Rules from an earlier run in place, and no helper: packets have been passing undelayed.
         const notes =
-          wanted && live.pidfile && live.argv.length === 0
+          wanted && live.argv.length === 0 && chainQueues(mangle).length > 0
             ? [
-                `edgectl-delay (pid ${live.pid ?? '?'}) was not running: packets from its peers passed without their delay; started again`,
+                'edgectl-delay was not running: packets from its peers passed without their delay; started again',
               ]
             : [];
         return {

@@ -135,6 +135,11 @@ export const SCHEMA_MIGRATIONS: readonly string[] = [
     duration_ms REAL
   );
   `,
+  `
+  ALTER TABLE host_facts ADD COLUMN latency_emulated INTEGER;
+  ALTER TABLE host_facts ADD COLUMN latency_method TEXT;
+  ALTER TABLE host_facts ADD COLUMN latency_ms INTEGER;
+  `,
 ];
 
 export class StateError extends EdgectlError {

@@ -162,6 +162,12 @@ export interface HostFact {
   cpuScoreMs: number | null;
   cpus: number | null;
   memMb: number | null;
+  /** Whether the latency of the links into this host was emulated when last provisioned or checked. */
+  latencyEmulated: boolean | null;
+  /** netem or nfqueue (edgectl-delay); null where not emulated. */
+  latencyMethod: string | null;
+  /** When latencyEmulated was recorded. */
+  latencyMs: number | null;
   updatedMs: number;
 }
 
@@ -169,11 +175,28 @@ export class HostFacts {
   constructor(private readonly db: Database.Database) {}
 
   get(host: string): HostFact | undefined {
-    return this.db
+    const r = this.db
       .prepare(
-        'SELECT host, cpu_score AS cpuScore, cpu_score_ms AS cpuScoreMs, cpus, mem_mb AS memMb, updated_ms AS updatedMs FROM host_facts WHERE host = ?',
+        `SELECT host, cpu_score AS cpuScore, cpu_score_ms AS cpuScoreMs, cpus, mem_mb AS memMb,
+                latency_emulated AS latencyEmulated, latency_method AS latencyMethod, latency_ms AS latencyMs,
+                updated_ms AS updatedMs
+         FROM host_facts WHERE host = ?`,
       )
-      .get(host) as HostFact | undefined;
+      .get(host) as (Omit<HostFact, 'latencyEmulated'> & { latencyEmulated: number | null }) | undefined;
+    return r
+      ? { ...r, latencyEmulated: r.latencyEmulated === null ? null : r.latencyEmulated === 1 }
+      : undefined;
+  }
+
+  /** What provision applied (or hosts check saw) for the latency of the links into `host`. */
+  setLatency(host: string, emulated: boolean | null, method: string | null, atMs: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO host_facts (host, latency_emulated, latency_method, latency_ms, updated_ms) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(host) DO UPDATE SET latency_emulated = excluded.latency_emulated,
+           latency_method = excluded.latency_method, latency_ms = excluded.latency_ms, updated_ms = excluded.updated_ms`,
+      )
+      .run(host, emulated === null ? null : emulated ? 1 : 0, method, atMs, atMs);
   }
 
   setCpuScore(host: string, score: number, atMs: number): void {
