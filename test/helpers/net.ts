@@ -75,3 +75,63 @@ export async function bulkRate(
   };
   return (bytes * 8) / (ms / 1000);
 }
+
+const ECHO_SERVER = `
+const net = require('node:net');
+const [host, port, seconds] = process.argv.slice(1);
+const server = net.createServer((s) => {
+  s.setNoDelay(true);
+  s.on('data', (d) => s.write(d));
+  s.on('close', () => process.exit(0));
+});
+server.listen(Number(port), host, () => console.error('listening'));
+setTimeout(() => process.exit(0), Number(seconds) * 1000);
+`;
+
+const ECHO_CLIENT = `
+const net = require('node:net');
+const [host, port, count] = process.argv.slice(1);
+const tryConnect = (left) => {
+  const s = net.connect(Number(port), host);
+  s.on('error', () => { if (left > 0) setTimeout(() => tryConnect(left - 1), 100); else process.exit(1); });
+  s.on('connect', () => {
+    s.setNoDelay(true);
+    const rtts = [];
+    let t = 0;
+    const ping = () => { t = performance.now(); s.write('x'); };
+    s.on('data', () => {
+      rtts.push(performance.now() - t);
+      if (rtts.length < Number(count)) ping();
+      else { console.log(JSON.stringify(rtts)); s.end(); }
+    });
+    ping();
+  });
+};
+tryConnect(50);
+`;
+
+/** Round trips of one byte over a TCP connection from one host to another (user level, like an application). */
+export async function tcpRtts(
+  from: Executor,
+  to: Executor,
+  toAddress: string,
+  port: number,
+  count: number,
+): Promise<number[]> {
+  const serving = to.run([process.execPath, '-e', ECHO_SERVER, toAddress, String(port), '60'], {
+    timeoutMs: 70_000,
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  const r = await from.run([process.execPath, '-e', ECHO_CLIENT, toAddress, String(port), String(count)], {
+    timeoutMs: 60_000,
+  });
+  await serving;
+  if (r.code !== 0) throw new Error(`echo client failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '[]') as number[];
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
