@@ -10,39 +10,19 @@
 // Every run is made once per session delay (BENCH_SESSION_DELAYS, default "0,2000": `lab up
 // --session-delay`, every new SSH session on every lab host waits that long, as with a slow login shell):
 // the last table compares them (goal, issue 9: delta downtime within 5% whatever the delay).
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
+import { root, edgectl as run } from './lib/edgectl.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const sizes = (process.env.BENCH_STATE_MB ?? '16,64,256').split(',').map(Number);
 const tasksBetween = Number(process.env.BENCH_TASKS ?? 50);
 const LINK_BPS = 100e6; // edge1 <-> edge2 in hosts.yml
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-bench-'));
 const state = join(dir, 'state.db');
 
-function edgectl(args, hosts) {
-  const r = spawnSync(
-    process.execPath,
-    [`${root}bin/run.js`, ...args, '-f', hosts, '--state', state, '--json'],
-    {
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-    },
-  );
-  let doc;
-  try {
-    doc = JSON.parse(r.stdout);
-  } catch {
-    doc = undefined;
-  }
-  if (r.status !== 0)
-    throw new Error(`edgectl ${args.join(' ')} failed (${r.status}): ${doc?.error?.message ?? r.stderr}`);
-  return doc.result;
-}
+const edgectl = (args, hosts) => run(args, { hosts, state });
 
 function inventory(stateMb) {
   const doc = parseDocument(
@@ -75,6 +55,8 @@ const pick = (delay, mb, strategy) => {
   return runs.find((r) => r.downtimeMs === m);
 };
 const rows = [];
+/** The migrations' link as their results describe it: its latency both ways and how it was emulated. */
+let linkLatency = [];
 try {
   for (const delay of delays) {
     edgectl(['lab', 'up', '--session-delay', String(delay)], `${root}hosts.yml`);
@@ -89,6 +71,7 @@ try {
         const to = at === 'edge1' ? 'edge2' : 'edge1';
         const how = ['--strategy', strategy, ...(codec ? ['--codec', codec] : [])];
         const m = edgectl(['migrate', '--user', 'mu1', '--to', to, ...how], hosts);
+        linkLatency = m.latency ?? linkLatency;
         at = to;
         const phase = (n) => m.phases.find((p) => p.name === n);
         const checkpointDocker = phase('checkpoint')?.parts?.docker ?? 0;
@@ -211,6 +194,10 @@ if (delays.length > 1) {
   const w3 = cmp[0].map((_, i) => Math.max(...cmp.map((row) => String(row[i]).length)));
   for (const row of cmp) console.log(row.map((c, i) => String(c).padEnd(w3[i])).join('  '));
 }
-console.log(
-  `\nlink: edge1 <-> edge2, 100 Mbit/s (bandwidth shaped; latency not emulated on a kernel without netem).`,
-);
+const latencyText =
+  linkLatency
+    .map(
+      (l) => `${l.from}->${l.to} ${l.latencyMs} ms ${l.emulated ? `emulated (${l.method})` : 'NOT emulated'}`,
+    )
+    .join(', ') || 'unknown';
+console.log(`\nlink: edge1 <-> edge2, 100 Mbit/s; latency: ${latencyText}.`);

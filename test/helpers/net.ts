@@ -1,5 +1,7 @@
 /** Reading a host's network state back, and measuring throughput between two hosts, over SSH. */
+import { readFileSync } from 'node:fs';
 import type { Executor } from '../../src/lib/remote/types.js';
+import { repoRoot } from './cli.js';
 
 /**
  * Everything provisioning may touch on a host, as text: qdiscs, classes and filters of every interface,
@@ -24,33 +26,17 @@ export async function netSnapshot(exec: Executor): Promise<string> {
     .join('\n');
 }
 
-const RECEIVER = `
-const net = require('node:net');
-const [host, port, seconds] = process.argv.slice(1);
-let bytes = 0, first = 0, last = 0;
-const server = net.createServer((s) => {
-  s.on('data', (d) => { const now = performance.now(); if (!first) first = now; last = now; bytes += d.length; });
-  s.on('end', () => { console.log(JSON.stringify({ bytes, ms: last - first })); process.exit(0); });
-});
-server.listen(Number(port), host, () => console.error('listening'));
-setTimeout(() => { console.log(JSON.stringify({ bytes, ms: last - first, timeout: true })); process.exit(0); }, Number(seconds) * 1000 + 10000);
-`;
-
-const SENDER = `
-const net = require('node:net');
-const [host, port, seconds] = process.argv.slice(1);
-const chunk = Buffer.alloc(64 * 1024, 7);
-const tryConnect = (left) => {
-  const s = net.connect(Number(port), host);
-  s.on('error', () => { if (left > 0) setTimeout(() => tryConnect(left - 1), 100); else process.exit(1); });
-  s.on('connect', () => {
-    const end = Date.now() + Number(seconds) * 1000;
-    const pump = () => { while (Date.now() < end) { if (!s.write(chunk)) return s.once('drain', pump); } s.end(); };
-    pump();
-  });
-};
-tryConnect(50);
-`;
+/** The small TCP program tests and benches run on testbed hosts (`node -e`, over SSH). */
+const TCP = readFileSync(`${repoRoot}scripts/net/tcp.cjs`, 'utf8');
+const tcp = (mode: string, address: string, port: number, n: number) => [
+  process.execPath,
+  '-e',
+  TCP,
+  mode,
+  address,
+  String(port),
+  String(n),
+];
 
 /** Bulk TCP from one host to another for `seconds`; the receiver's measured rate in bits per second. */
 export async function bulkRate(
@@ -60,11 +46,11 @@ export async function bulkRate(
   port: number,
   seconds: number,
 ): Promise<number> {
-  const receiving = to.run([process.execPath, '-e', RECEIVER, toAddress, String(port), String(seconds)], {
+  const receiving = to.run(tcp('receive', toAddress, port, seconds), {
     timeoutMs: (seconds + 20) * 1000,
   });
   await new Promise((r) => setTimeout(r, 500));
-  const sent = await from.run([process.execPath, '-e', SENDER, toAddress, String(port), String(seconds)], {
+  const sent = await from.run(tcp('send', toAddress, port, seconds), {
     timeoutMs: (seconds + 20) * 1000,
   });
   if (sent.code !== 0) throw new Error(`sender failed: ${sent.stderr}`);
@@ -76,40 +62,6 @@ export async function bulkRate(
   return (bytes * 8) / (ms / 1000);
 }
 
-const ECHO_SERVER = `
-const net = require('node:net');
-const [host, port, seconds] = process.argv.slice(1);
-const server = net.createServer((s) => {
-  s.setNoDelay(true);
-  s.on('data', (d) => s.write(d));
-  s.on('close', () => process.exit(0));
-});
-server.listen(Number(port), host, () => console.error('listening'));
-setTimeout(() => process.exit(0), Number(seconds) * 1000);
-`;
-
-const ECHO_CLIENT = `
-const net = require('node:net');
-const [host, port, count] = process.argv.slice(1);
-const tryConnect = (left) => {
-  const s = net.connect(Number(port), host);
-  s.on('error', () => { if (left > 0) setTimeout(() => tryConnect(left - 1), 100); else process.exit(1); });
-  s.on('connect', () => {
-    s.setNoDelay(true);
-    const rtts = [];
-    let t = 0;
-    const ping = () => { t = performance.now(); s.write('x'); };
-    s.on('data', () => {
-      rtts.push(performance.now() - t);
-      if (rtts.length < Number(count)) ping();
-      else { console.log(JSON.stringify(rtts)); s.end(); }
-    });
-    ping();
-  });
-};
-tryConnect(50);
-`;
-
 /** Round trips of one byte over a TCP connection from one host to another (user level, like an application). */
 export async function tcpRtts(
   from: Executor,
@@ -118,11 +70,11 @@ export async function tcpRtts(
   port: number,
   count: number,
 ): Promise<number[]> {
-  const serving = to.run([process.execPath, '-e', ECHO_SERVER, toAddress, String(port), '60'], {
+  const serving = to.run(tcp('echo', toAddress, port, 60), {
     timeoutMs: 70_000,
   });
   await new Promise((r) => setTimeout(r, 500));
-  const r = await from.run([process.execPath, '-e', ECHO_CLIENT, toAddress, String(port), String(count)], {
+  const r = await from.run(tcp('ping', toAddress, port, count), {
     timeoutMs: 60_000,
   });
   await serving;
