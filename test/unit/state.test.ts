@@ -128,6 +128,20 @@ describe('the state database', () => {
     s.hostFacts.setCpuScore('edge1', 3000, 7);
     s.hostFacts.setCapacity('edge1', 4, 16384, 8);
     expect(s.hostFacts.get('edge1')).toMatchObject({ cpuScore: 3000, cpus: 4, memMb: 16384 });
+    expect(s.hostFacts.get('edge1')?.latencyEmulated).toBeNull();
+    s.hostFacts.setLatency('edge1', true, 'nfqueue', 9);
+    s.hostFacts.setLatency('cloud', false, null, 9);
+    expect(s.hostFacts.get('edge1')).toMatchObject({
+      cpuScore: 3000,
+      latencyEmulated: true,
+      latencyMethod: 'nfqueue',
+      latencyMs: 9,
+    });
+    expect(s.hostFacts.get('cloud')).toMatchObject({
+      cpuScore: null,
+      latencyEmulated: false,
+      latencyMethod: null,
+    });
     s.links.insert({
       atMs: 1,
       fromHost: 'edge1',
