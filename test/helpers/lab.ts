@@ -29,7 +29,12 @@ export function labTraces(plan: LabPlan): {
       const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
       if (state === 'Z') continue; // zombies hold nothing; this VM's pid 1 does not reap them
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      if (cmdline.includes(plan.runDir) || cmdline.includes(plan.nsPrefix))
+      // (edgectl-delay names its pidfile under /run/edgectl/delay/TESTBED.)
+      if (
+        cmdline.includes(plan.runDir) ||
+        cmdline.includes(plan.nsPrefix) ||
+        cmdline.includes(`/run/edgectl/delay/${plan.testbed}/`)
+      )
         processes.push(`${entry}: ${cmdline}`);
     } catch {
       // gone meanwhile

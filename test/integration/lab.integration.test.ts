@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import type { ChecksReport } from '../../src/lib/hosts/check.js';
@@ -54,9 +55,14 @@ describe('the local lab on the repository hosts.yml', () => {
 describe('lab lifecycle', () => {
   it('lab down leaves nothing of the lab; lab up after a killed lab up succeeds', async () => {
     const { plan } = await labInventory();
+    // A provisioned host runs edgectl-delay: that goes too, with its files.
+    const provisioned = await edgectl(['provision', '-f', hostsFile, '--host', 'edge1', '--json']);
+    expect(provisioned.exitCode, provisioned.stderr).toBe(0);
+    expect(existsSync(`/run/edgectl/delay/${plan.testbed}/edge1.pid`)).toBe(true);
     const down = await edgectl(['lab', 'down', '-f', hostsFile, '--json']);
     expect(down.exitCode).toBe(0);
     expect(labTraces(plan)).toEqual({ namespaces: [], link: false, processes: [], mounts: [] });
+    expect(existsSync(`/run/edgectl/delay/${plan.testbed}`)).toBe(false);
 
     // Kill a lab up half-way (after its network exists, while its daemons start).
     const killed = execa(process.execPath, [`${repoRoot}bin/run.js`, 'lab', 'up', '-f', hostsFile], {

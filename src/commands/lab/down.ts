@@ -39,10 +39,15 @@ deploy works again after the next lab up.`;
       .hosts.filter((h) => h.docker && removed.has(h.ns))
       .map((h) => h.name);
     let placementsForgotten = 0;
-    if (servers.length > 0 && existsSync(this.stateFile)) {
+    const gone = planLab(inv)
+      .hosts.filter((h) => removed.has(h.ns))
+      .map((h) => h.name);
+    if (gone.length > 0 && existsSync(this.stateFile)) {
       const state = this.openState();
       try {
         placementsForgotten = state.placements.removeOn(servers, Date.now(), 'lab down').length;
+        // A new lab is not provisioned: what provision recorded of its links' latency no longer holds.
+        for (const name of gone) state.hostFacts.setLatency(name, null, null, Date.now());
       } finally {
         state.close();
       }

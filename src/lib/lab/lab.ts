@@ -18,6 +18,7 @@ import {
   UsageError,
 } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
+import { helperFiles } from '../netem/nfqueue.js';
 import { LocalExecutor, runChecked, SshPool, shellJoin } from '../remote/index.js';
 import { knownHostsName } from '../remote/known-hosts.js';
 import type { Executor } from '../remote/types.js';
@@ -251,6 +252,8 @@ export async function labDown(
     }
     if (linkExists(plan.controller.ifname)) await exec.run(['ip', 'link', 'del', plan.controller.ifname]);
     await rm(plan.runDir, { recursive: true, force: true });
+    // edgectl-delay's pidfiles and logs (its processes went with the namespaces).
+    await rm(dirname(helperFiles(tb, 'any').pidfile), { recursive: true, force: true });
     if (options.purge) await rm(plan.dataDir, { recursive: true, force: true });
   });
 
