@@ -114,12 +114,13 @@ describe('edgectl provision on the lab', () => {
 
   it('shapes bulk data to the link bandwidth: edge1 to cloud 75 Mbit/s, edge1 to edge2 100 Mbit/s (+10%)', async () => {
     const edge1 = pool.executor(getHost(inv, 'edge1'));
+    // With the 300 ms round trip to the cloud emulated, TCP needs seconds to ramp up: 10 s, not 3.
     const toCloud = await bulkRate(
       edge1,
       pool.executor(getHost(inv, 'cloud')),
       getHost(inv, 'cloud').dataAddress,
       5201,
-      3,
+      10,
     );
     const toEdge2 = await bulkRate(
       edge1,
