@@ -195,7 +195,8 @@ describe('edgectl migrate', () => {
     expect(m.downtimeMs).toBeGreaterThan(0);
     await offloadContinues('mu1', 2);
     expect(await where('mu1')).toBe('edge1');
-  });
+    // Two moves over the emulated 300 ms path to the cloud, with 2 s session starts: minutes, not seconds.
+  }, 360_000);
 });
 
 describe('faults roll back to the source, state intact', () => {
@@ -270,7 +271,7 @@ describe('two migrations at once', () => {
     expect([await where('mu1'), await where('mu2')]).toEqual(['edge2', 'edge1']);
     await offloadContinues('mu1', 2);
     await offloadContinues('mu2', 2);
-  });
+  }, 360_000);
 });
 
 describe('no SSH session starts during the downtime', () => {

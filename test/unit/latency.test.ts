@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
+import { probeAttemptTimeoutMs } from '../../src/lib/mu/probe.js';
 import { describeLatency, pathLatency, warnUnemulated } from '../../src/lib/provision/latency.js';
 import type { HostFact } from '../../src/lib/state/tables.js';
 
@@ -57,5 +58,14 @@ describe('the latency a result carries', () => {
     expect(said).toEqual([
       'edge2->edge1: whether its 50 ms latency was emulated is not known (no provision recorded in this state database): the timings may not include it',
     ]);
+  });
+});
+
+describe("the migration probe's attempt timeout", () => {
+  it('allows twice the longest round trip from any AP to either server, plus 250 ms', () => {
+    // ap1 -> cloud: 1 + 150 ms each way.
+    expect(probeAttemptTimeoutMs(inv, 'edge1', 'cloud')).toBe(250 + 2 * 302);
+    // ap3 -> edge1: 1 + 50 + 50 ms each way; ap1 -> edge2 (51) is shorter.
+    expect(probeAttemptTimeoutMs(inv, 'edge1', 'edge2')).toBe(250 + 2 * 202);
   });
 });

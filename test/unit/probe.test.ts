@@ -11,6 +11,8 @@ interface FakeService {
   port: number;
   /** Answer pings (true) or accept connections and stay silent (false). */
   answering: boolean;
+  /** How long each answer takes (a long path). */
+  delayMs: number;
   /** Connections that received a ping while silent and are still open (their attempts still wait). */
   swallowedOpen: number;
   /** Stops listening and drops every connection (a container that stopped). */
@@ -44,7 +46,9 @@ async function fakeService(answering: boolean): Promise<FakeService> {
           }
           const { header } = decodeTask(body);
           const answer = { id: header.id, service: 'fake', counter: 0, procMs: 0, bytes: 0 } as const;
-          socket.write(encodeAnswer({ ...answer, op: 'ping' }));
+          const reply = encodeAnswer({ ...answer, op: 'ping' });
+          if (service.delayMs > 0) setTimeout(() => socket.writable && socket.write(reply), service.delayMs);
+          else socket.write(reply);
         }
       });
     });
@@ -57,6 +61,7 @@ async function fakeService(answering: boolean): Promise<FakeService> {
   const service: FakeService = {
     port: 0,
     answering,
+    delayMs: 0,
     swallowedOpen: 0,
     crash() {
       server?.close();
@@ -103,6 +108,30 @@ async function probe(
 const now = () => performance.timeOrigin + performance.now();
 
 describe('the downtime probe', () => {
+  it('works over a path longer than its attempt timeout: it waits longer until it has seen the round trip', async () => {
+    const from = await fakeService(true);
+    const to = await fakeService(true);
+    from.delayMs = 400;
+    to.delayMs = 400;
+    let crashedAt = 0;
+    const result = await probeGap({
+      from: { address: '127.0.0.1', port: from.port },
+      to: { address: '127.0.0.1', port: to.port },
+      intervalMs: 10,
+      attemptTimeoutMs: 100,
+      timeoutMs: 10_000,
+      onReady: () =>
+        setTimeout(() => {
+          crashedAt = now();
+          from.crash();
+        }, 500),
+    });
+    expect(result.answeredBy).toBe('to');
+    expect(result.lastOkBeforeMs).toBeLessThanOrEqual(crashedAt);
+    // The first answer after the gap is one 400 ms round trip after the first attempt at the destination.
+    expect(result.downtimeMs).toBeGreaterThanOrEqual(400);
+  });
+
   it('sees the destination at its first answer, though it swallowed the attempts before', async () => {
     let crashedAt = 0;
     let answeringAt = 0;

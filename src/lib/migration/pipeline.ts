@@ -32,7 +32,7 @@ import {
   type Service,
   type User,
 } from '../inventory/index.js';
-import { type ProbeResult, type RunningProbe, startRemoteProbe } from '../mu/probe.js';
+import { type ProbeResult, probeAttemptTimeoutMs, type RunningProbe, startRemoteProbe } from '../mu/probe.js';
 import { type DirectedLatency, pathLatency } from '../provision/latency.js';
 import { trustDirOnHost } from '../provision/plan.js';
 import { type RunResult, runChecked, ShellExecutor, type SshPool } from '../remote/index.js';
@@ -660,6 +660,7 @@ export class Migration {
       from: `${this.src.host.dataAddress}:${this.placement.port}`,
       to: `${this.dst.host.dataAddress}:${this.placement.port}`,
       localAddress: this.user.address,
+      attemptTimeoutMs: probeAttemptTimeoutMs(this.inv, this.src.host.name, this.dst.host.name),
     });
   }
 

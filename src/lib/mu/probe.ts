@@ -6,7 +6,7 @@
  * before the gap and the first one after it, on one clock.
  */
 
-import type { Host } from '../inventory/index.js';
+import { type Host, type Inventory, route } from '../inventory/index.js';
 import type { SshPool } from '../remote/index.js';
 import { sleep } from '../util/time.js';
 import { OffloadConnection, type OffloadTarget } from './client.js';
@@ -43,9 +43,11 @@ const now = () => performance.timeOrigin + performance.now();
 class Pinger {
   private conn: OffloadConnection | undefined;
   private id = 0;
+  /** The slowest answer so far, ms. */
+  slowestMs = 0;
   constructor(
     private readonly target: OffloadTarget,
-    private readonly timeoutMs: number,
+    public timeoutMs: number,
   ) {}
 
   /** True when the service answered a ping within the time limit. */
@@ -53,7 +55,9 @@ class Pinger {
     try {
       if (!this.conn || this.conn.closed)
         this.conn = await OffloadConnection.open(this.target, this.timeoutMs);
+      const sent = now();
       const body = await this.conn.request(encodeTask({ id: ++this.id, op: 'ping' }), this.timeoutMs);
+      this.slowestMs = Math.max(this.slowestMs, now() - sent);
       return !isAnswerError(decodeAnswer(body));
     } catch {
       this.conn?.close();
@@ -141,14 +145,18 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     failures: 0,
   };
   try {
-    // Until the source answers: the probe is not ready before that.
+    // Until the source answers: the probe is not ready before that. A path longer than the attempt
+    // timeout would never answer in time: each failure doubles it (up to 5 s).
     const readyBy = now() + Math.min(timeout, 30_000);
     while (!(await from.ping())) {
       result.pings++;
       if (now() > readyBy || options.signal?.aborted) return result;
+      from.timeoutMs = Math.min(Math.max(from.timeoutMs * 2, attempt), 5_000);
       await sleep(interval);
     }
     result.pings++;
+    // Answers on this path take up to slowestMs: a ping counts as failed only well beyond that.
+    from.timeoutMs = Math.max(attempt, Math.ceil(3 * from.slowestMs));
     result.lastOkBeforeMs = now();
     options.onReady?.();
     // While it answers.
@@ -164,7 +172,7 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     // The gap: a fresh attempt at each side every interval, without waiting for earlier ones to give up
     // (a SYN dropped while CRIU locks the network would otherwise blind the probe for a whole attempt
     // timeout); whichever answers first ends it.
-    const winner = await firstAnswer(options, interval, attempt, now() + timeout, result);
+    const winner = await firstAnswer(options, interval, from.timeoutMs, now() + timeout, result);
     if (!winner) return result;
     result.answeredBy = winner.side;
     result.firstOkAfterMs = winner.atMs;
@@ -173,6 +181,18 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
   } finally {
     from.close();
   }
+}
+
+/**
+ * The probe's attempt timeout for a move between two servers: 250 ms beyond twice the longest round trip
+ * hosts.yml gives from any base station's AP to either of them (a user 300 ms from the cloud must not
+ * count every answer from there as lost).
+ */
+export function probeAttemptTimeoutMs(inv: Inventory, from: string, to: string): number {
+  let rtt = 0;
+  for (const bs of inv.basestations)
+    for (const server of [from, to]) rtt = Math.max(rtt, route(inv, bs.host, server)?.rttMs ?? 0);
+  return 250 + 2 * rtt;
 }
 
 /** A probe running on a user's mu host: its result once the service answered after the gap (or it gave up). */
@@ -188,7 +208,7 @@ export interface RunningProbe {
 export async function startRemoteProbe(
   pool: SshPool,
   mu: Host,
-  target: { from: string; to: string; localAddress: string },
+  target: { from: string; to: string; localAddress: string; attemptTimeoutMs?: number },
 ): Promise<RunningProbe | undefined> {
   let ready: () => void = () => {};
   const isReady = new Promise<void>((r) => {
@@ -205,6 +225,7 @@ export async function startRemoteProbe(
     target.localAddress,
     '--timeout-ms',
     '120000',
+    ...(target.attemptTimeoutMs ? ['--attempt-timeout-ms', String(target.attemptTimeoutMs)] : []),
   ];
   const running = pool.executor(mu).run(remoteEdgectlArgv(mu, args), {
     timeoutMs: 180_000,
