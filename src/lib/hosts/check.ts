@@ -1,7 +1,7 @@
 import { errorMessage } from '../errors.js';
 import type { Host, Inventory, Role } from '../inventory/index.js';
+import type { LatencyMethod } from '../netem/nfqueue.js';
 import { delaySourceVersion } from '../netem/nfqueue-source.js';
-import type { LatencyMethod } from '../provision/plan.js';
 import {
   HostUnreachableError,
   ShellExecutor,

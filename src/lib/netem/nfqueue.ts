@@ -11,6 +11,9 @@
  */
 import type { ChainSpec, RuleSpec } from './iptables.js';
 
+/** How a host emulates its links' latency: netem under its HTB classes, or edgectl-delay on arrival. */
+export type LatencyMethod = 'netem' | 'nfqueue';
+
 /** Where scripts/install-host-deps.sh installs the helper. */
 export const DELAY_BIN = '/usr/local/sbin/edgectl-delay';
 export const DELAY_CHAIN = 'EDGECTL-DELAY';

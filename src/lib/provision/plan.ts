@@ -66,6 +66,7 @@ import {
   type HelperFiles,
   helperFiles,
   helperIsCurrent,
+  type LatencyMethod,
   parseHelperState,
   readHelperArgv,
   startHelperArgv,
@@ -90,8 +91,7 @@ import { cmd, sha256, sysctlUnit, type Unit, writeFileCmd } from './units.js';
 /** Until the mobility model sets it from the RSSI: the top 802.11n rate (HT40, two streams). */
 export const DEFAULT_RADIO_RATE_BPS = 300_000_000;
 
-/** How a host emulates its links' latency: netem under its HTB classes, or edgectl-delay on arrival. */
-export type LatencyMethod = 'netem' | 'nfqueue';
+export type { LatencyMethod } from '../netem/nfqueue.js';
 
 export interface HostFacts {
   addrs: InterfaceAddress[];
