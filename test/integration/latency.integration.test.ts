@@ -191,6 +191,24 @@ describe('latency with edgectl-delay on a kernel without netem', () => {
     expectWithin(await rtt('edge1', 'edge2'), 100, 0.05);
   });
 
+  it('--latency netem fails before changing anything where the kernel has no netem', async () => {
+    const check = await cli<ChecksReport>(['hosts', 'check', '--host', 'edge1']);
+    const netem = check.json?.result?.hosts[0]?.netem;
+    const r = await cli<ProvisionResult>(['provision', '--latency', 'netem']);
+    if (netem === false) {
+      expect(r.exitCode, r.stderr).toBe(7);
+      expect(r.json?.error?.message).toMatch(
+        /link latency cannot be emulated with netem on .*edge1 \(no tc netem/,
+      );
+      // Nothing changed: the helpers still run and the round trip is still emulated.
+      expectWithin(await rtt('edge1', 'edge2'), 100, 0.05);
+    } else {
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.json?.result?.hosts.find((h) => h.name === 'edge1')?.latencyMethod).toBe('netem');
+      expect((await cli(['provision', '--latency', 'nfqueue'])).exitCode).toBe(0);
+    }
+  });
+
   it('a second provision changes nothing', async () => {
     const r = await cli<ProvisionResult>(['provision']);
     expect(r.exitCode, r.stderr).toBe(0);
