@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDelayProbe } from '../../src/lib/hosts/probes.js';
+import { delayUnusable, netemUnusable, parseDelayProbe, parseTcProbe } from '../../src/lib/hosts/probes.js';
 import {
   chainQueues,
   DELAY_BIN,
@@ -152,5 +152,21 @@ describe('choosing a latency method', () => {
     expect(chooseLatency('nfqueue', true, true)).toBe('nfqueue');
     expect(chooseLatency('netem', false, true)).toBeNull();
     expect(chooseLatency('nfqueue', true, null)).toBeNull();
+  });
+});
+
+describe('why a method cannot delay packets', () => {
+  it("gives tc's and the helper's own words, and nothing where the method works", () => {
+    expect(netemUnusable(parseTcProbe('htb:yes\nnetem:yes\n'))).toEqual([]);
+    expect(
+      netemUnusable(parseTcProbe('htb:yes\nnetem:no:Error: Specified qdisc kind is unknown.\n')),
+    ).toEqual(['no tc netem: Error: Specified qdisc kind is unknown.']);
+    expect(netemUnusable(parseTcProbe(''), 126)).toEqual(['the tc probe failed (exit 126)']);
+    const ok = parseDelayProbe('helper:yes:edgectl-delay x\nqueue:yes\ntarget:yes\nchain:\nbound:\n');
+    expect(delayUnusable(ok)).toEqual([]);
+    expect(delayUnusable(ok, 1)).toEqual(['the edgectl-delay probe failed (exit 1)']);
+    expect(delayUnusable(parseDelayProbe('helper:no:127:not found\n'))).toEqual([
+      'edgectl-delay is not installed',
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors.js';
 import type { Host, Inventory, Role } from '../inventory/index.js';
-import type { LatencyMethod } from '../netem/nfqueue.js';
+import { chooseLatency, type LatencyMethod } from '../netem/nfqueue.js';
 import { delaySourceVersion } from '../netem/nfqueue-source.js';
 import {
   HostUnreachableError,
@@ -11,8 +11,10 @@ import {
 import type { Executor, RunResult } from '../remote/types.js';
 import {
   type DockerFacts,
+  delayUnusable,
   missingRuncOptions,
   NODE_MIN_MAJOR,
+  netemUnusable,
   parseCriuVersion,
   parseDelayProbe,
   parseDockerVersion,
@@ -178,20 +180,20 @@ async function probeHost(
   const latency = needs.has('latency')
     ? Promise.all([tc, run(probeArgv.delay())]).then(([t, r]) => {
         const d = parseDelayProbe(r.stdout);
-        const netem = t?.netem === true;
-        const nfqueue = r.code === 0 && d.nfqueue;
+        const noNetem = t ? netemUnusable(t) : ['tc not probed'];
+        const noDelay = delayUnusable(d, r.code);
+        const [netem, nfqueue] = [noNetem.length === 0, noDelay.length === 0];
         const current = d.helper.version === delayVersion;
         report.latency = {
-          method: netem ? 'netem' : nfqueue ? 'nfqueue' : null,
+          method: chooseLatency('auto', netem, nfqueue),
           netem,
           nfqueue,
           helper: { ...d.helper, current },
           running: d.running,
         };
         if (!netem && !nfqueue) {
-          const noNetem = t?.reasons.find((x) => x.startsWith('tc netem'))?.slice(10) ?? 'not probed';
           report.warnings.push(
-            `link latency cannot be emulated there, only bandwidth: no tc netem (${noNetem}); ${d.reasons.join('; ') || 'edgectl-delay unusable'} (scripts/install-host-deps.sh, or provision --install-deps, installs edgectl-delay)`,
+            `link latency cannot be emulated there, only bandwidth: ${[...noNetem, ...noDelay].join('; ')} (scripts/install-host-deps.sh, or provision --install-deps, installs edgectl-delay)`,
           );
         }
         if (d.helper.ok && !current)

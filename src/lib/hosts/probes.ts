@@ -235,3 +235,16 @@ export function parseDelayProbe(stdout: string): DelayFacts {
   if (facts.chainQueues.length > 0) facts.running = facts.chainQueues.every((q) => facts.bound.includes(q));
   return facts;
 }
+
+/** Why tc cannot delay packets with netem here, in tc's own words; empty where it can. */
+export function netemUnusable(t: TcFacts, code = 0): string[] {
+  if (code === 0 && t.netem) return [];
+  const said = t.reasons.find((r) => r.startsWith('tc netem'))?.replace(/^tc netem: /, 'no tc netem: ');
+  return [said ?? t.reasons[0] ?? `the tc probe failed (exit ${code})`];
+}
+
+/** Why edgectl-delay cannot delay packets here, in its, the kernel's or iptables' words; empty where it can. */
+export function delayUnusable(d: DelayFacts, code = 0): string[] {
+  if (code === 0 && d.nfqueue) return [];
+  return d.reasons.length > 0 ? d.reasons : [`the edgectl-delay probe failed (exit ${code})`];
+}

@@ -13,6 +13,19 @@ import type { ChainSpec, RuleSpec } from './iptables.js';
 
 /** How a host emulates its links' latency: netem under its HTB classes, or edgectl-delay on arrival. */
 export type LatencyMethod = 'netem' | 'nfqueue';
+export type LatencyMode = 'auto' | LatencyMethod;
+export const LATENCY_MODES: readonly LatencyMode[] = ['auto', 'netem', 'nfqueue'];
+
+/** The method a host gets: auto prefers netem (no helper process), then edgectl-delay. */
+export function chooseLatency(
+  mode: LatencyMode,
+  netem: boolean | null,
+  nfqueue: boolean | null,
+): LatencyMethod | null {
+  if ((mode === 'auto' || mode === 'netem') && netem) return 'netem';
+  if ((mode === 'auto' || mode === 'nfqueue') && nfqueue) return 'nfqueue';
+  return null;
+}
 
 /** Where scripts/install-host-deps.sh installs the helper. */
 export const DELAY_BIN = '/usr/local/sbin/edgectl-delay';

@@ -231,11 +231,6 @@ function optionalChainUnit(id: string, spec: ChainSpec): Unit {
   };
 }
 
-/** The peers whose packets a wired host delays on arrival: each by the one-way latency of the route from it. */
-export function delayedPeers(inv: Inventory, host: Host): { label: string; cidr: string; delayMs: number }[] {
-  return wiredFlows(inv, host).map((f) => ({ label: f.label, cidr: f.cidr, delayMs: f.delayMs }));
-}
-
 /**
  * edgectl-delay and its rules. Always planned on a wired host, so that a host provisioned with the helper
  * before gets rid of it when it no longer needs it (netem chosen, or no latency).
@@ -274,7 +269,8 @@ function delayUnits(plan: DelayPlan, files: HelperFiles): Unit[] {
 function wiredUnits(inv: Inventory, host: Host, facts: HostFacts): Unit[] {
   const dev = devWithAddress(facts, host.name, host.dataAddress, 'its data address');
   const flows = wiredFlows(inv, host);
-  const delays = delayPlan(dev, facts.latency === 'nfqueue' ? delayedPeers(inv, host) : []);
+  // Each peer's packets are delayed on arrival by the one-way latency of the route from it (the same as to it).
+  const delays = delayPlan(dev, facts.latency === 'nfqueue' ? flows : []);
   return [
     shapingUnit(`shape ${dev}`, { dev, flows, netem: facts.latency === 'netem' }),
     ...delayUnits(delays, helperFiles(inv.testbed, host.name)),

@@ -7,9 +7,17 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errorMessage, InterruptedError, UnsupportedError } from '../errors.js';
-import { parseDelayProbe, parseTcProbe, probeArgv, probeInterfaceName } from '../hosts/probes.js';
+import {
+  delayUnusable,
+  netemUnusable,
+  parseDelayProbe,
+  parseTcProbe,
+  probeArgv,
+  probeInterfaceName,
+} from '../hosts/probes.js';
 import { type Host, type Inventory, serverHosts } from '../inventory/index.js';
 import { parseAddrs } from '../netem/ip.js';
+import { chooseLatency, type LatencyMode } from '../netem/nfqueue.js';
 import {
   LocalExecutor,
   runBatch,
@@ -61,19 +69,7 @@ export interface ProvisionResult {
   hosts: HostProvision[];
 }
 
-export type LatencyMode = 'auto' | LatencyMethod;
-export const LATENCY_MODES: readonly LatencyMode[] = ['auto', 'netem', 'nfqueue'];
-
-/** The method a host gets: auto prefers netem (no helper process), then edgectl-delay. */
-export function chooseLatency(
-  mode: LatencyMode,
-  netem: boolean | null,
-  nfqueue: boolean | null,
-): LatencyMethod | null {
-  if ((mode === 'auto' || mode === 'netem') && netem) return 'netem';
-  if ((mode === 'auto' || mode === 'nfqueue') && nfqueue) return 'nfqueue';
-  return null;
-}
+export { chooseLatency, LATENCY_MODES, type LatencyMode } from '../netem/nfqueue.js';
 
 export interface ProvisionOptions {
   dryRun?: boolean;
@@ -210,21 +206,14 @@ async function readFacts(
     mode === 'netem' ? undefined : exec.run(probeArgv.delay()),
   ]);
   if (tc) {
-    const t = parseTcProbe(tc.stdout);
-    facts.netem = tc.code === 0 && t.netem;
-    if (!facts.netem)
-      facts.latencyReasons.push(
-        t.reasons.find((r) => r.startsWith('tc netem'))?.replace(/^tc netem: /, 'no tc netem: ') ??
-          `the tc probe failed (exit ${tc.code})`,
-      );
+    const why = netemUnusable(parseTcProbe(tc.stdout), tc.code);
+    facts.netem = why.length === 0;
+    facts.latencyReasons.push(...why);
   }
   if (delay) {
-    const d = parseDelayProbe(delay.stdout);
-    facts.nfqueue = delay.code === 0 && d.nfqueue;
-    if (!facts.nfqueue)
-      facts.latencyReasons.push(
-        ...(d.reasons.length > 0 ? d.reasons : [`the edgectl-delay probe failed (exit ${delay.code})`]),
-      );
+    const why = delayUnusable(parseDelayProbe(delay.stdout), delay.code);
+    facts.nfqueue = why.length === 0;
+    facts.latencyReasons.push(...why);
   }
   facts.latency = chooseLatency(mode, facts.netem, facts.nfqueue);
   return facts;
