@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
-import { switchUserArgv } from '../../src/lib/provision/paths.js';
+import { getUser, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
+import { findUserRule, switchUserArgv } from '../../src/lib/provision/paths.js';
 import {
   type HostFacts,
   hostUnits,
@@ -131,7 +131,7 @@ describe('sysctl units', () => {
 
 describe('user paths', () => {
   it('a handover replaces the user’s MARK rule in place', () => {
-    expect(switchUserArgv(inv, 'mu1', 1, 1)).toEqual([
+    expect(switchUserArgv(getUser(inv, 'mu1'), 0x1bbe, 1)).toEqual([
       'iptables',
       '-w',
       '-t',
@@ -150,6 +150,20 @@ describe('user paths', () => {
       '--comment',
       expect.stringMatching(/^edgectl:user-mu1:[0-9a-f]{8}$/),
     ]);
+  });
+
+  it('finds a user’s MARK rule, its position and table, in an iptables -S dump', () => {
+    const dump = [
+      '-P OUTPUT ACCEPT',
+      '-N EDGECTL-MU',
+      '-A OUTPUT -m comment --comment edgectl:jump -j EDGECTL-MU',
+      '-A OUTPUT -s 198.18.10.10/32 -m comment --comment edgectl-blackout:mu1 -j DROP',
+      '-A EDGECTL-MU -s 198.18.10.77/32 -m comment --comment "edgectl:user-mu2:0123abcd" -j MARK --set-xmark 0x1bbf/0xffffffff',
+      '-A EDGECTL-MU -s 198.18.10.10/32 -m comment --comment "edgectl:user-mu1:0123abcd" -j MARK --set-xmark 0x1bbe/0xffffffff',
+    ].join('\n');
+    expect(findUserRule(dump, '198.18.10.10')).toEqual({ position: 2, table: 0x1bbe });
+    expect(findUserRule(dump, '198.18.10.77')).toEqual({ position: 1, table: 0x1bbf });
+    expect(findUserRule(dump, '198.18.10.1')).toBeUndefined();
   });
 });
 

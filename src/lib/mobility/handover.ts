@@ -5,8 +5,8 @@
  * Since trajectories are known, the same rule applied along the walk predicts the next handover instant
  * (t_ho), which is when the planner wants the service to have migrated.
  */
-import type { Basestation, Trajectory } from '../inventory/index.js';
-import { rssiMap } from './radio.js';
+import type { Trajectory } from '../inventory/index.js';
+import { type RadioSite, rssiMap } from './radio.js';
 import { positionAt, segmentAt, trajectoryPeriodS } from './trajectory.js';
 
 export interface HandoverRule {
@@ -20,18 +20,18 @@ export const DEFAULT_HANDOVER_RULE: HandoverRule = { hysteresisDb: DEFAULT_HYSTE
 /** Resolution of a predicted handover instant. */
 const BISECT_TOLERANCE_S = 1e-3;
 
-function decodable(bs: Basestation, rssi: Record<string, number>): boolean {
+function decodable(bs: RadioSite, rssi: Record<string, number>): boolean {
   const value = rssi[bs.name];
   return value !== undefined && value >= bs.pathLoss.minRssiDbm;
 }
 
 /** The strongest decodable base station other than `except`; the first in order on a tie. */
 function strongest(
-  basestations: readonly Basestation[],
+  basestations: readonly RadioSite[],
   rssi: Record<string, number>,
   except: string | null,
-): Basestation | undefined {
-  let best: Basestation | undefined;
+): RadioSite | undefined {
+  let best: RadioSite | undefined;
   for (const bs of basestations) {
     if (bs.name === except || !decodable(bs, rssi)) continue;
     if (best === undefined || (rssi[bs.name] as number) > (rssi[best.name] as number)) best = bs;
@@ -50,7 +50,7 @@ function strongest(
 export function decideHandover(
   current: string | null,
   rssi: Record<string, number>,
-  basestations: readonly Basestation[],
+  basestations: readonly RadioSite[],
   rule: HandoverRule = DEFAULT_HANDOVER_RULE,
 ): string | null {
   if (!(rule.hysteresisDb >= 0)) throw new RangeError(`hysteresisDb must be >= 0, got ${rule.hysteresisDb}`);
@@ -88,7 +88,7 @@ export interface PredictedHandover {
  */
 export function predictNextHandover(
   trajectory: Trajectory,
-  basestations: readonly Basestation[],
+  basestations: readonly RadioSite[],
   current: string | null,
   fromS: number,
   options: PredictOptions = {},
@@ -135,7 +135,7 @@ export function predictNextHandover(
  */
 export function nextHandovers(
   trajectory: Trajectory,
-  basestations: readonly Basestation[],
+  basestations: readonly RadioSite[],
   current: string | null,
   fromS: number,
   options: PredictOptions & { maxCount?: number } = {},

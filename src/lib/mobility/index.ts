@@ -14,6 +14,7 @@ export {
   distanceM,
   MAX_RATE_BPS,
   RATE_TABLE_80211N,
+  type RadioSite,
   type RateStep,
   rssiDbm,
   rssiMap,

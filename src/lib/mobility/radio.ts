@@ -5,6 +5,9 @@
  */
 import type { Basestation, PathLoss, Point, RadioStandard } from '../inventory/index.js';
 
+/** What the radio model needs of a base station (the agent has no whole inventory). */
+export type RadioSite = Pick<Basestation, 'name' | 'position' | 'pathLoss'>;
+
 export function distanceM(a: Point, b: Point): number {
   return Math.hypot(a[0] - b[0], a[1] - b[1]);
 }
@@ -20,7 +23,7 @@ export function rssiDbm(pathLoss: PathLoss, distanceM: number): number {
 }
 
 /** The RSSI of every base station at `at`, by base station name. */
-export function rssiMap(basestations: readonly Basestation[], at: Point): Record<string, number> {
+export function rssiMap(basestations: readonly RadioSite[], at: Point): Record<string, number> {
   const map: Record<string, number> = {};
   for (const bs of basestations) map[bs.name] = rssiDbm(bs.pathLoss, distanceM(bs.position, at));
   return map;

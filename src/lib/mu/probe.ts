@@ -73,15 +73,33 @@ class Pinger {
 
 /** One ping on a connection of its own: true when it was answered within timeoutMs. */
 async function pingOnce(target: OffloadTarget, timeoutMs: number, id: number): Promise<boolean> {
-  const deadline = now() + timeoutMs;
+  return (await timedPing(target, timeoutMs, id)).ok;
+}
+
+/**
+ * One ping on a connection of its own (connect included), with when it started and when its answer came
+ * (epoch ms); ok false when not answered within timeoutMs or the signal aborted it.
+ */
+export async function timedPing(
+  target: OffloadTarget,
+  timeoutMs: number,
+  id: number,
+  signal?: AbortSignal,
+): Promise<{ ok: boolean; sentMs: number; answeredMs: number }> {
+  const sentMs = now();
+  const deadline = sentMs + timeoutMs;
   let conn: OffloadConnection | undefined;
+  const onAbort = () => conn?.close();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     conn = await OffloadConnection.open(target, timeoutMs);
+    if (signal?.aborted) return { ok: false, sentMs, answeredMs: now() };
     const body = await conn.request(encodeTask({ id, op: 'ping' }), Math.max(1, deadline - now()));
-    return !isAnswerError(decodeAnswer(body));
+    return { ok: !isAnswerError(decodeAnswer(body)), sentMs, answeredMs: now() };
   } catch {
-    return false;
+    return { ok: false, sentMs, answeredMs: now() };
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     conn?.close();
   }
 }

@@ -124,3 +124,30 @@ export function chainResetArgv(
   if (live.exists) cmds.push(ipt(spec.table, '-F', spec.chain), ipt(spec.table, '-X', spec.chain));
   return cmds;
 }
+
+/**
+ * A user's radio blackout (the disconnection of a handover): its packets dropped both ways on its mu
+ * host, in mangle OUTPUT (what it sends) and INPUT (what reaches it), first in each chain. Tagged
+ * `edgectl-blackout:USER` so that whoever finds them left behind knows whose they are and removes them.
+ */
+export function blackoutTag(user: string): string {
+  return `edgectl-blackout:${user}`;
+}
+
+export function blackoutArgv(op: '-I' | '-D', user: string, address: string): string[][] {
+  const tail = ['-m', 'comment', '--comment', blackoutTag(user), '-j', 'DROP'];
+  return [
+    ipt('mangle', op, 'OUTPUT', ...(op === '-I' ? ['1'] : []), '-s', `${address}/32`, ...tail),
+    ipt('mangle', op, 'INPUT', ...(op === '-I' ? ['1'] : []), '-d', `${address}/32`, ...tail),
+  ];
+}
+
+/** The `-D` commands for every blackout rule of `user` in a `iptables -t mangle -S` dump (none: []). */
+export function blackoutLeftoversArgv(mangleDump: string, user: string): string[][] {
+  const tag = blackoutTag(user);
+  return mangleDump
+    .split('\n')
+    .map((line) => splitRule(line.trim()))
+    .filter((w) => w[0] === '-A' && w.includes(tag))
+    .map((w) => ipt('mangle', '-D', ...w.slice(1)));
+}

@@ -47,7 +47,7 @@ export function netemHandle(index: number): string {
 }
 
 /** An HTB class at a rate (its ceiling too: no borrowing from the default class). */
-function htbClassArgv(op: 'replace', dev: string, id: string, bps: number, ceil = true): string[] {
+function htbClassArgv(op: 'replace' | 'change', dev: string, id: string, bps: number, ceil = true): string[] {
   return [
     'tc',
     'class',
@@ -66,6 +66,17 @@ function htbClassArgv(op: 'replace', dev: string, id: string, bps: number, ceil 
     String(QUANTUM),
   ];
 }
+
+/**
+ * Sets the rate of flow number `index` of a tree already built (a user's radio rate following its
+ * RSSI): `change` fails rather than create a class that is not there.
+ */
+export function flowRateArgv(dev: string, index: number, bps: number): string[] {
+  return htbClassArgv('change', dev, classId(index), Math.max(MIN_RATE_BPS, bps));
+}
+
+/** HTB cannot take a rate of 0: a user out of range is capped to this instead (it cannot decode anyway). */
+export const MIN_RATE_BPS = 8_000;
 
 /** The commands that build the whole tree from scratch (a `replace` of the root drops any old tree). */
 export function shapingArgv(spec: ShapingSpec): string[][] {

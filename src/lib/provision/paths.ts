@@ -8,7 +8,7 @@ import { getBasestation, getHost, getUser, type Inventory } from '../inventory/i
 import { parseChain, readTableArgv, ruleArgv } from '../netem/iptables.js';
 import { runChecked, type SshPool } from '../remote/index.js';
 import type { Executor } from '../remote/types.js';
-import { basestationTable, MU_MARK_CHAIN, userMarkRule } from './plan.js';
+import { basestationTable, MU_MARK_CHAIN, markOfUserRule, userMarkRule } from './plan.js';
 
 const spec = { table: 'mangle' as const, chain: MU_MARK_CHAIN, hook: 'OUTPUT', rules: [] };
 
@@ -18,15 +18,24 @@ export class PathError extends EdgectlError {
   }
 }
 
-/** The argv that points rule number `position` (1-based) of the chain at base station `bsIndex`. */
+/** The argv that points rule number `position` (1-based) of the chain at routing table `table`. */
 export function switchUserArgv(
-  inv: Inventory,
-  userName: string,
-  bsIndex: number,
+  user: { name: string; address: string },
+  table: number,
   position: number,
 ): string[] {
-  const user = getUser(inv, userName);
-  return ruleArgv({ ...spec, rules: [] }, userMarkRule(user, basestationTable(bsIndex)), '-R', position);
+  return ruleArgv({ ...spec, rules: [] }, userMarkRule(user, table), '-R', position);
+}
+
+/** Where a user's MARK rule sits in a `iptables -t mangle -S` dump and the table it points at. */
+export function findUserRule(
+  mangleDump: string,
+  address: string,
+): { position: number; table: number } | undefined {
+  const rules = parseChain(mangleDump, spec).rules;
+  const index = rules.findIndex((r) => r.startsWith(`-s ${address}/32 `));
+  const table = markOfUserRule(rules[index] ?? '');
+  return index < 0 || table === undefined ? undefined : { position: index + 1, table };
 }
 
 /** The base station a user's traffic goes through now, read from its mu host (through `exec` when given:
@@ -53,11 +62,9 @@ async function readUserRule(
   const user = getUser(inv, userName);
   const dump = (await runChecked(exec ?? pool.executor(getHost(inv, user.host)), readTableArgv('mangle')))
     .stdout;
-  const rules = parseChain(dump, spec).rules;
-  const index = rules.findIndex((r) => r.startsWith(`-s ${user.address}/32 `));
-  if (index < 0) throw new PathError(`no path rule for user ${userName} on ${user.host}`);
-  const mark = /--set-xmark (0x[0-9a-f]+)\//.exec(rules[index] ?? '')?.[1];
-  return { position: index + 1, table: Number(mark) };
+  const found = findUserRule(dump, user.address);
+  if (!found) throw new PathError(`no path rule for user ${userName} on ${user.host}`);
+  return found;
 }
 
 /** Points a user's traffic at another base station: one in-place rule replacement on its mu host. */
@@ -72,8 +79,12 @@ export async function setUserBasestation(
   const user = getUser(inv, userName);
   const { position, table } = await readUserRule(inv, pool, userName);
   const from = inv.basestations[table - basestationTable(0)]?.name ?? `table ${table}`;
-  await runChecked(pool.executor(getHost(inv, user.host)), switchUserArgv(inv, userName, bsIndex, position), {
-    what: `switching ${userName} to ${bsName}`,
-  });
+  await runChecked(
+    pool.executor(getHost(inv, user.host)),
+    switchUserArgv(user, basestationTable(bsIndex), position),
+    {
+      what: `switching ${userName} to ${bsName}`,
+    },
+  );
   return { from, to: bsName };
 }

@@ -373,7 +373,7 @@ export function startTable(inv: Inventory, user: User): number {
 }
 
 /** The MARK rule that sends a user's traffic through the base station with routing table `table`. */
-export function userMarkRule(user: User, table: number): RuleSpec {
+export function userMarkRule(user: Pick<User, 'name' | 'address'>, table: number): RuleSpec {
   const base = userRuleTagBase(user);
   return {
     name: base.name,
@@ -383,8 +383,14 @@ export function userMarkRule(user: User, table: number): RuleSpec {
 }
 
 /** A user's MARK rule compares by user, not by the base station it points at (a handover changes that). */
-function userRuleTagBase(user: User): RuleSpec {
+function userRuleTagBase(user: Pick<User, 'name' | 'address'>): RuleSpec {
   return { name: `user-${user.name}`, args: ['-s', `${user.address}/32`, '-j', 'MARK'] };
+}
+
+/** The mark (= routing table) a user's MARK rule sets, read from its `iptables -S` text. */
+export function markOfUserRule(rule: string): number | undefined {
+  const mark = /--set-xmark (0x[0-9a-f]+)\//.exec(rule)?.[1];
+  return mark === undefined ? undefined : Number(mark);
 }
 
 function muUnits(inv: Inventory, host: Host, facts: HostFacts): Unit[] {
@@ -490,8 +496,8 @@ function muUnits(inv: Inventory, host: Host, facts: HostFacts): Unit[] {
         ...markSpec,
         rules: users.map((u) => {
           const now = liveRules.find((r) => r.startsWith(`-s ${u.address}/32 `));
-          const mark = /--set-xmark (0x[0-9a-f]+)\//.exec(now ?? '')?.[1];
-          const table = mark && tables.includes(Number(mark)) ? Number(mark) : startTable(inv, u);
+          const mark = markOfUserRule(now ?? '');
+          const table = mark !== undefined && tables.includes(mark) ? mark : startTable(inv, u);
           return {
             ...userMarkRule(u, table),
             name: userRuleTagBase(u).name,

@@ -3,7 +3,7 @@ export { LocalExecutor } from './local.js';
 export { shellJoin, shellQuote } from './quote.js';
 export { ShellExecutor } from './shell.js';
 export { fingerprint, SshExecutor, SshPool, type SshPoolOptions, type SshTarget, wrapArgv } from './ssh.js';
-export type { Executor, RunOptions, RunResult } from './types.js';
+export type { Executor, RemoteProcess, RunOptions, RunResult, SpawnOptions } from './types.js';
 
 import { RemoteCommandError } from './errors.js';
 import type { Executor, RunOptions, RunResult } from './types.js';

@@ -30,3 +30,25 @@ export interface Executor {
   readonly host: string;
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
 }
+
+/** A command left running on a host, its standard input and output open (a long-lived agent). */
+export interface RemoteProcess {
+  /** Writes to the command's standard input. */
+  write(data: string): void;
+  /** Closes its standard input (the command sees end of file). */
+  end(): void;
+  /**
+   * Drops the SSH channel at once: the command's stdin ends and its stdout breaks, as when the session
+   * is killed; it is the command's job to notice and clean up.
+   */
+  close(): void;
+  /** Resolves when the channel closes: the exit code (255 when it closed without one) and the stderr. */
+  readonly done: Promise<{ code: number; stderr: string; ms: number }>;
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  sudo?: boolean;
+  /** Each chunk of stdout as it arrives (not kept). */
+  onStdout: (chunk: string) => void;
+}

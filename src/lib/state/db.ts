@@ -10,12 +10,15 @@ import { EdgectlError, ExitCode, errorMessage } from '../errors.js';
 import {
   Checkpoints,
   Experiments,
+  Gaps,
   Handovers,
   HostFacts,
+  HostStats,
   Links,
   Migrations,
   Placements,
   Tasks,
+  UserReports,
 } from './tables.js';
 
 /** Each entry moves the schema from version i to i + 1; never edit one that has shipped. */
@@ -140,6 +143,46 @@ export const SCHEMA_MIGRATIONS: readonly string[] = [
   ALTER TABLE host_facts ADD COLUMN latency_method TEXT;
   ALTER TABLE host_facts ADD COLUMN latency_ms INTEGER;
   `,
+  `
+  ALTER TABLE tasks ADD COLUMN peer TEXT;
+  CREATE TABLE user_reports (
+    id INTEGER PRIMARY KEY,
+    experiment_id INTEGER REFERENCES experiments(id),
+    at_ms REAL NOT NULL,
+    user TEXT NOT NULL,
+    x REAL NOT NULL,
+    y REAL NOT NULL,
+    bs TEXT,
+    rssi TEXT NOT NULL,
+    rate_bps REAL
+  );
+  CREATE INDEX user_reports_by_user ON user_reports(user, at_ms);
+  CREATE TABLE gaps (
+    id INTEGER PRIMARY KEY,
+    experiment_id INTEGER REFERENCES experiments(id),
+    user TEXT NOT NULL,
+    start_ms REAL NOT NULL,
+    end_ms REAL,
+    cause TEXT NOT NULL,
+    detail TEXT
+  );
+  CREATE INDEX gaps_by_user ON gaps(user, start_ms);
+  ALTER TABLE handovers ADD COLUMN link_down_ms REAL;
+  ALTER TABLE handovers ADD COLUMN answer_gap_ms REAL;
+  ALTER TABLE handovers ADD COLUMN trigger TEXT;
+  CREATE TABLE host_stats (
+    id INTEGER PRIMARY KEY,
+    at_ms REAL NOT NULL,
+    host TEXT NOT NULL,
+    container TEXT,
+    cpu_pct REAL,
+    mem_bytes REAL,
+    mem_limit_bytes REAL,
+    load1 REAL,
+    cpus REAL
+  );
+  CREATE INDEX host_stats_by_host ON host_stats(host, at_ms);
+  `,
 ];
 
 export class StateError extends EdgectlError {
@@ -160,6 +203,9 @@ export class StateDb {
   readonly checkpoints: Checkpoints;
   readonly handovers: Handovers;
   readonly experiments: Experiments;
+  readonly userReports: UserReports;
+  readonly gaps: Gaps;
+  readonly hostStats: HostStats;
 
   constructor(readonly db: Database.Database) {
     this.placements = new Placements(db);
@@ -170,6 +216,9 @@ export class StateDb {
     this.checkpoints = new Checkpoints(db);
     this.handovers = new Handovers(db);
     this.experiments = new Experiments(db);
+    this.userReports = new UserReports(db);
+    this.gaps = new Gaps(db);
+    this.hostStats = new HostStats(db);
   }
 
   get schemaVersion(): number {

@@ -122,6 +122,8 @@ export interface TaskRecord {
   reconnects: number;
   ok: boolean;
   error: string | null;
+  /** The user's address as the service saw it (the NAT address of the AP the task went through). */
+  peer?: string | null;
 }
 
 export class Tasks {
@@ -130,12 +132,15 @@ export class Tasks {
   /** Inserts many tasks in one transaction; returns their row ids. */
   insert(tasks: readonly TaskRecord[]): number[] {
     const stmt = this.db.prepare(
-      `INSERT INTO tasks (experiment_id, user, bs, host, service, task_id, counter, sent_ms, bytes, e2e_ms, proc_ms, tx_ms, reconnects, ok, error)
-       VALUES (@experimentId, @user, @bs, @host, @service, @taskId, @counter, @sentMs, @bytes, @e2eMs, @procMs, @txMs, @reconnects, @ok, @error)`,
+      `INSERT INTO tasks (experiment_id, user, bs, host, service, task_id, counter, sent_ms, bytes, e2e_ms, proc_ms, tx_ms, reconnects, ok, error, peer)
+       VALUES (@experimentId, @user, @bs, @host, @service, @taskId, @counter, @sentMs, @bytes, @e2eMs, @procMs, @txMs, @reconnects, @ok, @error, @peer)`,
     );
     return this.db.transaction(() =>
       tasks.map((t) =>
-        Number(stmt.run({ ...t, experimentId: t.experimentId ?? null, ok: t.ok ? 1 : 0 }).lastInsertRowid),
+        Number(
+          stmt.run({ ...t, experimentId: t.experimentId ?? null, ok: t.ok ? 1 : 0, peer: t.peer ?? null })
+            .lastInsertRowid,
+        ),
       ),
     )();
   }
@@ -144,7 +149,7 @@ export class Tasks {
     const rows = this.db
       .prepare(
         `SELECT experiment_id AS experimentId, user, bs, host, service, task_id AS taskId, counter, sent_ms AS sentMs, bytes,
-                e2e_ms AS e2eMs, proc_ms AS procMs, tx_ms AS txMs, reconnects, ok, error
+                e2e_ms AS e2eMs, proc_ms AS procMs, tx_ms AS txMs, reconnects, ok, error, peer
          FROM tasks WHERE user = ? AND sent_ms >= ? ORDER BY sent_ms, id`,
       )
       .all(user, sinceMs) as (Omit<TaskRecord, 'ok'> & { ok: number })[];
@@ -352,30 +357,199 @@ export class Checkpoints {
   }
 }
 
+export interface HandoverRecord {
+  experimentId?: number | null;
+  /** When the link went down (epoch ms, the controller's time base). */
+  atMs: number;
+  user: string;
+  fromBs: string | null;
+  toBs: string;
+  /** The gap in service the user saw: last answer before it to the first request answered after it. */
+  durationMs: number | null;
+  /** The radio blackout as applied: link down to path switched. */
+  linkDownMs?: number | null;
+  /** Last answer before the gap to the first answer after it (one round trip more than durationMs). */
+  answerGapMs?: number | null;
+  /** What started it: `rssi` (the agent's hysteresis rule), `command` (the controller), `cli` (edgectl handover). */
+  trigger?: string | null;
+}
+
 export class Handovers {
   constructor(private readonly db: Database.Database) {}
 
-  insert(h: {
-    experimentId?: number | null;
-    atMs: number;
-    user: string;
-    fromBs: string | null;
-    toBs: string;
-    durationMs: number | null;
-  }): void {
-    this.db
-      .prepare(
-        'INSERT INTO handovers (experiment_id, at_ms, user, from_bs, to_bs, duration_ms) VALUES (@experimentId, @atMs, @user, @fromBs, @toBs, @durationMs)',
-      )
-      .run({ ...h, experimentId: h.experimentId ?? null });
+  insert(h: HandoverRecord): number {
+    return Number(
+      this.db
+        .prepare(
+          `INSERT INTO handovers (experiment_id, at_ms, user, from_bs, to_bs, duration_ms, link_down_ms, answer_gap_ms, trigger)
+           VALUES (@experimentId, @atMs, @user, @fromBs, @toBs, @durationMs, @linkDownMs, @answerGapMs, @trigger)`,
+        )
+        .run({
+          ...h,
+          experimentId: h.experimentId ?? null,
+          linkDownMs: h.linkDownMs ?? null,
+          answerGapMs: h.answerGapMs ?? null,
+          trigger: h.trigger ?? null,
+        }).lastInsertRowid,
+    );
   }
 
-  forUser(user: string): { atMs: number; fromBs: string | null; toBs: string; durationMs: number | null }[] {
+  forUser(user: string, sinceMs = 0): HandoverRecord[] {
     return this.db
       .prepare(
-        'SELECT at_ms AS atMs, from_bs AS fromBs, to_bs AS toBs, duration_ms AS durationMs FROM handovers WHERE user = ? ORDER BY at_ms',
+        `SELECT experiment_id AS experimentId, at_ms AS atMs, user, from_bs AS fromBs, to_bs AS toBs, duration_ms AS durationMs,
+                link_down_ms AS linkDownMs, answer_gap_ms AS answerGapMs, trigger
+         FROM handovers WHERE user = ? AND at_ms >= ? ORDER BY at_ms, id`,
       )
-      .all(user) as { atMs: number; fromBs: string | null; toBs: string; durationMs: number | null }[];
+      .all(user, sinceMs) as HandoverRecord[];
+  }
+}
+
+/** What a user's agent reported at one instant: where it is, what it hears, where it is attached. */
+export interface UserReport {
+  experimentId?: number | null;
+  atMs: number;
+  user: string;
+  position: [x: number, y: number];
+  bs: string | null;
+  /** RSSI (dBm) to every base station. */
+  rssi: Record<string, number>;
+  /** The radio rate its RSSI to its base station gives (and its rate cap is set to). */
+  rateBps: number | null;
+}
+
+export class UserReports {
+  constructor(private readonly db: Database.Database) {}
+
+  insert(reports: readonly UserReport[]): void {
+    const stmt = this.db.prepare(
+      `INSERT INTO user_reports (experiment_id, at_ms, user, x, y, bs, rssi, rate_bps)
+       VALUES (@experimentId, @atMs, @user, @x, @y, @bs, @rssi, @rateBps)`,
+    );
+    this.db.transaction(() => {
+      for (const r of reports)
+        stmt.run({
+          experimentId: r.experimentId ?? null,
+          atMs: r.atMs,
+          user: r.user,
+          x: r.position[0],
+          y: r.position[1],
+          bs: r.bs,
+          rssi: JSON.stringify(r.rssi),
+          rateBps: r.rateBps,
+        });
+    })();
+  }
+
+  latest(user: string): UserReport | undefined {
+    return this.forUser(user, 0, 1)[0];
+  }
+
+  /** The newest first. */
+  forUser(user: string, sinceMs = 0, limit = 1_000_000): UserReport[] {
+    const rows = this.db
+      .prepare(
+        `SELECT experiment_id AS experimentId, at_ms AS atMs, user, x, y, bs, rssi, rate_bps AS rateBps
+         FROM user_reports WHERE user = ? AND at_ms >= ? ORDER BY at_ms DESC, id DESC LIMIT ?`,
+      )
+      .all(user, sinceMs, limit) as {
+      experimentId: number | null;
+      atMs: number;
+      user: string;
+      x: number;
+      y: number;
+      bs: string | null;
+      rssi: string;
+      rateBps: number | null;
+    }[];
+    return rows.map(({ x, y, rssi, ...r }) => ({
+      ...r,
+      position: [x, y],
+      rssi: JSON.parse(rssi) as Record<string, number>,
+    }));
+  }
+}
+
+/** A time in which a user got no service, and why (`handover`, `migration`, `outage`). */
+export interface GapRecord {
+  experimentId?: number | null;
+  user: string;
+  startMs: number;
+  endMs: number | null;
+  cause: string;
+  detail?: string | null;
+}
+
+export class Gaps {
+  constructor(private readonly db: Database.Database) {}
+
+  insert(g: GapRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO gaps (experiment_id, user, start_ms, end_ms, cause, detail)
+         VALUES (@experimentId, @user, @startMs, @endMs, @cause, @detail)`,
+      )
+      .run({ ...g, experimentId: g.experimentId ?? null, detail: g.detail ?? null });
+  }
+
+  forUser(user: string, sinceMs = 0): GapRecord[] {
+    return this.db
+      .prepare(
+        `SELECT experiment_id AS experimentId, user, start_ms AS startMs, end_ms AS endMs, cause, detail
+         FROM gaps WHERE user = ? AND start_ms >= ? ORDER BY start_ms, id`,
+      )
+      .all(user, sinceMs) as GapRecord[];
+  }
+}
+
+/** CPU and memory of a host (container null) or of one container on it, at one instant. */
+export interface HostStat {
+  atMs: number;
+  host: string;
+  container: string | null;
+  /** Percent of one CPU (a container) or of the whole host (the host: 100 = every core busy). */
+  cpuPct: number | null;
+  memBytes: number | null;
+  memLimitBytes: number | null;
+  /** The host's 1-minute load average (null for a container). */
+  load1: number | null;
+  /** CPUs the host has (null for a container). */
+  cpus: number | null;
+}
+
+export class HostStats {
+  constructor(private readonly db: Database.Database) {}
+
+  insert(stats: readonly HostStat[]): void {
+    const stmt = this.db.prepare(
+      `INSERT INTO host_stats (at_ms, host, container, cpu_pct, mem_bytes, mem_limit_bytes, load1, cpus)
+       VALUES (@atMs, @host, @container, @cpuPct, @memBytes, @memLimitBytes, @load1, @cpus)`,
+    );
+    this.db.transaction(() => {
+      for (const s of stats) stmt.run(s);
+    })();
+  }
+
+  /** The newest sample of the host itself (container null). */
+  latestHost(host: string): HostStat | undefined {
+    return this.db
+      .prepare(
+        `SELECT at_ms AS atMs, host, container, cpu_pct AS cpuPct, mem_bytes AS memBytes, mem_limit_bytes AS memLimitBytes, load1, cpus
+         FROM host_stats WHERE host = ? AND container IS NULL ORDER BY at_ms DESC, id DESC LIMIT 1`,
+      )
+      .get(host) as HostStat | undefined;
+  }
+
+  /** The containers' samples taken at the host's newest sampling instant. */
+  latestContainers(host: string): HostStat[] {
+    return this.db
+      .prepare(
+        `SELECT at_ms AS atMs, host, container, cpu_pct AS cpuPct, mem_bytes AS memBytes, mem_limit_bytes AS memLimitBytes, load1, cpus
+         FROM host_stats WHERE host = ? AND container IS NOT NULL
+           AND at_ms = (SELECT max(at_ms) FROM host_stats WHERE host = ? AND container IS NOT NULL)
+         ORDER BY container`,
+      )
+      .all(host, host) as HostStat[];
   }
 }
 

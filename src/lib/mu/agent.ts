@@ -1,0 +1,502 @@
+/**
+ * The virtual mobile user (`edgectl mu run`), on the user's machine: it walks its trajectory, hears every
+ * base station at the RSSI of the path-loss model, keeps its radio rate cap (provision's HTB class of the
+ * user on each radio interface) at the rate that RSSI allows, offloads tasks all the time, hands over by
+ * itself when the hysteresis rule says so (the paper's baseline) or when told, and reports all of it as
+ * JSON lines (agent-protocol.ts). When it ends, however it ends (a `stop`, stdin closed because its SSH
+ * session died, a signal), it puts back what it changed: rate caps at provision's rate, no blackout rule.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { errorMessage, UsageError } from '../errors.js';
+import { cidrContains, parseCidr, parseIpv4 } from '../inventory/index.js';
+import { dataRateBps, decideHandover, positionAt, rssiMap } from '../mobility/index.js';
+import { parseAddrs, readAddrsArgv } from '../netem/ip.js';
+import { flowRateArgv } from '../netem/tc.js';
+import { type Executor, LocalExecutor, runChecked } from '../remote/index.js';
+import { type AgentCommand, type AgentReport, type ByeReport, clockSample } from './agent-protocol.js';
+import type { AgentSpec, Endpoint } from './agent-spec.js';
+import { sendTasks, type TaskResult } from './client.js';
+import {
+  type HandoverOutcome,
+  performHandover,
+  readUserBasestation,
+  removeBlackoutLeftovers,
+} from './handover.js';
+
+const now = () => performance.timeOrigin + performance.now();
+const CLOCK_SAMPLES = 5;
+const CLOCK_EVERY_MS = 30_000;
+/** Decisions (hysteresis, rate caps) are taken this often; positions are reported every reportEveryMs. */
+const TICK_MS = 100;
+
+/** Where an agent keeps its pid, so that a second agent or `mu handover` for the same user refuses. */
+export function agentPidFile(testbed: string, user: string): string {
+  return `/run/edgectl/mu/${testbed}/${user}.pid`;
+}
+
+/** The pid of a live agent of this user on this machine, if one runs. */
+export async function runningAgent(testbed: string, user: string): Promise<number | undefined> {
+  const file = agentPidFile(testbed, user);
+  const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes('mu\0run') ? pid : undefined;
+}
+
+interface Radio {
+  bs: string;
+  dev: string;
+  /** The rate its class has now (undefined: as provision made it). */
+  rateBps?: number;
+}
+
+export interface AgentOptions {
+  emit: (report: AgentReport) => void;
+  exec?: Executor;
+}
+
+export class MuAgent {
+  private readonly exec: Executor;
+  private readonly emit: (report: AgentReport) => void;
+  private readonly radios: Radio[] = [];
+  private bs: string | null = null;
+  /** Which base station carried the user's traffic from when (local clock): tasks are attributed by it. */
+  private readonly path: { atMs: number; bs: string | null }[] = [];
+  private endpoint: Endpoint | null;
+  private auto: boolean;
+  private offsetMs = 0;
+  private bestClock: { offsetMs: number; rttMs: number } | undefined;
+  private clockSeq = 0;
+  private readonly clockSent = new Map<number, number>();
+  private clockSamples = 0;
+  private handoverRunning: Promise<void> | undefined;
+  private readonly scheduled = new Set<NodeJS.Timeout>();
+  private tasksAbort: AbortController | undefined;
+  private tasksDone: Promise<void> = Promise.resolve();
+  private nextTaskId = 1;
+  private tasks = 0;
+  private handovers = 0;
+  private lastAnswerMs: number | null = null;
+  private readonly stopping = new AbortController();
+  private stopReason = '';
+  private readonly walkStartMs = now();
+
+  constructor(
+    private readonly spec: AgentSpec,
+    options: AgentOptions,
+  ) {
+    this.exec = options.exec ?? new LocalExecutor();
+    this.emit = (r) => {
+      try {
+        options.emit(r);
+      } catch {
+        // nobody listens any more: the end is near (stdout broke), and cleanup must still run
+      }
+    };
+    this.endpoint = spec.endpoint;
+    this.auto = spec.handover === 'auto';
+  }
+
+  /** The controller's time (epoch ms) for a time on this machine's clock. */
+  private c(localMs: number): number {
+    return Math.round((localMs + this.offsetMs) * 1000) / 1000;
+  }
+
+  private tables(): Record<string, number> {
+    return Object.fromEntries(this.spec.basestations.map((b) => [b.name, b.table]));
+  }
+
+  /** Stops the agent (idempotent): run() then cleans up and resolves. */
+  stop(reason: string): void {
+    if (this.stopping.signal.aborted) return;
+    this.stopReason = reason;
+    this.stopping.abort();
+  }
+
+  command(cmd: AgentCommand): void {
+    switch (cmd.cmd) {
+      case 'stop':
+        this.stop('stop command');
+        return;
+      case 'auto':
+        this.auto = cmd.on;
+        return;
+      case 'endpoint':
+        this.endpoint = cmd.endpoint;
+        this.restartTasks();
+        return;
+      case 'clock':
+        this.onClock(cmd.seq, cmd.t);
+        return;
+      case 'handover': {
+        if (!this.spec.basestations.some((b) => b.name === cmd.to)) {
+          this.emit({ type: 'error', t: this.c(now()), message: `handover: unknown base station ${cmd.to}` });
+          return;
+        }
+        // A controller that decides handovers takes them over from the hysteresis rule.
+        this.auto = false;
+        const delay = cmd.at === undefined ? 0 : cmd.at - this.offsetMs - now();
+        const timer = setTimeout(
+          () => {
+            this.scheduled.delete(timer);
+            void this.handover(cmd.to, 'command');
+          },
+          Math.max(0, delay),
+        );
+        this.scheduled.add(timer);
+        return;
+      }
+    }
+  }
+
+  /** Runs until stopped (or durationS); returns the last report, already emitted. */
+  async run(): Promise<ByeReport> {
+    const restored: string[] = [];
+    const lock = agentPidFile(this.spec.testbed, this.spec.user);
+    try {
+      const other = await runningAgent(this.spec.testbed, this.spec.user);
+      if (other) throw new UsageError(`an agent of ${this.spec.user} already runs here (pid ${other})`);
+      await mkdir(dirname(lock), { recursive: true });
+      await writeFile(lock, `${process.pid}\n`);
+      await this.start();
+      this.restartTasks();
+      this.requestClock(CLOCK_SAMPLES);
+      await this.loop();
+    } catch (err) {
+      if (!this.stopping.signal.aborted) {
+        this.emit({ type: 'error', t: this.c(now()), message: errorMessage(err) });
+        this.stop(`failed: ${errorMessage(err)}`);
+      }
+    } finally {
+      for (const t of this.scheduled) clearTimeout(t);
+      this.tasksAbort?.abort();
+      await this.handoverRunning?.catch(() => {});
+      await this.tasksDone.catch(() => {});
+      restored.push(...(await this.restore()));
+      const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+      if (pid === process.pid) await rm(lock, { force: true });
+    }
+    const bye: ByeReport = {
+      type: 'bye',
+      t: this.c(now()),
+      reason: this.stopReason,
+      tasks: this.tasks,
+      handovers: this.handovers,
+      bs: this.bs,
+      restored,
+    };
+    this.emit(bye);
+    return bye;
+  }
+
+  private async start(): Promise<void> {
+    const addrs = parseAddrs((await runChecked(this.exec, readAddrsArgv())).stdout);
+    for (const b of this.spec.basestations) {
+      const cidr = parseCidr(b.radioCidr);
+      const mine = addrs.find(
+        (a) =>
+          a.address !== b.apAddress && cidr !== undefined && cidrContains(cidr, parseIpv4(a.address) ?? -1),
+      );
+      if (mine) this.radios.push({ bs: b.name, dev: mine.dev });
+    }
+    const rule = await readUserBasestation(this.exec, this.spec.address, this.tables());
+    if (!rule)
+      throw new UsageError(`no path rule for ${this.spec.user} (${this.spec.address}) on this machine`, {
+        hint: 'run edgectl provision first',
+      });
+    this.setPath(rule.bs);
+    // A handover of an earlier agent cut off half-way left its blackout: the user starts connected.
+    if ((await removeBlackoutLeftovers(this.exec, this.spec.user)) > 0)
+      this.emit({ type: 'error', t: this.c(now()), message: 'removed a blackout left by an earlier agent' });
+    this.emit({
+      type: 'hello',
+      t: this.c(now()),
+      pid: process.pid,
+      user: this.spec.user,
+      bs: this.bs,
+      radios: Object.fromEntries(this.radios.map((r) => [r.bs, r.dev])),
+      endpoint: this.endpoint,
+      handover: this.auto ? 'auto' : 'controller',
+    });
+  }
+
+  private setPath(bs: string | null): void {
+    this.bs = bs;
+    this.path.push({ atMs: now(), bs });
+  }
+
+  private bsAt(localMs: number): string | null {
+    let bs: string | null = this.path[0]?.bs ?? null;
+    for (const p of this.path) if (p.atMs <= localMs) bs = p.bs;
+    return bs;
+  }
+
+  private async loop(): Promise<void> {
+    const { signal } = this.stopping;
+    let lastReport = 0;
+    let lastClock = now();
+    while (!signal.aborted) {
+      const t = now();
+      const walkS = this.spec.startAtS + (t - this.walkStartMs) / 1000;
+      if (this.spec.durationS > 0 && t - this.walkStartMs >= this.spec.durationS * 1000) {
+        this.stop('duration reached');
+        break;
+      }
+      const [x, y] = positionAt(this.spec.trajectory, walkS);
+      const rssi = rssiMap(this.basestations(), [x, y]);
+      await this.capRates(rssi);
+      if (t - lastReport >= this.spec.reportEveryMs) {
+        lastReport = t;
+        this.emit({
+          type: 'position',
+          t: this.c(t),
+          x: round(x),
+          y: round(y),
+          bs: this.bs,
+          rssi: Object.fromEntries(Object.entries(rssi).map(([k, v]) => [k, round(v)])),
+          rateBps: this.bs ? dataRateBps(rssi[this.bs] ?? Number.NEGATIVE_INFINITY) : 0,
+        });
+      }
+      if (this.auto && !this.handoverRunning) {
+        const to = decideHandover(this.bs, rssi, this.basestations(), {
+          hysteresisDb: this.spec.hysteresisDb,
+        });
+        if (to) void this.handover(to, 'rssi');
+      }
+      if (t - lastClock >= CLOCK_EVERY_MS) {
+        lastClock = t;
+        this.requestClock(1);
+      }
+      await sleepUntil(t + TICK_MS, signal);
+    }
+  }
+
+  private basestations(): AgentSpec['basestations'] {
+    return this.spec.basestations;
+  }
+
+  /** Each radio interface's class at the rate its base station's RSSI allows (changed only when it changes). */
+  private async capRates(rssi: Record<string, number>): Promise<void> {
+    for (const r of this.radios) {
+      const rate = dataRateBps(rssi[r.bs] ?? Number.NEGATIVE_INFINITY);
+      if (r.rateBps === rate) continue;
+      const res = await this.exec.run(flowRateArgv(r.dev, this.spec.classIndex, rate));
+      if (res.code !== 0) {
+        this.emit({
+          type: 'error',
+          t: this.c(now()),
+          message: `cannot set ${this.spec.user}'s rate cap on ${r.dev} (${r.bs}): ${res.stderr.trim()}`,
+        });
+      }
+      r.rateBps = rate;
+    }
+  }
+
+  private handover(to: string, trigger: 'rssi' | 'command'): Promise<void> {
+    if (this.handoverRunning || this.stopping.signal.aborted)
+      return this.handoverRunning ?? Promise.resolve();
+    if (to === this.bs) {
+      this.emit({
+        type: 'error',
+        t: this.c(now()),
+        message: `handover: ${this.spec.user} is on ${to} already`,
+      });
+      return Promise.resolve();
+    }
+    const from = this.bs;
+    const run = (async () => {
+      let outcome: HandoverOutcome | undefined;
+      try {
+        outcome = await performHandover(this.exec, {
+          user: this.spec.user,
+          address: this.spec.address,
+          tables: this.tables(),
+          to,
+          blackoutMs: this.spec.blackoutMs,
+          endpoint: this.endpoint,
+          attemptTimeoutMs: this.spec.attemptTimeoutMs,
+          signal: this.stopping.signal,
+        });
+      } catch (err) {
+        this.emit({
+          type: 'handover',
+          t: this.c(now()),
+          from,
+          to,
+          trigger,
+          linkDownMs: 0,
+          gapMs: null,
+          answerGapMs: null,
+          leaked: 0,
+          error: errorMessage(err),
+        });
+        return;
+      }
+      if (!outcome.aborted) {
+        this.setPath(to);
+        this.handovers++;
+      }
+      const r3 = (v: number | null) => (v === null ? null : round(v));
+      this.emit({
+        type: 'handover',
+        t: this.c(outcome.downMs),
+        from: outcome.from ?? from,
+        to: outcome.to,
+        trigger,
+        linkDownMs: round(outcome.linkDownMs),
+        gapMs: r3(outcome.gapMs),
+        answerGapMs: r3(outcome.answerGapMs),
+        leaked: outcome.leaked,
+        ...(outcome.aborted ? { error: 'cut off before the switch: the user stays where it was' } : {}),
+        ...(outcome.leaked > 0
+          ? { error: `${outcome.leaked} requests were answered during the blackout` }
+          : {}),
+      });
+      const end = outcome.downMs + (outcome.gapMs ?? outcome.linkDownMs);
+      this.emit({ type: 'gap', start: this.c(outcome.downMs), end: this.c(end), cause: 'handover' });
+    })();
+    this.handoverRunning = run.finally(() => {
+      this.handoverRunning = undefined;
+    });
+    return this.handoverRunning;
+  }
+
+  /** (Re)starts the task stream towards the current endpoint. */
+  private restartTasks(): void {
+    this.tasksAbort?.abort();
+    const previous = this.tasksDone;
+    const endpoint = this.endpoint;
+    if (!endpoint || this.stopping.signal.aborted) {
+      this.tasksDone = previous;
+      return;
+    }
+    const abort = new AbortController();
+    this.tasksAbort = abort;
+    this.stopping.signal.addEventListener('abort', () => abort.abort(), { once: true });
+    this.tasksDone = previous.then(() =>
+      abort.signal.aborted
+        ? undefined
+        : sendTasks({
+            ...endpoint,
+            localAddress: this.spec.address,
+            user: this.spec.user,
+            count: Number.MAX_SAFE_INTEGER,
+            sizeBytes: this.spec.task.sizeBytes,
+            intervalMs: 1000 / this.spec.task.ratePerSec,
+            timeoutMs: 10_000,
+            attemptTimeoutMs: this.spec.attemptTimeoutMs,
+            firstId: this.nextTaskId,
+            seed: this.nextTaskId,
+            signal: abort.signal,
+            onAnswer: (r) => this.onTask(r, endpoint),
+          }).then(() => undefined),
+    );
+  }
+
+  private onTask(r: TaskResult, endpoint: Endpoint): void {
+    this.nextTaskId = r.id + 1;
+    this.tasks++;
+    const answeredMs = r.at + r.e2eMs;
+    this.emit({
+      type: 'task',
+      t: this.c(r.at),
+      id: r.id,
+      ok: r.ok,
+      e2eMs: r.e2eMs,
+      procMs: r.ok ? r.procMs : null,
+      txMs: r.ok ? round(Math.max(0, r.e2eMs - r.procMs)) : null,
+      counter: r.ok ? r.counter : null,
+      bytes: r.bytes,
+      bs: this.bsAt(r.at),
+      endpoint,
+      peer: r.ok ? (r.peer ?? null) : null,
+      reconnects: r.reconnects,
+      ...(r.ok ? {} : { error: r.error }),
+    });
+    // A failed task outside a handover is a gap in service of its own (a handover reports its own).
+    if (!r.ok && !this.handoverRunning && this.lastAnswerMs !== null) {
+      this.emit({
+        type: 'gap',
+        start: this.c(this.lastAnswerMs),
+        end: this.c(answeredMs),
+        cause: 'service',
+        detail: r.error,
+      });
+    }
+    if (r.ok) this.lastAnswerMs = answeredMs;
+  }
+
+  private requestClock(n: number): void {
+    for (let i = 0; i < n; i++) {
+      const timer = setTimeout(() => {
+        this.scheduled.delete(timer);
+        const seq = ++this.clockSeq;
+        const t = now();
+        this.clockSent.set(seq, t);
+        this.emit({ type: 'clock?', seq, t });
+      }, i * 100);
+      this.scheduled.add(timer);
+    }
+  }
+
+  private onClock(seq: number, controllerT: number): void {
+    const sent = this.clockSent.get(seq);
+    if (sent === undefined) return;
+    this.clockSent.delete(seq);
+    const sample = clockSample(sent, controllerT, now());
+    this.clockSamples++;
+    // The sample with the shortest round trip is the least uncertain; a newer one replaces it when
+    // it is nearly as good (clocks drift).
+    if (!this.bestClock || sample.rttMs <= this.bestClock.rttMs * 1.5) this.bestClock = sample;
+    this.offsetMs = this.bestClock.offsetMs;
+    this.emit({
+      type: 'clock',
+      offsetMs: round(this.offsetMs),
+      rttMs: round(this.bestClock.rttMs),
+      samples: this.clockSamples,
+    });
+  }
+
+  /** Puts back what this agent changed: every rate cap at provision's rate, no blackout rule left. */
+  private async restore(): Promise<string[]> {
+    const done: string[] = [];
+    for (const r of this.radios) {
+      if (r.rateBps === undefined || r.rateBps === this.spec.provisionedRateBps) continue;
+      const res = await this.exec.run(
+        flowRateArgv(r.dev, this.spec.classIndex, this.spec.provisionedRateBps),
+      );
+      if (res.code === 0) {
+        r.rateBps = undefined;
+        done.push(`rate cap on ${r.dev}`);
+      } else {
+        this.emit({
+          type: 'error',
+          t: this.c(now()),
+          message: `cannot restore the rate cap on ${r.dev}: ${res.stderr.trim()}`,
+        });
+      }
+    }
+    const removed = await removeBlackoutLeftovers(this.exec, this.spec.user).catch(() => 0);
+    if (removed > 0) done.push(`${removed} blackout rules`);
+    return done;
+  }
+}
+
+function round(v: number): number {
+  return Math.round(v * 1000) / 1000;
+}
+
+function sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const ms = atMs - now();
+    if (ms <= 0 || signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
