@@ -56,6 +56,19 @@ async function rateCaps(): Promise<Record<string, number>> {
   return out;
 }
 
+/** The rate of mu1's class on each AP's radio interface (its downlink cap, set by the controller). */
+async function downlinkCaps(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const ap of ['ap1', 'ap2', 'ap3']) {
+    const r = await pool
+      .executor(getHost(inv, ap))
+      .run(['tc', 'class', 'show', 'dev', 'radio0', 'classid', 'ec00:10']);
+    const m = /rate (\d+)([KMG]?)bit/.exec(r.stdout);
+    out[ap] = m ? Number(m[1]) * ({ K: 1e3, M: 1e6, G: 1e9 }[m[2] ?? ''] ?? 1) : Number.NaN;
+  }
+  return out;
+}
+
 async function start(options: Parameters<typeof startAgent>[3]): Promise<AgentSession> {
   const s = await startAgent(inv, pool, state, options);
   sessions.push(s);
@@ -161,6 +174,13 @@ describe('killing the agent’s SSH session', () => {
     await s.waitFor((r) => r.type === 'position', 10_000);
     const caps = await rateCaps();
     expect(Object.values(caps).some((v) => v < 300e6)).toBe(true);
+    // The downlink half, on the AP of its base station, follows (set by the controller).
+    let down = await downlinkCaps();
+    for (let i = 0; i < 50 && !((down[from ?? ''] ?? 300e6) < 300e6); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      down = await downlinkCaps();
+    }
+    expect(down[from ?? '']).toBeLessThan(300e6);
     s.handover(from === 'ap1' ? 'ap2' : 'ap1');
     let dump = '';
     for (let i = 0; i < 50 && !dump.includes(blackoutTag('mu1')); i++) {
@@ -174,6 +194,10 @@ describe('killing the agent’s SSH session', () => {
     process.kill(sshd, 'SIGKILL');
     const gone = await waitGone(pid, 15_000);
     expect(gone).toBe(true);
+    const ended = await s.done;
+    expect(ended.bye).toBeUndefined();
+    expect(s.restored).toEqual([`downlink rate cap on ${from}`]);
+    expect(Object.values(await downlinkCaps())).toEqual([300e6, 300e6, 300e6]);
 
     expect(await mangle()).not.toContain(blackoutTag('mu1'));
     expect(Object.values(await rateCaps())).toEqual([300e6, 300e6, 300e6]);

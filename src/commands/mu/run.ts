@@ -18,7 +18,7 @@ On stdin it takes commands, one JSON object per line: {"cmd":"handover","to":"ap
 controller's {"cmd":"clock",...} answers. It ends on "stop", at the end of stdin (its SSH session is gone),
 on SIGINT/SIGTERM/SIGHUP or after --duration, and then puts back its rate caps and any blackout rule.
 \`edgectl monitor --duration\` starts it over SSH with --spec; given no --spec it reads hosts.yml and the state
-database itself. Under --json the last line is the envelope.`;
+database itself. Under --json the last line is the envelope, on one line like every other.`;
 
   static override flags = {
     user: Flags.string({ summary: 'The user to play.', required: true }),
@@ -32,6 +32,11 @@ database itself. Under --json the last line is the envelope.`;
     }),
     'blackout-ms': Flags.integer({ summary: 'The disconnection of a handover.', min: 0 }),
   };
+
+  /** The envelope on one line: the output stays JSON lines. */
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json)}\n`);
+  }
 
   async run(): Promise<ByeReport> {
     const f = this.flags;

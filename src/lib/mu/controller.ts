@@ -17,6 +17,7 @@ import {
   LineSplitter,
 } from './agent-protocol.js';
 import { type AgentSpecOptions, agentSpec } from './agent-spec.js';
+import { DownlinkCaps } from './downlink.js';
 import type { HandoverOutcome } from './handover.js';
 import { HandoverError } from './handover.js';
 import { remoteEdgectlArgv } from './offload.js';
@@ -40,15 +41,24 @@ export class AgentSession extends EventEmitter {
   readonly handovers: HandoverReport[] = [];
   tasks = 0;
   positions = 0;
-  /** Resolves when the agent's session ends: its bye (undefined when it ended without one) and its exit code. */
+  /** What the controller put back when the agent ended (the downlink rate caps on the APs). */
+  restored: string[] = [];
+  /**
+   * Resolves when the agent's session has ended and the controller's half is put back: its bye
+   * (undefined when it ended without one) and its exit code.
+   */
   readonly done: Promise<{ bye: ByeReport | undefined; code: number; stderr: string }>;
 
   constructor(
     private readonly proc: RemoteProcess,
     exited: Promise<{ code: number; stderr: string }>,
+    readonly downlink: DownlinkCaps,
   ) {
     super();
-    this.done = exited.then((e) => ({ bye: this.bye, ...e }));
+    this.done = exited.then(async (e) => {
+      this.restored = await downlink.restore().catch(() => []);
+      return { bye: this.bye, ...e };
+    });
   }
 
   send(cmd: AgentCommand): void {
@@ -155,6 +165,7 @@ export async function startAgent(
         return;
       case 'position':
         s.positions++;
+        s.downlink.set(r.bs, r.rateBps);
         state.userReports.insert([
           {
             experimentId,
@@ -237,7 +248,11 @@ export async function startAgent(
       },
     },
   );
-  session = new AgentSession(proc, proc.done);
+  session = new AgentSession(
+    proc,
+    proc.done,
+    new DownlinkCaps(inv, pool, user.name, (message) => session?.errors.push(message)),
+  );
   for (const r of early.splice(0)) handle(session, r);
   const s = session;
   if (s.hello) return s;
