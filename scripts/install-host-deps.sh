@@ -68,7 +68,9 @@ set -euo pipefail
 # ---------------------------------------------------------------------------
 
 # Every role: networking tools and an SSH server (edgectl drives hosts over SSH).
-readonly PKGS_BASE=(iptables iproute2 openssh-server)
+# iputils-ping: the monitor's link probe (`ping -U`, the user-to-user RTT, which includes the delay
+# edgectl-delay applies where packets arrive; busybox ping has no -U).
+readonly PKGS_BASE=(iptables iproute2 openssh-server iputils-ping)
 # Servers (cloud, edge) additionally run containers and migrate them.
 # busybox-static is used to build small container images from local files.
 readonly PKGS_SERVER=(docker.io criu rsync xdelta3 busybox-static)
@@ -80,7 +82,7 @@ readonly PKGS_DELAY=(gcc libc6-dev libnetfilter-queue-dev)
 # A command each package provides: used to report what is missing on hosts
 # that have no dpkg (non-Debian distributions).
 declare -rA PKG_COMMAND=(
-  [iptables]=iptables [iproute2]=ip [openssh-server]=sshd [openssh-client]=ssh
+  [iptables]=iptables [iproute2]=ip [openssh-server]=sshd [openssh-client]=ssh [iputils-ping]=ping
   [docker.io]=dockerd [criu]=criu [rsync]=rsync [xdelta3]=xdelta3 [busybox-static]=busybox
   [gcc]=gcc [libc6-dev]=gcc [libnetfilter-queue-dev]=gcc
 )
@@ -113,7 +115,7 @@ readonly DELAY_BIN=/usr/local/sbin/edgectl-delay
 readonly NODE_MIN_MAJOR=20
 
 # Tools listed in the final summary.
-readonly SUMMARY_TOOLS=(docker dockerd criu rsync xdelta3 iptables tc ip sshd ssh busybox edgectl-delay)
+readonly SUMMARY_TOOLS=(docker dockerd criu rsync xdelta3 iptables tc ip ping sshd ssh busybox edgectl-delay)
 
 # Use the standard root PATH, so that the tools found here are the ones that
 # dockerd, runc (which looks up `criu` in PATH) and SSH sessions will find.
@@ -860,7 +862,7 @@ tool_version() {
     rsync) out=$(rsync --version 2>&1 | head -n 1) ;;
     xdelta3) out=$(xdelta3 -V 2>&1 | head -n 1) ;;
     iptables) out=$(iptables --version 2>&1) ;;
-    tc | ip) out=$("$tool" -V 2>&1) ;;
+    tc | ip | ping) out=$("$tool" -V 2>&1) ;;
     sshd) out="openssh-server $(dpkg-query -W -f='${Version}' openssh-server 2>/dev/null || echo '?')" ;;
     ssh) out=$(ssh -V 2>&1) ;;
     busybox) out=$(busybox 2>&1 | head -n 1) ;;

@@ -41,6 +41,7 @@ export class AgentSession extends EventEmitter {
   readonly handovers: HandoverReport[] = [];
   tasks = 0;
   positions = 0;
+  gaps = 0;
   /** What the controller put back when the agent ended (the downlink rate caps on the APs). */
   restored: string[] = [];
   /**
@@ -220,6 +221,7 @@ export async function startAgent(
           });
         return;
       case 'gap':
+        s.gaps++;
         state.gaps.insert({
           experimentId,
           user: user.name,

@@ -159,6 +159,13 @@ export class Tasks {
   count(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM tasks').get() as { n: number }).n;
   }
+
+  /** When the user's newest task was sent (epoch ms), or null when it never sent one. */
+  lastSentMs(user: string): number | null {
+    return (
+      this.db.prepare('SELECT max(sent_ms) AS t FROM tasks WHERE user = ?').get(user) as { t: number | null }
+    ).t;
+  }
 }
 
 export interface HostFact {

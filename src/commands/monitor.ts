@@ -1,0 +1,163 @@
+import { Flags } from '@oclif/core';
+import { EdgectlCommand } from '../base-command.js';
+import { ExitCode, UsageError } from '../lib/errors.js';
+import { DEFAULT_INTERVAL_S, type MonitorResult, runMonitor } from '../lib/monitor/monitor.js';
+import { DEFAULT_WINDOW_S, type MonitorSnapshot } from '../lib/monitor/snapshot.js';
+import { renderTable } from '../lib/util/table.js';
+
+export default class Monitor extends EdgectlCommand<typeof Monitor> {
+  static override summary =
+    'Fill the state database with live measurements, and export the snapshot the planner reads.';
+  static override description =
+    `Each round reads every server's CPU, load and memory and its containers' (Docker's stats), and
+probes the round trip of every pair the planner needs on the data network (each AP to every server, every server
+to every other) with a user-level ping (ping -U, which sees the latency edgectl-delay emulates). Bandwidths come
+from hosts.yml (the route's bottleneck, as provision shapes it). --once takes one round. Otherwise the users'
+agents (edgectl mu run) are started on their machines too, walking, offloading and handing over as hosts.yml
+says and reporting every position, RSSI, task, handover and gap, and rounds follow every --interval until
+--duration is over or Ctrl+C; then the agents are stopped and put back what they changed. The result holds the
+counts stored and the snapshot: per user its newest report (RSSI to every base station), its tasks of the last
+--window (E2E, processing and transmission samples, counts), per server its CPU score, load and free
+capacity, per pair its RTT against the one hosts.yml gives, its bandwidth and how its latency is emulated.`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --once --json',
+    '<%= config.bin %> <%= command.id %> --duration 60',
+    '<%= config.bin %> <%= command.id %> --duration 30 --user mu1 --json | jq .result.snapshot.users',
+  ];
+
+  static override flags = {
+    once: Flags.boolean({
+      summary: 'Take one round (no agents) and print the snapshot.',
+      exclusive: ['duration', 'user', 'no-agents'],
+    }),
+    duration: Flags.integer({ summary: 'Stop after this many seconds (default: at Ctrl+C).', min: 1 }),
+    interval: Flags.integer({
+      summary: 'Seconds between rounds of server statistics and link probes.',
+      default: DEFAULT_INTERVAL_S,
+      min: 1,
+    }),
+    window: Flags.integer({
+      summary: "The snapshot's task window, in seconds.",
+      default: DEFAULT_WINDOW_S,
+      min: 1,
+    }),
+    user: Flags.string({ summary: "Start only this user's agent (repeatable).", multiple: true }),
+    'no-agents': Flags.boolean({ summary: 'Start no agents: server statistics and link probes only.' }),
+  };
+
+  async run(): Promise<MonitorResult> {
+    const inv = await this.loadInventory();
+    const unknown = (this.flags.user ?? []).filter((u) => !inv.users.some((x) => x.name === u));
+    if (unknown.length > 0)
+      throw new UsageError(`unknown user ${unknown.join(', ')}`, {
+        hint: `users in ${this.flags.hosts}: ${inv.users.map((u) => u.name).join(', ') || 'none'}`,
+      });
+    const pool = this.sshPool();
+    const state = this.openState();
+    const timed = this.flags.duration !== undefined;
+    try {
+      if (!this.flags.once)
+        this.note(
+          `Monitoring testbed ${inv.testbed} ${timed ? `for ${this.flags.duration} s` : 'until Ctrl+C'}, a round every ${this.flags.interval} s...`,
+        );
+      const users = this.flags['no-agents'] ? [] : this.flags.user;
+      const r = await runMonitor(inv, pool, state, {
+        once: this.flags.once,
+        ...(timed ? { durationMs: (this.flags.duration ?? 0) * 1000 } : {}),
+        intervalMs: this.flags.interval * 1000,
+        windowS: this.flags.window,
+        ...(users ? { users } : {}),
+        signal: this.signal,
+        onEvent: (e) => {
+          if (e.type === 'agent')
+            this.note(`${e.user}: agent running on ${e.host}, on ${e.bs ?? 'no base station'}`);
+          else if (e.type === 'round')
+            this.verbose(
+              `round ${e.n}: ${e.hostStats} host/container readings, ${e.links} link RTTs (${e.ms.toFixed(0)} ms)`,
+            );
+          else this.note(`Stopping (${e.reason}): the agents put back what they changed...`);
+        },
+      });
+      for (const w of r.warnings) this.warn(w);
+      if (!this.jsonEnabled()) this.say(renderResult(r));
+      // Ctrl+C is how an open-ended monitor ends; it cut a timed one short.
+      if (r.ended === 'interrupted' && timed) this.status = ExitCode.interrupted;
+      return r;
+    } finally {
+      state.close();
+      await pool.closeAll();
+    }
+  }
+}
+
+const ms = (v: number | null | undefined, digits = 1) =>
+  v === null || v === undefined ? '-' : v.toFixed(digits);
+
+function renderSnapshot(s: MonitorSnapshot): string {
+  const bss = [...new Set(s.users.flatMap((u) => Object.keys(u.report?.rssi ?? {})))];
+  const users = renderTable([
+    [
+      'USER',
+      'BS',
+      'AGE s',
+      ...bss.map((b) => `${b} dBm`),
+      'SERVER',
+      `TASKS/${s.windowS}s`,
+      'E2E ms',
+      'PROC ms',
+      'TX ms',
+    ],
+    ...s.users.map((u) => [
+      u.user,
+      u.report?.bs ?? '-',
+      ms(u.report?.ageS),
+      ...bss.map((b) => ms(u.report?.rssi[b])),
+      u.placement?.host ?? '-',
+      `${u.tasks.ok}/${u.tasks.count}`,
+      ms(u.tasks.e2eMs.median),
+      ms(u.tasks.procMs.median),
+      ms(u.tasks.txMs.median),
+    ]),
+  ]);
+  const servers = renderTable([
+    ['SERVER', 'CPU SCORE', 'LOAD1', 'CPU %', 'CONTAINERS', 'FREE CPUS', 'FREE MB'],
+    ...s.servers.map((h) => [
+      h.host,
+      ms(h.cpuScore, 0),
+      ms(h.load1, 2),
+      ms(h.cpuPct),
+      String(h.containers.length),
+      String(h.free.cpus),
+      String(h.free.memMB),
+    ]),
+  ]);
+  const links = renderTable([
+    ['FROM', 'TO', 'RTT ms', 'HOSTS.YML ms', 'BANDWIDTH', 'LATENCY'],
+    ...s.links.map((l) => [
+      l.from,
+      l.to,
+      ms(l.rttMs),
+      ms(l.expectedRttMs),
+      l.bandwidthBps === null ? '-' : `${l.bandwidthBps / 1e6} Mbit/s`,
+      l.latencyMethod ?? (l.latencyEmulated === false ? 'not emulated' : '?'),
+    ]),
+  ]);
+  return [users, servers, links].join('\n\n');
+}
+
+function renderResult(r: MonitorResult): string {
+  const st = r.stored;
+  const head =
+    r.ended === 'once'
+      ? `One round in ${(r.durationMs / 1000).toFixed(1)} s.`
+      : `${r.rounds} rounds in ${(r.durationMs / 1000).toFixed(0)} s (${r.ended}); agents: ${
+          r.agents
+            .map(
+              (a) => `${a.user} ${a.started ? `${a.tasks} tasks, ${a.handovers} handovers` : 'not started'}`,
+            )
+            .join('; ') || 'none'
+        }.`;
+  const counts = `Stored: ${st.userReports} user reports, ${st.tasks} tasks, ${st.handovers} handovers, ${st.gaps} gaps, ${st.hostStats} host/container readings, ${st.linkProbes} link probes.`;
+  return [head, counts, '', renderSnapshot(r.snapshot)].join('\n');
+}
