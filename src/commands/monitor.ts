@@ -73,8 +73,8 @@ capacity, per pair its RTT against the one hosts.yml gives, its bandwidth and ho
           if (e.type === 'agent')
             this.note(`${e.user}: agent running on ${e.host}, on ${e.bs ?? 'no base station'}`);
           else if (e.type === 'round')
-            this.verbose(
-              `round ${e.n}: ${e.hostStats} host/container readings, ${e.links} link RTTs (${e.ms.toFixed(0)} ms)`,
+            this.note(
+              `round ${e.n}: ${e.hostStats} host/container readings, ${e.links} link RTTs (${(e.ms / 1000).toFixed(1)} s)`,
             );
           else this.note(`Stopping (${e.reason}): the agents put back what they changed...`);
         },
