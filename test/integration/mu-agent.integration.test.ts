@@ -15,7 +15,7 @@ import type { AgentReport, HandoverReport } from '../../src/lib/mu/agent-protoco
 import { type AgentSession, type HandoverResult, startAgent } from '../../src/lib/mu/controller.js';
 import { blackoutTag } from '../../src/lib/netem/iptables.js';
 import type { ProvisionResult } from '../../src/lib/provision/provision.js';
-import { SshPool } from '../../src/lib/remote/index.js';
+import { ShellExecutor, SshPool } from '../../src/lib/remote/index.js';
 import { openState, type StateDb } from '../../src/lib/state/index.js';
 import { edgectl } from '../helpers/cli.js';
 import { hostsFile, labInventory } from '../helpers/lab.js';
@@ -39,7 +39,20 @@ function cli<T>(args: string[]) {
   return edgectl<T>([...args, '-f', hostsFile, '--state', stateFile, '--json'], { timeoutMs: 300_000 });
 }
 
-const mu = () => pool.executor(getHost(inv, 'mu'));
+/**
+ * One long-lived shell per host for the test's own reads: with the lab's 2 s session start, a new session
+ * per poll would let a 4 s blackout end between two looks at it.
+ */
+const shells = new Map<string, ShellExecutor>();
+function shell(name: string): ShellExecutor {
+  let s = shells.get(name);
+  if (!s) {
+    s = new ShellExecutor(pool, getHost(inv, name));
+    shells.set(name, s);
+  }
+  return s;
+}
+const mu = () => shell('mu');
 
 async function mangle(): Promise<string> {
   return (await mu().run(['iptables', '-w', '-t', 'mangle', '-S'])).stdout;
@@ -60,9 +73,7 @@ async function rateCaps(): Promise<Record<string, number>> {
 async function downlinkCaps(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const ap of ['ap1', 'ap2', 'ap3']) {
-    const r = await pool
-      .executor(getHost(inv, ap))
-      .run(['tc', 'class', 'show', 'dev', 'radio0', 'classid', 'ec00:10']);
+    const r = await shell(ap).run(['tc', 'class', 'show', 'dev', 'radio0', 'classid', 'ec00:10']);
     const m = /rate (\d+)([KMG]?)bit/.exec(r.stdout);
     out[ap] = m ? Number(m[1]) * ({ K: 1e3, M: 1e6, G: 1e9 }[m[2] ?? ''] ?? 1) : Number.NaN;
   }
@@ -96,6 +107,7 @@ afterAll(async () => {
   await cli(['undeploy', '--user', 'mu1']).catch(() => {});
   await putOn('ap1').catch(() => {});
   state.close();
+  for (const sh of shells.values()) await sh.close().catch(() => {});
   await pool.closeAll();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -189,6 +201,10 @@ describe('killing the agent’s SSH session', () => {
     }
     expect(dump).toContain(blackoutTag('mu1'));
 
+    // The controller has a cap to put back where it was below provision's rate when the session died.
+    const capped = Object.entries(await downlinkCaps())
+      .filter(([, rate]) => rate < 300e6)
+      .map(([ap]) => `downlink rate cap on ${ap}`);
     // The sshd process serving the agent's session: the first sshd above the agent. Killed by its pid.
     const sshd = sessionProcess(pid);
     process.kill(sshd, 'SIGKILL');
@@ -196,7 +212,10 @@ describe('killing the agent’s SSH session', () => {
     expect(gone).toBe(true);
     const ended = await s.done;
     expect(ended.bye).toBeUndefined();
-    expect(s.restored).toEqual([`downlink rate cap on ${from}`]);
+    expect(s.errors).toEqual([]);
+    // Mid-blackout the user is still on `from`, 25-35 m from it: below the full rate.
+    expect(capped).toEqual([`downlink rate cap on ${from}`]);
+    expect(s.restored).toEqual(capped);
     expect(Object.values(await downlinkCaps())).toEqual([300e6, 300e6, 300e6]);
 
     expect(await mangle()).not.toContain(blackoutTag('mu1'));
