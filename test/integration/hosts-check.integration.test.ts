@@ -70,6 +70,9 @@ describe('edgectl hosts check against a real sshd', () => {
     expect(srv?.criu?.version).toMatch(/^\d+\.\d+/);
     expect(srv?.rsync?.ok).toBe(true);
     expect(srv?.xdelta3?.ok).toBe(true);
+    // iputils ping, the monitor's probe (install-host-deps.sh installs it for every role).
+    expect(srv?.ping).toMatchObject({ ok: true, version: expect.stringMatching(/^\d{8}$/) });
+    expect(r.json?.warnings.join()).not.toMatch(/iputils/);
     // No dockerd runs in this machine's own namespace during the tests.
     expect(srv?.docker?.ok).toBe(false);
     expect(srv?.errors.some((e) => /docker/.test(e))).toBe(true);

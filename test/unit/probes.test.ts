@@ -5,6 +5,7 @@ import {
   parseCriuVersion,
   parseDockerVersion,
   parseEdgectlVersion,
+  parseIputilsVersion,
   parseNodeVersion,
   parseTcProbe,
   parseToolVersion,
@@ -47,6 +48,15 @@ describe('hosts check probes', () => {
     expect(parseToolVersion('rsync  version 3.2.7  protocol version 31')).toBe('3.2.7');
     expect(parseToolVersion('Xdelta version 3.0.11, Copyright (C) Joshua MacDonald')).toBe('3.0.11');
     expect(parseToolVersion('iptables v1.8.9 (nf_tables)')).toBe('1.8.9');
+  });
+
+  it('tells an iputils ping (it has -U, the monitor needs it) from busybox’s', () => {
+    expect(parseIputilsVersion('ping from iputils 20221126\nlibcap: yes, IDN: yes')).toBe('20221126');
+    expect(parseIputilsVersion('ping utility, iputils-s20180629')).toBe('20180629');
+    expect(
+      parseIputilsVersion("ping: invalid option -- 'V'\nBusyBox v1.35.0 (Debian) multi-call binary."),
+    ).toBeUndefined();
+    expect(parseIputilsVersion('sh: 1: ping: not found')).toBeUndefined();
   });
 
   it('parses the tc probe, keeping the kernel’s reasons', () => {

@@ -19,6 +19,7 @@ import {
   parseDelayProbe,
   parseDockerVersion,
   parseEdgectlVersion,
+  parseIputilsVersion,
   parseNodeVersion,
   parseTcProbe,
   parseToolVersion,
@@ -50,6 +51,8 @@ export interface HostReport {
   iptables: ToolFacts | null;
   rsync: ToolFacts | null;
   xdelta3: ToolFacts | null;
+  /** Wired hosts: iputils ping, the monitor's link probe (missing: a warning, the monitor cannot probe from here). */
+  ping: ToolFacts | null;
   /** mu hosts: the node and the edgectl that `offload` and the migration probe run there. */
   node: ToolFacts | null;
   edgectl: ToolFacts | null;
@@ -244,7 +247,21 @@ async function probeHost(
       })
     : undefined;
 
+  // Not a readiness need: without it only the monitor's link probes from this host fail.
+  const ping =
+    host.role === 'mu'
+      ? undefined
+      : run(probeArgv.ping()).then((r) => {
+          const version = parseIputilsVersion(r.stdout + r.stderr);
+          report.ping = { ok: version !== undefined, ...(version ? { version } : {}) };
+          if (!version)
+            report.warnings.push(
+              `no iputils ping (ping -U) here: edgectl monitor cannot measure the round trips from this host (edgectl provision --install-deps installs iputils-ping)`,
+            );
+        });
+
   await Promise.all([
+    ping,
     identity,
     edgectl,
     docker,
@@ -272,6 +289,7 @@ export async function checkHost(pool: SshPool, host: Host, delayVersion?: string
     iptables: null,
     rsync: null,
     xdelta3: null,
+    ping: null,
     node: null,
     edgectl: null,
     ready: false,

@@ -48,6 +48,8 @@ export const probeArgv = {
   iptablesUsable: () => ['iptables', '-S', 'INPUT'],
   rsync: () => ['rsync', '--version'],
   xdelta3: () => ['xdelta3', '-V'],
+  /** iputils ping, the monitor's link probe (`ping -U`; busybox's ping has no -U): `ping from iputils 20221126`. */
+  ping: () => ['ping', '-V'],
   /** The node that runs edgectl on a mu host (`edgectl mu offload`, the migration probe). */
   node: () => ['node', '--version'],
   /**
@@ -170,6 +172,11 @@ export function parseTcProbe(stdout: string): TcFacts {
 }
 
 /** The first version-looking token of a tool's banner (`rsync  version 3.2.7  protocol ...`). */
+/** The version of an iputils ping from `ping -V`, undefined for another ping (busybox's has no -U). */
+export function parseIputilsVersion(text: string): string | undefined {
+  return /\biputils[- ]?s?(\d+)/i.exec(text)?.[1];
+}
+
 export function parseToolVersion(text: string): string | undefined {
   return /\bv?(\d+\.\d+(?:\.\d+)?[a-z0-9.~+-]*)/i.exec(text)?.[1];
 }
