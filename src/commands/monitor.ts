@@ -29,7 +29,7 @@ capacity, per pair its RTT against the one hosts.yml gives, its bandwidth and ho
   static override flags = {
     once: Flags.boolean({
       summary: 'Take one round (no agents) and print the snapshot.',
-      exclusive: ['duration', 'user', 'no-agents'],
+      exclusive: ['duration', 'no-agents'],
     }),
     duration: Flags.integer({ summary: 'Stop after this many seconds (default: at Ctrl+C).', min: 1 }),
     interval: Flags.integer({
@@ -44,6 +44,10 @@ capacity, per pair its RTT against the one hosts.yml gives, its bandwidth and ho
     }),
     user: Flags.string({ summary: "Start only this user's agent (repeatable).", multiple: true }),
     'no-agents': Flags.boolean({ summary: 'Start no agents: server statistics and link probes only.' }),
+    checkpoints: Flags.boolean({
+      summary:
+        'Also take two probe checkpoints of each placed container once (S_pre and S_delta for plan); each freezes its service for a moment.',
+    }),
   };
 
   async run(): Promise<MonitorResult> {
@@ -68,6 +72,7 @@ capacity, per pair its RTT against the one hosts.yml gives, its bandwidth and ho
         intervalMs: this.flags.interval * 1000,
         windowS: this.flags.window,
         ...(users ? { users } : {}),
+        checkpoints: this.flags.checkpoints,
         signal: this.signal,
         onEvent: (e) => {
           if (e.type === 'agent')
@@ -75,6 +80,12 @@ capacity, per pair its RTT against the one hosts.yml gives, its bandwidth and ho
           else if (e.type === 'round')
             this.note(
               `round ${e.n}: ${e.hostStats} host/container readings, ${e.links} link RTTs (${(e.ms / 1000).toFixed(1)} s)`,
+            );
+          else if (e.type === 'probe')
+            this.note(
+              e.probe
+                ? `${e.user}: probe checkpoints on ${e.host}: ${(e.probe.preBytes / 2 ** 20).toFixed(1)} MB, delta ${(e.probe.deltaBytes / 2 ** 10).toFixed(0)} kB (${e.probe.checkpointMs.map((m) => m.toFixed(0)).join(' and ')} ms)`
+                : `${e.user}: probe checkpoints on ${e.host} failed: ${e.error}`,
             );
           else this.note(`Stopping (${e.reason}): the agents put back what they changed...`);
         },

@@ -13,6 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../errors.js';
 import { getHost, type Host, type Inventory, serverHosts } from '../inventory/index.js';
+import { type CheckpointProbe, probeCheckpoints } from '../migration/probe.js';
 import { type AgentSession, startAgent } from '../mu/controller.js';
 import { ShellExecutor, type SshPool } from '../remote/index.js';
 import type { StateDb } from '../state/index.js';
@@ -34,6 +35,11 @@ export interface MonitorOptions {
   /** The users whose agents to start (default every user of hosts.yml); [] for none. */
   users?: string[];
   experimentId?: number | null;
+  /**
+   * Also take two probe checkpoints of every placed container (of the users monitored) once, at the
+   * start: S_pre and S_delta for the planner. Each freezes the service while CRIU dumps it.
+   */
+  checkpoints?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: MonitorEvent) => void;
 }
@@ -41,6 +47,7 @@ export interface MonitorOptions {
 export type MonitorEvent =
   | { type: 'agent'; user: string; host: string; bs: string | null }
   | { type: 'round'; n: number; hostStats: number; links: number; ms: number; errors: string[] }
+  | { type: 'probe'; user: string; host: string; probe?: CheckpointProbe; error?: string }
   | { type: 'stopping'; reason: string };
 
 export interface AgentSummary {
@@ -74,8 +81,11 @@ export interface MonitorResult {
     gaps: number;
     hostStats: number;
     linkProbes: number;
+    checkpointProbes: number;
   };
   agents: AgentSummary[];
+  /** The probe checkpoints taken (--checkpoints). */
+  probes: CheckpointProbe[];
   /** The last round's probes, as measured (with each pair's loss and minimum). */
   links: LinkProbeResult[];
   snapshot: MonitorSnapshot;
@@ -127,7 +137,43 @@ export async function runMonitor(
     return s;
   };
   const warnings: string[] = [];
-  const stored = { userReports: 0, tasks: 0, handovers: 0, gaps: 0, hostStats: 0, linkProbes: 0 };
+  const stored = {
+    userReports: 0,
+    tasks: 0,
+    handovers: 0,
+    gaps: 0,
+    hostStats: 0,
+    linkProbes: 0,
+    checkpointProbes: 0,
+  };
+  const probes: CheckpointProbe[] = [];
+  const probeAll = async (users: readonly string[]) => {
+    for (const p of state.placements.list()) {
+      if (!users.includes(p.user) || signal?.aborted) continue;
+      try {
+        const r = await probeCheckpoints(inv, pool, p, signal ? { signal } : {});
+        probes.push(r);
+        stored.checkpointProbes++;
+        const rec = (kind: string, bytes: number, ms: number) =>
+          state.checkpoints.insert({
+            migrationId: null,
+            atMs: r.atMs,
+            host: r.host,
+            user: r.user,
+            kind,
+            bytes,
+            ms,
+          });
+        rec('probe-pre', r.preBytes, r.checkpointMs[0]);
+        rec('probe-final', r.finalBytes, r.checkpointMs[1]);
+        rec('probe-delta', r.deltaBytes, 0);
+        options.onEvent?.({ type: 'probe', user: p.user, host: p.host, probe: r });
+      } catch (err) {
+        warnings.push(`${p.user}: probe checkpoints on ${p.host}: ${errorMessage(err)}`);
+        options.onEvent?.({ type: 'probe', user: p.user, host: p.host, error: errorMessage(err) });
+      }
+    }
+  };
   const sessions: { user: string; host: string; session?: AgentSession; error?: string }[] = [];
   let rounds = 0;
   let lastLinks: LinkProbeResult[] = [];
@@ -154,6 +200,7 @@ export async function runMonitor(
 
   try {
     if (options.once) {
+      if (options.checkpoints) await probeAll(options.users ?? inv.users.map((u) => u.name));
       warnings.push(...(await takeRound()));
     } else {
       const users = options.users ?? inv.users.map((u) => u.name);
@@ -173,6 +220,7 @@ export async function runMonitor(
           warnings.push(`${name}: its agent did not start: ${errorMessage(err)}`);
         }
       }
+      if (options.checkpoints) await probeAll(users);
       const until = options.durationMs === undefined ? Infinity : startedMs + options.durationMs;
       const seen = new Set<string>();
       while (!signal?.aborted && now() < until) {
@@ -245,6 +293,7 @@ export async function runMonitor(
     rounds,
     stored,
     agents,
+    probes,
     links: lastLinks,
     snapshot,
     warnings,
