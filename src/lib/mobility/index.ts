@@ -19,4 +19,4 @@ export {
   rssiDbm,
   rssiMap,
 } from './radio.js';
-export { positionAt, type Segment, segmentAt, trajectoryPeriodS } from './trajectory.js';
+export { positionAt, type Segment, segmentAt, trajectoryPeriodS, walkTimeAt } from './trajectory.js';

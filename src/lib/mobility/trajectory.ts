@@ -63,3 +63,26 @@ export function positionAt(t: Trajectory, seconds: number): Point {
   const f = Math.min(1, Math.max(0, (seconds - seg.startS) / (seg.endS - seg.startS)));
   return [seg.from[0] + f * (seg.to[0] - seg.from[0]), seg.from[1] + f * (seg.to[1] - seg.from[1])];
 }
+
+/**
+ * The walk time (seconds, within the first period) at which the user passes `at`, going the way
+ * `heading` points (a displacement, e.g. between its last two reported positions; outwards when it is
+ * absent or still). A point off the trajectory counts at its projection on it. This is how a planner that
+ * only sees reported positions finds where on a known walk the user is, to predict its next handover.
+ */
+export function walkTimeAt(t: Trajectory, at: Point, heading?: Point): number {
+  switch (t.type) {
+    case 'roundtrip': {
+      const dx = t.to[0] - t.from[0];
+      const dy = t.to[1] - t.from[1];
+      const len2 = dx * dx + dy * dy;
+      if (len2 === 0) return 0;
+      const len = Math.sqrt(len2);
+      const f = Math.min(1, Math.max(0, ((at[0] - t.from[0]) * dx + (at[1] - t.from[1]) * dy) / len2));
+      const back = heading !== undefined && heading[0] * dx + heading[1] * dy < 0;
+      return back ? len / t.speed + ((1 - f) * len) / t.speed : (f * len) / t.speed;
+    }
+    default:
+      return unreachable(t.type);
+  }
+}
