@@ -317,6 +317,8 @@ export class MuAgent {
           endpoint: this.endpoint,
           attemptTimeoutMs: this.spec.attemptTimeoutMs,
           signal: this.stopping.signal,
+          // The user is on its new base station from the switch on (its reports say so at once).
+          onSwitched: () => this.setPath(to),
         });
       } catch (err) {
         this.emit({
@@ -334,7 +336,7 @@ export class MuAgent {
         return;
       }
       if (!outcome.aborted) {
-        this.setPath(to);
+        if (this.bs !== to) this.setPath(to);
         this.handovers++;
       }
       const r3 = (v: number | null) => (v === null ? null : round(v));

@@ -27,6 +27,11 @@ export interface HandoverRequest {
   attemptTimeoutMs: number;
   /** Aborts the blackout early: the link comes back on the old path (rules removed). */
   signal?: AbortSignal;
+  /**
+   * Called as soon as the path has switched and the link is back, before the gap is measured (which
+   * waits for the service to answer: a migration under way may hold that up for seconds).
+   */
+  onSwitched?: () => void;
 }
 
 export interface HandoverOutcome {
@@ -148,6 +153,7 @@ export async function performHandover(exec: Executor, req: HandoverRequest): Pro
       what: `switching ${req.user} to ${req.to}`,
     });
     upMs = now();
+    if (!aborted) req.onSwitched?.();
   } catch (err) {
     // Whatever failed, the link comes back (on whichever path the rule now names).
     await removeBlackoutLeftovers(exec, req.user).catch(() => 0);
