@@ -129,6 +129,11 @@ export interface MigrationRequest {
   probe?: boolean;
   experimentId?: number;
   onPhase?: (e: PhaseEvent) => void;
+  /**
+   * Awaited right before the final checkpoint, once the probe and the data channel are up: the downtime
+   * starts when it resolves (an experiment waits here for its planned migration instant).
+   */
+  beforeCheckpoint?: () => Promise<void>;
   /** Runs after each phase ends (tests inject faults here). */
   afterPhase?: (name: PhaseName) => Promise<void> | void;
   /**
@@ -478,6 +483,9 @@ export class Migration {
         this.req.probe === false ? undefined : this.startProbe(),
         this.openChannel(),
       ]);
+      throwIfInterrupted(this.req.signal);
+      // Everything is ready for the downtime: a caller timing it (the orchestrated planner) waits here.
+      await this.req.beforeCheckpoint?.();
       throwIfInterrupted(this.req.signal);
     } catch (err) {
       await this.abandon();
