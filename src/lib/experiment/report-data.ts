@@ -1,0 +1,309 @@
+/**
+ * A results directory read back for the report (format.ts): meta.json and summary.json checked by a schema
+ * that names the file and the path of what is wrong, and the CSV files as typed rows. An empty CSV (a run
+ * without migrations) is no rows; a missing CSV is no rows and a warning.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { z } from 'zod';
+import { errorMessage, UsageError } from '../errors.js';
+import {
+  CHECKPOINT_COLUMNS,
+  type ExperimentMeta,
+  type ExperimentSummary,
+  HANDOVER_COLUMNS,
+  OUTAGE_COLUMNS,
+  RESULTS_VERSION,
+  TASK_COLUMNS,
+} from './format.js';
+
+export interface TaskRow {
+  run: string;
+  planner: string;
+  repeat: number;
+  service: string;
+  user: string;
+  tMs: number;
+  e2eMs: number | null;
+  procMs: number | null;
+  txMs: number | null;
+  ok: boolean;
+}
+
+export interface HandoverRow {
+  run: string;
+  planner: string;
+  service: string;
+  user: string;
+  tMs: number;
+  fromBs: string | null;
+  toBs: string;
+  durationMs: number | null;
+}
+
+export interface OutageRow {
+  run: string;
+  planner: string;
+  service: string;
+  user: string;
+  tMs: number;
+  /** null: the outage had not ended when the run stopped. */
+  endTMs: number | null;
+  durationMs: number | null;
+  cause: string;
+}
+
+export interface CheckpointRow {
+  run: string;
+  planner: string;
+  service: string;
+  migration: string;
+  kind: string;
+  bytes: number | null;
+}
+
+export interface ResultsData {
+  dir: string;
+  meta: ExperimentMeta;
+  summary: ExperimentSummary;
+  tasks: TaskRow[];
+  handovers: HandoverRow[];
+  outages: OutageRow[];
+  checkpoints: CheckpointRow[];
+  /** What was missing or odd but did not stop the report. */
+  warnings: string[];
+}
+
+const num = z.number();
+const nullableNum = z.number().nullable();
+const hostMap = z.record(z.string(), z.string().nullable());
+
+const runMetaSchema = z.object({
+  run: z.string(),
+  planner: z.string(),
+  service: z.string(),
+  repeat: z.number().int(),
+  startedEpochMs: num,
+  endedEpochMs: num,
+  complete: z.boolean(),
+  error: z.string().optional(),
+  velocity: num,
+  seed: num,
+  experimentId: num,
+});
+
+const metaSchema = z.object({
+  version: z.literal(RESULTS_VERSION),
+  args: z.record(z.string(), z.unknown()).default({}),
+  testbed: z.string(),
+  inventory: z.unknown(),
+  versions: z
+    .object({
+      edgectl: z.string(),
+      node: z.string(),
+      docker: hostMap.default({}),
+      criu: hostMap.default({}),
+      kernel: hostMap.default({}),
+    })
+    .default({ edgectl: 'unknown', node: 'unknown', docker: {}, criu: {}, kernel: {} }),
+  links: z
+    .array(
+      z.object({
+        from: z.string(),
+        to: z.string(),
+        latencyMs: num,
+        emulated: z.boolean().nullable(),
+        method: z.string().nullable(),
+      }),
+    )
+    .default([]),
+  imageBytes: z.record(z.string(), nullableNum).default({}),
+  startedEpochMs: num,
+  endedEpochMs: num,
+  complete: z.boolean(),
+  runs: z.array(runMetaSchema),
+  caveats: z.array(z.string()).default([]),
+});
+
+const statSchema = z.object({ mean: nullableNum, std: nullableNum, n: num });
+const intervalSchema = z.object({ mean: nullableNum, ci95: nullableNum, n: num });
+
+const summarySchema = z.object({
+  version: z.literal(RESULTS_VERSION),
+  complete: z.boolean(),
+  planners: z.array(
+    z.object({
+      planner: z.string(),
+      service: z.string(),
+      repeats: num,
+      tasks: num,
+      failedTasks: num,
+      e2eMs: statSchema,
+      procMs: statSchema,
+      txMs: statSchema,
+      downtimeMs: intervalSchema,
+      meanE2eMs: intervalSchema,
+      migrations: num,
+      failedMigrations: num,
+      handovers: num,
+      counterContinuous: z.boolean(),
+      counterResets: num,
+      ratioToOrchestrated: z.object({ e2e: nullableNum, downtime: nullableNum }),
+    }),
+  ),
+});
+
+/** `runs[2].planner` from a zod issue path. */
+function pathOf(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
+    .join('');
+}
+
+async function readJson<T>(dir: string, name: string, schema: z.ZodType<T>): Promise<T> {
+  const file = join(dir, name);
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`${file}: not readable JSON (${errorMessage(err)})`, {
+      hint: 'a results directory is written by edgectl experiment run',
+    });
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const issues = r.error.issues.slice(0, 5).map((i) => `${pathOf(i.path) || '(top)'}: ${i.message}`);
+    throw new UsageError(`${file} is not what edgectl experiment run writes: ${issues.join('; ')}`, {
+      hint: `results format version ${RESULTS_VERSION} (src/lib/experiment/format.ts)`,
+    });
+  }
+  return r.data;
+}
+
+type Cells = Record<string, string>;
+
+/** A CSV file's records by column name; [] when it is empty (or missing, with a warning). */
+async function readCsv(
+  dir: string,
+  name: string,
+  columns: readonly string[],
+  warnings: string[],
+): Promise<Cells[]> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, name), 'utf8');
+  } catch {
+    warnings.push(`${name} is missing: read as empty`);
+    return [];
+  }
+  let records: Cells[];
+  try {
+    records = parse(text, { columns: true, skip_empty_lines: true, bom: true }) as Cells[];
+  } catch (err) {
+    throw new UsageError(`${join(dir, name)}: not a readable CSV file (${errorMessage(err)})`);
+  }
+  const header = text.split(/\r?\n/, 1)[0]?.split(',') ?? [];
+  const missing = text.trim() === '' ? [] : columns.filter((c) => !header.includes(c));
+  if (missing.length > 0) warnings.push(`${name} has no column ${missing.join(', ')}: read as empty cells`);
+  return records;
+}
+
+function cellNum(v: string | undefined): number | null {
+  if (v === undefined || v.trim() === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+function cellStr(v: string | undefined): string | null {
+  return v === undefined || v === '' ? null : v;
+}
+
+const isTrue = (v: string | undefined) => v === 'true' || v === '1';
+
+/**
+ * Reads a results directory. Throws a UsageError (exit 2) for a directory that does not exist or is not a
+ * results directory (no meta.json or summary.json), naming what is missing.
+ */
+export async function readResults(dirArg: string): Promise<ResultsData> {
+  const dir = resolve(dirArg);
+  const s = await stat(dir).catch(() => null);
+  if (!s)
+    throw new UsageError(`no such directory: ${dir}`, {
+      hint: 'give the results directory of edgectl experiment run',
+    });
+  if (!s.isDirectory())
+    throw new UsageError(`not a directory: ${dir}`, {
+      hint: 'give the results directory of edgectl experiment run',
+    });
+  const present = await Promise.all(
+    ['meta.json', 'summary.json'].map(async (f) => ((await stat(join(dir, f)).catch(() => null)) ? null : f)),
+  );
+  const absent = present.filter((f): f is string => f !== null);
+  if (absent.length > 0)
+    throw new UsageError(`${dir} is not a results directory: it has no ${absent.join(' and no ')}`, {
+      hint: 'edgectl experiment run writes one (meta.json, summary.json and the CSV files)',
+    });
+  const meta = (await readJson(dir, 'meta.json', metaSchema)) as ExperimentMeta;
+  const summary = (await readJson(dir, 'summary.json', summarySchema)) as ExperimentSummary;
+  const warnings: string[] = [];
+
+  const tasks: TaskRow[] = [];
+  for (const r of await readCsv(dir, 'tasks.csv', TASK_COLUMNS, warnings)) {
+    const t = cellNum(r['t_ms']);
+    if (t === null) continue;
+    tasks.push({
+      run: r['run'] ?? '',
+      planner: r['planner'] ?? '',
+      repeat: cellNum(r['repeat']) ?? 1,
+      service: r['service'] ?? '',
+      user: r['user'] ?? '',
+      tMs: t,
+      e2eMs: cellNum(r['e2e_ms']),
+      procMs: cellNum(r['proc_ms']),
+      txMs: cellNum(r['tx_ms']),
+      ok: isTrue(r['ok']),
+    });
+  }
+  const handovers: HandoverRow[] = [];
+  for (const r of await readCsv(dir, 'handovers.csv', HANDOVER_COLUMNS, warnings)) {
+    const t = cellNum(r['t_ms']);
+    if (t === null) continue;
+    handovers.push({
+      run: r['run'] ?? '',
+      planner: r['planner'] ?? '',
+      service: r['service'] ?? '',
+      user: r['user'] ?? '',
+      tMs: t,
+      fromBs: cellStr(r['from_bs']),
+      toBs: r['to_bs'] ?? '',
+      durationMs: cellNum(r['duration_ms']),
+    });
+  }
+  const outages: OutageRow[] = [];
+  for (const r of await readCsv(dir, 'outages.csv', OUTAGE_COLUMNS, warnings)) {
+    const t = cellNum(r['t_ms']);
+    if (t === null) continue;
+    outages.push({
+      run: r['run'] ?? '',
+      planner: r['planner'] ?? '',
+      service: r['service'] ?? '',
+      user: r['user'] ?? '',
+      tMs: t,
+      endTMs: cellNum(r['end_t_ms']),
+      durationMs: cellNum(r['duration_ms']),
+      cause: r['cause'] || 'unknown',
+    });
+  }
+  const checkpoints: CheckpointRow[] = [];
+  for (const r of await readCsv(dir, 'checkpoints.csv', CHECKPOINT_COLUMNS, warnings))
+    checkpoints.push({
+      run: r['run'] ?? '',
+      planner: r['planner'] ?? '',
+      service: r['service'] ?? '',
+      migration: r['migration'] ?? '',
+      kind: r['kind'] ?? '',
+      bytes: cellNum(r['bytes']),
+    });
+  return { dir, meta, summary, tasks, handovers, outages, checkpoints, warnings };
+}

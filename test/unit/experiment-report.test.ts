@@ -1,0 +1,490 @@
+/**
+ * `edgectl experiment report`: the pure spec builders on small rows, then the whole report over a synthetic
+ * results directory (test/fixtures/results/generate.ts, written by the runner's own writeResults).
+ * To look at the figures: EDGECTL_REPORT_KEEP=/some/dir npx vitest run --project unit test/unit/experiment-report.test.ts
+ */
+import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import ExperimentReport from '../../src/commands/experiment/report.js';
+import type { RunMeta } from '../../src/lib/experiment/format.js';
+import {
+  checkpointTable,
+  delayBars,
+  downtimeBars,
+  fig4Spec,
+  fig5Spec,
+  fig6Spec,
+  formatBytes,
+  handoverWindows,
+  orderPlanners,
+  plannerScale,
+  type ReportResult,
+  ratioSentence,
+  readResults,
+  writeReport,
+} from '../../src/lib/experiment/report.js';
+import type { HandoverRow, OutageRow, TaskRow } from '../../src/lib/experiment/report-data.js';
+import { writeFixture } from '../fixtures/results/generate.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'edgectl-report-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+function task(over: Partial<TaskRow>): TaskRow {
+  return {
+    run: 'nearest-simple-1',
+    planner: 'nearest',
+    repeat: 1,
+    service: 'simple',
+    user: 'mu1',
+    tMs: 0,
+    e2eMs: 30,
+    procMs: 10,
+    txMs: 20,
+    ok: true,
+    ...over,
+  };
+}
+
+function runMeta(planner: string, repeat: number, service = 'simple'): RunMeta {
+  return {
+    run: `${planner}-${service}-${repeat}`,
+    planner,
+    service,
+    repeat,
+    startedEpochMs: 0,
+    endedEpochMs: 60_000,
+    complete: true,
+    velocity: 1,
+    seed: 1,
+    experimentId: repeat,
+  };
+}
+
+/** Every data value of a spec (top level), for asserting on what a figure draws. */
+function values(spec: unknown): Record<string, unknown>[] {
+  return (spec as { data: { values: Record<string, unknown>[] } }).data.values;
+}
+
+function pngSize(png: Buffer): { width: number; height: number } {
+  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
+}
+
+describe('Fig. 4: delay bars', () => {
+  it('stacks the mean processing and transmission delay of the answered tasks, with the std of E2E', () => {
+    const bars = delayBars([
+      task({ procMs: 10, txMs: 20, e2eMs: 30 }),
+      task({ procMs: 20, txMs: 40, e2eMs: 60 }),
+      task({ ok: false, e2eMs: null, procMs: null, txMs: null }),
+      task({ planner: 'orchestrated', run: 'orchestrated-simple-1', procMs: 5, txMs: 5, e2eMs: 10 }),
+    ]);
+    expect(bars).toEqual([
+      { service: 'simple', planner: 'orchestrated', n: 1, procMs: 5, txMs: 5, e2eMs: 10, e2eStdMs: 0 },
+      { service: 'simple', planner: 'nearest', n: 2, procMs: 15, txMs: 30, e2eMs: 45, e2eStdMs: 21.21 },
+    ]);
+    const spec = fig4Spec(bars);
+    const rows = values(spec);
+    const nearest = rows.filter((r) => r['planner'] === 'nearest');
+    expect(nearest.map((r) => [r['part'], r['ms']])).toEqual([
+      ['processing', 15],
+      ['transmission', 30],
+    ]);
+    // The error bar runs around the top of the stack: 45 ± 21.21.
+    expect(nearest[0]).toMatchObject({ top: 45, lo: 23.79, hi: 66.21 });
+    const json = JSON.stringify(spec);
+    expect(json).toContain('"stack":"zero"');
+    expect(json).toContain('Delay (ms)');
+    expect(json).not.toContain('"facet"');
+  });
+
+  it('draws one panel per service when there are several', () => {
+    const bars = delayBars([task({}), task({ service: 'openface', run: 'nearest-openface-1' })]);
+    const spec = fig4Spec(bars) as { facet?: { column?: { field: string; sort: string[] } } };
+    expect(spec.facet?.column?.field).toBe('service');
+    expect(spec.facet?.column?.sort).toEqual(['openface', 'simple']);
+  });
+});
+
+describe('planner colours', () => {
+  it('orders the paper’s planners first and gives each the same colour in every figure', () => {
+    expect(orderPlanners(['cloud', 'zeta', 'nearest', 'orchestrated', 'random'])).toEqual([
+      'orchestrated',
+      'nearest',
+      'random',
+      'cloud',
+      'zeta',
+    ]);
+    const all = plannerScale(['cloud', 'nearest', 'orchestrated']);
+    const two = plannerScale(['nearest', 'orchestrated']);
+    expect(all.range[all.domain.indexOf('nearest')]).toBe(two.range[two.domain.indexOf('nearest')]);
+    expect(new Set(all.range).size).toBe(3);
+  });
+});
+
+describe('Fig. 5: downtime bars', () => {
+  const summary = (planner: string, mean: number, ci95: number | null, n: number) =>
+    ({ planner, service: 'simple', downtimeMs: { mean, ci95, n } }) as never;
+
+  it('draws 95% CI error bars only with two repetitions or more, in ms below 10 s', () => {
+    const bars = downtimeBars([summary('nearest', 2000, 300, 3), summary('orchestrated', 1200, null, 1)]);
+    expect(bars.map((b) => [b.planner, b.ci95Ms])).toEqual([
+      ['orchestrated', null],
+      ['nearest', 300],
+    ]);
+    const spec = fig5Spec(bars);
+    expect(values(spec).find((v) => v['planner'] === 'nearest')).toMatchObject({
+      value: 2000,
+      lo: 1700,
+      hi: 2300,
+    });
+    expect(JSON.stringify(spec)).toContain('Total downtime (ms)');
+    expect(JSON.stringify(spec)).toContain('"y2"');
+  });
+
+  it('switches to seconds for long runs and draws no error bar with one repetition', () => {
+    const spec = fig5Spec(downtimeBars([summary('nearest', 42_000, null, 1)]));
+    expect(values(spec)[0]).toMatchObject({ value: 42, lo: null, hi: null });
+    expect(JSON.stringify(spec)).toContain('Total downtime (s)');
+    expect(JSON.stringify(spec)).not.toContain('"y2"');
+  });
+});
+
+describe('Fig. 6: the window around a handover', () => {
+  const ho = (run: string, planner: string, tMs: number): HandoverRow => ({
+    run,
+    planner,
+    service: 'simple',
+    user: 'mu1',
+    tMs,
+    fromBs: 'ap1',
+    toBs: 'ap2',
+    durationMs: 500,
+  });
+  const outage = (
+    run: string,
+    planner: string,
+    tMs: number,
+    endTMs: number | null,
+    cause: string,
+  ): OutageRow => ({
+    run,
+    planner,
+    service: 'simple',
+    user: 'mu1',
+    tMs,
+    endTMs,
+    durationMs: endTMs === null ? null : endTMs - tMs,
+    cause,
+  });
+  // Tasks every second from 0 to 120 s in nearest's second run; only after 40 s in its first.
+  const tasks = [
+    ...Array.from({ length: 121 }, (_, i) =>
+      task({ run: 'nearest-simple-2', repeat: 2, tMs: i * 1000, ok: i !== 61, e2eMs: i === 61 ? null : 30 }),
+    ),
+    ...Array.from({ length: 80 }, (_, i) => task({ run: 'nearest-simple-1', tMs: 40_000 + i * 1000 })),
+  ];
+  const input = {
+    runs: [runMeta('nearest', 1), runMeta('nearest', 2), runMeta('cloud', 1)],
+    tasks,
+    handovers: [
+      // Run 1: no task before its first handover; run 2: 60 s then 100 s.
+      ho('nearest-simple-1', 'nearest', 10_000),
+      ho('nearest-simple-2', 'nearest', 100_000),
+      ho('nearest-simple-2', 'nearest', 60_000),
+    ],
+    outages: [
+      outage('nearest-simple-2', 'nearest', 60_000, 60_500, 'handover'),
+      outage('nearest-simple-2', 'nearest', 68_000, 69_500, 'migration'),
+      outage('nearest-simple-2', 'nearest', 5_000, 6_000, 'service'),
+      outage('nearest-simple-2', 'nearest', 85_000, null, 'service'),
+    ],
+  };
+
+  it('takes the first handover of the first run with tasks on both sides, 20 s before to 30 s after it', () => {
+    const [w, ...rest] = handoverWindows(input, 'simple');
+    expect(rest).toEqual([]); // cloud has no handover: no panel
+    expect(w).toMatchObject({
+      planner: 'nearest',
+      run: 'nearest-simple-2',
+      handoverTMs: 60_000,
+      fromS: -20,
+      toS: 30,
+    });
+    expect(w?.tasks.map((t) => t.s)).toEqual(Array.from({ length: 51 }, (_, i) => i - 20));
+    expect(w?.tasks.find((t) => t.s === 1)).toMatchObject({ ok: false, e2eMs: null });
+  });
+
+  it('keeps the outages of the window, clipped to it, an unfinished one to its end', () => {
+    const w = handoverWindows(input, 'simple')[0];
+    expect(w?.outages).toEqual([
+      { fromS: 0, toS: 0.5, cause: 'handover', open: false },
+      { fromS: 8, toS: 9.5, cause: 'migration', open: false },
+      { fromS: 25, toS: 30, cause: 'service', open: true },
+    ]);
+  });
+
+  it('breaks the line at every outage and failed task', () => {
+    const w = handoverWindows(input, 'simple', { windowS: 50, beforeS: 25 })[0];
+    const seg = (s: number) => w?.tasks.find((t) => t.s === s)?.segment;
+    expect(seg(-1)).toBe(seg(-25));
+    expect(seg(0)).toBe(seg(-1)); // the task sent at the handover instant, before the outage began
+    expect(seg(2)).toBeGreaterThan(seg(0) ?? 0); // after the outage and the failed task
+    expect(seg(10)).toBeGreaterThan(seg(8) ?? 0); // across the migration
+    expect(w?.outages.map((o) => o.cause)).toEqual(['handover', 'migration']);
+  });
+
+  it('shades the outages as rect marks and draws one panel per planner', () => {
+    const spec = fig6Spec(handoverWindows(input, 'simple'));
+    const rows = values(spec);
+    expect(rows.filter((r) => r['kind'] === 'outage').map((r) => [r['fromS'], r['toS']])).toEqual([
+      [0, 0.5],
+      [8, 9.5],
+      [25, 30],
+    ]);
+    expect(rows.filter((r) => r['kind'] === 'task')).toHaveLength(51);
+    const json = JSON.stringify(spec);
+    expect(json).toContain('"type":"rect"');
+    expect(json).toContain('"x2":{"field":"toS"}');
+    expect(json).toContain('Time relative to the handover (s)');
+    expect(json).toContain('E2E delay (ms)');
+    expect((spec as { facet: { row: { field: string } } }).facet.row.field).toBe('panel');
+  });
+});
+
+describe('Table I and the wording', () => {
+  it('averages the pre-migration checkpoints and the deltas per service', () => {
+    const c = (kind: string, bytes: number, service = 'simple') => ({
+      run: 'x',
+      planner: 'nearest',
+      service,
+      migration: '1',
+      kind,
+      bytes,
+    });
+    const rows = checkpointTable(
+      { imageBytes: { simple: 74_200_000, yolo: null }, runs: [runMeta('nearest', 1)] },
+      [c('pre', 10e6), c('pre', 12e6), c('final', 11e6), c('delta', 40e3), c('delta', 60e3)],
+    );
+    expect(rows).toEqual([
+      {
+        service: 'simple',
+        imageBytes: 74_200_000,
+        preBytes: 11e6,
+        preN: 2,
+        deltaBytes: 50e3,
+        deltaN: 2,
+        reduction: 1 - 50e3 / 11e6,
+      },
+      {
+        service: 'yolo',
+        imageBytes: null,
+        preBytes: null,
+        preN: 0,
+        deltaBytes: null,
+        deltaN: 0,
+        reduction: null,
+      },
+    ]);
+  });
+
+  it('writes sizes as the paper does and ratios as plain sentences', () => {
+    expect([74_200_000, 1_860_000_000, 47_700, 196_800_000, 512].map(formatBytes)).toEqual([
+      '74.2 MB',
+      '1.86 GB',
+      '47.7 KB',
+      '197 MB',
+      '512 B',
+    ]);
+    expect(ratioSentence('total downtime', 'nearest', 1 / 0.6)).toBe(
+      "orchestrated's total downtime is 40.0% below nearest's",
+    );
+    expect(ratioSentence('mean E2E delay', 'cloud', 0.8)).toBe(
+      "orchestrated's mean E2E delay is 25.0% above cloud's",
+    );
+  });
+});
+
+describe('writeReport over a results directory', () => {
+  let dir: string;
+  let result: ReportResult;
+  beforeAll(async () => {
+    dir = join(tmp, 'full');
+    await writeFixture(dir, { services: ['simple', 'openface'], incomplete: ['random-openface-2'] });
+    result = await writeReport(dir);
+    const keep = process.env['EDGECTL_REPORT_KEEP'];
+    if (keep) await cp(dir, keep, { recursive: true });
+  }, 60_000);
+
+  it('writes every figure as SVG and PNG, and report.md', async () => {
+    const names = ['fig4-delay', 'fig5-downtime', 'fig6-handover'];
+    expect(result.files).toEqual([
+      ...names.flatMap((n) => [join(dir, `${n}.svg`), join(dir, `${n}.png`)]),
+      join(dir, 'report.md'),
+    ]);
+    for (const f of result.files) expect((await stat(f)).size).toBeGreaterThan(500);
+    expect(result.figures.map((f) => [f.id, f.drawn])).toEqual([
+      ['fig4', true],
+      ['fig5', true],
+      ['fig6', true],
+    ]);
+  });
+
+  it('draws SVGs with their axis titles', async () => {
+    const svg = async (n: string) => readFile(join(dir, `${n}.svg`), 'utf8');
+    const fig4 = await svg('fig4-delay');
+    expect(fig4.startsWith('<svg')).toBe(true);
+    expect(fig4).toContain('Delay (ms)');
+    expect(fig4).toContain('Planner');
+    const fig5 = await svg('fig5-downtime');
+    expect(fig5.startsWith('<svg')).toBe(true);
+    expect(fig5).toContain('Total downtime (ms)');
+    const fig6 = await svg('fig6-handover');
+    expect(fig6.startsWith('<svg')).toBe(true);
+    expect(fig6).toContain('E2E delay (ms)');
+    expect(fig6).toContain('Time relative to the handover (s)');
+    // Openface, as in the paper; one panel per planner.
+    expect(result.figures[2]?.title).toContain('openface');
+    for (const p of ['orchestrated', 'nearest', 'random', 'cloud'])
+      expect(fig6).toContain(`${p} (${p}-openface-1`);
+  });
+
+  it('renders PNGs twice the size of the SVG', async () => {
+    for (const n of ['fig4-delay', 'fig5-downtime', 'fig6-handover']) {
+      const png = await readFile(join(dir, `${n}.png`));
+      expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+      const svg = await readFile(join(dir, `${n}.svg`), 'utf8');
+      const width = Number(/width="(\d+(?:\.\d+)?)"/.exec(svg)?.[1]);
+      const { width: w, height: h } = pngSize(png);
+      expect(w).toBe(Math.ceil(width * 2));
+      expect(w).toBeGreaterThan(400);
+      expect(h).toBeGreaterThan(300);
+      expect(png.length).toBeGreaterThan(10_000);
+    }
+  });
+
+  it('writes report.md: the ratios, the figures, Table I, the summary, what was emulated', async () => {
+    const md = await readFile(join(dir, 'report.md'), 'utf8');
+    expect(md).toMatch(/^# Experiment report: paper-fig3/);
+    expect(md).toMatch(/simple: orchestrated's total downtime is \d+\.\d% below nearest's/);
+    expect(md).toMatch(/orchestrated's mean E2E delay is \d+\.\d% below cloud's/);
+    expect(md).toContain('![Fig. 4: E2E delay breakdown](fig4-delay.png)');
+    expect(md).toContain('(fig5-downtime.png)');
+    expect(md).toContain('(fig6-handover.png)');
+    expect(md).toContain(
+      '| Service | Image size | Checkpoint of pre-migration | Checkpoint of migration (delta) | Reduction ratio |',
+    );
+    expect(md).toMatch(/\| simple \| 74\.2 MB \| 11\.\d+ MB \(n=6\) \| 4\d\.\d KB \(n=6\) \| 99\.\d% \|/);
+    expect(md).toMatch(
+      /\| openface \| 1\.86 GB \| 19\d(\.\d)? MB \(n=6\) \| [78]\.\d+ MB \(n=6\) \| 9\d\.\d% \|/,
+    );
+    expect(md).toContain('| Service | Planner | Runs | Tasks | E2E (ms) |');
+    expect(md).toMatch(/\| openface \| random \* \| 2 \|/);
+    expect(md).toContain('**This experiment is incomplete.**');
+    expect(md).toContain('- random-openface-2: interrupted');
+    expect(md).toContain('## What was and was not emulated');
+    expect(md).toContain('| edge1 ↔ edge2 | 25 | yes | tc netem on the data network |');
+    expect(md).toContain('| edge1 → cloud | 75 | no | – |');
+    expect(md).toContain('Latency was emulated on 2 of 4 directed links');
+    expect(md).toContain('- The mobile user is virtual');
+    expect(md).toContain('Docker: 27.5.1 on edge1, edge2, cloud.');
+    expect(result.warnings).toContain(
+      'run random-openface-2 is incomplete (interrupted): its rows are included',
+    );
+  });
+});
+
+describe('what the report tolerates and refuses', () => {
+  it('draws a run with no migration, handover or outage (empty CSV files)', async () => {
+    const dir = join(tmp, 'quiet');
+    await writeFixture(dir, { planners: ['cloud', 'orchestrated'], repeats: 1, quiet: true });
+    expect((await readFile(join(dir, 'outages.csv'), 'utf8')).trim().split('\n')).toHaveLength(1);
+    const r = await writeReport(dir);
+    expect(r.files).toHaveLength(7);
+    expect(r.figures.map((f) => f.drawn)).toEqual([true, true, false]);
+    expect(r.warnings).toContain(
+      'Fig. 6: E2E delay around a handover (simple): not drawn, no handover with tasks on both sides of it.',
+    );
+    const md = await readFile(join(dir, 'report.md'), 'utf8');
+    expect(md).toContain('| simple | 74.2 MB | – | – | – |');
+    expect(md).toContain('the downtime ratio to cloud is not defined');
+    const svg = await readFile(join(dir, 'fig6-handover.svg'), 'utf8');
+    expect(svg).toContain('Not drawn: no handover with tasks on both sides of it');
+    expect(md).toContain(
+      '![Fig. 6: E2E delay around a handover (simple)](fig6-handover.png)\n\nFig. 6: E2E delay around a handover (simple): not drawn',
+    );
+  });
+
+  it('reads a CSV file of zero bytes as no rows', async () => {
+    const dir = join(tmp, 'zero');
+    await writeFixture(dir, { planners: ['nearest'], repeats: 1 });
+    await writeFile(join(dir, 'checkpoints.csv'), '');
+    await rm(join(dir, 'migrations.csv'));
+    const data = await readResults(dir);
+    expect(data.checkpoints).toEqual([]);
+    expect((await writeReport(dir)).files).toHaveLength(7);
+  });
+
+  async function runCommand(
+    argv: string[],
+  ): Promise<{ envelope: Record<string, unknown>; exitCode: unknown }> {
+    let out = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out += String(chunk);
+      return true;
+    });
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const before = process.exitCode;
+    try {
+      await ExperimentReport.run([...argv, '--json'], ROOT).catch(() => {});
+      return { envelope: JSON.parse(out) as Record<string, unknown>, exitCode: process.exitCode };
+    } finally {
+      vi.restoreAllMocks();
+      process.exitCode = before;
+    }
+  }
+
+  it('refuses a directory that is not a results directory with exit 2, naming what is missing', async () => {
+    const dir = join(tmp, 'not-results');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'meta.json'), '{}');
+    const { envelope, exitCode } = await runCommand([dir]);
+    expect(exitCode).toBe(2);
+    expect(envelope['status']).toBe(2);
+    expect(envelope['error']).toMatchObject({ code: 'USAGE' });
+    expect((envelope['error'] as { message: string }).message).toContain('has no summary.json');
+  });
+
+  it('refuses a missing directory and a meta.json of another shape with exit 2', async () => {
+    const missing = await runCommand([join(tmp, 'nowhere')]);
+    expect(missing.exitCode).toBe(2);
+    expect((missing.envelope['error'] as { message: string }).message).toContain('no such directory');
+    const dir = join(tmp, 'bad-meta');
+    await writeFixture(dir, { planners: ['nearest'], repeats: 1 });
+    await writeFile(join(dir, 'meta.json'), JSON.stringify({ version: 1, testbed: 'x', runs: [{ run: 3 }] }));
+    const bad = await runCommand([dir]);
+    expect(bad.exitCode).toBe(2);
+    expect((bad.envelope['error'] as { message: string }).message).toMatch(/meta\.json .*runs\[0\]\.run/);
+  });
+
+  it('returns the files, figures and warnings in the JSON envelope', async () => {
+    const dir = join(tmp, 'cmd');
+    await writeFixture(dir, { planners: ['nearest', 'orchestrated'], repeats: 1 });
+    const { envelope, exitCode } = await runCommand([dir, '--handover-service', 'simple']);
+    expect(exitCode ?? 0).toBe(0);
+    expect(envelope['status']).toBe(0);
+    const result = envelope['result'] as ReportResult;
+    expect(result.dir).toBe(dir);
+    expect(result.files).toContain(join(dir, 'report.md'));
+    expect(result.figures.map((f) => f.id)).toEqual(['fig4', 'fig5', 'fig6']);
+    expect(result.warnings).toEqual([]);
+  });
+});
