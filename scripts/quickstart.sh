@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # The newcomer's one command: set everything up, then run the main job on the built-in default testbed
 # (hosts.yml in this repository): build it as a local lab on this machine, check and provision every host,
-# deploy mu1's service on edge1, offload tasks to it through the user's access point, live-migrate it to
-# edge2 (delta checkpoint) and offload again: the counter goes on where it was.
+# and run a short experiment comparing the four planners (cloud, random, nearest, orchestrated), which
+# writes its data and its report (figures, report.md) to results/quickstart.
 #
-# Re-runnable: lab up and provision leave what is already right alone, and mu1's service is undeployed
-# first (wherever an earlier or failed run left it; nothing happens when it is not deployed), so the main
-# job always starts from mu1 on edge1 with a fresh counter.
+# Re-runnable: lab up and provision leave what is already right alone, and every experiment run starts
+# from a clean state of its own (the users' containers removed, each user on its start base station).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,20 +16,20 @@ edgectl() {
 edgectl lab up
 edgectl hosts check
 edgectl provision
-edgectl undeploy --user mu1
-edgectl deploy --user mu1 --host edge1
-edgectl offload --user mu1 --count 5
-edgectl migrate --user mu1 --to edge2
-edgectl offload --user mu1 --count 5
+# The main job: the paper's comparison of the four planners, short (40 s each, a user walking at 4 m/s:
+# a handover every 15 s), with its data and figures in results/quickstart.
+rm -rf results/quickstart
+edgectl experiment run --planner all --service simple --duration 40 --velocity 4 --out results/quickstart
 cat <<'DONE'
 
-[quickstart] done: mu1's compute service runs on edge2 of the local lab.
-To look at the result:
-  ./bin/run.js lab status                            the lab's hosts, their namespaces and addresses
-  ./bin/run.js offload --user mu1 --count 3 --json   more tasks (the counter goes on); every command takes --json
-  ./bin/run.js migrate --user mu1 --to edge1 --json  move it back: phases, downtime, bytes
-  .edgectl/state.db                                  the state database (SQLite): placements, tasks, migrations
+[quickstart] done: the four planners ran on the local lab.
+The report:        results/quickstart/report.md (figures: results/quickstart/fig*.png, data: *.csv, summary.json)
+To look further:
+  ./bin/run.js lab status                                  the lab's hosts, their namespaces and addresses
+  ./bin/run.js monitor --once                              live measurements: RSSI, delays, CPU, round trips
+  ./bin/run.js experiment run --planner all --duration 1600 --service simple --out results/paper
+                                                           the paper's experiment (about 2 h on the lab)
+  .edgectl/state.db                                        the state database (SQLite): every task, migration, handover
 To clean up:
-  ./bin/run.js undeploy --user mu1                   remove mu1's container and its placement
-  ./bin/run.js lab down                              remove the lab (add --purge to drop its loaded images too)
+  ./bin/run.js lab down                                    remove the lab (add --purge to drop its loaded images too)
 DONE

@@ -1,0 +1,186 @@
+/**
+ * The results directory of `edgectl experiment run`, the contract between the runner, the report and the
+ * researcher's own scripts (pandas, R, jq). CSV files have a header row, comma-separated, RFC 4180 quoting,
+ * empty cells for missing values; times are milliseconds. `t_ms` columns count from the start of the run
+ * (one planner, one repetition) they belong to; `*_epoch_ms` columns are wall-clock epoch milliseconds.
+ *
+ *   meta.json        ExperimentMeta
+ *   summary.json     ExperimentSummary
+ *   tasks.csv        TASK_COLUMNS: every offloaded task
+ *   migrations.csv   MIGRATION_COLUMNS: every phase of every migration (one row per phase)
+ *   handovers.csv    HANDOVER_COLUMNS
+ *   outages.csv      OUTAGE_COLUMNS: every gap in service the user saw (handover, migration, service, ...)
+ *   checkpoints.csv  CHECKPOINT_COLUMNS: every checkpoint a migration took (pre, final, delta), for Table I
+ *   report.md, fig4-delay.svg/png, fig5-downtime.svg/png, fig6-handover.svg/png: `experiment report DIR`
+ */
+
+export const RESULTS_VERSION = 1;
+
+export const TASK_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  'user',
+  't_ms',
+  'sent_epoch_ms',
+  'bs',
+  'host',
+  'counter',
+  'e2e_ms',
+  'proc_ms',
+  'tx_ms',
+  'ok',
+  'reconnects',
+  'error',
+] as const;
+
+export const MIGRATION_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  'user',
+  'migration',
+  'from',
+  'to',
+  'strategy',
+  'codec',
+  't_ms',
+  'downtime_ms',
+  'total_ms',
+  'bytes',
+  'ok',
+  'rolled_back',
+  'phase',
+  'phase_start_ms',
+  'phase_duration_ms',
+  'phase_bytes',
+] as const;
+
+export const HANDOVER_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  'user',
+  't_ms',
+  'from_bs',
+  'to_bs',
+  'duration_ms',
+  'link_down_ms',
+  'trigger',
+] as const;
+
+export const OUTAGE_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  'user',
+  't_ms',
+  'end_t_ms',
+  'duration_ms',
+  'cause',
+  'detail',
+] as const;
+
+export const CHECKPOINT_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  'user',
+  'migration',
+  'host',
+  'kind',
+  'bytes',
+  'ms',
+] as const;
+
+/** One planner's run on one service in one repetition. */
+export interface RunMeta {
+  /** `PLANNER-SERVICE-REPEAT`, the `run` column of every CSV. */
+  run: string;
+  planner: string;
+  service: string;
+  repeat: number;
+  startedEpochMs: number;
+  endedEpochMs: number;
+  /** false when it was interrupted or failed: its rows are kept, but it is not a whole run. */
+  complete: boolean;
+  error?: string;
+  /** The user's walk speed (m/s) in this run. */
+  velocity: number;
+  seed: number;
+  experimentId: number;
+}
+
+export interface ExperimentMeta {
+  version: typeof RESULTS_VERSION;
+  /** `experiment run`'s arguments. */
+  args: Record<string, unknown>;
+  testbed: string;
+  /** hosts.yml as edgectl read it (defaults filled in). */
+  inventory: unknown;
+  versions: {
+    edgectl: string;
+    node: string;
+    docker: Record<string, string | null>;
+    criu: Record<string, string | null>;
+    kernel: Record<string, string | null>;
+  };
+  /** Per directed wired link the planner uses: its latency and whether and how it was emulated. */
+  links: { from: string; to: string; latencyMs: number; emulated: boolean | null; method: string | null }[];
+  /** The size of each service's image on the servers (bytes), for Table I. */
+  imageBytes: Record<string, number | null>;
+  startedEpochMs: number;
+  endedEpochMs: number;
+  complete: boolean;
+  runs: RunMeta[];
+  /** What was not emulated or measured as the paper did, said plainly. */
+  caveats: string[];
+}
+
+export interface Stat {
+  mean: number | null;
+  std: number | null;
+  n: number;
+}
+
+/** Over repetitions: the mean of the per-repetition values and its 95% confidence interval (Student t). */
+export interface Interval {
+  mean: number | null;
+  /** Half-width of the 95% interval; null with fewer than two repetitions. */
+  ci95: number | null;
+  n: number;
+}
+
+export interface PlannerSummary {
+  planner: string;
+  service: string;
+  repeats: number;
+  tasks: number;
+  failedTasks: number;
+  e2eMs: Stat;
+  procMs: Stat;
+  txMs: Stat;
+  /** Sum of the outages the user saw per run (ms), over repetitions. */
+  downtimeMs: Interval;
+  /** Mean E2E per run, over repetitions. */
+  meanE2eMs: Interval;
+  migrations: number;
+  failedMigrations: number;
+  handovers: number;
+  /** The service's counter went up by one from task to task in every run (state survived every move). */
+  counterContinuous: boolean;
+  counterResets: number;
+  /** This planner's value divided by orchestrated's (same service); null without orchestrated. */
+  ratioToOrchestrated: { e2e: number | null; downtime: number | null };
+}
+
+export interface ExperimentSummary {
+  version: typeof RESULTS_VERSION;
+  complete: boolean;
+  planners: PlannerSummary[];
+}

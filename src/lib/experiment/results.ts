@@ -1,0 +1,369 @@
+/**
+ * The results of an experiment: its rows read back from the state database (every task, gap, handover and
+ * migration carries the experiment id of the run it belongs to), the CSV files and summary.json of the
+ * results directory (format.ts), and the summary's statistics, pure.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import type { StateDb } from '../state/index.js';
+import {
+  CHECKPOINT_COLUMNS,
+  type ExperimentMeta,
+  type ExperimentSummary,
+  HANDOVER_COLUMNS,
+  type Interval,
+  MIGRATION_COLUMNS,
+  OUTAGE_COLUMNS,
+  type PlannerSummary,
+  RESULTS_VERSION,
+  type RunMeta,
+  type Stat,
+  TASK_COLUMNS,
+} from './format.js';
+
+type Row = Record<string, string | number | boolean | null | undefined>;
+
+/** The rows of one run, as the CSV files hold them. */
+export interface RunRows {
+  tasks: Row[];
+  migrations: Row[];
+  handovers: Row[];
+  outages: Row[];
+  checkpoints: Row[];
+}
+
+/**
+ * Reads one run's rows from the state database: those that started within the run (from its start for
+ * `durationS`); what happened while it was torn down is not part of it.
+ */
+export function runRows(state: StateDb, run: RunMeta, durationS?: number): RunRows {
+  const rows = allRunRows(state, run);
+  if (durationS === undefined) return rows;
+  const inside = (r: Row) =>
+    typeof r['t_ms'] !== 'number' || (r['t_ms'] >= 0 && r['t_ms'] <= durationS * 1000);
+  const migrations = new Set(rows.migrations.filter(inside).map((m) => m['migration']));
+  return {
+    tasks: rows.tasks.filter(inside),
+    migrations: rows.migrations.filter((m) => migrations.has(m['migration'])),
+    handovers: rows.handovers.filter(inside),
+    outages: rows.outages.filter(inside),
+    checkpoints: rows.checkpoints.filter((c) => migrations.has(c['migration'])),
+  };
+}
+
+function allRunRows(state: StateDb, run: RunMeta): RunRows {
+  const id = run.experimentId;
+  const t0 = run.startedEpochMs;
+  const base = { run: run.run, planner: run.planner, repeat: run.repeat, service: run.service };
+  const rel = (v: number | null) => (v === null ? null : Math.round((v - t0) * 10) / 10);
+  const q = <T>(sql: string): T[] => state.db.prepare(sql).all(id) as T[];
+  const tasks = q<{
+    user: string;
+    sent_ms: number;
+    bs: string | null;
+    host: string | null;
+    counter: number | null;
+    e2e_ms: number | null;
+    proc_ms: number | null;
+    tx_ms: number | null;
+    ok: number;
+    reconnects: number;
+    error: string | null;
+  }>('SELECT * FROM tasks WHERE experiment_id = ? ORDER BY sent_ms, id').map((t) => ({
+    ...base,
+    user: t.user,
+    t_ms: rel(t.sent_ms),
+    sent_epoch_ms: Math.round(t.sent_ms),
+    bs: t.bs,
+    host: t.host,
+    counter: t.counter,
+    e2e_ms: t.e2e_ms,
+    proc_ms: t.proc_ms,
+    tx_ms: t.tx_ms,
+    ok: t.ok === 1,
+    reconnects: t.reconnects,
+    error: t.error,
+  }));
+  const migrations = q<{
+    id: number;
+    user: string;
+    from_host: string;
+    to_host: string;
+    strategy: string;
+    codec: string | null;
+    started_ms: number;
+    downtime_ms: number | null;
+    total_ms: number | null;
+    bytes: number | null;
+    ok: number | null;
+    rolled_back: number;
+    name: string | null;
+    start_ms: number | null;
+    duration_ms: number | null;
+    phase_bytes: number | null;
+  }>(
+    `SELECT m.*, p.name, p.start_ms, p.duration_ms, p.bytes AS phase_bytes FROM migrations m
+     LEFT JOIN migration_phases p ON p.migration_id = m.id WHERE m.experiment_id = ? ORDER BY m.id, p.seq`,
+  ).map((m) => ({
+    ...base,
+    user: m.user,
+    migration: m.id,
+    from: m.from_host,
+    to: m.to_host,
+    strategy: m.strategy,
+    codec: m.codec,
+    t_ms: rel(m.started_ms),
+    downtime_ms: m.downtime_ms,
+    total_ms: m.total_ms,
+    bytes: m.bytes,
+    ok: m.ok === 1,
+    rolled_back: m.rolled_back === 1,
+    phase: m.name,
+    phase_start_ms: m.start_ms,
+    phase_duration_ms: m.duration_ms,
+    phase_bytes: m.phase_bytes,
+  }));
+  const handovers = q<{
+    user: string;
+    at_ms: number;
+    from_bs: string | null;
+    to_bs: string;
+    duration_ms: number | null;
+    link_down_ms: number | null;
+    trigger: string | null;
+  }>('SELECT * FROM handovers WHERE experiment_id = ? ORDER BY at_ms, id').map((h) => ({
+    ...base,
+    user: h.user,
+    t_ms: rel(h.at_ms),
+    from_bs: h.from_bs,
+    to_bs: h.to_bs,
+    duration_ms: h.duration_ms,
+    link_down_ms: h.link_down_ms,
+    trigger: h.trigger,
+  }));
+  const outages = q<{
+    user: string;
+    start_ms: number;
+    end_ms: number | null;
+    cause: string;
+    detail: string | null;
+  }>('SELECT * FROM gaps WHERE experiment_id = ? ORDER BY start_ms, id').map((g) => ({
+    ...base,
+    user: g.user,
+    t_ms: rel(g.start_ms),
+    end_t_ms: rel(g.end_ms),
+    duration_ms: g.end_ms === null ? null : Math.round((g.end_ms - g.start_ms) * 10) / 10,
+    cause: g.cause,
+    detail: g.detail,
+  }));
+  const checkpoints = q<{
+    migration_id: number;
+    user: string;
+    host: string;
+    kind: string;
+    bytes: number;
+    ms: number;
+  }>(
+    `SELECT c.* FROM checkpoints c JOIN migrations m ON m.id = c.migration_id
+     WHERE m.experiment_id = ? ORDER BY c.at_ms, c.id`,
+  ).map((c) => ({
+    ...base,
+    user: c.user,
+    migration: c.migration_id,
+    host: c.host,
+    kind: c.kind,
+    bytes: c.bytes,
+    ms: Math.round(c.ms * 10) / 10,
+  }));
+  return { tasks, migrations, handovers, outages, checkpoints };
+}
+
+export function toCsv(rows: readonly Row[], columns: readonly string[]): string {
+  return stringify(
+    rows.map((r) => columns.map((c) => r[c] ?? '')),
+    { header: true, columns: [...columns], cast: { boolean: (v) => (v ? 'true' : 'false') } },
+  );
+}
+
+export function stat(values: readonly number[]): Stat {
+  const n = values.length;
+  if (n === 0) return { mean: null, std: null, n };
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const std = n > 1 ? Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return { mean: round(mean), std: round(std), n };
+}
+
+/** Student's t for a two-sided 95% interval, by degrees of freedom (1-30; the normal's 1.96 beyond). */
+const T95 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
+  2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
+
+export function interval(values: readonly number[]): Interval {
+  const s = stat(values);
+  if (s.mean === null || s.n < 2 || s.std === null) return { mean: s.mean, ci95: null, n: s.n };
+  const t = T95[s.n - 2] ?? 1.96;
+  return { mean: s.mean, ci95: round((t * s.std) / Math.sqrt(s.n)), n: s.n };
+}
+
+function round(v: number): number {
+  return Math.round(v * 1000) / 1000;
+}
+
+/** Counter resets in a run: an answered task whose counter is below the one before it (state lost). */
+export function counterResets(tasks: readonly Row[]): number {
+  let last: number | undefined;
+  let resets = 0;
+  const byUser = new Map<string, number | undefined>();
+  for (const t of tasks) {
+    if (t['ok'] !== true || typeof t['counter'] !== 'number') continue;
+    const user = String(t['user']);
+    last = byUser.get(user);
+    if (last !== undefined && t['counter'] <= last) resets++;
+    byUser.set(user, t['counter']);
+  }
+  return resets;
+}
+
+/**
+ * The time a run's users spent without service (ms): the union of their outages, per user, summed over
+ * users. Outages that overlap (a coordinated handover inside a migration's downtime) count once.
+ */
+export function downtimeOf(outages: readonly Row[]): number {
+  const byUser = new Map<string, [number, number][]>();
+  for (const o of outages) {
+    const a = o['t_ms'];
+    const b = o['end_t_ms'];
+    if (typeof a !== 'number' || typeof b !== 'number' || b <= a) continue;
+    const user = String(o['user']);
+    byUser.set(user, [...(byUser.get(user) ?? []), [a, b]]);
+  }
+  let total = 0;
+  for (const spans of byUser.values()) {
+    spans.sort((x, y) => x[0] - y[0]);
+    let [start, end] = spans[0] ?? [0, 0];
+    for (const [a, b] of spans.slice(1)) {
+      if (a <= end) end = Math.max(end, b);
+      else {
+        total += end - start;
+        [start, end] = [a, b];
+      }
+    }
+    total += end - start;
+  }
+  return round(total);
+}
+
+/** summary.json from every run's rows (pure). */
+export function summarise(
+  runs: readonly { meta: RunMeta; rows: RunRows }[],
+  complete: boolean,
+): ExperimentSummary {
+  const keys = [...new Set(runs.map((r) => `${r.meta.planner}\u0000${r.meta.service}`))];
+  const planners: PlannerSummary[] = keys.map((key) => {
+    const [planner = '', service = ''] = key.split('\u0000');
+    const mine = runs.filter((r) => r.meta.planner === planner && r.meta.service === service);
+    const tasks = mine.flatMap((r) => r.rows.tasks);
+    const ok = tasks.filter((t) => t['ok'] === true && typeof t['e2e_ms'] === 'number');
+    const nums = (rows: readonly Row[], col: string) =>
+      rows.map((r) => r[col]).filter((v): v is number => typeof v === 'number');
+    const downtimes = mine.map((r) => downtimeOf(r.rows.outages));
+    const meanE2es = mine
+      .map(
+        (r) =>
+          stat(
+            nums(
+              r.rows.tasks.filter((t) => t['ok'] === true),
+              'e2e_ms',
+            ),
+          ).mean,
+      )
+      .filter((v): v is number => v !== null);
+    const migrationIds = (r: RunRows, okOnly: boolean) =>
+      new Set(r.migrations.filter((m) => !okOnly || m['ok'] === true).map((m) => m['migration'])).size;
+    const resets = mine.reduce((a, r) => a + counterResets(r.rows.tasks), 0);
+    return {
+      planner,
+      service,
+      repeats: mine.length,
+      tasks: tasks.length,
+      failedTasks: tasks.length - ok.length,
+      e2eMs: stat(nums(ok, 'e2e_ms')),
+      procMs: stat(nums(ok, 'proc_ms')),
+      txMs: stat(nums(ok, 'tx_ms')),
+      downtimeMs: interval(downtimes),
+      meanE2eMs: interval(meanE2es),
+      migrations: mine.reduce((a, r) => a + migrationIds(r.rows, true), 0),
+      failedMigrations: mine.reduce(
+        (a, r) => a + migrationIds(r.rows, false) - migrationIds(r.rows, true),
+        0,
+      ),
+      handovers: mine.reduce((a, r) => a + r.rows.handovers.length, 0),
+      counterContinuous: resets === 0,
+      counterResets: resets,
+      ratioToOrchestrated: { e2e: null, downtime: null },
+    };
+  });
+  for (const p of planners) {
+    const o = planners.find((x) => x.planner === 'orchestrated' && x.service === p.service);
+    const ratio = (a: number | null, b: number | null | undefined) =>
+      a === null || b === null || b === undefined || b === 0 ? null : round(a / b);
+    p.ratioToOrchestrated = {
+      e2e: ratio(p.e2eMs.mean, o?.e2eMs.mean),
+      downtime: ratio(p.downtimeMs.mean, o?.downtimeMs.mean),
+    };
+  }
+  return { version: RESULTS_VERSION, complete, planners };
+}
+
+/** Writes meta.json, summary.json and the CSV files; returns the paths written. */
+export async function writeResults(
+  dir: string,
+  meta: ExperimentMeta,
+  runs: readonly { meta: RunMeta; rows: RunRows }[],
+): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const all = (pick: (r: RunRows) => Row[]) => runs.flatMap((r) => pick(r.rows));
+  const files: [string, string][] = [
+    ['meta.json', `${JSON.stringify(meta, null, 2)}\n`],
+    ['summary.json', `${JSON.stringify(summarise(runs, meta.complete), null, 2)}\n`],
+    [
+      'tasks.csv',
+      toCsv(
+        all((r) => r.tasks),
+        TASK_COLUMNS,
+      ),
+    ],
+    [
+      'migrations.csv',
+      toCsv(
+        all((r) => r.migrations),
+        MIGRATION_COLUMNS,
+      ),
+    ],
+    [
+      'handovers.csv',
+      toCsv(
+        all((r) => r.handovers),
+        HANDOVER_COLUMNS,
+      ),
+    ],
+    [
+      'outages.csv',
+      toCsv(
+        all((r) => r.outages),
+        OUTAGE_COLUMNS,
+      ),
+    ],
+    [
+      'checkpoints.csv',
+      toCsv(
+        all((r) => r.checkpoints),
+        CHECKPOINT_COLUMNS,
+      ),
+    ],
+  ];
+  for (const [name, text] of files) await writeFile(join(dir, name), text);
+  return files.map(([name]) => join(dir, name));
+}

@@ -1,0 +1,129 @@
+/**
+ * `edgectl experiment run` on the provisioned lab (latency emulated): a short run of all four planners with
+ * a brisk user (2 m/s: a handover every 30 s). Every planner records tasks, the non-cloud ones migrate,
+ * nearest's handovers each leave two separate outages (the handover, then the migration) and
+ * orchestrated's one, no run loses the service's counter, the cloud is the slowest by its emulated
+ * latency, and the report's figures are valid SVG and PNG files.
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ExperimentSummary } from '../../src/lib/experiment/format.js';
+import type { ExperimentResult } from '../../src/lib/experiment/run.js';
+import { edgectl } from '../helpers/cli.js';
+import { hostsFile } from '../helpers/lab.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'edgectl-experiment-'));
+const stateFile = join(dir, 'state.db');
+const out = join(dir, 'results');
+
+function cli<T>(args: string[], timeoutMs = 300_000) {
+  return edgectl<T>([...args, '-f', hostsFile, '--state', stateFile, '--json'], { timeoutMs });
+}
+
+type Row = Record<string, string>;
+const csv = (name: string): Row[] => parse(readFileSync(join(out, name)), { columns: true }) as Row[];
+
+let result: ExperimentResult;
+
+beforeAll(async () => {
+  const p = await cli(['provision']);
+  expect(p.exitCode, p.stderr).toBe(0);
+  const c = await cli(['hosts', 'check']);
+  expect(c.exitCode, c.stderr).toBe(0);
+  const r = await cli<ExperimentResult>(
+    [
+      'experiment',
+      'run',
+      '--planner',
+      'all',
+      '--service',
+      'simple',
+      '--duration',
+      '60',
+      '--velocity',
+      '2',
+      '--out',
+      out,
+    ],
+    1_200_000,
+  );
+  expect(r.exitCode, r.stderr).toBe(0);
+  result = r.json!.result!;
+}, 1_500_000);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('experiment run: all four planners, simple, a brisk user', () => {
+  it('completes every run, records tasks for every planner, and the non-cloud planners migrate', () => {
+    expect(result.complete).toBe(true);
+    expect(result.runs.map((r) => r.planner)).toEqual(['cloud', 'random', 'nearest', 'orchestrated']);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as ExperimentSummary;
+    const by = (p: string) => summary.planners.find((x) => x.planner === p)!;
+    for (const p of ['cloud', 'random', 'nearest', 'orchestrated']) {
+      expect(by(p).tasks, p).toBeGreaterThan(40);
+      expect(by(p).handovers, p).toBeGreaterThanOrEqual(2);
+      // The counter never resets: the service's state survived every move.
+      expect(by(p).counterContinuous, p).toBe(true);
+    }
+    expect(by('cloud').migrations).toBe(0);
+    for (const p of ['random', 'nearest', 'orchestrated']) expect(by(p).migrations, p).toBeGreaterThan(0);
+    // The cloud is 150 ms (one way) farther than any edge: its mean E2E is the highest.
+    const cloud = by('cloud').e2eMs.mean!;
+    for (const p of ['random', 'nearest', 'orchestrated']) expect(by(p).e2eMs.mean!, p).toBeLessThan(cloud);
+    expect(cloud).toBeGreaterThan(300);
+    // Every CSV is there, one row per task.
+    expect(csv('tasks.csv').length).toBe(summary.planners.reduce((a, p) => a + p.tasks, 0));
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8'));
+    expect(meta.links.every((l: { emulated: boolean }) => l.emulated === true)).toBe(true);
+  });
+
+  it('nearest: each handover, then a separate migration outage; orchestrated: each handover inside its migration’s outage', () => {
+    const outages = csv('outages.csv');
+    const spans = (run: string, cause: string) =>
+      outages
+        .filter((o) => o['run'] === run && o['cause'] === cause)
+        .map((o) => [Number(o['t_ms']), Number(o['end_t_ms'])] as const);
+    const handoverSpans = spans('nearest-simple-1', 'handover');
+    const migrationSpans = spans('nearest-simple-1', 'migration');
+    const all = JSON.stringify(outages.map((o) => [o['run'], o['cause'], o['t_ms'], o['end_t_ms']]));
+    expect(migrationSpans.length).toBeGreaterThan(0);
+    for (const [a, b] of migrationSpans) {
+      // The migration outage starts after a handover ended (it reacts to it), overlapping none.
+      expect(
+        handoverSpans.some(([ha, hb]) => hb <= a && ha < b),
+        all,
+      ).toBe(true);
+      expect(
+        handoverSpans.some(([ha, hb]) => ha < b && a < hb),
+        all,
+      ).toBe(false);
+    }
+    const oh = spans('orchestrated-simple-1', 'handover');
+    const om = spans('orchestrated-simple-1', 'migration');
+    expect(om.length).toBeGreaterThan(0);
+    // Every migration of orchestrated has a handover inside its outage: one window for both.
+    for (const [a, b] of om)
+      expect(
+        oh.some(([ha, hb]) => ha >= a - 50 && hb <= b + 50),
+        all,
+      ).toBe(true);
+  });
+
+  it('draws the report: SVG and PNG figures and report.md', () => {
+    for (const f of ['fig4-delay', 'fig5-downtime', 'fig6-handover']) {
+      const svg = readFileSync(join(out, `${f}.svg`), 'utf8');
+      expect(svg.startsWith('<svg'), f).toBe(true);
+      const png = readFileSync(join(out, `${f}.png`));
+      expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+      expect(statSync(join(out, `${f}.png`)).size).toBeGreaterThan(5000);
+    }
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toMatch(/orchestrated/);
+    expect(md).toMatch(/fig4-delay\.png/);
+  });
+});
