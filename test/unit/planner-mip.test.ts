@@ -24,19 +24,9 @@ import { lagrange } from '../../src/lib/planner/mip/lagrange.js';
 import { lpBackend } from '../../src/lib/planner/mip/lp-solver.js';
 import { compose, costFixing, presolve } from '../../src/lib/planner/mip/reduce.js';
 
-afterAll(closeEngines);
+import { seededRandom } from '../../src/lib/util/random.js';
 
-/** mulberry32: a tiny seeded PRNG, so every instance can be rebuilt from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+afterAll(closeEngines);
 
 /**
  * A small random instance: up to `maxUsers` users, 1-3 base stations, 1-3 servers, 1-6 options per user
@@ -44,7 +34,7 @@ function prng(seed: number): () => number {
  * often bind and sometimes cannot be met.
  */
 function randomProblem(seed: number, maxUsers = 6): AssignmentProblem {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const int = (n: number) => Math.floor(rnd() * n);
   const n = 1 + int(maxUsers);
   const B = 1 + int(3);
@@ -82,7 +72,7 @@ function randomProblem(seed: number, maxUsers = 6): AssignmentProblem {
 
 /** A larger instance (every user hears every AP) for time limits: n users, B APs, S servers. */
 function largerProblem(seed: number, n: number, B: number, S: number): AssignmentProblem {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const users = Array.from({ length: n }, (_, u) => ({
     id: `mu${u + 1}`,
     demand: [0.25 * (1 + Math.floor(rnd() * 8)), 128 * (1 + Math.floor(rnd() * 16))],
@@ -183,7 +173,7 @@ describe('checkAssignment', () => {
 describe('knapsack', () => {
   it('matches enumeration on random instances', () => {
     for (let seed = 1; seed <= 200; seed++) {
-      const rnd = prng(seed);
+      const rnd = seededRandom(seed);
       const m = 1 + Math.floor(rnd() * 12);
       const profit = Array.from({ length: m }, () => Math.round(rnd() * 100 - 20));
       const weight = Array.from({ length: 2 * m }, () => Math.round(rnd() * 10));
@@ -431,6 +421,24 @@ describe('time limits and aborts', () => {
         // The engines stop at their limit; the driver's stages add little (a generous margin for CI).
         expect(r.solveMs).toBeLessThan(timeLimitMs + 2500);
       }
+    }
+  });
+
+  it('an engine whose answer breaks a constraint, or that fails, costs the proof, not the plan', async () => {
+    const p = largerProblem(3, 40, 4, 8);
+    const liar = {
+      name: 'liar',
+      run: async () => ({ status: 'optimal' as const, choice: p.users.map(() => 0), bound: 1e12 }),
+    };
+    const broken = {
+      name: 'broken',
+      run: async () => ({ status: 'error' as const, bound: null, message: 'crashed' }),
+    };
+    for (const engine of [liar, broken]) {
+      const r = await solveWith(engine.name, () => engine, p, { timeLimitMs: 2000, reduce: false });
+      expect(r.status, r.message).toBe('feasible');
+      expectChecked(p, r);
+      expect(r.message).toMatch(/the heuristic incumbent is used/);
     }
   });
 

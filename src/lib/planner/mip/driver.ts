@@ -6,7 +6,7 @@
  */
 import { checkAssignment } from './check.js';
 import { flatten } from './flat.js';
-import { construct, gapOf, improve } from './greedy.js';
+import { construct, gapOf, greedyAssign, improve } from './greedy.js';
 import { explainInfeasible } from './infeasible.js';
 import { KL_MAX_PAIRS, knapsackLagrange, pairCount } from './kl.js';
 import { lagrange } from './lagrange.js';
@@ -212,20 +212,30 @@ export async function solveWith(
     bound = bound === null ? ans.bound + red.fixedValue : Math.min(bound, ans.bound + red.fixedValue);
 
   let choice: number[] | null = null;
+  let failed: string | undefined;
   if (ans.choice !== undefined) {
     choice = expand(red, ans.choice);
     const check = checkAssignment(problem, choice);
     if (!check.ok) {
-      return done(
-        {
-          status: 'error',
-          objective: null,
-          bound,
-          message: `${backend.name}'s answer breaks constraints: ${check.violations.join('; ')}`,
-        },
-        backend.name,
-      );
+      failed = `${backend.name}'s answer breaks constraints: ${check.violations.join('; ')}`;
+      choice = null;
     }
+  } else if (ans.status === 'error') failed = `${backend.name} failed: ${ans.message ?? 'no reason given'}`;
+  if (failed !== undefined) {
+    // An engine that misbehaves (javascript-lp-solver at a tight time limit) costs the proof, not the
+    // plan: the checked heuristic incumbent stands, and the message says why.
+    const fallback = incumbent ?? greedyAssign(problem, { timeLimitMs: Math.min(1000, timeLimitMs / 10) });
+    if (fallback === null)
+      return done({ status: 'error', objective: null, bound, message: failed }, backend.name);
+    return finish(
+      done,
+      problem,
+      fallback,
+      bound,
+      'feasible',
+      [...notes, `${failed}; the heuristic incumbent is used`],
+      backend.name,
+    );
   }
   switch (ans.status) {
     case 'infeasible':
