@@ -26,6 +26,7 @@ if (!existsSync(`${root}dist/lib/planner/mip/index.js`)) {
   process.exit(1);
 }
 const { solve, closeEngines } = await import(`${root}dist/lib/planner/mip/index.js`);
+const { seededRandom } = await import(`${root}dist/lib/util/random.js`);
 
 const sizes = (process.env.BENCH_SIZES ?? '5x3x4,20x5x5,50x10x10,100x20x20,200x20x20,500x50x50,1000x50x50')
   .split(',')
@@ -43,20 +44,8 @@ const runs = Number(process.env.BENCH_RUNS ?? 20);
  */
 const LP_SOLVER_MAX_OPTIONS = Number(process.env.BENCH_LP_SOLVER_MAX_OPTIONS ?? 20_000);
 
-/** mulberry32: a tiny seeded PRNG. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function instance(nUsers, nAps, nServers, seed) {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
   const SPACING = 100;

@@ -70,3 +70,23 @@ export const SECOND_USER = {
   trajectory: { type: 'roundtrip', from: [120, 0], to: [0, 0], speed: 1 },
   startBasestation: 'ap3',
 };
+
+/**
+ * The common start of the tests that watch mu1 at work: the lab provisioned, the servers' CPU scores
+ * measured (hosts check) into the test's state database, mu1's `simple` service freshly on edge1 and mu1
+ * on ap1, wherever an earlier test file left it. `cli` runs edgectl with the test's hosts file and state.
+ */
+export async function placeMu1OnEdge1(
+  cli: (args: string[]) => Promise<{ exitCode: number; stderr: string }>,
+): Promise<void> {
+  for (const args of [
+    ['provision'],
+    ['hosts', 'check'],
+    ['undeploy', '--user', 'mu1'],
+    ['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge1'],
+    ['handover', '--user', 'mu1', '--to', 'ap1', '--blackout', '0'],
+  ]) {
+    const r = await cli(args);
+    if (r.exitCode !== 0) throw new Error(`edgectl ${args.join(' ')} exited ${r.exitCode}: ${r.stderr}`);
+  }
+}

@@ -16,7 +16,7 @@ import { SshPool } from '../../src/lib/remote/index.js';
 import { openState } from '../../src/lib/state/index.js';
 import { edgectl } from '../helpers/cli.js';
 import { edgectlInterrupted } from '../helpers/interrupt.js';
-import { hostsFile, labInventory } from '../helpers/lab.js';
+import { hostsFile, labInventory, placeMu1OnEdge1 } from '../helpers/lab.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-monitor-'));
 const stateFile = join(dir, 'state.db');
@@ -41,17 +41,7 @@ async function rateCaps(): Promise<number[]> {
 
 beforeAll(async () => {
   ({ inv } = await labInventory());
-  const p = await cli(['provision']);
-  expect(p.exitCode, p.stderr).toBe(0);
-  // hosts check measures the servers' CPU scores into this state database.
-  const c = await cli(['hosts', 'check']);
-  expect(c.exitCode, c.stderr).toBe(0);
-  await cli(['undeploy', '--user', 'mu1']);
-  const d = await cli(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge1']);
-  expect(d.exitCode, d.stderr).toBe(0);
-  // From ap1, wherever an earlier test file left the user.
-  const h = await cli(['handover', '--user', 'mu1', '--to', 'ap1', '--blackout', '0']);
-  expect(h.exitCode, h.stderr).toBe(0);
+  await placeMu1OnEdge1(cli);
 }, 600_000);
 
 afterAll(async () => {

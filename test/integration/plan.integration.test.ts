@@ -16,7 +16,7 @@ import type { PlanResult } from '../../src/lib/planner/plan.js';
 import { SshPool } from '../../src/lib/remote/index.js';
 import { openState, type StateDb } from '../../src/lib/state/index.js';
 import { edgectl } from '../helpers/cli.js';
-import { hostsFile, labInventory } from '../helpers/lab.js';
+import { hostsFile, labInventory, placeMu1OnEdge1 } from '../helpers/lab.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-plan-'));
 const stateFile = join(dir, 'state.db');
@@ -32,15 +32,7 @@ function cli<T>(args: string[]) {
 beforeAll(async () => {
   ({ inv } = await labInventory());
   state = openState(stateFile);
-  const p = await cli(['provision']);
-  expect(p.exitCode, p.stderr).toBe(0);
-  const c = await cli(['hosts', 'check']);
-  expect(c.exitCode, c.stderr).toBe(0);
-  await cli(['undeploy', '--user', 'mu1']);
-  const d = await cli(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge1']);
-  expect(d.exitCode, d.stderr).toBe(0);
-  const h = await cli(['handover', '--user', 'mu1', '--to', 'ap1', '--blackout', '0']);
-  expect(h.exitCode, h.stderr).toBe(0);
+  await placeMu1OnEdge1(cli);
 }, 600_000);
 
 afterAll(async () => {
