@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { deploy, reachDocker, undeploy, userHostPort } from '../docker/deploy.js';
 import { errorMessage, InterruptedError, UsageError } from '../errors.js';
 import { checkHosts } from '../hosts/check.js';
+import { ensureCpuScores } from '../hosts/score.js';
 import type { Inventory, User } from '../inventory/index.js';
 import { getHost, getService, serverHosts } from '../inventory/index.js';
 import { Migration } from '../migration/pipeline.js';
@@ -136,6 +137,8 @@ export async function runExperiment(
       `not every host is ready: ${notReady.map((h) => `${h.name} (${h.errors[0] ?? 'not ready'})`).join('; ')}`,
       { hint: 'edgectl hosts check says more; edgectl provision prepares the hosts' },
     );
+  // The planner's C_s: measured once per server (hosts check's own score), then kept.
+  await ensureCpuScores(inv, pool, state, check.hosts, { force: false });
   const snap0 = buildSnapshot(inv, state, { atMs: Date.now() });
   const meta: ExperimentMeta = {
     version: 1,
