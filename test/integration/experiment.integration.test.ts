@@ -114,6 +114,22 @@ describe('experiment run: all four planners, simple, a brisk user', () => {
       ).toBe(true);
   });
 
+  it('leaves the testbed as provisioned: no container of the user, the user back on its start base station', async () => {
+    const h = await cli<{ from: string | null }>([
+      'handover',
+      '--user',
+      'mu1',
+      '--to',
+      'ap1',
+      '--blackout',
+      '0',
+    ]);
+    expect(h.exitCode, h.stderr).toBe(0);
+    expect(h.json?.result?.from).toBe('ap1');
+    const dry = await cli<{ hosts: { name: string; changed: boolean }[] }>(['provision', '--dry-run']);
+    expect(dry.json?.result?.hosts.filter((x) => x.changed).map((x) => x.name)).toEqual([]);
+  });
+
   it('draws the report: SVG and PNG figures and report.md', () => {
     for (const f of ['fig4-delay', 'fig5-downtime', 'fig6-handover']) {
       const svg = readFileSync(join(out, `${f}.svg`), 'utf8');

@@ -103,6 +103,8 @@ function baselineServer(inv: Inventory, planner: PlannerName, bs: string, random
 /** What one run keeps track of per user. */
 interface UserRun {
   user: User;
+  /** Where it starts, and is put back at the end. */
+  start: string;
   agent?: AgentSession;
   bs: string | null;
   host: string;
@@ -241,6 +243,7 @@ async function runOne(
   const random = seededRandom(o.seed);
   const users: UserRun[] = inv.users.map((u) => ({
     user: u,
+    start: startBs(inv, u),
     bs: startBs(inv, u),
     host: '',
     migrations: 0,
@@ -285,7 +288,7 @@ async function runOne(
     note('clean start: undeploying, putting each user on its start base station');
     for (const u of users) {
       await undeploy(inv, pool, state, u.user.name, { forget: true });
-      await handoverUser(inv, pool, state, { user: u.user.name, to: u.bs ?? '', blackoutMs: 0 });
+      await handoverUser(inv, pool, state, { user: u.user.name, to: u.start, blackoutMs: 0 });
     }
     // The initial placement.
     for (const u of users) {
@@ -363,6 +366,13 @@ async function runOne(
     await Promise.all(users.map((u) => u.moving?.catch(() => {})));
     await Promise.all(users.map((u) => u.agent?.stop(30_000).catch(() => {})));
     for (const u of users) await undeploy(inv, pool, state, u.user.name, { forget: true }).catch(() => {});
+    // The testbed as provisioned: every user back on its start base station (no blackout).
+    for (const u of users)
+      await handoverUser(inv, pool, state, { user: u.user.name, to: u.start, blackoutMs: 0 }).catch(
+        (err: unknown) => {
+          warnings.push(`[${name}] putting ${u.user.name} back on ${u.start}: ${errorMessage(err)}`);
+        },
+      );
     runMeta.endedEpochMs = Date.now();
     state.experiments.finish(experimentId, runMeta.endedEpochMs);
   }
