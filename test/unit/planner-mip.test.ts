@@ -418,8 +418,7 @@ describe('time limits and aborts', () => {
         );
         expectChecked(p, r);
         expect(r.choice === undefined).toBe(r.objective === null);
-        // The engines stop at their limit; the driver's stages add little (a generous margin for CI).
-        expect(r.solveMs).toBeLessThan(timeLimitMs + 2500);
+        // How closely the limit is kept is measured by bench:plan (time against the limit), not here.
       }
     }
   });
@@ -455,12 +454,11 @@ describe('time limits and aborts', () => {
   it('an AbortSignal ends a HiGHS solve with its reason', async () => {
     const p = largerProblem(11, 150, 5, 20);
     const controller = new AbortController();
-    const t0 = performance.now();
     setTimeout(() => controller.abort(new Error('stop')), 100);
+    // Without the abort this solve would run to its 60 s limit, past the test's own 20 s timeout.
     await expect(
       highsSolver.solve(p, { reduce: false, timeLimitMs: 60_000, signal: controller.signal }),
     ).rejects.toThrow('stop');
-    expect(performance.now() - t0).toBeLessThan(3000);
     // The next solve starts a fresh worker.
     const r = await highsSolver.solve(largerProblem(1, 5, 2, 2), EXACT);
     expect(r.status).toBe('optimal');
