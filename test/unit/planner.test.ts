@@ -15,7 +15,7 @@ import {
   PRIOR_PSI,
   PRIOR_RHO,
 } from '../../src/lib/planner/models.js';
-import { plan } from '../../src/lib/planner/plan.js';
+import { buildProblem, plan } from '../../src/lib/planner/plan.js';
 import { MARGIN, orchestratedTriggers, reactiveTriggers } from '../../src/lib/planner/triggers.js';
 import { openState } from '../../src/lib/state/index.js';
 import { seededRandom } from '../../src/lib/util/random.js';
@@ -252,6 +252,22 @@ describe('the planners on the paper’s testbed', () => {
     state.close();
     return pi;
   }
+
+  it('leaves to a user outside the plan what it takes: its server capacity and its base station place', () => {
+    const pi = input();
+    const mu1 = pi.users[0]!;
+    const mu2 = { ...mu1, name: 'mu2', bs: 'ap2', server: 'edge2', demand: { cpus: 1.5, memMB: 1000 } };
+    const withMu2 = { ...pi, users: [mu1, mu2] };
+    const outlook = { user: mu1 } as Parameters<typeof buildProblem>[1][number]['outlook'];
+    const problem = buildProblem(withMu2, [{ outlook, candidates: [] }]);
+    const cap = (id: string) => problem.servers.find((x) => x.id === id)?.capacity;
+    const edge2 = pi.servers.find((x) => x.name === 'edge2')!.capacity;
+    expect(cap('edge2')).toEqual([edge2.cpus - 1.5, edge2.memMB - 1000]);
+    expect(cap('edge1')).toEqual([4, 16384]);
+    const ap2 = pi.basestations.find((b) => b.name === 'ap2')!.maxUsers;
+    expect(problem.basestations.find((b) => b.id === 'ap2')?.maxUsers).toBe(ap2 - 1);
+    expect(problem.users.map((u) => u.id)).toEqual(['mu1']);
+  });
 
   it('builds a plan input the schema accepts, with the walk time and the n_u of the window', () => {
     const pi = input();

@@ -210,14 +210,24 @@ export function buildProblem(
 ): AssignmentProblem {
   const bsIndex = new Map(input.basestations.map((b, i) => [b.name, i]));
   const serverIndex = new Map(input.servers.map((s, i) => [s.name, i]));
+  // The users outside this plan (nothing to choose from) stay where they are: what they take on their
+  // server, and their place on their base station, is not the problem's to give.
+  const planned = new Set(valued.map((v) => v.outlook.user.name));
+  const kept = input.users.filter((u) => !planned.has(u.name));
   return {
     resources: ['cpus', 'memMB'],
     servers: input.servers.map((s) => {
-      // What the users outside this plan already take stays taken: every user is in it, so the whole
-      // capacity is the problem's.
-      return { id: s.name, capacity: [s.capacity.cpus, s.capacity.memMB] };
+      const taken = kept.filter((u) => u.server === s.name);
+      const used = (r: 'cpus' | 'memMB') => taken.reduce((sum, u) => sum + u.demand[r], 0);
+      return {
+        id: s.name,
+        capacity: [Math.max(0, s.capacity.cpus - used('cpus')), Math.max(0, s.capacity.memMB - used('memMB'))],
+      };
     }),
-    basestations: input.basestations.map((b) => ({ id: b.name, maxUsers: b.maxUsers })),
+    basestations: input.basestations.map((b) => ({
+      id: b.name,
+      maxUsers: Math.max(0, b.maxUsers - kept.filter((u) => u.bs === b.name).length),
+    })),
     users: valued.map((v) => ({
       id: v.outlook.user.name,
       demand: [v.outlook.user.demand.cpus, v.outlook.user.demand.memMB],
