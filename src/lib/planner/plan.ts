@@ -221,7 +221,10 @@ export function buildProblem(
       const used = (r: 'cpus' | 'memMB') => taken.reduce((sum, u) => sum + u.demand[r], 0);
       return {
         id: s.name,
-        capacity: [Math.max(0, s.capacity.cpus - used('cpus')), Math.max(0, s.capacity.memMB - used('memMB'))],
+        capacity: [
+          Math.max(0, s.capacity.cpus - used('cpus')),
+          Math.max(0, s.capacity.memMB - used('memMB')),
+        ],
       };
     }),
     basestations: input.basestations.map((b) => ({
