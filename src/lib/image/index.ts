@@ -1,4 +1,19 @@
 export {
+  dockerArchitecture,
+  familiarRef,
+  type ImageArchiveInfo,
+  type ImageRunConfig,
+  imageConfigJson,
+  isImageIdRef,
+  qualifiedRef,
+  readImageArchive,
+  splitRef,
+  type WriteImageArchiveOptions,
+  type WrittenImageArchive,
+  writeImageArchive,
+  writeLoadableCopy,
+} from './archive.js';
+export {
   appCommand,
   type BuildRootfsOptions,
   benchCommand,

@@ -242,8 +242,9 @@ export async function planRootfs(options: PlanRootfsOptions = {}): Promise<Rootf
     files.set(imagePath(parsed.loader.path), { source: parsed.loader.resolved, mode: 0o755 });
   for (const lib of parsed.libraries) files.set(imagePath(lib.path), { source: lib.path });
   const appFiles = await listFiles(appsDir);
-  if (!appFiles.some((f) => f.endsWith('/server.mjs'))) {
-    throw new ImageBuildError(`${appsDir} holds no app (no */server.mjs)`);
+  // The bundled apps are apps/<app>/server.mjs; a single-service dir (a test service) has server.mjs on top.
+  if (!appFiles.some((f) => f === 'server.mjs' || f.endsWith('/server.mjs'))) {
+    throw new ImageBuildError(`${appsDir} holds no app (no server.mjs nor */server.mjs)`);
   }
   for (const file of appFiles) {
     files.set(imagePath(`${IMAGE_APPS_DIR}/${file}`), {
