@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
+import { getService, probeText } from '../lib/inventory/index.js';
 import {
   CODECS,
   type Codec,
@@ -83,11 +84,22 @@ the service is rolled back to the source (exit 130).`;
       await progress.close();
       if (this.signal.aborted)
         this.warn(`interrupted once the service answered on ${r.to}: the migration was finished, not undone`);
+      const service = getService(inv, r.service);
       if (r.downtimeMs === null)
-        this.warn('the downtime could not be measured (no probe result from the user machine)');
+        this.warn(
+          service.probe.kind === 'none'
+            ? `the downtime was not measured: the ${service.name} service has probe: none in ${inv.file}`
+            : 'the downtime could not be measured (no probe result from the user machine)',
+        );
+      if (r.image?.loaded)
+        this.note(
+          `${r.image.name} was not on ${r.to}: loaded there from ${r.from} before the downtime (${bytes(r.image.bytes)}, ${(r.image.ms / 1000).toFixed(1)} s)`,
+        );
       this.say(
-        `Moved ${r.service} of ${r.user} from ${r.from} to ${r.to} (${r.strategy}${r.codec ? `, ${r.codec}` : ''}): downtime ${r.downtimeMs === null ? 'unmeasured' : `${r.downtimeMs.toFixed(0)} ms`}, total ${(r.totalMs / 1000).toFixed(1)} s, ${bytes(r.bytesDuringDowntime)} sent during the downtime.`,
+        `Moved ${r.service} of ${r.user} from ${r.from} to ${r.to} (${r.strategy}${r.codec ? `, ${r.codec}` : ''}): downtime ${r.downtimeMs === null ? 'unmeasured' : `${r.downtimeMs.toFixed(0)} ms (probe: ${r.probe?.probe ?? probeText(service.probe)})`}, total ${(r.totalMs / 1000).toFixed(1)} s, ${bytes(r.bytesDuringDowntime)} sent during the downtime.`,
       );
+      if (r.stateCheck && !this.jsonEnabled())
+        this.say(`state check (${r.stateCheck.argv.join(' ')}): the same before and after`);
       if (!this.jsonEnabled()) this.say(`latency: ${describeLatency(r.latency)}`);
       warnUnemulated(this, r.latency);
       return r;

@@ -14,8 +14,8 @@ import { getHost, type Inventory, serverHosts } from '../../src/lib/inventory/in
 import type { LabPlan } from '../../src/lib/lab/plan.js';
 import { SshPool } from '../../src/lib/remote/index.js';
 import { edgectl, repoRoot } from '../helpers/cli.js';
+import { buildHttpCounterImage, type TestImage } from '../helpers/http-image.js';
 import { hostsFile, labInventory } from '../helpers/lab.js';
-import { buildHttpCounterImage, type TestImage } from '../support/http-image.js';
 
 const pool = new SshPool();
 let inv: Inventory;

@@ -1,7 +1,13 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerName, containerSpec, LABEL } from '../../src/lib/docker/deploy.js';
+import {
+  containerName,
+  containerSpec,
+  httpGetRequest,
+  httpStatusOf,
+  LABEL,
+} from '../../src/lib/docker/deploy.js';
 import { getHost, getService, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import { remoteEdgectlArgv } from '../../src/lib/mu/offload.js';
 
@@ -33,6 +39,19 @@ describe('the container of a user’s service', () => {
       },
     });
     expect(containerName(inv, 'mu2')).toBe('edgectl-paper-fig3-mu2');
+  });
+});
+
+describe('asking an HTTP service from its server', () => {
+  it('sends a plain GET and reads the status code of the answer', () => {
+    expect(httpGetRequest('/health?x=1', '198.19.1.2')).toBe(
+      'GET /health?x=1 HTTP/1.0\r\nHost: 198.19.1.2\r\nConnection: close\r\n\r\n',
+    );
+    expect(httpStatusOf('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n')).toBe(200);
+    expect(httpStatusOf('HTTP/1.0 503 Service Unavailable\n')).toBe(503);
+    expect(httpStatusOf('HTTP/2 204\r\n')).toBe(204);
+    expect(httpStatusOf('SSH-2.0-OpenSSH\r\n')).toBeUndefined();
+    expect(httpStatusOf('HTTP/1.1 20')).toBeUndefined();
   });
 });
 

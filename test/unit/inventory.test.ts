@@ -24,6 +24,7 @@ import {
   loadInventory,
   neighbours,
   parseInventory,
+  probeText,
   route,
   serverHosts,
   usersOf,
@@ -443,6 +444,44 @@ describe('loading errors', () => {
         invalid(`${base}${JSON.stringify(bad)} }\n`).issues.map((i) => i.path),
         bad,
       ).toEqual(['services[0].image']);
+    }
+  });
+
+  it('gives each service a downtime probe: edgectl for bundled apps, tcp for images, or the one written', () => {
+    const base = 'testbed: t\nhosts: [{ name: h, role: mu, address: 10.0.0.1 }]\nservices:\n';
+    const inv = parseInventory(
+      `${base}  - { name: a, port: 1, app: simple }\n  - { name: b, port: 2, image: org/b }\n` +
+        '  - { name: c, port: 3, image: org/c, probe: "http:/health?x=1", stateCheck: [cat, /data/counter] }\n' +
+        '  - { name: d, port: 4, image: org/d, probe: none }\n',
+      'h.yml',
+    );
+    expect(inv.services.map((s) => s.probe)).toEqual([
+      { kind: 'edgectl' },
+      { kind: 'tcp' },
+      { kind: 'http', path: '/health?x=1' },
+      { kind: 'none' },
+    ]);
+    expect(inv.services.map((s) => probeText(s.probe))).toEqual([
+      'edgectl',
+      'tcp',
+      'http:/health?x=1',
+      'none',
+    ]);
+    expect(inv.services[2]?.stateCheck).toEqual(['cat', '/data/counter']);
+    expect(inv.services[0]?.stateCheck).toBeUndefined();
+    for (const bad of ['http', 'http:health', 'http:/a b', 'udp', 'HTTP:/x']) {
+      expect(
+        invalid(`${base}  - { name: s, port: 1, image: o/s, probe: ${JSON.stringify(bad)} }\n`).issues.map(
+          (i) => i.path,
+        ),
+        bad,
+      ).toEqual(['services[0].probe']);
+    }
+    for (const bad of ['[]', '[""]', '"cat /x"', '["a\\nb"]']) {
+      expect(
+        invalid(`${base}  - { name: s, port: 1, image: o/s, stateCheck: ${bad} }\n`).issues[0]?.path,
+        bad,
+      ).toMatch(/^services\[0\]\.stateCheck/);
     }
   });
 

@@ -2,6 +2,7 @@
  * The downtime probe against services on loopback that stop answering and come back: it must end the
  * gap at the first answer after it, even when the side that comes back first swallowed earlier attempts.
  */
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { probeGap } from '../../src/lib/mu/probe.js';
@@ -192,5 +193,85 @@ describe('the downtime probe', () => {
     expect(result.answeredBy).toBeNull();
     expect(result.downtimeMs).toBeNull();
     expect(result.firstOkAfterMs).toBeNull();
+  });
+});
+
+describe('the downtime probe of services that do not speak edgectl', () => {
+  /** An HTTP service on loopback answering GET /health with `status()`. */
+  async function httpService(status: () => number) {
+    const server = createHttpServer((req, res) => {
+      res.writeHead(req.url === '/health' ? status() : 404);
+      res.end('x');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      port: (server.address() as { port: number }).port,
+      close: () => {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  }
+
+  it('http: the gap lasts until a 2xx answer; a 5xx answer is not one', async () => {
+    let code = 200;
+    const from = await httpService(() => code);
+    const to = await httpService(() => code);
+    try {
+      let brokeAt = 0;
+      let mendedAt = 0;
+      const result = await probeGap({
+        from: { address: '127.0.0.1', port: from.port },
+        to: { address: '127.0.0.1', port: to.port },
+        probe: { kind: 'http', path: '/health' },
+        intervalMs: 10,
+        attemptTimeoutMs: 200,
+        timeoutMs: 5_000,
+        onReady: () =>
+          setTimeout(() => {
+            brokeAt = now();
+            code = 503; // both answer, but not 2xx: still down
+            setTimeout(() => {
+              mendedAt = now();
+              code = 204;
+            }, 300);
+          }, 100),
+      });
+      expect(result.probe).toBe('http:/health');
+      expect(result.answeredBy).not.toBeNull();
+      expect(result.lastOkBeforeMs).toBeLessThanOrEqual(brokeAt);
+      expect(result.firstOkAfterMs).toBeGreaterThanOrEqual(mendedAt);
+      expect(result.downtimeMs).toBeGreaterThanOrEqual(300);
+    } finally {
+      from.close();
+      to.close();
+    }
+  });
+
+  it('tcp: a connection accepted ends the gap, at the side that accepts', async () => {
+    const from = await fakeService(true);
+    const to = await fakeService(true);
+    to.crash();
+    let restartedAt = 0;
+    const result = await probeGap({
+      from: { address: '127.0.0.1', port: from.port },
+      to: { address: '127.0.0.1', port: to.port },
+      probe: { kind: 'tcp' },
+      intervalMs: 10,
+      attemptTimeoutMs: 200,
+      timeoutMs: 5_000,
+      onReady: () =>
+        setTimeout(() => {
+          from.crash();
+          setTimeout(() => {
+            restartedAt = now();
+            void to.restart();
+          }, 250);
+        }, 100),
+    });
+    expect(result.probe).toBe('tcp');
+    expect(result.answeredBy).toBe('to');
+    expect(result.firstOkAfterMs).toBeGreaterThanOrEqual(restartedAt);
+    expect(result.downtimeMs).toBeGreaterThanOrEqual(250);
   });
 });

@@ -3,7 +3,7 @@
  * over SSH from the service definition of hosts.yml, published on the server's data address, waited
  * for until it answers, then recorded as the user's placement. Nothing is left behind on failure.
  */
-import { PassThrough } from 'node:stream';
+import { type Duplex, PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { EdgectlError, ExitCode, errorMessage, UsageError } from '../errors.js';
 import { appCommand, benchCommand } from '../image/index.js';
@@ -11,11 +11,23 @@ import { getHost, getService, getUser, type Host, type Inventory, type Service }
 import type { SshPool } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
 import { dockerFor } from './client.js';
-import { ensureAppImage } from './images.js';
+import { ensureAppImage, hasImage } from './images.js';
 
 export class DeployError extends EdgectlError {
   constructor(message: string, hint?: string, cause?: unknown) {
     super('DEPLOY_FAILED', ExitCode.remote, message, { ...(hint ? { hint } : {}), cause });
+  }
+}
+
+/** A service's image is not on the servers that need it (no registry is used: `edgectl image load` puts it there). */
+export class ImageMissingError extends EdgectlError {
+  constructor(
+    readonly image: string,
+    readonly hosts: string[],
+  ) {
+    super('IMAGE_MISSING', ExitCode.notReady, `the image ${image} is not on ${hosts.join(', ')}`, {
+      hint: `edgectl image load ${image} (from this machine's Docker), or edgectl image load FILE (a docker save archive): no registry is used`,
+    });
   }
 }
 
@@ -105,11 +117,73 @@ export async function execIn(
   return { code: info.ExitCode ?? -1, stdout: Buffer.concat(out).toString('utf8') };
 }
 
-/** Waits until a bundled service answers a ping (from inside its container, so no network path is assumed). */
+/** The status code of an HTTP answer's first line ("HTTP/1.1 200 OK" gives 200), or undefined. */
+export function httpStatusOf(head: string): number | undefined {
+  const m = /^HTTP\/\d(?:\.\d)? (\d{3})(?: |\r|\n|$)/.exec(head);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** `GET path` as an HTTP/1.0 request with Host and Connection: close. */
+export function httpGetRequest(path: string, host: string): string {
+  return `GET ${path} HTTP/1.0\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+}
+
+/**
+ * Asks a service in a container the way its probe does, from its server (the server's sshd opens the
+ * connection to the container's bridge address): tcp, a connection accepted; http, a 2xx answer.
+ * What went wrong otherwise, in words.
+ */
+async function answersFromHost(
+  via: { pool: SshPool; host: Host },
+  address: string,
+  port: number,
+  probe: Service['probe'],
+  timeoutMs: number,
+): Promise<string | undefined> {
+  let stream: Duplex;
+  try {
+    stream = await via.pool.forwardOut(via.host, address, port, timeoutMs);
+  } catch (err) {
+    return `no connection to ${address}:${port} (${errorMessage(err)})`;
+  }
+  if (probe.kind !== 'http') {
+    stream.destroy();
+    return undefined;
+  }
+  return new Promise((resolve) => {
+    let head = '';
+    const done = (problem: string | undefined) => {
+      clearTimeout(timer);
+      stream.destroy();
+      resolve(problem);
+    };
+    const timer = setTimeout(() => done(`no answer to GET ${probe.path} within ${timeoutMs} ms`), timeoutMs);
+    stream.on('data', (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\n')) return;
+      const code = httpStatusOf(head);
+      done(
+        code !== undefined && code >= 200 && code < 300
+          ? undefined
+          : `GET ${probe.path} answered ${head.split(/\r?\n/)[0]}`,
+      );
+    });
+    stream.once('error', (err: Error) => done(`GET ${probe.path}: ${errorMessage(err)}`));
+    stream.once('close', () => done(`GET ${probe.path}: the connection closed without an answer`));
+    stream.write(httpGetRequest(probe.path, address));
+  });
+}
+
+/**
+ * Waits until a service answers. A bundled app: a ping from inside its container (so no network path is
+ * assumed). Another image: its probe (tcp or http), from its server to the container's own address
+ * (`via`); with `probe: none`, or without `via`, running is all that can be told.
+ */
 export async function waitUntilAnswers(
   container: Docker.Container,
   service: Service,
   timeoutMs: number,
+  via?: { pool: SshPool; host: Host },
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
@@ -121,7 +195,16 @@ export async function waitUntilAnswers(
         `the ${service.name} container exited (code ${info.State.ExitCode}): ${logs.trim()}`,
       );
     }
-    if (!service.app) return; // a custom image: running is all we can tell
+    if (!service.app) {
+      if (service.probe.kind === 'none' || !via) return;
+      const address = containerAddress(info);
+      if (!address) return; // not on a bridge network: nothing to ask from the server
+      const problem = await answersFromHost(via, address, service.port, service.probe, 2_000);
+      if (problem === undefined) return;
+      last = problem;
+      await new Promise((res) => setTimeout(res, 100));
+      continue;
+    }
     // One exec that retries by itself until the service answers: each exec takes a connection of its
     // own to the daemon (Docker hijacks it), which over SSH is a new session, login shell included.
     const waitMs = Math.max(1_000, Math.min(10_000, deadline - Date.now()));
@@ -151,6 +234,12 @@ export async function waitUntilAnswers(
   throw new DeployError(
     `the ${service.name} service did not answer within ${timeoutMs / 1000} s${last ? `: ${last}` : ''}`,
   );
+}
+
+/** A container's address on its first network with one (the bridge). */
+export function containerAddress(info: Docker.ContainerInspectInfo): string | undefined {
+  const nets = Object.values(info.NetworkSettings.Networks ?? {});
+  return nets.find((n) => n.IPAddress)?.IPAddress || undefined;
 }
 
 export interface DeployRequest {
@@ -258,31 +347,22 @@ export async function deploy(
   if (existing && current?.State.Running && current.Id === existing.containerId) {
     return toResult(existing, true, performance.now() - started);
   }
-  // A container of this name that is not the recorded placement is a leftover: remove it.
-  if (current) await container.remove({ force: true });
 
+  // The image first: a missing one fails the deploy before anything on the server changes.
   let image: string;
   if (service.app) {
     image = (await ensureAppImage(inv, pool, { hosts: [host] })).name;
   } else {
-    image = service.image!;
-    const present = await docker
-      .getImage(image)
-      .inspect()
-      .then(() => true)
-      .catch(() => false);
-    if (!present) {
-      throw new DeployError(
-        `the image ${image} is not on ${host.name}`,
-        `load it there first (docker load), no registry is used`,
-      );
-    }
+    image = service.image;
+    if (!(await hasImage(docker, image))) throw new ImageMissingError(image, [host.name]);
   }
+  // A container of this name that is not the recorded placement is a leftover: remove it.
+  if (current) await container.remove({ force: true });
 
   const created = await docker.createContainer(containerSpec(inv, user.name, service, host, image));
   try {
     await created.start();
-    await waitUntilAnswers(created, service, req.readyTimeoutMs ?? 30_000);
+    await waitUntilAnswers(created, service, req.readyTimeoutMs ?? 30_000, { pool, host });
     const info = await created.inspect();
     const placement: Placement = {
       user: user.name,

@@ -62,7 +62,8 @@ export class ImageLoadError extends EdgectlError {
   }
 }
 
-async function hasImage(docker: Docker, name: string): Promise<boolean> {
+/** Whether the dockerd has an image of this name (or ID). */
+export async function hasImage(docker: Docker, name: string): Promise<boolean> {
   try {
     await docker.getImage(name).inspect();
     return true;

@@ -19,7 +19,7 @@ import { errorMessage, InterruptedError, UsageError } from '../errors.js';
 import { checkHosts } from '../hosts/check.js';
 import { ensureCpuScores } from '../hosts/score.js';
 import type { Inventory, User } from '../inventory/index.js';
-import { getHost, getService, serverHosts } from '../inventory/index.js';
+import { getHost, getService, probeText, serverHosts } from '../inventory/index.js';
 import { Migration } from '../migration/pipeline.js';
 import { decideHandover, positionAt, rssiMap } from '../mobility/index.js';
 import { probePairs } from '../monitor/links.js';
@@ -126,7 +126,15 @@ export async function runExperiment(
   const warnings: string[] = [];
   const note = (m: string) => options.onNote?.(m);
   const signal = options.signal;
-  for (const s of options.services) getService(inv, s);
+  for (const s of options.services) {
+    const service = getService(inv, s);
+    // The agents offload on the bundled apps' task protocol: E2E, processing time and the counter come from it.
+    if (!service.app && service.probe.kind !== 'edgectl')
+      throw new UsageError(
+        `an experiment drives its users' services with edgectl's task protocol; ${s} is the image ${service.image} with probe: ${probeText(service.probe)}`,
+        { hint: 'if the image speaks that protocol (apps/PROTOCOL.md), give the service probe: edgectl' },
+      );
+  }
   if (inv.users.length === 0)
     throw new UsageError('hosts.yml has no users: an experiment needs at least one');
   const startedEpochMs = Date.now();

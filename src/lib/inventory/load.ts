@@ -15,6 +15,7 @@ import {
   DEFAULT_USER_PORT_BASE,
   type Host,
   type Inventory,
+  parseProbe,
   type Service,
   type SourcePos,
   type SshSettings,
@@ -408,6 +409,8 @@ function buildInventory(data: InventoryFile, ctx: BuildContext): Inventory {
       port: s.port,
       env: { ...s.env },
       ...(s.limits === undefined ? {} : { limits: { ...s.limits } }),
+      probe: parseProbe(s.probe ?? (s.app !== undefined ? 'edgectl' : 'tcp')),
+      ...(s.stateCheck === undefined ? {} : { stateCheck: [...s.stateCheck] }),
       at: ctx.at(['services', i]),
     };
     if (s.app !== undefined) return { ...base, app: s.app };

@@ -133,11 +133,34 @@ export interface Limits {
   memMB: number;
 }
 
+/** How a migration measures the downtime the user sees: a request the service must answer. */
+export type ServiceProbe =
+  | { kind: 'edgectl' }
+  | { kind: 'tcp' }
+  | { kind: 'http'; path: string }
+  | { kind: 'none' };
+
+/** A probe as hosts.yml writes it ("edgectl", "tcp", "http:/PATH", "none"), already checked by the schema. */
+export function parseProbe(text: string): ServiceProbe {
+  if (text.startsWith('http:')) return { kind: 'http', path: text.slice('http:'.length) };
+  if (text === 'edgectl' || text === 'tcp' || text === 'none') return { kind: text };
+  throw new Error(`not a probe: ${text}`);
+}
+
+/** How hosts.yml writes a probe. */
+export function probeText(probe: ServiceProbe): string {
+  return probe.kind === 'http' ? `http:${probe.path}` : probe.kind;
+}
+
 interface ServiceBase {
   name: string;
   port: number;
   env: Record<string, string>;
   limits?: Limits;
+  /** Default: edgectl for bundled apps, tcp for images. */
+  probe: ServiceProbe;
+  /** Run in the container before and after a migration: its output must be the same (argv). */
+  stateCheck?: string[];
   at: SourcePos;
 }
 /** A service is either a bundled app or a Docker image, never both. */

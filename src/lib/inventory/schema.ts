@@ -265,6 +265,28 @@ export const envSchema = z.record(
   said('environment variables (a mapping of NAME: value)'),
 );
 
+const PROBE_TEXT =
+  'how a migration measures the downtime: "edgectl" (the bundled apps\' protocol), "tcp" (a connection accepted), "http:/PATH" (a 2xx answer to GET /PATH) or "none"';
+/** Printable ASCII without spaces after the "/" of `http:/PATH`. */
+export const HTTP_PROBE_RE = /^http:(\/[\x21-\x7e]*)$/;
+
+export const probeSchema = z
+  .string(said(PROBE_TEXT))
+  .refine((s) => ['edgectl', 'tcp', 'none'].includes(s) || HTTP_PROBE_RE.test(s), said(PROBE_TEXT));
+
+const STATE_CHECK_TEXT =
+  'a command run inside the container, as a list of strings (argv), like ["cat", "/data/counter"]';
+export const stateCheckSchema = z
+  .array(
+    z
+      .string(said(STATE_CHECK_TEXT))
+      .max(4096, said(STATE_CHECK_TEXT))
+      .refine((s) => !hasControlChars(s), said(STATE_CHECK_TEXT)),
+    said(STATE_CHECK_TEXT),
+  )
+  .min(1, said(STATE_CHECK_TEXT))
+  .refine((argv) => argv[0] !== '', said(STATE_CHECK_TEXT));
+
 export const limitsSchema = object(
   { cpus: positive('a CPU limit'), memMB: positiveInt('a memory limit in MB') },
   'limits { cpus, memMB }',
@@ -278,8 +300,12 @@ export const serviceSchema = object(
     port: portSchema,
     env: envSchema.default({}),
     limits: limitsSchema.optional(),
+    /** How a migration measures the downtime (default: edgectl for bundled apps, tcp for images). */
+    probe: probeSchema.optional(),
+    /** A command run in the container before and after a migration; its output must not change. */
+    stateCheck: stateCheckSchema.optional(),
   },
-  'a service (a mapping with name, app or image, port, ...)',
+  'a service (a mapping with name, app or image, port, probe, stateCheck, ...)',
 )
   // Run even when other keys of the service are wrong, so that this is reported in the same pass.
   .refine((service) => service.app === undefined || service.image === undefined, {

@@ -13,8 +13,8 @@
  */
 import type Docker from 'dockerode';
 import { createCheckpoint, deleteCheckpoint, startFromCheckpoint, upperDir } from '../docker/checkpoint.js';
-import { containerName, containerSpec, reachDocker, waitUntilAnswers } from '../docker/deploy.js';
-import { ensureAppImage } from '../docker/images.js';
+import { containerName, containerSpec, execIn, reachDocker, waitUntilAnswers } from '../docker/deploy.js';
+import { copyImage, ensureAppImage } from '../docker/images.js';
 import {
   EdgectlError,
   ExitCode,
@@ -32,7 +32,13 @@ import {
   type Service,
   type User,
 } from '../inventory/index.js';
-import { type ProbeResult, probeAttemptTimeoutMs, type RunningProbe, startRemoteProbe } from '../mu/probe.js';
+import {
+  type ActiveProbe,
+  type ProbeResult,
+  probeAttemptTimeoutMs,
+  type RunningProbe,
+  startRemoteProbe,
+} from '../mu/probe.js';
 import { type DirectedLatency, pathLatency } from '../provision/latency.js';
 import { trustDirOnHost } from '../provision/plan.js';
 import { type RunResult, runChecked, ShellExecutor, type SshPool } from '../remote/index.js';
@@ -159,6 +165,11 @@ export interface MigrationResult {
   bytesDuringDowntime: number;
   phases: Phase[];
   probe: ProbeResult | null;
+  /** The service's image on the destination: loaded there from the source (in prepare, outside the
+   * downtime) or already there. Null for the bundled apps' image (built and imported by edgectl). */
+  image: ImageCopy | null;
+  /** The service's state check (hosts.yml stateCheck): its output before and after, the same. */
+  stateCheck: { argv: string[]; output: string } | null;
   endpoint: { address: string; port: number };
   /** The source-destination link both ways: its latency and whether (and how) it was emulated. */
   latency: DirectedLatency[];
@@ -203,6 +214,14 @@ interface Side {
   staging: string;
 }
 
+export interface ImageCopy {
+  name: string;
+  id: string;
+  loaded: boolean;
+  bytes: number;
+  ms: number;
+}
+
 /** One migration of one user's service; `preMigrate()` and `migrate()` can be called at different times. */
 export class Migration {
   readonly strategy: Strategy;
@@ -224,6 +243,8 @@ export class Migration {
   private parts: Record<string, number> = {};
   private preDone = false;
   private finalTaken = false;
+  private imageCopy: ImageCopy | null = null;
+  private stateBefore: string | undefined;
 
   constructor(
     private readonly inv: Inventory,
@@ -425,9 +446,11 @@ export class Migration {
           throw new Error(
             `the container ${this.placement.container} on ${this.src.host.name} is not running`,
           );
+        const imageStarted = performance.now();
         const image = this.service.app
           ? (await ensureAppImage(this.inv, this.pool, { hosts: [this.dst.host] })).name
-          : this.srcInfo.Config.Image;
+          : await this.imageAtDestination();
+        this.parts['image'] = performance.now() - imageStarted;
         const name = containerName(this.inv, this.user.name);
         await this.dst.docker
           .getContainer(name)
@@ -448,6 +471,39 @@ export class Migration {
       await this.abandon();
       throw this.failure(err, false, 'nothing changed on the source');
     }
+  }
+
+  /**
+   * A service's own image on the destination, the very build the source runs (same image ID): streamed
+   * there from the source's dockerd when it lacks it, as the paper assumes images at both ends before the
+   * migration. Returns the reference to create the container from.
+   */
+  private async imageAtDestination(): Promise<string> {
+    const name = this.srcInfo.Config.Image;
+    const id = this.srcInfo.Image;
+    const copy = await copyImage(this.src.docker, this.dst.docker, name, {
+      srcName: this.src.host.name,
+      dstName: this.dst.host.name,
+      ...(this.req.signal ? { signal: this.req.signal } : {}),
+    });
+    this.imageCopy = { name, id: copy.id, loaded: copy.loaded, bytes: copy.bytes, ms: copy.ms };
+    if (copy.id !== id) {
+      throw new Error(
+        `${name} on ${this.src.host.name} is now ${copy.id}, not the build the container runs (${id}): deploy it again, or image load the build it runs`,
+      );
+    }
+    return name;
+  }
+
+  /** Runs the service's state check in a container: its output (a failure throws). */
+  private async stateCheck(container: Docker.Container, where: string): Promise<string> {
+    const argv = this.service.stateCheck!;
+    const r = await execIn(container, argv, 30_000);
+    if (r.code !== 0)
+      throw new Error(
+        `the state check (${argv.join(' ')}) exited with ${r.code} on ${where}: ${r.stdout.trim()}`,
+      );
+    return r.stdout;
   }
 
   /** Pre-migration (delta): checkpoint the running container and push that image to the destination. */
@@ -479,8 +535,9 @@ export class Migration {
     // destination (its SSH session and login shell now, not during the downtime).
     let probe: RunningProbe | undefined;
     try {
-      [probe] = await Promise.all([
-        this.req.probe === false ? undefined : this.startProbe(),
+      [probe, this.stateBefore] = await Promise.all([
+        this.req.probe === false || this.service.probe.kind === 'none' ? undefined : this.startProbe(),
+        this.service.stateCheck ? this.stateCheck(this.srcContainer, this.src.host.name) : undefined,
         this.openChannel(),
       ]);
       throwIfInterrupted(this.req.signal);
@@ -573,7 +630,18 @@ export class Migration {
         // verification, and costs the servers nothing while the restored service warms up. Without a
         // probe (or should it not see the destination answer), a ping from inside the container.
         const seen = probe ? await probe.result : null;
-        if (seen?.answeredBy !== 'to') await waitUntilAnswers(this.dstContainer!, this.service, 30_000);
+        if (seen?.answeredBy !== 'to')
+          await waitUntilAnswers(this.dstContainer!, this.service, 30_000, {
+            pool: this.pool,
+            host: this.dst.host,
+          });
+        if (this.stateBefore !== undefined) {
+          const after = await this.stateCheck(this.dstContainer!, this.dst.host.name);
+          if (after !== this.stateBefore)
+            throw new Error(
+              `the state check (${this.service.stateCheck!.join(' ')}) gave ${JSON.stringify(after.trim().slice(0, 200))} on ${this.dst.host.name}, ${JSON.stringify(this.stateBefore.trim().slice(0, 200))} before`,
+            );
+        }
         return null;
       });
     } catch (err) {
@@ -638,6 +706,9 @@ export class Migration {
       bytesDuringDowntime,
       phases: this.phases,
       probe: probed,
+      image: this.imageCopy,
+      stateCheck:
+        this.stateBefore === undefined ? null : { argv: this.service.stateCheck!, output: this.stateBefore },
       endpoint: { address: placement.address, port: placement.port },
       latency: pathLatency(
         this.inv,
@@ -669,6 +740,7 @@ export class Migration {
       to: `${this.dst.host.dataAddress}:${this.placement.port}`,
       localAddress: this.user.address,
       attemptTimeoutMs: probeAttemptTimeoutMs(this.inv, this.src.host.name, this.dst.host.name),
+      probe: this.service.probe as ActiveProbe,
     });
   }
 
@@ -744,7 +816,10 @@ export class Migration {
           await startFromCheckpoint(this.srcContainer, this.names.final);
           await this.primeNeighbour(this.src, this.srcContainer);
         }
-        await waitUntilAnswers(this.srcContainer, this.service, 30_000);
+        await waitUntilAnswers(this.srcContainer, this.service, 30_000, {
+          pool: this.pool,
+          host: this.src.host,
+        });
         await this.closeTransfers().catch(() => {});
         await deleteCheckpoint(this.srcContainer, this.names.final).catch(() => {});
         await deleteCheckpoint(this.srcContainer, this.names.pre).catch(() => {});

@@ -1,21 +1,32 @@
 /**
- * The downtime probe: what the user sees during a migration, measured by pinging the service (a `ping`
- * task, which does not count) over the user's own path, every few milliseconds. It pings the source
- * until it stops answering, then both the destination and the source (a fresh attempt at each every
- * few milliseconds, overlapping) until one answers; the downtime is the time between the last answer
- * before the gap and the first one after it, on one clock.
+ * The downtime probe: what the user sees during a migration, measured by asking the service, over the
+ * user's own path, every few milliseconds. It asks the source until it stops answering, then both the
+ * destination and the source (a fresh attempt at each every few milliseconds, overlapping) until one
+ * answers; the downtime is the time between the last answer before the gap and the first one after it,
+ * on one clock.
+ *
+ * What counts as an answer is the service's probe (hosts.yml `services[].probe`): `edgectl`, a `ping`
+ * task of the bundled apps' protocol (which does not count); `tcp`, a connection accepted; `http:/PATH`,
+ * a 2xx answer to GET /PATH.
  */
 
-import { type Host, type Inventory, route } from '../inventory/index.js';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { type Host, type Inventory, probeText, route, type ServiceProbe } from '../inventory/index.js';
 import type { SshPool } from '../remote/index.js';
 import { sleep } from '../util/time.js';
 import { OffloadConnection, type OffloadTarget } from './client.js';
 import { remoteEdgectlArgv } from './offload.js';
 import { decodeAnswer, encodeTask, isAnswerError } from './protocol.js';
 
+/** The probes that measure something (`none` measures nothing). */
+export type ActiveProbe = Exclude<ServiceProbe, { kind: 'none' }>;
+
 export interface ProbeOptions {
   from: OffloadTarget;
   to: OffloadTarget;
+  /** What counts as an answer (default: an edgectl ping). */
+  probe?: ActiveProbe;
   intervalMs?: number;
   /** A ping without an answer within this long counts as a failure. */
   attemptTimeoutMs?: number;
@@ -34,12 +45,17 @@ export interface ProbeResult {
   downtimeMs: number | null;
   /** Which side answered after the gap ('from': the service came back where it was, e.g. a rollback). */
   answeredBy: 'from' | 'to' | null;
+  /** The probe that measured it: edgectl, tcp or http:/PATH. */
+  probe: string;
   pings: number;
   failures: number;
 }
 
 const now = () => performance.timeOrigin + performance.now();
 
+const EDGECTL_PROBE: ActiveProbe = { kind: 'edgectl' };
+
+/** Asks the service on one long-lived connection (edgectl), or on a fresh one each time (tcp, http). */
 class Pinger {
   private conn: OffloadConnection | undefined;
   private id = 0;
@@ -48,22 +64,29 @@ class Pinger {
   constructor(
     private readonly target: OffloadTarget,
     public timeoutMs: number,
+    private readonly probe: ActiveProbe,
   ) {}
 
-  /** True when the service answered a ping within the time limit. */
+  /** True when the service answered within the time limit. */
   async ping(): Promise<boolean> {
-    try {
-      if (!this.conn || this.conn.closed)
-        this.conn = await OffloadConnection.open(this.target, this.timeoutMs);
-      const sent = now();
-      const body = await this.conn.request(encodeTask({ id: ++this.id, op: 'ping' }), this.timeoutMs);
-      this.slowestMs = Math.max(this.slowestMs, now() - sent);
-      return !isAnswerError(decodeAnswer(body));
-    } catch {
-      this.conn?.close();
-      this.conn = undefined;
-      return false;
+    const sent = now();
+    let ok: boolean;
+    if (this.probe.kind !== 'edgectl') {
+      ok = await askOnce(this.probe, this.target, this.timeoutMs, ++this.id);
+    } else {
+      try {
+        if (!this.conn || this.conn.closed)
+          this.conn = await OffloadConnection.open(this.target, this.timeoutMs);
+        const body = await this.conn.request(encodeTask({ id: ++this.id, op: 'ping' }), this.timeoutMs);
+        ok = !isAnswerError(decodeAnswer(body));
+      } catch {
+        this.conn?.close();
+        this.conn = undefined;
+        ok = false;
+      }
     }
+    if (ok) this.slowestMs = Math.max(this.slowestMs, now() - sent);
+    return ok;
   }
 
   close(): void {
@@ -71,9 +94,74 @@ class Pinger {
   }
 }
 
-/** One ping on a connection of its own: true when it was answered within timeoutMs. */
-async function pingOnce(target: OffloadTarget, timeoutMs: number, id: number): Promise<boolean> {
-  return (await timedPing(target, timeoutMs, id)).ok;
+/** A TCP connection accepted within timeoutMs; closed at once with a reset (no TIME_WAIT left behind). */
+export function tcpAccepts(target: OffloadTarget, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({
+      host: target.address,
+      port: target.port,
+      ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+    });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (ok) socket.resetAndDestroy();
+      else socket.destroy();
+      resolve(ok);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** GET `path` on a connection of its own: true for a 2xx answer (its body read) within timeoutMs. */
+export function httpAnswers(
+  target: OffloadTarget,
+  path: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const req = request({
+      host: target.address,
+      port: target.port,
+      path,
+      method: 'GET',
+      agent: false,
+      headers: { connection: 'close' },
+      ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+    });
+    const done = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      req.destroy();
+      resolve(ok);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.once('response', (res) => {
+      const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
+      res.resume();
+      res.once('end', () => done(ok));
+      res.once('error', () => done(false));
+    });
+    req.once('error', () => done(false));
+    req.end();
+  });
+}
+
+/** One question to the service on a connection of its own: true when it answered within timeoutMs. */
+function askOnce(probe: ActiveProbe, target: OffloadTarget, timeoutMs: number, id: number): Promise<boolean> {
+  if (probe.kind === 'tcp') return tcpAccepts(target, timeoutMs);
+  if (probe.kind === 'http') return httpAnswers(target, probe.path, timeoutMs);
+  return timedPing(target, timeoutMs, id).then((p) => p.ok);
 }
 
 /**
@@ -116,6 +204,7 @@ function firstAnswer(
   result: ProbeResult,
 ): Promise<{ side: 'from' | 'to'; atMs: number } | null> {
   const maxInFlight = Math.max(1, Math.ceil(attempt / interval));
+  const probe = options.probe ?? EDGECTL_PROBE;
   const inFlight = { from: 0, to: 0 };
   let id = 1_000_000;
   return new Promise((resolve) => {
@@ -137,7 +226,7 @@ function firstAnswer(
         if (inFlight[side] >= maxInFlight) continue;
         inFlight[side]++;
         result.pings++;
-        void pingOnce(options[side], attempt, ++id).then((ok) => {
+        void askOnce(probe, options[side], attempt, ++id).then((ok) => {
           inFlight[side]--;
           if (ok) settle(side);
           else if (!settled) result.failures++;
@@ -153,12 +242,14 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
   const interval = options.intervalMs ?? 10;
   const attempt = options.attemptTimeoutMs ?? 250;
   const timeout = options.timeoutMs ?? 300_000;
-  const from = new Pinger(options.from, attempt);
+  const probe = options.probe ?? EDGECTL_PROBE;
+  const from = new Pinger(options.from, attempt, probe);
   const result: ProbeResult = {
     lastOkBeforeMs: null,
     firstOkAfterMs: null,
     downtimeMs: null,
     answeredBy: null,
+    probe: probeText(probe),
     pings: 0,
     failures: 0,
   };
@@ -226,7 +317,7 @@ export interface RunningProbe {
 export async function startRemoteProbe(
   pool: SshPool,
   mu: Host,
-  target: { from: string; to: string; localAddress: string; attemptTimeoutMs?: number },
+  target: { from: string; to: string; localAddress: string; attemptTimeoutMs?: number; probe?: ActiveProbe },
 ): Promise<RunningProbe | undefined> {
   let ready: () => void = () => {};
   const isReady = new Promise<void>((r) => {
@@ -244,6 +335,7 @@ export async function startRemoteProbe(
     '--timeout-ms',
     '120000',
     ...(target.attemptTimeoutMs ? ['--attempt-timeout-ms', String(target.attemptTimeoutMs)] : []),
+    ...(target.probe ? ['--probe', probeText(target.probe)] : []),
   ];
   const running = pool.executor(mu).run(remoteEdgectlArgv(mu, args), {
     timeoutMs: 180_000,

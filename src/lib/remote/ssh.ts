@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { errorMessage } from '../errors.js';
 import { HostUnreachableError } from './errors.js';
@@ -99,6 +100,36 @@ export class SshPool {
       pending.catch(() => this.connections.delete(key));
     }
     return pending;
+  }
+
+  /**
+   * A TCP connection opened by the host's sshd to `address:port` (seen from the host: a container's
+   * bridge address works), as a stream; rejects when the host cannot connect (refused, unreachable) or
+   * not within timeoutMs. No shell and no session start: a direct-tcpip channel of the pooled connection.
+   */
+  async forwardOut(target: SshTarget, address: string, port: number, timeoutMs = 5_000): Promise<Duplex> {
+    const { client, channels } = await this.connect(target);
+    const release = await channels.acquire();
+    try {
+      const stream = await new Promise<ClientChannel>((resolve, reject) => {
+        let late = false;
+        const timer = setTimeout(() => {
+          late = true;
+          reject(new Error(`no connection to ${address}:${port} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        client.forwardOut('127.0.0.1', 0, address, port, (err, ch) => {
+          clearTimeout(timer);
+          if (late) ch?.destroy();
+          else if (err) reject(err);
+          else resolve(ch);
+        });
+      });
+      stream.once('close', release);
+      return stream;
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   async closeAll(): Promise<void> {

@@ -17,7 +17,7 @@ import {
   writeImageArchive,
   writeRootfsTar,
 } from '../../src/lib/image/index.js';
-import { repoRoot } from '../helpers/cli.js';
+import { repoRoot } from './cli.js';
 
 export const HTTP_COUNTER_REF = 'edgectl-test/http-counter:1';
 export const HTTP_COUNTER_APPS_DIR = join(repoRoot, 'test', 'fixtures', 'http-counter');
