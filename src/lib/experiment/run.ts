@@ -33,7 +33,7 @@ import type { SshPool } from '../remote/index.js';
 import type { StateDb } from '../state/index.js';
 import { seededRandom } from '../util/random.js';
 import type { ExperimentMeta, RunMeta } from './format.js';
-import { type RunRows, runRows, writeResults } from './results.js';
+import { downtimeOf, type RunRows, runRows, writeResults } from './results.js';
 
 export interface ExperimentOptions {
   planners: PlannerName[];
@@ -386,13 +386,12 @@ async function runOne(
   }
   return runMeta;
 
+  /** As the summary counts it: the union of the outages so far (a handover inside a migration's counts once). */
   function downtimeSoFar(): number {
-    const r = state.db
-      .prepare(
-        'SELECT coalesce(sum(end_ms - start_ms), 0) AS ms FROM gaps WHERE experiment_id = ? AND end_ms IS NOT NULL',
-      )
-      .get(experimentId) as { ms: number };
-    return Math.round(r.ms);
+    const rows = state.db
+      .prepare('SELECT user, start_ms, end_ms FROM gaps WHERE experiment_id = ? AND end_ms IS NOT NULL')
+      .all(experimentId) as { user: string; start_ms: number; end_ms: number }[];
+    return Math.round(downtimeOf(rows.map((g) => ({ user: g.user, t_ms: g.start_ms, end_t_ms: g.end_ms }))));
   }
 
   function onReport(u: UserRun, r: import('../mu/agent-protocol.js').AgentReport): void {
