@@ -131,9 +131,11 @@ describe('edgectl monitor', () => {
       expect(l.rttMs, what).not.toBeNull();
       expect(l.atMs, what).toBeGreaterThanOrEqual(m.startedMs);
       expect(l).toMatchObject({ latencyEmulated: true, bandwidthSource: 'inventory', method: 'ping-U' });
-      // Within 10%; the 2 ms AP-to-edge round trips within 1 ms (edgectl-delay's wake-ups add ~0.3 ms here).
+      // Within 10%; the 2 ms AP-to-edge round trips within 1.5 ms: edgectl-delay's wake-ups add 0.2-0.6 ms
+      // here, and 1.08 ms once while 18 probes ran at once on 2 cores in CI (3.08 ms for ap3 -> edge3).
+      // A path without its delay (about 0.1 ms) fails the lower bound below.
       expect(Math.abs(l.rttMs! - l.expectedRttMs), what).toBeLessThanOrEqual(
-        Math.max(0.1 * l.expectedRttMs, 1),
+        Math.max(0.1 * l.expectedRttMs, 1.5),
       );
       expect(l.rttMs!, what).toBeGreaterThanOrEqual(l.expectedRttMs * 0.99);
     }
