@@ -135,7 +135,7 @@ describe('edgectl migrate', () => {
     expect(bytes['pre-checkpoint']).toBeGreaterThan(16e6);
     expect(bytes['transfer']).toBeGreaterThan(0);
     // What moves during the downtime is a part of the pre-migration image: the pages changed since it.
-    // Usually 1.5% (bench:migrate measures that goal, 2%); twice in CI 5-14% (3.5 MB of 24 MB), when the
+    // Usually 1.5% (bench:migrate measures that goal, 2%); twice in full test runs 5-14% (3.5 MB of 24 MB), when the
     // pre-transfer ran long and node's garbage collector rewrote more of the heap meanwhile.
     expect(m.bytesDuringDowntime).toBeLessThan((bytes['pre-checkpoint'] ?? 0) * 0.25);
     expect(m.downtimeMs).toBeGreaterThan(0);
