@@ -14,6 +14,7 @@ import { dockerFor } from '../../src/lib/docker/client.js';
 import { getHost, getUser, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import type { MigrationResult } from '../../src/lib/migration/pipeline.js';
 import { SshPool } from '../../src/lib/remote/index.js';
+import { openState } from '../../src/lib/state/index.js';
 import { edgectl } from '../helpers/cli.js';
 import { buildHttpCounterImage } from '../helpers/http-image.js';
 import { writeVariantInventory } from '../helpers/lab.js';
@@ -50,7 +51,6 @@ async function count(): Promise<{ memory: number; file: number }> {
 }
 
 async function where(): Promise<string | undefined> {
-  const { openState } = await import('../../src/lib/state/index.js');
   const s = openState(stateFile);
   try {
     return s.placements.get('mu1')?.host;
