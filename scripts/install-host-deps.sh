@@ -6,11 +6,11 @@
 # so it is deliberately one self-contained file.
 #
 # Usage: install-host-deps.sh [--role cloud|edge|ap|mu|controller|all] [--check]
-#                             [--edgectl PATH]
+#                             [--edgectl PATH] [--delay-source FILE] [--pages-source FILE]
 #
 #   --role ROLE  what the host is used for (default: all)
 #                  cloud, edge      servers: Docker, a working CRIU, rsync, xdelta3, ...
-#                                   and edgectl-delay (below)
+#                                   edgectl-delay and edgectl-pages (below)
 #                  ap               access points: networking + sshd, edgectl-delay
 #                  mu               mobile users: networking + sshd, and a node >= 20
 #                                   and an edgectl that runs (offload and the
@@ -22,6 +22,8 @@
 #   --delay-source FILE  the C source of edgectl-delay (default: native/edgectl-delay.c
 #                beside this script's folder; piped to `bash -s`, as provision
 #                --install-deps runs it, the source comes in EDGECTL_DELAY_SOURCE_B64)
+#   --pages-source FILE  the C source of edgectl-pages, likewise (default:
+#                native/edgectl-pages.c; piped: EDGECTL_PAGES_SOURCE_B64)
 #
 # Exit codes: 0 ok (or nothing missing), 1 something missing (--check) or the
 # installation failed, 2 usage error / not root, 3 not a Debian/Ubuntu host
@@ -53,12 +55,15 @@
 #      its C source with gcc and libnetfilter-queue into /usr/local/sbin; it is
 #      rebuilt only when the source's hash differs from the one the installed
 #      binary reports (`edgectl-delay --version`);
-#   5. for role mu, makes sure `node --version` is >= 20 (installing the
+#   5. for server roles (cloud, edge, controller, all), builds edgectl-pages, the
+#      page codec of `migrate --codec pages` (delta migrations), from its C source
+#      with gcc alone into /usr/local/sbin, rebuilt on the same rule;
+#   6. for role mu, makes sure `node --version` is >= 20 (installing the
 #      distribution's `nodejs` only where its candidate is >= 20: Debian 12's
 #      is 18, so there it says what to do and exits 4) and that the edgectl
 #      the controller will run here answers `--version` (else it prints how to
 #      put one there and exits 4);
-#   6. prints the path and version of each tool.
+#   7. prints the path and version of each tool.
 # A second run finds everything in place and changes nothing.
 
 set -euo pipefail
@@ -76,7 +81,8 @@ readonly PKGS_BASE=(iptables iproute2 openssh-server iputils-ping)
 readonly PKGS_SERVER=(docker.io criu rsync xdelta3 busybox-static)
 # The controller drives the other hosts.
 readonly PKGS_CONTROLLER=(openssh-client)
-# Wired hosts (cloud, edge, ap) build edgectl-delay, the link-latency helper for kernels without netem.
+# Wired hosts (cloud, edge, ap) build edgectl-delay, the link-latency helper for kernels without netem;
+# servers also build edgectl-pages with its gcc and libc6-dev (it needs no other library).
 readonly PKGS_DELAY=(gcc libc6-dev libnetfilter-queue-dev)
 
 # A command each package provides: used to report what is missing on hosts
@@ -110,12 +116,24 @@ readonly CRIU_RUNC_CONF=/etc/criu/runc.conf
 
 # edgectl-delay: where it is installed (edgectl's provision starts it from there).
 readonly DELAY_BIN=/usr/local/sbin/edgectl-delay
+# edgectl-pages: where it is installed (the migration's pages codec runs it from there).
+readonly PAGES_BIN=/usr/local/sbin/edgectl-pages
+
+# The C helpers this script builds, by name: where each is installed, the macro its version is
+# compiled into, the variable provision --install-deps hands its source in, the option naming
+# its source file, and what its build needs beyond `gcc -O2 -Wall -Wextra`.
+declare -rA HELPER_BIN=([edgectl-delay]=$DELAY_BIN [edgectl-pages]=$PAGES_BIN)
+declare -rA HELPER_MACRO=([edgectl-delay]=EDGECTL_DELAY_VERSION [edgectl-pages]=EDGECTL_PAGES_VERSION)
+declare -rA HELPER_ENV=([edgectl-delay]=EDGECTL_DELAY_SOURCE_B64 [edgectl-pages]=EDGECTL_PAGES_SOURCE_B64)
+declare -rA HELPER_OPTION=([edgectl-delay]=--delay-source [edgectl-pages]=--pages-source)
+declare -rA HELPER_CFLAGS=([edgectl-delay]='' [edgectl-pages]='-Wno-format-truncation')
+declare -rA HELPER_LIBS=([edgectl-delay]='-lnetfilter_queue -lnfnetlink' [edgectl-pages]='')
 
 # Role mu runs edgectl itself: a node of at least this major version (package.json's engines).
 readonly NODE_MIN_MAJOR=20
 
 # Tools listed in the final summary.
-readonly SUMMARY_TOOLS=(docker dockerd criu rsync xdelta3 iptables tc ip ping sshd ssh busybox edgectl-delay)
+readonly SUMMARY_TOOLS=(docker dockerd criu rsync xdelta3 iptables tc ip ping sshd ssh busybox edgectl-delay edgectl-pages)
 
 # Use the standard root PATH, so that the tools found here are the ones that
 # dockerd, runc (which looks up `criu` in PATH) and SSH sessions will find.
@@ -202,15 +220,18 @@ edgectl_version() {
 ROLE=all
 CHECK_ONLY=0
 EDGECTL_CMD=${EDGECTL_BIN:-edgectl}
-DELAY_SOURCE=''
+# A helper's source file given on the command line, by helper name (see resolve_helper_source).
+declare -A HELPER_SOURCE=()
 while (($#)); do
   case $1 in
     --role) (($# >= 2)) || die 2 "--role needs a value"; ROLE=$2; shift 2 ;;
     --role=*) ROLE=${1#--role=}; shift ;;
     --edgectl) (($# >= 2)) || die 2 "--edgectl needs a value"; EDGECTL_CMD=$2; shift 2 ;;
     --edgectl=*) EDGECTL_CMD=${1#--edgectl=}; shift ;;
-    --delay-source) (($# >= 2)) || die 2 "--delay-source needs a value"; DELAY_SOURCE=$2; shift 2 ;;
-    --delay-source=*) DELAY_SOURCE=${1#--delay-source=}; shift ;;
+    --delay-source) (($# >= 2)) || die 2 "--delay-source needs a value"; HELPER_SOURCE[edgectl-delay]=$2; shift 2 ;;
+    --delay-source=*) HELPER_SOURCE[edgectl-delay]=${1#--delay-source=}; shift ;;
+    --pages-source) (($# >= 2)) || die 2 "--pages-source needs a value"; HELPER_SOURCE[edgectl-pages]=$2; shift 2 ;;
+    --pages-source=*) HELPER_SOURCE[edgectl-pages]=${1#--pages-source=}; shift ;;
     --check) CHECK_ONLY=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die 2 "unknown argument: $1" ;;
@@ -230,6 +251,9 @@ NEEDS_EDGECTL=0
 [[ $ROLE == mu ]] && NEEDS_EDGECTL=1
 NEEDS_DELAY=0
 [[ $ROLE != mu ]] && NEEDS_DELAY=1
+# Servers (the roles with PKGS_SERVER) migrate containers: the pages codec runs there.
+NEEDS_PAGES=0
+case $ROLE in cloud | edge | controller | all) NEEDS_PAGES=1 ;; esac
 
 [[ $(id -u) -eq 0 ]] || die 2 "must run as root (try: sudo bash $0 --role $ROLE)"
 
@@ -731,58 +755,71 @@ stop_new_daemons() {
 }
 
 # ---------------------------------------------------------------------------
-# edgectl-delay (wired roles)
+# C helpers: edgectl-delay (wired roles), edgectl-pages (servers)
 # ---------------------------------------------------------------------------
 
-# The C source of edgectl-delay, as a file: --delay-source, else EDGECTL_DELAY_SOURCE_B64 (set by
-# provision --install-deps, which pipes this script to `bash -s`), else the checkout's native/.
-DELAY_SRC_FILE=''
-resolve_delay_source() {
-  local here=''
-  if [[ -n $DELAY_SOURCE ]]; then
-    [[ -f $DELAY_SOURCE ]] || die 2 "--delay-source $DELAY_SOURCE: no such file"
-    DELAY_SRC_FILE=$DELAY_SOURCE
-  elif [[ -n ${EDGECTL_DELAY_SOURCE_B64:-} ]]; then
+# The C source of helper NAME, as a file, in HELPER_SRC_FILE[NAME]: its option (--delay-source,
+# --pages-source), else its variable (EDGECTL_DELAY_SOURCE_B64, EDGECTL_PAGES_SOURCE_B64: set by
+# provision --install-deps, which pipes this script to `bash -s`), else the checkout's native/NAME.c.
+declare -A HELPER_SRC_FILE=()
+resolve_helper_source() { # resolve_helper_source NAME
+  local name=$1 here='' given=${HELPER_SOURCE[$1]:-} env=${HELPER_ENV[$1]}
+  if [[ -n $given ]]; then
+    [[ -f $given ]] || die 2 "${HELPER_OPTION[$name]} $given: no such file"
+    HELPER_SRC_FILE[$name]=$given
+  elif [[ -n ${!env:-} ]]; then
     local dir
-    dir=$(mktemp -d /tmp/edgectl-delay-src.XXXXXX)
+    dir=$(mktemp -d "/tmp/$name-src.XXXXXX")
     CLEANUP_PATHS+=("$dir")
-    base64 -d <<<"$EDGECTL_DELAY_SOURCE_B64" >"$dir/edgectl-delay.c" || die "EDGECTL_DELAY_SOURCE_B64 is not base64"
-    DELAY_SRC_FILE=$dir/edgectl-delay.c
+    base64 -d <<<"${!env}" >"$dir/$name.c" || die "$env is not base64"
+    HELPER_SRC_FILE[$name]=$dir/$name.c
   else
     [[ -f ${BASH_SOURCE[0]:-} ]] && here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-    [[ -n $here && -f $here/native/edgectl-delay.c ]] ||
-      die 2 "no source for edgectl-delay: pass --delay-source FILE (native/edgectl-delay.c of an edgectl checkout)"
-    DELAY_SRC_FILE=$here/native/edgectl-delay.c
+    [[ -n $here && -f $here/native/$name.c ]] ||
+      die 2 "no source for $name: pass ${HELPER_OPTION[$name]} FILE (native/$name.c of an edgectl checkout)"
+    HELPER_SRC_FILE[$name]=$here/native/$name.c
   fi
 }
 
 # The version a build of the source reports: the first 12 hex digits of its sha256 (edgectl's
 # hosts check computes the same from its own copy, to tell a host whose helper is outdated).
-delay_wanted_version() { sha256sum "$DELAY_SRC_FILE" | cut -c1-12; }
-delay_installed_version() {
-  local out
-  out=$("$DELAY_BIN" --version 2>/dev/null) && [[ $out == 'edgectl-delay '* ]] && printf '%s\n' "${out#edgectl-delay }"
+helper_wanted_version() { sha256sum "${HELPER_SRC_FILE[$1]}" | cut -c1-12; }
+helper_installed_version() { # what `NAME --version` prints after "NAME "
+  local name=$1 out
+  out=$("${HELPER_BIN[$name]}" --version 2>/dev/null) && [[ $out == "$name "* ]] && printf '%s\n' "${out#"$name "}"
 }
 
-# Builds and installs edgectl-delay unless the installed one was built from this very source.
-ensure_delay() {
-  local want have dir
-  resolve_delay_source
-  want=$(delay_wanted_version)
-  have=$(delay_installed_version || true)
+# Builds and installs helper NAME unless the installed one was built from this very source.
+ensure_helper() { # ensure_helper NAME
+  local name=$1 want have dir bin=${HELPER_BIN[$1]}
+  local -a cflags libs
+  read -r -a cflags <<<"${HELPER_CFLAGS[$name]}"
+  read -r -a libs <<<"${HELPER_LIBS[$name]}"
+  resolve_helper_source "$name"
+  want=$(helper_wanted_version "$name")
+  have=$(helper_installed_version "$name" || true)
   if [[ $have == "$want" ]]; then
-    log "edgectl-delay $have ($DELAY_BIN) is current"
+    log "$name $have ($bin) is current"
     return 0
   fi
-  log "building edgectl-delay $want (installed: ${have:-none})"
-  dir=$(mktemp -d /tmp/edgectl-delay-build.XXXXXX)
+  log "building $name $want (installed: ${have:-none})"
+  dir=$(mktemp -d "/tmp/$name-build.XXXXXX")
   CLEANUP_PATHS+=("$dir")
-  gcc -O2 -Wall -Wextra -o "$dir/edgectl-delay" -DEDGECTL_DELAY_VERSION="\"$want\"" "$DELAY_SRC_FILE" \
-    -lnetfilter_queue -lnfnetlink >&2 || die "building edgectl-delay failed"
+  gcc -O2 -Wall -Wextra "${cflags[@]}" -o "$dir/$name" -D"${HELPER_MACRO[$name]}"="\"$want\"" \
+    "${HELPER_SRC_FILE[$name]}" "${libs[@]}" >&2 || die "building $name failed"
   # Renamed into place: a helper that runs keeps its own (old) file until provision restarts it.
-  install -m 0755 "$dir/edgectl-delay" "$DELAY_BIN.new"
-  mv -f "$DELAY_BIN.new" "$DELAY_BIN"
-  [[ $(delay_installed_version || true) == "$want" ]] || die "the edgectl-delay just built does not report version $want"
+  install -m 0755 "$dir/$name" "$bin.new"
+  mv -f "$bin.new" "$bin"
+  [[ $(helper_installed_version "$name" || true) == "$want" ]] || die "the $name just built does not report version $want"
+}
+
+# --check: adds helper NAME to the array `missing` unless the installed one was built from this very source.
+check_helper() { # check_helper NAME
+  local name=$1 want have
+  resolve_helper_source "$name"
+  want=$(helper_wanted_version "$name")
+  have=$(helper_installed_version "$name" || true)
+  [[ $have == "$want" ]] || missing+=("$name $want in ${HELPER_BIN[$name]} (installed: ${have:-none})")
 }
 
 # ---------------------------------------------------------------------------
@@ -866,7 +903,7 @@ tool_version() {
     sshd) out="openssh-server $(dpkg-query -W -f='${Version}' openssh-server 2>/dev/null || echo '?')" ;;
     ssh) out=$(ssh -V 2>&1) ;;
     busybox) out=$(busybox 2>&1 | head -n 1) ;;
-    edgectl-delay) out=$("$tool" --version 2>&1) ;;
+    edgectl-delay | edgectl-pages) out=$("$tool" --version 2>&1) ;;
   esac
   printf '%s' "${out%%$'\n'*}"
 }
@@ -921,12 +958,8 @@ if ((CHECK_ONLY)); then
     fi
     runc_conf_ok || missing+=("${RUNC_CONF_OPTIONS[*]} in $CRIU_RUNC_CONF")
   fi
-  if ((NEEDS_DELAY)); then
-    resolve_delay_source
-    want=$(delay_wanted_version)
-    have=$(delay_installed_version || true)
-    [[ $have == "$want" ]] || missing+=("edgectl-delay $want in $DELAY_BIN (installed: ${have:-none})")
-  fi
+  if ((NEEDS_DELAY)); then check_helper edgectl-delay; fi
+  if ((NEEDS_PAGES)); then check_helper edgectl-pages; fi
   if ((NEEDS_EDGECTL)); then
     node_ok || missing+=("node >= $NODE_MIN_MAJOR (node in PATH: $(node_version); the package sources offer nodejs $(nodejs_candidate))")
     edgectl_version >/dev/null || missing+=("an edgectl that runs ('$EDGECTL_CMD --version' failed)")
@@ -967,7 +1000,11 @@ if ((NEEDS_CRIU)); then
 fi
 
 if ((NEEDS_DELAY)); then
-  ensure_delay
+  ensure_helper edgectl-delay
+fi
+
+if ((NEEDS_PAGES)); then
+  ensure_helper edgectl-pages
 fi
 
 if ((NEEDS_EDGECTL)); then

@@ -1,5 +1,6 @@
 import { errorMessage } from '../errors.js';
 import type { Host, Inventory, Role } from '../inventory/index.js';
+import { pagesSourceVersion } from '../migration/pages-source.js';
 import { chooseLatency, type LatencyMethod } from '../netem/nfqueue.js';
 import { delaySourceVersion } from '../netem/nfqueue-source.js';
 import {
@@ -15,6 +16,8 @@ import {
   missingRuncOptions,
   NODE_MIN_MAJOR,
   netemUnusable,
+  type PagesFacts,
+  pagesProbe,
   parseCriuVersion,
   parseDelayProbe,
   parseDockerVersion,
@@ -51,6 +54,11 @@ export interface HostReport {
   iptables: ToolFacts | null;
   rsync: ToolFacts | null;
   xdelta3: ToolFacts | null;
+  /**
+   * Servers: edgectl-pages, the page codec of `migrate --codec pages`; `current`: built from this edgectl's
+   * own source. Missing or outdated: a warning (migrate's other codecs do not need it).
+   */
+  pages: PagesFacts | null;
   /** Wired hosts: iputils ping, the monitor's link probe (missing: a warning, the monitor cannot probe from here). */
   ping: ToolFacts | null;
   /** mu hosts: the node and the edgectl that `offload` and the migration probe run there. */
@@ -107,13 +115,25 @@ function failure(what: string, r: RunResult): string {
   return `${what} failed (exit ${r.code}): ${firstLine(r.stderr) || firstLine(r.stdout)}`;
 }
 
+/** The versions this edgectl's own sources of the C helpers build (scripts/install-host-deps.sh builds the same). */
+export interface HelperVersions {
+  delay: string;
+  pages: string;
+}
+
+async function helperVersions(): Promise<HelperVersions> {
+  const [delay, pages] = await Promise.all([delaySourceVersion(), pagesSourceVersion()]);
+  return { delay, pages };
+}
+
 /** Probes one reachable host; never throws for a failing probe, it becomes an error line. */
 async function probeHost(
   exec: Executor,
   host: Host,
   report: HostReport,
-  delayVersion: string,
+  versions: HelperVersions,
 ): Promise<void> {
+  const delayVersion = versions.delay;
   const needs = new Set(ROLE_NEEDS[host.role]);
   const errors = report.errors;
   const run = (argv: readonly string[]) => exec.run(argv, { timeoutMs: 30_000 });
@@ -210,6 +230,15 @@ async function probeHost(
       })
     : undefined;
 
+  // Not a readiness need: only migrate's pages codec runs it.
+  const pages = host.isServer
+    ? run(probeArgv.pages()).then((r) => {
+        const { facts, warning } = pagesProbe(r, versions.pages);
+        report.pages = facts;
+        if (warning) report.warnings.push(warning);
+      })
+    : undefined;
+
   const tool = (need: 'iptables' | 'rsync' | 'xdelta3', argv: readonly string[]) =>
     needs.has(need)
       ? run(argv).then((r) => {
@@ -262,6 +291,7 @@ async function probeHost(
 
   await Promise.all([
     ping,
+    pages,
     identity,
     edgectl,
     docker,
@@ -274,7 +304,7 @@ async function probeHost(
   ]);
 }
 
-export async function checkHost(pool: SshPool, host: Host, delayVersion?: string): Promise<HostReport> {
+export async function checkHost(pool: SshPool, host: Host, versions?: HelperVersions): Promise<HostReport> {
   const report: HostReport = {
     name: host.name,
     role: host.role,
@@ -289,6 +319,7 @@ export async function checkHost(pool: SshPool, host: Host, delayVersion?: string
     iptables: null,
     rsync: null,
     xdelta3: null,
+    pages: null,
     ping: null,
     node: null,
     edgectl: null,
@@ -320,7 +351,7 @@ export async function checkHost(pool: SshPool, host: Host, delayVersion?: string
   const shell = new ShellExecutor(pool, host);
   try {
     await shell.open();
-    await probeHost(shell, host, report, delayVersion ?? (await delaySourceVersion()));
+    await probeHost(shell, host, report, versions ?? (await helperVersions()));
   } catch (err) {
     report.errors.push(`probe failed: ${errorMessage(err)}`);
   } finally {
@@ -343,10 +374,10 @@ export async function checkHosts(
   options: CheckOptions = {},
 ): Promise<ChecksReport> {
   const hosts = options.only?.length ? inv.hosts.filter((h) => options.only?.includes(h.name)) : inv.hosts;
-  const delayVersion = await delaySourceVersion();
+  const versions = await helperVersions();
   const reports = await Promise.all(
     hosts.map(async (host) => {
-      const report = await checkHost(pool, host, delayVersion);
+      const report = await checkHost(pool, host, versions);
       options.onHost?.(report);
       return report;
     }),

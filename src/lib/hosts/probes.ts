@@ -1,3 +1,4 @@
+import { PAGES_BIN } from '../migration/pages-source.js';
 import { DELAY_BIN, DELAY_CHAIN, PROBE_QUEUE } from '../netem/nfqueue.js';
 
 /**
@@ -44,6 +45,8 @@ export const probeArgv = {
   runcConf: () => ['sh', '-c', 'cat /etc/criu/runc.conf 2>/dev/null || true'],
   tc: (ifname: string) => ['sh', '-c', TC_PROBE_SCRIPT, 'probe', ifname],
   delay: () => ['sh', '-c', DELAY_PROBE_SCRIPT, 'probe', DELAY_BIN, String(PROBE_QUEUE)],
+  /** edgectl-pages, the page codec of `migrate --codec pages`, where install-host-deps.sh puts it on servers. */
+  pages: () => [PAGES_BIN, '--version'],
   iptables: () => ['iptables', '--version'],
   iptablesUsable: () => ['iptables', '-S', 'INPUT'],
   rsync: () => ['rsync', '--version'],
@@ -241,6 +244,52 @@ export function parseDelayProbe(stdout: string): DelayFacts {
   facts.nfqueue = facts.helper.ok && queue && target;
   if (facts.chainQueues.length > 0) facts.running = facts.chainQueues.every((q) => facts.bound.includes(q));
   return facts;
+}
+
+export interface PagesFacts {
+  /** edgectl-pages is installed and runs (`--version`). */
+  ok: boolean;
+  version?: string;
+  /** Built from this edgectl's own source (native/edgectl-pages.c). */
+  current: boolean;
+}
+
+/** Parses `edgectl-pages --version` (`edgectl-pages 0123456789ab`); undefined for anything else. */
+export function parsePagesVersion(stdout: string): string | undefined {
+  return /^edgectl-pages (\S+)\s*$/.exec(stdout.trim())?.[1];
+}
+
+const PAGES_HINT =
+  'the pages codec of migrate needs it, its other codecs do not: run edgectl provision --install-deps';
+
+/**
+ * What `edgectl-pages --version` (exit code and output) says about the page codec on a server, against the
+ * version this edgectl's source builds (`want`); a warning where it is missing, broken or outdated.
+ */
+export function pagesProbe(
+  r: { code: number; stdout: string; stderr: string },
+  want: string,
+): { facts: PagesFacts; warning?: string } {
+  const version = r.code === 0 ? parsePagesVersion(r.stdout) : undefined;
+  if (version === undefined) {
+    const said = (r.stderr.trim() || r.stdout.trim()).split('\n')[0] ?? '';
+    const why =
+      r.code === 127
+        ? 'edgectl-pages is not installed'
+        : r.code === 0
+          ? `edgectl-pages --version printed no version (${said || 'nothing'})`
+          : `edgectl-pages --version failed (exit ${r.code})${said ? `: ${said}` : ''}`;
+    return { facts: { ok: false, current: false }, warning: `${why} (${PAGES_BIN}): ${PAGES_HINT}` };
+  }
+  const current = version === want;
+  return {
+    facts: { ok: true, version, current },
+    ...(current
+      ? {}
+      : {
+          warning: `edgectl-pages ${version} was built from another source than this edgectl's (${want}): ${PAGES_HINT}`,
+        }),
+  };
 }
 
 /** Why tc cannot delay packets with netem here, in tc's own words; empty where it can. */

@@ -5,6 +5,7 @@
 
 import { errorMessage } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
+import { pagesSource } from '../migration/pages-source.js';
 import { delaySource } from '../netem/nfqueue-source.js';
 import type { SshPool } from '../remote/index.js';
 
@@ -38,6 +39,19 @@ export function withDelaySource(source: string): string {
   return `EDGECTL_DELAY_SOURCE_B64=${Buffer.from(source).toString('base64')}\n`;
 }
 
+/** The same for edgectl-pages, the page codec the script builds on servers. */
+export function withPagesSource(source: string): string {
+  return `EDGECTL_PAGES_SOURCE_B64=${Buffer.from(source).toString('base64')}\n`;
+}
+
+/**
+ * What `bash -s` reads: the C helpers' sources (as shell assignments, which `bash -s` runs before the
+ * script; the script finds them in its own variables), then the script.
+ */
+export function installStdin(script: string, sources: { delay: string; pages: string }): string {
+  return `${withDelaySource(sources.delay)}${withPagesSource(sources.pages)}${script}`;
+}
+
 export async function installDeps(
   inv: Inventory,
   pool: SshPool,
@@ -45,8 +59,10 @@ export async function installDeps(
   options: { only?: readonly string[]; onHost?: (r: InstallReport) => void } = {},
 ): Promise<InstallReport[]> {
   const hosts = options.only?.length ? inv.hosts.filter((h) => options.only?.includes(h.name)) : inv.hosts;
-  // Piped to `bash -s`, the script has no checkout beside it: edgectl-delay's source travels with it.
-  const stdin = `${withDelaySource(await delaySource())}${script}`;
+  // Piped to `bash -s`, the script has no checkout beside it: edgectl-delay's and edgectl-pages'
+  // sources travel with it.
+  const [delay, pages] = await Promise.all([delaySource(), pagesSource()]);
+  const stdin = installStdin(script, { delay, pages });
   return Promise.all(
     hosts.map(async (h) => {
       let report: InstallReport;
