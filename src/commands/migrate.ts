@@ -26,14 +26,18 @@ export default class Migrate extends EdgectlCommand<typeof Migrate> {
     "Move a user's service to another server: a live migration with a delta checkpoint.";
   static override description =
     `delta (default): checkpoint the running container and push that image straight to the
-destination, then checkpoint it again (the service stops), send only the difference through a data channel opened before the service stopped (codec rsync, the
-default: rsync's block delta against the source's copy of the earlier image, as a batch applied there;
-codec xdelta3: an xdelta3 delta per changed image file, fewer bytes but more work), restore it there, check it answers, and only then remove the source. full: the stop-and-copy
-baseline. The container's writable layer moves too. The downtime is measured by a probe on the user's
-machine: from the last answer before the gap to the first one after it. If anything fails after the final
-checkpoint, the container is restored on the source from that checkpoint, state intact (exit 5). Ctrl+C
-is answered when the running phase ends: before the final checkpoint the destination is cleared, after it
-the service is rolled back to the source (exit 130).`;
+destination, then checkpoint it again (the service stops), send only the difference through a data
+channel opened before the service stopped (codec pages, the default: each 4 KiB block of the new image
+found by content in the earlier one, changed blocks as their changed bytes, by edgectl-pages on both
+ends; codec rsync: rsync's block delta as a batch; codec xdelta3: an xdelta3 delta per changed image
+file, fewest bytes, most work), restore it there, check it answers, and only then remove the source.
+full: the stop-and-copy baseline. Checkpoints are taken by runc under the container Docker created
+(Docker's checkpoint API where the runtime is not runc), and restored by Docker. The container's
+writable layer moves too. The downtime is measured by a probe on the user's machine: from the last
+answer before the gap to the first one after it. If anything fails after the final checkpoint, the
+container is restored on the source from that checkpoint, state intact (exit 5). Ctrl+C is answered
+when the running phase ends: before the final checkpoint the destination is cleared, after it the
+service is rolled back to the source (exit 130).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --user mu1 --to edge2',
@@ -98,6 +102,13 @@ the service is rolled back to the source (exit 130).`;
       this.say(
         `Moved ${r.service} of ${r.user} from ${r.from} to ${r.to} (${r.strategy}${r.codec ? `, ${r.codec}` : ''}): downtime ${r.downtimeMs === null ? 'unmeasured' : `${r.downtimeMs.toFixed(0)} ms (probe: ${r.probe?.probe ?? probeText(service.probe)})`}, total ${(r.totalMs / 1000).toFixed(1)} s, ${bytes(r.bytesDuringDowntime)} sent during the downtime.`,
       );
+      if (r.breakdown && !this.jsonEnabled()) {
+        const b = r.breakdown;
+        const ms = (v: number | null) => (v === null ? '?' : v.toFixed(0));
+        this.say(
+          `downtime: CRIU dump ${ms(b.criuDumpMs)} ms, restore ${ms(b.criuRestoreMs)} ms; ${r.checkpointer === 'runc' ? 'runc and Docker' : 'Docker'} around them ${ms(b.runtimeMs)} ms; delta ${ms(b.deltaMs)} ms; transfer ${ms(b.transferMs)} ms; the rest ${ms(b.edgectlMs)} ms`,
+        );
+      }
       if (r.stateCheck && !this.jsonEnabled())
         this.say(`state check (${r.stateCheck.argv.join(' ')}): the same before and after`);
       if (!this.jsonEnabled()) this.say(`latency: ${describeLatency(r.latency)}`);

@@ -119,12 +119,18 @@ afterAll(async () => {
 });
 
 describe('edgectl migrate', () => {
-  it('delta (rsync, the default) to edge2: the counter and the file continue; the result holds every phase and the measured downtime', async () => {
+  it('delta (pages, the default) to edge2: the counter and the file continue; the result holds every phase, the measured downtime and where it went', async () => {
     await offloadContinues('mu1', 3);
     const r = await cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge2']);
     expect(r.exitCode, r.stderr).toBe(0);
     const m = r.json!.result!;
-    expect(m).toMatchObject({ from: 'edge1', to: 'edge2', strategy: 'delta', codec: 'rsync' });
+    expect(m).toMatchObject({
+      from: 'edge1',
+      to: 'edge2',
+      strategy: 'delta',
+      codec: 'pages',
+      checkpointer: 'runc',
+    });
     // Every phase of the list the unit tests pin down, in order.
     expect(m.phases.map((p) => p.name)).toEqual(phasesOf('delta'));
     for (const p of m.phases) {
@@ -142,12 +148,28 @@ describe('edgectl migrate', () => {
     expect(m.downtimeMs).toBeLessThan(m.totalMs);
     expect(m.probe?.answeredBy).toBe('to');
     // The restore told the destination host the container's MAC (no wait for a second ARP request): the
-    // part is there only when that worked.
+    // part is there only when that worked. CRIU's own times come from its logs, on both ends.
     expect(Object.keys(m.phases.find((p) => p.name === 'restore')?.parts ?? {})).toEqual([
       'place',
       'docker',
       'neighbour',
+      'criu',
+      'runtime',
     ]);
+    expect(Object.keys(m.phases.find((p) => p.name === 'checkpoint')?.parts ?? {})).toEqual([
+      'criu',
+      'runtime',
+    ]);
+    const b = m.breakdown!;
+    expect(b.criuDumpMs).toBeGreaterThan(0);
+    expect(b.criuRestoreMs).toBeGreaterThan(0);
+    expect(b.runtimeMs).toBeGreaterThan(0);
+    expect(b.deltaMs).toBeGreaterThan(0);
+    expect(b.transferMs).toBeGreaterThan(0);
+    // The parts are within the downtime the probe saw.
+    expect(
+      (b.criuDumpMs ?? 0) + (b.criuRestoreMs ?? 0) + b.runtimeMs + b.deltaMs + b.transferMs,
+    ).toBeLessThanOrEqual(m.downtimeMs!);
     expect(await where('mu1')).toBe('edge2');
     await offloadContinues('mu1', 3);
     // Recorded: the migration with its phases, the checkpoints.
@@ -248,11 +270,11 @@ describe('faults roll back to the source, state intact', () => {
         // Overwrite the second half of every encoded difference at the source, before it is sent.
         const delta = `${stagingDir(inv.testbed, next, 'src')}/delta`;
         const corrupt =
-          'for f in $(find "$1" -name "*.vcdiff"); do s=$(stat -c %s "$f"); head -c $((s - s / 2)) /dev/urandom | dd of="$f" bs=1 seek=$((s / 2)) conv=notrunc 2>/dev/null; echo "$f"; done | wc -l';
+          'for f in $(find "$1" -name "*.blocks"); do s=$(stat -c %s "$f"); head -c $((s - s / 2)) /dev/urandom | dd of="$f" bs=1 seek=$((s / 2)) conv=notrunc 2>/dev/null; echo "$f"; done | wc -l';
         const r = await src.run(['sh', '-c', corrupt, 'corrupt', delta]);
         expect(Number(r.stdout.trim())).toBeGreaterThan(0);
       },
-      'xdelta3',
+      'pages',
     );
     expect(err.rolledBack).toBe(true);
     expect(err.phase).toBe('patch');

@@ -66,8 +66,8 @@ describe('migration commands', () => {
   });
 
   it('lists the phases of each strategy and codec', () => {
-    expect(DEFAULT_CODEC).toBe('rsync');
-    // Both codecs: delta at the source, transfer through the channel, patch at the destination.
+    expect(DEFAULT_CODEC).toBe('pages');
+    // Every codec: delta at the source, transfer through the channel, patch at the destination.
     expect(phasesOf('delta')).toEqual([
       'prepare',
       'pre-checkpoint',

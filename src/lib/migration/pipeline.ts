@@ -12,7 +12,7 @@
  * state intact); nothing on the source is deleted before the destination has answered.
  */
 import type Docker from 'dockerode';
-import { createCheckpoint, deleteCheckpoint, startFromCheckpoint, upperDir } from '../docker/checkpoint.js';
+import { deleteCheckpoint, startFromCheckpoint, upperDir } from '../docker/checkpoint.js';
 import { containerName, containerSpec, execIn, reachDocker, waitUntilAnswers } from '../docker/deploy.js';
 import { copyImage, ensureAppImage } from '../docker/images.js';
 import {
@@ -43,26 +43,33 @@ import { type DirectedLatency, pathLatency } from '../provision/latency.js';
 import { trustDirOnHost } from '../provision/plan.js';
 import { type RunResult, runChecked, ShellExecutor, type SshPool } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
+import { type Checkpointer, findRunc, takeSnapshot } from './checkpointer.js';
 import {
   checkpointDir,
   closeChannelArgv,
   closeMasterArgv,
+  criuRestoreSecondsArgv,
   deltaArgv,
   manifestArgv,
   openChannelArgv,
+  pagesDiffArgv,
+  pagesPatchArgv,
   parseRsyncBytes,
+  parseSeconds,
   patchArgv,
+  placeCheckpointArgv,
   placeSnapshotArgv,
   primeNeighbourArgv,
   type RsyncTarget,
+  type RuncRuntime,
   removeDirArgv,
   rsyncArgv,
   rsyncBatchArgv,
   rsyncPatchArgv,
   sendArgv,
-  snapshotArgv,
   stagingDir,
 } from './commands.js';
+import { PAGES_BIN } from './pages-source.js';
 
 export type Strategy = 'delta' | 'full';
 export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
@@ -70,14 +77,16 @@ export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
  * How the difference between the two checkpoints is computed (delta phase, at the source, against its own
  * copy of the pre-migration image, which the destination's copy matches file for file), sent (transfer,
  * through the data channel opened before the downtime) and applied (patch, at the destination).
- * rsync (the default): rsync's block delta as a batch file (`--only-write-batch`, applied with
- * `--read-batch`): whole blocks, about 1 MB at 64 MB of state, but half xdelta3's work during the downtime.
- * xdelta3: each changed image file encoded with xdelta3: a content-level delta, tens of kB.
+ * pages: edgectl-pages (native/edgectl-pages.c): every 4 KiB block looked up by content among all the
+ * earlier image's blocks wherever they moved, a changed block sent as its changed bytes against its
+ * likely earlier version; a tenth of rsync's time during the downtime.
+ * rsync: rsync's block delta as a batch file (`--only-write-batch`, applied with `--read-batch`).
+ * xdelta3: each changed image file encoded with xdelta3: the smallest delta, and the slowest.
  */
-export const CODECS = ['xdelta3', 'rsync'] as const;
+export const CODECS = ['pages', 'xdelta3', 'rsync'] as const;
 export type Codec = (typeof CODECS)[number];
 /** Chosen by measurement (`npm run bench:migrate`, README). */
-export const DEFAULT_CODEC: Codec = 'rsync';
+export const DEFAULT_CODEC: Codec = 'pages';
 
 export type PhaseName =
   | 'prepare'
@@ -158,9 +167,12 @@ export interface MigrationResult {
   to: string;
   strategy: Strategy;
   codec: Codec | null;
+  checkpointer: Checkpointer;
   /** From the start of the final checkpoint until the service answered on the destination, as the probe saw it. */
   downtimeMs: number | null;
   totalMs: number;
+  /** Where the downtime went (null when it was not measured). */
+  breakdown: DowntimeBreakdown | null;
   /** What crossed the network while the service was down. */
   bytesDuringDowntime: number;
   phases: Phase[];
@@ -173,6 +185,45 @@ export interface MigrationResult {
   endpoint: { address: string; port: number };
   /** The source-destination link both ways: its latency and whether (and how) it was emulated. */
   latency: DirectedLatency[];
+}
+
+/**
+ * Where the downtime went (ms), from the phases after the final checkpoint: CRIU's own dump and restore
+ * (from its logs; null where unknown), the container runtime around them (runc or Docker, and Docker's
+ * restore path), the codec's work at both ends (delta and patch), the transfer, and the rest: edgectl's
+ * own (snapshot of the writable layer, placing the images, commands, the probe seeing the service
+ * answer). Null without a measured downtime.
+ */
+export interface DowntimeBreakdown {
+  criuDumpMs: number | null;
+  criuRestoreMs: number | null;
+  runtimeMs: number;
+  deltaMs: number;
+  transferMs: number;
+  edgectlMs: number;
+}
+
+export function downtimeBreakdown(
+  phases: readonly Phase[],
+  downtimeMs: number | null,
+): DowntimeBreakdown | null {
+  if (downtimeMs === null) return null;
+  const at = phases.findIndex((p) => p.name === 'checkpoint');
+  if (at < 0) return null;
+  const after = phases.slice(at);
+  const phase = (n: PhaseName) => after.find((p) => p.name === n);
+  const ckpt = phase('checkpoint')?.parts ?? {};
+  const restore = phase('restore')?.parts ?? {};
+  const criuDumpMs = ckpt['criu'] ?? null;
+  const criuRestoreMs = restore['criu'] ?? null;
+  const runtimeMs = (ckpt['runtime'] ?? ckpt['docker'] ?? 0) + (restore['runtime'] ?? restore['docker'] ?? 0);
+  const deltaMs = (phase('delta')?.durationMs ?? 0) + (phase('patch')?.durationMs ?? 0);
+  const transferMs = phase('transfer')?.durationMs ?? 0;
+  const edgectlMs = Math.max(
+    0,
+    downtimeMs - (criuDumpMs ?? 0) - (criuRestoreMs ?? 0) - runtimeMs - deltaMs - transferMs,
+  );
+  return { criuDumpMs, criuRestoreMs, runtimeMs, deltaMs, transferMs, edgectlMs };
 }
 
 export class MigrationError extends EdgectlError {
@@ -245,6 +296,8 @@ export class Migration {
   private finalTaken = false;
   private imageCopy: ImageCopy | null = null;
   private stateBefore: string | undefined;
+  /** runc under the source container, or undefined: Docker's checkpoint API. */
+  private runc: RuncRuntime | undefined;
 
   constructor(
     private readonly inv: Inventory,
@@ -408,17 +461,42 @@ export class Migration {
     });
   }
 
-  private snapshot(side: Side, name: string, out: string): Promise<number> {
+  get checkpointer(): Checkpointer {
+    return this.runc ? 'runc' : 'docker';
+  }
+
+  private get upper(): string {
     const upper = upperDir(this.srcInfo);
     if (!upper)
       throw new Error(
         'the source container has no overlay upper directory (only overlay2 storage is supported)',
       );
-    return this.exec(
-      side,
-      snapshotArgv(out, checkpointDir(side.root, this.srcInfo.Id, name), upper),
-      'taking a snapshot',
-    ).then((r) => Number(r.stdout.trim()));
+    return upper;
+  }
+
+  /**
+   * Checkpoints the source container into a snapshot directory (`criu/` and `rootfs.tar`): the
+   * pre-migration one leaves it running, the final one stops it. Where the time went goes into the
+   * phase's parts. Returns the snapshot's size in bytes.
+   */
+  private async takeCheckpoint(kind: 'pre' | 'final'): Promise<number> {
+    const final = kind === 'final';
+    const snap = await takeSnapshot({
+      shell: this.src.shell,
+      container: this.srcContainer,
+      info: this.srcInfo,
+      runc: this.runc,
+      dockerRoot: this.src.root,
+      upperDir: this.upper,
+      out: `${this.src.staging}/${kind}`,
+      work: `${this.src.staging}/${kind}-work`,
+      name: this.names[kind],
+      leaveRunning: !final,
+      what: `checkpointing on ${this.src.host.name}`,
+    });
+    if (final) this.finalTaken = true;
+    Object.assign(this.parts, snap.parts);
+    return snap.bytes;
   }
 
   /** Destination ready: image there, a container of the same configuration created (not started). */
@@ -446,6 +524,8 @@ export class Migration {
           throw new Error(
             `the container ${this.placement.container} on ${this.src.host.name} is not running`,
           );
+        this.runc = await findRunc(this.src.shell, this.srcInfo.State.Pid);
+        if (this.codec === 'pages') await this.needPagesCodec();
         const imageStarted = performance.now();
         const image = this.service.app
           ? (await ensureAppImage(this.inv, this.pool, { hosts: [this.dst.host] })).name
@@ -471,6 +551,21 @@ export class Migration {
       await this.abandon();
       throw this.failure(err, false, 'nothing changed on the source');
     }
+  }
+
+  /** The pages codec on both ends, before anything changes (else a clear error, not a rollback later). */
+  private async needPagesCodec(): Promise<void> {
+    const missing: string[] = [];
+    await Promise.all(
+      [this.src, this.dst].map(async (side) => {
+        const r = await side.shell.run([PAGES_BIN, '--version'], { timeoutMs: 30_000 });
+        if (r.code !== 0 || !r.stdout.startsWith('edgectl-pages ')) missing.push(side.host.name);
+      }),
+    );
+    if (missing.length > 0)
+      throw new Error(
+        `edgectl-pages (the pages codec) is not installed on ${missing.sort().join(', ')} (edgectl provision --install-deps installs it; or use --codec rsync)`,
+      );
   }
 
   /**
@@ -513,8 +608,7 @@ export class Migration {
     try {
       await this.phase('pre-checkpoint', async () => {
         const started = performance.now();
-        await createCheckpoint(this.srcContainer, this.names.pre, false);
-        const bytes = await this.snapshot(this.src, this.names.pre, `${this.src.staging}/pre`);
+        const bytes = await this.takeCheckpoint('pre');
         this.recordCheckpoint('pre', bytes, performance.now() - started);
         return bytes;
       });
@@ -553,12 +647,7 @@ export class Migration {
       await this.phase('checkpoint', async () => {
         failedPhase = 'checkpoint';
         const started = performance.now();
-        await createCheckpoint(this.srcContainer, this.names.final, true);
-        this.finalTaken = true;
-        this.parts['docker'] = performance.now() - started;
-        const snapStarted = performance.now();
-        const bytes = await this.snapshot(this.src, this.names.final, `${this.src.staging}/final`);
-        this.parts['snapshot'] = performance.now() - snapStarted;
+        const bytes = await this.takeCheckpoint('final');
         this.recordCheckpoint('final', bytes, performance.now() - started);
         return bytes;
       });
@@ -574,7 +663,11 @@ export class Migration {
           const started = performance.now();
           const r = await this.exec(
             this.src,
-            codec === 'xdelta3' ? deltaArgv(pre.src, final, delta) : rsyncBatchArgv(pre.src, final, delta),
+            codec === 'pages'
+              ? pagesDiffArgv(PAGES_BIN, pre.src, final, delta)
+              : codec === 'xdelta3'
+                ? deltaArgv(pre.src, final, delta)
+                : rsyncBatchArgv(pre.src, final, delta),
             'computing the delta',
           );
           const bytes = Number(r.stdout.trim());
@@ -585,7 +678,14 @@ export class Migration {
         await this.phase('transfer', () => this.send(delta));
         failedPhase = 'patch';
         await this.phase('patch', async () => {
-          if (codec === 'xdelta3') {
+          if (codec === 'pages') {
+            finalAtDst = `${this.dst.staging}/final`;
+            await this.exec(
+              this.dst,
+              pagesPatchArgv(PAGES_BIN, pre.dst, this.channel.into, finalAtDst),
+              'patching the images',
+            );
+          } else if (codec === 'xdelta3') {
             finalAtDst = `${this.dst.staging}/final`;
             await this.exec(
               this.dst,
@@ -651,6 +751,7 @@ export class Migration {
     }
     const probed = probe ? await probe.result : null;
     const dstInfo = await this.dstContainer!.inspect();
+    await this.readRestoreCriu(dstInfo.State.Pid);
     const placement: Placement = {
       ...this.placement,
       host: this.dst.host.name,
@@ -701,8 +802,10 @@ export class Migration {
       to: this.dst.host.name,
       strategy: this.strategy,
       codec: this.codec,
+      checkpointer: this.checkpointer,
       downtimeMs,
       totalMs,
+      breakdown: downtimeBreakdown(this.phases, downtimeMs),
       bytesDuringDowntime,
       phases: this.phases,
       probe: probed,
@@ -717,6 +820,20 @@ export class Migration {
         this.dst.host.name,
       ),
     };
+  }
+
+  /** CRIU's own part of the restore, from its log beside the restored task (best effort; after verify). */
+  private async readRestoreCriu(pid: number): Promise<void> {
+    const restore = this.phases.find((p) => p.name === 'restore');
+    if (!restore || !pid) return;
+    const r = await this.dst.shell
+      .run(criuRestoreSecondsArgv(pid), { timeoutMs: 10_000 })
+      .catch(() => undefined);
+    const s = r?.code === 0 ? parseSeconds(r.stdout.trim().split('\n').at(-1)) : undefined;
+    if (s === undefined) return;
+    restore.parts = { ...restore.parts, criu: s * 1000 };
+    const docker = restore.parts['docker'];
+    if (docker !== undefined) restore.parts['runtime'] = Math.max(0, docker - s * 1000);
   }
 
   /** The host of a container just restored from a checkpoint learns its MAC at once (best effort:
@@ -813,6 +930,15 @@ export class Migration {
         if (!info.State.Running) {
           if (!this.finalTaken)
             throw new Error('the final checkpoint did not complete and the container is stopped');
+          if (this.runc)
+            await this.exec(
+              this.src,
+              placeCheckpointArgv(
+                `${this.src.staging}/final/criu`,
+                checkpointDir(this.src.root, this.srcInfo.Id, this.names.final),
+              ),
+              'placing the images',
+            );
           await startFromCheckpoint(this.srcContainer, this.names.final);
           await this.primeNeighbour(this.src, this.srcContainer);
         }
@@ -835,7 +961,10 @@ export class Migration {
         `rolled back: the service runs again on ${this.src.host.name}, its state intact`,
       );
     } catch (rollbackErr) {
-      const left = `the service is down; to bring it back on ${this.src.host.name}: docker start --checkpoint ${this.names.final} ${this.placement.container} (there), then check it answers`;
+      const place = this.runc
+        ? `put the images of ${this.src.staging}/final/criu into ${checkpointDir(this.src.root, this.srcInfo.Id, this.names.final)}, then `
+        : '';
+      const left = `the service is down; to bring it back on ${this.src.host.name} (there): ${place}docker start --checkpoint ${this.names.final} ${this.placement.container}, then check it answers`;
       const e = this.failure(
         failed,
         false,

@@ -3,18 +3,21 @@
  * container, a little apart, both leaving it running; the first one's size is S_pre (what pre-migration
  * sends), the difference between them S_delta (what the migration proper sends while the service is down).
  * Measured the way a delta migration takes them: each snapshot is the checkpoint's images with the
- * container's writable layer, and the difference is the rsync codec's batch between the two.
+ * container's writable layer (by runc where the container's runtime is runc, else through Docker), and
+ * the difference is the default (pages) codec's delta between the two.
  *
- * A checkpoint freezes the service while CRIU dumps it (about 1-3 s for 64 MB here): the probe costs the
+ * A checkpoint freezes the service while CRIU dumps it (about 0.2-0.3 s for 64 MB here): the probe costs the
  * user two short stalls, which is why it runs only when asked.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCheckpoint, deleteCheckpoint, upperDir } from '../docker/checkpoint.js';
+import { deleteCheckpoint, upperDir } from '../docker/checkpoint.js';
 import { reachDocker } from '../docker/deploy.js';
 import { getHost, type Inventory } from '../inventory/index.js';
 import { runChecked, ShellExecutor, type SshPool } from '../remote/index.js';
 import type { Placement } from '../state/index.js';
-import { checkpointDir, removeDirArgv, rsyncBatchArgv, snapshotArgv } from './commands.js';
+import { findRunc, takeSnapshot } from './checkpointer.js';
+import { pagesDiffArgv, removeDirArgv } from './commands.js';
+import { PAGES_BIN } from './pages-source.js';
 
 /** How long the container runs between the two checkpoints by default. */
 export const PROBE_GAP_MS = 2000;
@@ -27,9 +30,9 @@ export interface CheckpointProbe {
   preBytes: number;
   /** The second snapshot, bytes (S_D: what a final checkpoint holds). */
   finalBytes: number;
-  /** S_delta: the rsync batch between the two, bytes. */
+  /** S_delta: the pages codec's delta between the two, bytes. */
   deltaBytes: number;
-  /** Docker's time for each checkpoint (ms): samples of psi for the server. */
+  /** Each checkpoint's time (ms; runc's or Docker's, as a migration takes it): samples of psi for the server. */
   checkpointMs: [number, number];
 }
 
@@ -64,21 +67,31 @@ export async function probeCheckpoints(
     const root = String(dockerInfo.DockerRootDir);
     const upper = upperDir(info);
     if (!upper) throw new Error(`${placement.container} on ${host.name} has no overlay upper directory`);
+    const runc = await findRunc(shell, info.State.Pid);
     const atMs = Date.now();
     const take = async (name: string, out: string): Promise<{ ms: number; bytes: number }> => {
-      const t0 = performance.now();
-      await createCheckpoint(container, name, false);
-      made.push(name);
-      const ms = performance.now() - t0;
-      const r = await runChecked(shell, snapshotArgv(out, checkpointDir(root, info.Id, name), upper), {
-        what: `snapshotting ${name}`,
+      if (!runc) made.push(name);
+      const snap = await takeSnapshot({
+        shell,
+        container,
+        info,
+        runc,
+        dockerRoot: root,
+        upperDir: upper,
+        out,
+        work: `${out}-work`,
+        name,
+        leaveRunning: true,
+        what: `checkpointing ${placement.container} on ${host.name}`,
       });
-      return { ms, bytes: bytesOf(r.stdout, 'the snapshot') };
+      const p = snap.parts;
+      const ms = runc ? (p['criu'] ?? 0) + (p['runtime'] ?? 0) : (p['docker'] ?? 0);
+      return { ms, bytes: bytesOf(String(snap.bytes), 'the snapshot') };
     };
     const a = await take(names[0], `${dir}/a`);
     await sleep(options.gapMs ?? PROBE_GAP_MS, undefined, options.signal ? { signal: options.signal } : {});
     const b = await take(names[1], `${dir}/b`);
-    const d = await runChecked(shell, rsyncBatchArgv(`${dir}/a`, `${dir}/b`, `${dir}/delta`), {
+    const d = await runChecked(shell, pagesDiffArgv(PAGES_BIN, `${dir}/a`, `${dir}/b`, `${dir}/delta`), {
       what: 'computing the delta between the probe checkpoints',
     });
     return {
