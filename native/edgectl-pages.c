@@ -12,7 +12,11 @@
  * Usage: edgectl-pages diff PRE FINAL OUT    writes OUT (MANIFEST, FILES, one PATH.blocks per changed
  *                                             file); prints the bytes written
  *        edgectl-pages patch PRE DELTA OUT   rebuilds FINAL as OUT from PRE and DELTA (OUT must not
- *                                             exist); every rebuilt file is checked against its hash
+ *                                             exist); every rebuilt file is checked against its hash.
+ *                                             A file whose every reference is to its own earlier
+ *                                             version at the same offset is patched in place (PRE's
+ *                                             copy changes, and is then linked into OUT): only what
+ *                                             changed is written
  *        edgectl-pages --version
  * A .blocks file: "EPB1", the file's size (u64), its hash (u64), then records until the size is
  * reached: 'C' u32 pre-file u64 offset u32 blocks (copy from PRE), 'P' u32 pre-file u64 offset u16
@@ -51,17 +55,45 @@ static void die(const char *fmt, const char *arg) {
   exit(1);
 }
 
-/* A word-at-a-time multiply-xorshift hash: fast, and every match it finds is compared in full. */
-static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t h) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    memcpy(&w, p + i, 8);
-    h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
-    h ^= h >> 31;
+/* A word-at-a-time multiply-xorshift hash: fast, and every match it finds is compared in full. Also
+ * fed piecewise (a file as it is written): the same value as over the whole at once. */
+struct hasher {
+  uint64_t h, n;
+  unsigned char tail[8];
+  size_t ntail;
+};
+
+static void hash_word(struct hasher *s, const unsigned char *p) {
+  uint64_t w;
+  memcpy(&w, p, 8);
+  s->h = (s->h ^ w) * 0x9E3779B97F4A7C15ULL;
+  s->h ^= s->h >> 31;
+}
+
+static void hash_update(struct hasher *s, const unsigned char *p, size_t n) {
+  s->n += n;
+  while (s->ntail && n) {
+    s->tail[s->ntail++] = *p++;
+    n--;
+    if (s->ntail == 8) {
+      hash_word(s, s->tail);
+      s->ntail = 0;
+    }
   }
-  for (; i < n; i++) h = (h ^ p[i]) * 0x100000001B3ULL;
-  return h ^ (h >> 29) ^ n;
+  for (; n >= 8; p += 8, n -= 8) hash_word(s, p);
+  while (n--) s->tail[s->ntail++] = *p++;
+}
+
+static uint64_t hash_final(struct hasher *s) {
+  uint64_t h = s->h;
+  for (size_t i = 0; i < s->ntail; i++) h = (h ^ s->tail[i]) * 0x100000001B3ULL;
+  return h ^ (h >> 29) ^ s->n;
+}
+
+static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t seed) {
+  struct hasher s = {seed, 0, {0}, 0};
+  hash_update(&s, p, n);
+  return hash_final(&s);
 }
 
 struct mapped {
@@ -220,7 +252,6 @@ static int diff(const char *pre_dir, const char *final_dir, const char *out_dir)
     snprintf(pre[i].path, PATH_MAX, "%s/%s", pre_dir, pre_names[i]);
     map_file(pre[i].path, &pre[i]);
   }
-  index_blocks(pre, npre);
   if (mkdir(out_dir, 0755) < 0) die("cannot create %s", out_dir);
   char path[PATH_MAX];
   snprintf(path, PATH_MAX, "%s/FILES", out_dir);
@@ -258,11 +289,31 @@ static int diff(const char *pre_dir, const char *final_dir, const char *out_dir)
     size_t at = 0, lit = 0; /* a pending literal run starts at `lit` and ends at `at` */
     /* Where the earlier file's counterpart of `at` likely is: just after the last run copied (pages
      * keep their order, a run's shift holds until the next one). */
-    int64_t guess_file = -1;
+    int64_t guess_file = same ? same - pre_names : -1;
     uint64_t guess_off = 0;
     while (at < fin.size) {
-      const struct slot *s = fin.size - at >= BLOCK ? find_block(pre, fin.data + at) : NULL;
-      if (!s) {
+      /* The likely counterpart first (the same offset of the same file, for most pages), then any block
+       * of the earlier snapshot with the same content. */
+      int found = 0;
+      uint32_t file = 0;
+      uint64_t off = 0;
+      if (fin.size - at >= BLOCK) {
+        if (guess_file >= 0 && guess_off + BLOCK <= pre[guess_file].size &&
+            memcmp(pre[guess_file].data + guess_off, fin.data + at, BLOCK) == 0) {
+          file = (uint32_t)guess_file;
+          off = guess_off;
+          found = 1;
+        } else {
+          if (!table) index_blocks(pre, npre);
+          const struct slot *s = find_block(pre, fin.data + at);
+          if (s) {
+            file = s->file - 1;
+            off = (uint64_t)s->block * BLOCK;
+            found = 1;
+          }
+        }
+      }
+      if (!found) {
         size_t n = fin.size - at >= BLOCK ? BLOCK : fin.size - at;
         size_t len = 0;
         if (n == BLOCK && guess_file >= 0 && guess_off + BLOCK <= pre[guess_file].size)
@@ -282,8 +333,7 @@ static int diff(const char *pre_dir, const char *final_dir, const char *out_dir)
       }
       flush_literal(f, fin.data, lit, at, path);
       /* A run: the following blocks that continue the same earlier file in order. */
-      uint32_t file = s->file - 1, count = 1;
-      uint64_t off = (uint64_t)s->block * BLOCK;
+      uint32_t count = 1;
       while (at + (size_t)(count + 1) * BLOCK <= fin.size && off + (uint64_t)(count + 1) * BLOCK <= pre[file].size &&
              memcmp(pre[file].data + off + (size_t)count * BLOCK, fin.data + at + (size_t)count * BLOCK, BLOCK) == 0)
         count++;
@@ -306,17 +356,262 @@ static int diff(const char *pre_dir, const char *final_dir, const char *out_dir)
   return 0;
 }
 
-static void get(FILE *f, void *p, size_t n, const char *what) {
-  if (n && fread(p, 1, n, f) != n) {
+/* A .blocks file read whole, and a cursor over it. */
+struct reader {
+  const unsigned char *p;
+  size_t len, at;
+  const char *path;
+};
+
+static void take(struct reader *r, void *out, size_t n) {
+  if (n > r->len - r->at) {
     errno = 0;
-    die("%s is cut short", what);
+    die("%s is cut short", r->path);
   }
+  if (out) memcpy(out, r->p + r->at, n);
+  r->at += n;
+}
+
+static unsigned char *read_whole(const char *path, size_t *len) {
+  struct mapped m;
+  snprintf(m.path, PATH_MAX, "%s", path);
+  map_file(path, &m);
+  unsigned char *buf = malloc(m.size ? m.size : 1);
+  if (!buf) die("out of memory for %s", path);
+  if (m.size) memcpy(buf, m.data, m.size);
+  *len = m.size;
+  unmap_file(&m);
+  return buf;
+}
+
+/* Where apply() writes: in place into a mapping of the earlier file (`dst`), or as a stream to a new
+ * file through a buffer. Either way the bytes of the rebuilt file are hashed as they come. */
+struct writer {
+  unsigned char *dst;
+  int fd;
+  unsigned char *buf;
+  size_t nbuf;
+  struct hasher hash;
+  const char *path;
+};
+
+#define WRITE_BUF (1 << 20)
+
+static void flush_writer(struct writer *w) {
+  size_t done = 0;
+  while (done < w->nbuf) {
+    ssize_t k = write(w->fd, w->buf + done, w->nbuf - done);
+    if (k < 0) die("cannot write %s", w->path);
+    done += (size_t)k;
+  }
+  w->nbuf = 0;
+}
+
+static void emit(struct writer *w, const unsigned char *p, size_t n) {
+  hash_update(&w->hash, p, n);
+  if (n > WRITE_BUF - w->nbuf) flush_writer(w);
+  if (n >= WRITE_BUF) {
+    while (n > 0) {
+      ssize_t k = write(w->fd, p, n);
+      if (k < 0) die("cannot write %s", w->path);
+      p += k;
+      n -= (size_t)k;
+    }
+    return;
+  }
+  memcpy(w->buf + w->nbuf, p, n);
+  w->nbuf += n;
+}
+
+/*
+ * Applies a .blocks file's records after its header (the file's `size` bytes). In place (w->dst),
+ * every reference is to the same offset of the earlier file mapped there: a copy is only hashed and a
+ * patched block is patched where it is.
+ */
+static void apply(struct reader *r, uint64_t size, struct writer *w, struct mapped *pre, int npre) {
+  uint64_t at = 0;
+  unsigned char block[BLOCK];
+  while (at < size) {
+    char kind;
+    take(r, &kind, 1);
+    uint32_t file = 0;
+    uint64_t off = 0;
+    if (kind == 'C' || kind == 'P') {
+      take(r, &file, 4);
+      take(r, &off, 8);
+    }
+    if (kind == 'C') {
+      uint32_t count;
+      take(r, &count, 4);
+      uint64_t n = (uint64_t)count * BLOCK;
+      if (file >= (uint32_t)npre || off + n > pre[file].size || at + n > size) {
+        errno = 0;
+        die("%s refers outside the earlier snapshot", r->path);
+      }
+      if (w->dst)
+        hash_update(&w->hash, w->dst + at, n);
+      else
+        emit(w, pre[file].data + off, n);
+      at += n;
+    } else if (kind == 'P') {
+      uint16_t count;
+      take(r, &count, 2);
+      if (file >= (uint32_t)npre || off + BLOCK > pre[file].size || at + BLOCK > size) {
+        errno = 0;
+        die("%s refers outside the earlier snapshot", r->path);
+      }
+      unsigned char *b = w->dst ? w->dst + at : block;
+      if (!w->dst) memcpy(block, pre[file].data + off, BLOCK);
+      for (uint16_t k = 0; k < count; k++) {
+        uint16_t start, n;
+        take(r, &start, 2);
+        take(r, &n, 2);
+        if ((size_t)start + n > BLOCK) {
+          errno = 0;
+          die("%s patches outside a block", r->path);
+        }
+        take(r, b + start, n);
+      }
+      if (w->dst)
+        hash_update(&w->hash, b, BLOCK);
+      else
+        emit(w, block, BLOCK);
+      at += BLOCK;
+    } else if (kind == 'L') {
+      uint32_t n;
+      take(r, &n, 4);
+      if (at + n > size || n > r->len - r->at) {
+        errno = 0;
+        die("%s writes past the file's end, or is cut short", r->path);
+      }
+      if (w->dst) {
+        memcpy(w->dst + at, r->p + r->at, n);
+        hash_update(&w->hash, w->dst + at, n);
+      } else
+        emit(w, r->p + r->at, n);
+      r->at += n;
+      at += n;
+    } else {
+      errno = 0;
+      die("%s holds an unknown record", r->path);
+    }
+  }
+  if (r->at != r->len) {
+    errno = 0;
+    die("%s has bytes after its end", r->path);
+  }
+}
+
+/* Whether every reference of a .blocks file is to the same offset of the earlier file `self` (-1: none):
+ * then it is patched in place, and only what changed is written. */
+static int references_itself(struct reader r, uint64_t size, int self) {
+  uint64_t at = 0;
+  if (self < 0) return 0;
+  while (at < size && r.at < r.len) {
+    char kind = (char)r.p[r.at++];
+    if (kind == 'C' || kind == 'P') {
+      uint32_t file;
+      uint64_t off;
+      if (r.len - r.at < 12) return 0;
+      memcpy(&file, r.p + r.at, 4);
+      memcpy(&off, r.p + r.at + 4, 8);
+      r.at += 12;
+      if (file != (uint32_t)self || off != at) return 0;
+      if (kind == 'C') {
+        uint32_t count;
+        if (r.len - r.at < 4) return 0;
+        memcpy(&count, r.p + r.at, 4);
+        r.at += 4;
+        at += (uint64_t)count * BLOCK;
+      } else {
+        uint16_t count;
+        if (r.len - r.at < 2) return 0;
+        memcpy(&count, r.p + r.at, 2);
+        r.at += 2;
+        for (uint16_t k = 0; k < count; k++) {
+          uint16_t n;
+          if (r.len - r.at < 4) return 0;
+          memcpy(&n, r.p + r.at + 2, 2);
+          r.at += 4 + (size_t)n;
+        }
+        at += BLOCK;
+      }
+    } else if (kind == 'L') {
+      uint32_t n;
+      if (r.len - r.at < 4) return 0;
+      memcpy(&n, r.p + r.at, 4);
+      r.at += 4 + (size_t)n;
+      at += n;
+    } else
+      return 0;
+  }
+  return 1;
+}
+
+static int cmp_files(const void *a, const void *b) { return strcmp(((const struct mapped *)a)->path, ((const struct mapped *)b)->path); }
+
+/* Rebuilds one file of the later snapshot; `pass` 0 builds copies (and defers in-place patches, which
+ * change the earlier files that copies may read), pass 1 the in-place ones. Returns whether it did. */
+static int rebuild(const char *name, const char *pre_dir, const char *delta_dir, const char *out_dir, struct mapped *pre,
+                   int npre, int pass) {
+  char path[PATH_MAX], out[PATH_MAX], from[PATH_MAX];
+  snprintf(path, PATH_MAX, "%s/%s.blocks", delta_dir, name);
+  snprintf(out, PATH_MAX, "%s/%s", out_dir, name);
+  snprintf(from, PATH_MAX, "%s/%s", pre_dir, name);
+  struct reader r = {NULL, 0, 0, path};
+  unsigned char *buf = read_whole(path, &r.len);
+  r.p = buf;
+  char magic[4];
+  uint64_t size, want;
+  take(&r, magic, 4);
+  if (memcmp(magic, "EPB1", 4)) {
+    errno = 0;
+    die("%s is not a block delta", path);
+  }
+  take(&r, &size, 8);
+  take(&r, &want, 8);
+  struct mapped key;
+  snprintf(key.path, PATH_MAX, "%s", from);
+  struct mapped *self = bsearch(&key, pre, (size_t)npre, sizeof(struct mapped), cmp_files);
+  int inplace = references_itself(r, size, self ? (int)(self - pre) : -1);
+  if (inplace != pass) {
+    free(buf);
+    return 0;
+  }
+  mkparents(out);
+  struct writer w = {NULL, -1, NULL, 0, {1, 0, {0}, 0}, out};
+  if (inplace) {
+    int fd = open(from, O_RDWR);
+    if (fd < 0 || ftruncate(fd, (off_t)size) < 0) die("cannot write %s", from);
+    w.dst = size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : NULL;
+    if (w.dst == MAP_FAILED) die("cannot map %s", from);
+    close(fd);
+    apply(&r, size, &w, pre, npre);
+    if (w.dst) munmap(w.dst, size);
+  } else {
+    w.fd = open(out, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    w.buf = malloc(WRITE_BUF);
+    if (w.fd < 0 || !w.buf) die("cannot write %s", out);
+    apply(&r, size, &w, pre, npre);
+    flush_writer(&w);
+    if (close(w.fd) < 0) die("cannot write %s", out);
+    free(w.buf);
+  }
+  if (hash_final(&w.hash) != want) {
+    errno = 0;
+    die("%s does not rebuild its file (hash mismatch)", path);
+  }
+  if (inplace && link(from, out) < 0) die("cannot link %s", out);
+  free(buf);
+  return 1;
 }
 
 static int patch(const char *pre_dir, const char *delta_dir, const char *out_dir) {
   static struct mapped pre[MAX_FILES];
+  static char *names[MAX_FILES];
+  static char kinds[MAX_FILES];
   char path[PATH_MAX], line[PATH_MAX + 16];
-  int npre = 0;
+  int npre = 0, n = 0;
   snprintf(path, PATH_MAX, "%s/FILES", delta_dir);
   FILE *files = fopen(path, "r");
   if (!files) die("cannot read %s", path);
@@ -328,6 +623,12 @@ static int patch(const char *pre_dir, const char *delta_dir, const char *out_dir
     npre++;
   }
   fclose(files);
+  /* FILES is sorted (diff lists it so): the in-place test finds a file's earlier self by path. */
+  for (int i = 1; i < npre; i++)
+    if (strcmp(pre[i - 1].path, pre[i].path) >= 0) {
+      errno = 0;
+      die("%s is not sorted", path);
+    }
   if (mkdir(out_dir, 0755) < 0) die("cannot create %s", out_dir);
   snprintf(path, PATH_MAX, "%s/MANIFEST", delta_dir);
   FILE *manifest = fopen(path, "r");
@@ -335,101 +636,26 @@ static int patch(const char *pre_dir, const char *delta_dir, const char *out_dir
   while (fgets(line, sizeof line, manifest)) {
     line[strcspn(line, "\n")] = 0;
     char *name = strchr(line, ' ');
-    if (!name) die("bad MANIFEST line: %s", line);
+    if (!name || n >= MAX_FILES) die("bad MANIFEST line: %s", line);
     *name++ = 0;
-    char out[PATH_MAX];
-    snprintf(out, PATH_MAX, "%s/%s", out_dir, name);
-    mkparents(out);
-    if (!strcmp(line, "same")) {
-      char from[PATH_MAX];
-      snprintf(from, PATH_MAX, "%s/%s", pre_dir, name);
-      if (link(from, out) < 0) die("cannot link %s", out);
-      continue;
-    }
-    if (strcmp(line, "blocks")) die("bad MANIFEST line: %s", line);
-    snprintf(path, PATH_MAX, "%s/%s.blocks", delta_dir, name);
-    FILE *f = fopen(path, "r");
-    if (!f) die("cannot read %s", path);
-    char magic[4];
-    uint64_t size, want;
-    get(f, magic, 4, path);
-    if (memcmp(magic, "EPB1", 4)) {
-      errno = 0;
-      die("%s is not a block delta", path);
-    }
-    get(f, &size, 8, path);
-    get(f, &want, 8, path);
-    int fd = open(out, O_RDWR | O_CREAT | O_EXCL, 0644);
-    if (fd < 0 || ftruncate(fd, (off_t)size) < 0) die("cannot write %s", out);
-    unsigned char *dst = size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : NULL;
-    if (dst == MAP_FAILED) die("cannot map %s", out);
-    uint64_t at = 0;
-    while (at < size) {
-      char kind;
-      get(f, &kind, 1, path);
-      if (kind == 'C') {
-        uint32_t file, count;
-        uint64_t off;
-        get(f, &file, 4, path);
-        get(f, &off, 8, path);
-        get(f, &count, 4, path);
-        uint64_t n = (uint64_t)count * BLOCK;
-        if (file >= (uint32_t)npre || off + n > pre[file].size || at + n > size) {
-          errno = 0;
-          die("%s refers outside the earlier snapshot", path);
-        }
-        memcpy(dst + at, pre[file].data + off, n);
-        at += n;
-      } else if (kind == 'P') {
-        uint32_t file;
-        uint64_t off;
-        uint16_t count;
-        get(f, &file, 4, path);
-        get(f, &off, 8, path);
-        get(f, &count, 2, path);
-        if (file >= (uint32_t)npre || off + BLOCK > pre[file].size || at + BLOCK > size) {
-          errno = 0;
-          die("%s refers outside the earlier snapshot", path);
-        }
-        memcpy(dst + at, pre[file].data + off, BLOCK);
-        for (uint16_t k = 0; k < count; k++) {
-          uint16_t start, n;
-          get(f, &start, 2, path);
-          get(f, &n, 2, path);
-          if ((size_t)start + n > BLOCK) {
-            errno = 0;
-            die("%s patches outside a block", path);
-          }
-          get(f, dst + at + start, n, path);
-        }
-        at += BLOCK;
-      } else if (kind == 'L') {
-        uint32_t n;
-        get(f, &n, 4, path);
-        if (at + n > size) {
-          errno = 0;
-          die("%s writes past the file's end", path);
-        }
-        get(f, dst + at, n, path);
-        at += n;
-      } else {
-        errno = 0;
-        die("%s holds an unknown record", path);
-      }
-    }
-    if (fgetc(f) != EOF) {
-      errno = 0;
-      die("%s has bytes after its end", path);
-    }
-    fclose(f);
-    if (hash_bytes(dst, size, 1) != want) {
-      errno = 0;
-      die("%s does not rebuild its file (hash mismatch)", path);
-    }
-    if (dst) munmap(dst, size);
-    if (close(fd) < 0) die("cannot write %s", out);
+    if (strcmp(line, "same") && strcmp(line, "blocks")) die("bad MANIFEST line: %s", line);
+    kinds[n] = line[0];
+    names[n++] = strdup(name);
   }
   fclose(manifest);
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < n; i++) {
+      if (kinds[i] == 'b') {
+        rebuild(names[i], pre_dir, delta_dir, out_dir, pre, npre, pass);
+        continue;
+      }
+      if (pass == 1) continue;
+      char from[PATH_MAX], out[PATH_MAX];
+      snprintf(from, PATH_MAX, "%s/%s", pre_dir, names[i]);
+      snprintf(out, PATH_MAX, "%s/%s", out_dir, names[i]);
+      mkparents(out);
+      if (link(from, out) < 0) die("cannot link %s", out);
+    }
   return 0;
 }
 
