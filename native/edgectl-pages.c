@@ -384,10 +384,11 @@ static unsigned char *read_whole(const char *path, size_t *len) {
   return buf;
 }
 
-/* Where apply() writes: in place into a mapping of the earlier file (`dst`), or as a stream to a new
- * file through a buffer. Either way the bytes of the rebuilt file are hashed as they come. */
+/* Where apply() writes: in place into the earlier file (`inplace`: only what changed is written), or
+ * as a stream to a new file through a buffer. Either way the bytes of the rebuilt file are hashed as
+ * they come. */
 struct writer {
-  unsigned char *dst;
+  int inplace;
   int fd;
   unsigned char *buf;
   size_t nbuf;
@@ -423,10 +424,21 @@ static void emit(struct writer *w, const unsigned char *p, size_t n) {
   w->nbuf += n;
 }
 
+static void write_at(struct writer *w, const unsigned char *p, size_t n, uint64_t at) {
+  while (n > 0) {
+    ssize_t k = pwrite(w->fd, p, n, (off_t)at);
+    if (k < 0) die("cannot write %s", w->path);
+    p += k;
+    n -= (size_t)k;
+    at += (uint64_t)k;
+  }
+}
+
 /*
- * Applies a .blocks file's records after its header (the file's `size` bytes). In place (w->dst),
- * every reference is to the same offset of the earlier file mapped there: a copy is only hashed and a
- * patched block is patched where it is.
+ * Applies a .blocks file's records after its header (the file's `size` bytes). In place, every
+ * reference is to the same offset of the earlier file, which is also open for writing as w->fd: a copy
+ * is only hashed (read through the earlier file's read-only mapping), a patched block or a literal is
+ * written where it belongs.
  */
 static void apply(struct reader *r, uint64_t size, struct writer *w, struct mapped *pre, int npre) {
   uint64_t at = 0;
@@ -448,8 +460,8 @@ static void apply(struct reader *r, uint64_t size, struct writer *w, struct mapp
         errno = 0;
         die("%s refers outside the earlier snapshot", r->path);
       }
-      if (w->dst)
-        hash_update(&w->hash, w->dst + at, n);
+      if (w->inplace)
+        hash_update(&w->hash, pre[file].data + off, n);
       else
         emit(w, pre[file].data + off, n);
       at += n;
@@ -460,8 +472,7 @@ static void apply(struct reader *r, uint64_t size, struct writer *w, struct mapp
         errno = 0;
         die("%s refers outside the earlier snapshot", r->path);
       }
-      unsigned char *b = w->dst ? w->dst + at : block;
-      if (!w->dst) memcpy(block, pre[file].data + off, BLOCK);
+      memcpy(block, pre[file].data + off, BLOCK);
       for (uint16_t k = 0; k < count; k++) {
         uint16_t start, n;
         take(r, &start, 2);
@@ -470,11 +481,12 @@ static void apply(struct reader *r, uint64_t size, struct writer *w, struct mapp
           errno = 0;
           die("%s patches outside a block", r->path);
         }
-        take(r, b + start, n);
+        take(r, block + start, n);
       }
-      if (w->dst)
-        hash_update(&w->hash, b, BLOCK);
-      else
+      if (w->inplace) {
+        write_at(w, block, BLOCK, at);
+        hash_update(&w->hash, block, BLOCK);
+      } else
         emit(w, block, BLOCK);
       at += BLOCK;
     } else if (kind == 'L') {
@@ -484,9 +496,9 @@ static void apply(struct reader *r, uint64_t size, struct writer *w, struct mapp
         errno = 0;
         die("%s writes past the file's end, or is cut short", r->path);
       }
-      if (w->dst) {
-        memcpy(w->dst + at, r->p + r->at, n);
-        hash_update(&w->hash, w->dst + at, n);
+      if (w->inplace) {
+        write_at(w, r->p + r->at, n, at);
+        hash_update(&w->hash, r->p + r->at, n);
       } else
         emit(w, r->p + r->at, n);
       r->at += n;
@@ -579,15 +591,12 @@ static int rebuild(const char *name, const char *pre_dir, const char *delta_dir,
     return 0;
   }
   mkparents(out);
-  struct writer w = {NULL, -1, NULL, 0, {1, 0, {0}, 0}, out};
+  struct writer w = {inplace, -1, NULL, 0, {1, 0, {0}, 0}, out};
   if (inplace) {
-    int fd = open(from, O_RDWR);
-    if (fd < 0 || ftruncate(fd, (off_t)size) < 0) die("cannot write %s", from);
-    w.dst = size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : NULL;
-    if (w.dst == MAP_FAILED) die("cannot map %s", from);
-    close(fd);
+    w.fd = open(from, O_WRONLY);
+    if (w.fd < 0) die("cannot write %s", from);
     apply(&r, size, &w, pre, npre);
-    if (w.dst) munmap(w.dst, size);
+    if (ftruncate(w.fd, (off_t)size) < 0 || close(w.fd) < 0) die("cannot write %s", from);
   } else {
     w.fd = open(out, O_WRONLY | O_CREAT | O_EXCL, 0644);
     w.buf = malloc(WRITE_BUF);

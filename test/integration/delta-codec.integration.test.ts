@@ -150,6 +150,27 @@ describe('the pages codec (edgectl-pages)', () => {
     expect(q.code).not.toBe(0);
   });
 
+  it('patches in place a file whose unchanged blocks stayed where they were: only the changes are written', async () => {
+    const a = join(root, 'inplace-pre');
+    const b = join(root, 'inplace-final');
+    mkdirSync(a);
+    mkdirSync(b);
+    const before = randomBytes(256 * 4096);
+    const after = Buffer.concat([before, randomBytes(3000)]);
+    randomBytes(8).copy(after, 4096 * 10 + 5);
+    randomBytes(4096).copy(after, 4096 * 100);
+    writeFileSync(join(a, 'pages-1.img'), before);
+    writeFileSync(join(b, 'pages-1.img'), after);
+    const d = join(root, 'inplace-delta');
+    expect((await local.run(pagesDiffArgv(PAGES_BIN, a, b, d))).code).toBe(0);
+    const out = join(root, 'inplace-out');
+    const p = await local.run(pagesPatchArgv(PAGES_BIN, a, d, out));
+    expect(p.code, p.stderr).toBe(0);
+    expect(readFileSync(join(out, 'pages-1.img')).equals(after)).toBe(true);
+    // The earlier file itself became the later one (the same inode).
+    expect(statSync(join(out, 'pages-1.img')).ino).toBe(statSync(join(a, 'pages-1.img')).ino);
+  });
+
   it('places a checkpoint for Docker: small images linked hard, the pages as a relative link that leads back to them from any depth', async () => {
     const ckpt = join(root, 'docker', 'checkpoints', 'final');
     const r = await local.run(placeCheckpointArgv(join(final, 'criu'), ckpt));

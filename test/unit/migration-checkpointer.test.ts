@@ -35,7 +35,7 @@ describe('runc under a Docker container', () => {
     expect(parseSeconds('x')).toBeUndefined();
   });
 
-  it('checkpoints with runc into the snapshot, archives the writable layer, and prints runc’s time, CRIU’s and the size', async () => {
+  it('checkpoints with runc into the snapshot (the final one frozen first and left frozen), archives the writable layer, and prints runc’s time, CRIU’s and the size', async () => {
     // A stand-in runc that writes an image and a CRIU log the way runc and CRIU do.
     const dir = await mkdtemp(path.join(tmpdir(), 'edgectl-runc-'));
     try {
@@ -44,7 +44,8 @@ describe('runc under a Docker container', () => {
         runc,
         [
           '#!/bin/sh',
-          'echo "$@" > "$(dirname "$0")/args"',
+          'echo "$@" >> "$(dirname "$0")/calls"',
+          '[ "$3" = checkpoint ] || exit 0',
           'while [ $# -gt 1 ]; do case "$1" in --image-path) img=$2;; --work-path) work=$2;; esac; shift; done',
           'head -c 5000 /dev/zero > "$img/pages-1.img"',
           'printf "(00.000001) start\\n(00.250000) Dumping finished successfully\\n" > "$work/dump.log"',
@@ -61,7 +62,7 @@ describe('runc under a Docker container', () => {
         containerId: 'abc',
         images: `${snap}/criu`,
         work: `${dir}/work`,
-        leaveRunning: false,
+        after: 'freeze',
         snapshot: { dir: snap, upperDir: upper },
       });
       const { stdout } = await run(argv[0]!, argv.slice(1));
@@ -69,34 +70,41 @@ describe('runc under a Docker container', () => {
       expect(Number(ns)).toBeGreaterThan(0);
       expect(parseSeconds(criu)).toBe(0.25);
       expect(Number(bytes)).toBeGreaterThan(5000);
-      expect(await readFile(path.join(dir, 'args'), 'utf8')).toBe(
-        `--root /run/docker/runtime-runc/moby checkpoint --image-path ${snap}/criu --work-path ${dir}/work abc\n`,
+      expect(await readFile(path.join(dir, 'calls'), 'utf8')).toBe(
+        [
+          '--root /run/docker/runtime-runc/moby pause abc',
+          `--root /run/docker/runtime-runc/moby checkpoint --image-path ${snap}/criu --work-path ${dir}/work --leave-running abc`,
+          '',
+        ].join('\n'),
       );
       const tar = await run('tar', ['-tf', `${snap}/rootfs.tar`]);
       expect(tar.stdout).toMatch(/data\.txt/);
-      // --leave-running for the pre-migration checkpoint.
+      // The pre-migration checkpoint: no pause.
+      await rm(path.join(dir, 'calls'));
       const pre = runcCheckpointArgv({
         runc,
         root: '/r',
         containerId: 'abc',
         images: `${dir}/pre/criu`,
         work: `${dir}/w2`,
-        leaveRunning: true,
+        after: 'run',
       });
       await run(pre[0]!, pre.slice(1));
-      expect(await readFile(path.join(dir, 'args'), 'utf8')).toMatch(/--leave-running abc\n$/);
+      expect(await readFile(path.join(dir, 'calls'), 'utf8')).toBe(
+        `--root /r checkpoint --image-path ${dir}/pre/criu --work-path ${dir}/w2 --leave-running abc\n`,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
 
-  it('says what CRIU logged when runc fails', async () => {
+  it('says what CRIU logged when runc fails, and thaws the container it froze', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'edgectl-runc-'));
     try {
       const runc = path.join(dir, 'runc');
       await writeFile(
         runc,
-        '#!/bin/sh\nwhile [ $# -gt 1 ]; do [ "$1" = --work-path ] && work=$2; shift; done\necho "(00.1) Error (criu/sk-inet.c:1): inet: Connected TCP socket" > "$work/dump.log"\nexit 1\n',
+        '#!/bin/sh\necho "$3" >> "$(dirname "$0")/calls"\n[ "$3" = checkpoint ] || exit 0\nwhile [ $# -gt 1 ]; do [ "$1" = --work-path ] && work=$2; shift; done\necho "(00.1) Error (criu/sk-inet.c:1): inet: Connected TCP socket" > "$work/dump.log"\nexit 1\n',
       );
       await chmod(runc, 0o755);
       const argv = runcCheckpointArgv({
@@ -105,13 +113,14 @@ describe('runc under a Docker container', () => {
         containerId: 'abc',
         images: `${dir}/i`,
         work: `${dir}/w`,
-        leaveRunning: false,
+        after: 'freeze',
       });
       const err = await run(argv[0]!, argv.slice(1)).then(
         () => undefined,
         (e: { stderr: string }) => e,
       );
       expect(err?.stderr).toMatch(/runc checkpoint failed; CRIU said: .*Connected TCP socket/);
+      expect(await readFile(path.join(dir, 'calls'), 'utf8')).toBe('pause\ncheckpoint\nresume\n');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

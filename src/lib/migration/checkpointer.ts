@@ -44,7 +44,8 @@ export interface SnapshotRequest {
   out: string;
   work: string;
   name: string;
-  leaveRunning: boolean;
+  /** run: the pre-migration checkpoint; final: the service stops (runc: frozen, Docker: exited). */
+  kind: 'run' | 'final';
   what: string;
 }
 
@@ -56,8 +57,9 @@ export interface Snapshot {
 
 /**
  * Checkpoints the container into a snapshot directory. With runc the images go straight into
- * `out/criu`; with Docker they land in Docker's checkpoint directory and are hard-linked out of it
- * (the checkpoint `name` stays in Docker's list until deleted).
+ * `out/criu`, and a final checkpoint leaves the container frozen; with Docker they land in Docker's
+ * checkpoint directory and are hard-linked out of it (the checkpoint `name` stays in Docker's list until
+ * deleted), and a final checkpoint stops the container.
  */
 export async function takeSnapshot(req: SnapshotRequest): Promise<Snapshot> {
   if (req.runc) {
@@ -68,7 +70,7 @@ export async function takeSnapshot(req: SnapshotRequest): Promise<Snapshot> {
         containerId: req.info.Id,
         images: `${req.out}/criu`,
         work: req.work,
-        leaveRunning: req.leaveRunning,
+        after: req.kind === 'final' ? 'freeze' : 'run',
         snapshot: { dir: req.out, upperDir: req.upperDir },
       }),
       { what: req.what, timeoutMs: 600_000 },
@@ -83,7 +85,7 @@ export async function takeSnapshot(req: SnapshotRequest): Promise<Snapshot> {
     return { bytes: Number(bytes), parts };
   }
   const started = performance.now();
-  await createCheckpoint(req.container, req.name, !req.leaveRunning);
+  await createCheckpoint(req.container, req.name, req.kind === 'final');
   const docker = performance.now() - started;
   const snapStarted = performance.now();
   const r = await runChecked(

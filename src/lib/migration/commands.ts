@@ -409,7 +409,9 @@ export interface RuncCheckpoint {
   images: string;
   /** CRIU's work directory: its dump.log and stats. */
   work: string;
-  leaveRunning: boolean;
+  /** After the dump: the container runs on (the pre-migration checkpoint), or stays frozen (the final
+   * one: runc pauses it first, and CRIU leaves it as it found it). */
+  after: 'run' | 'freeze';
   /** Also archive the container's writable layer into `snapshot`/rootfs.tar (the final checkpoint). */
   snapshot?: { dir: string; upperDir: string };
 }
@@ -417,19 +419,23 @@ export interface RuncCheckpoint {
 /**
  * A checkpoint by runc itself, under the container Docker created: CRIU writes its images straight
  * into `images`, where Docker's API would pass them through containerd's content store as a tar and
- * unpack them again. Without --leave-running the container stops; Docker sees it exit, as after
- * `docker checkpoint create`. Prints the checkpoint's wall time in ns, then CRIU's own (the last
- * timestamp of its log, in seconds), then the snapshot's size in bytes.
+ * unpack them again. `freeze`: the container is paused (cgroup freezer) first and stays frozen after
+ * the dump, so that it neither runs on nor exits: Docker does none of an exit's work (unmounts, network
+ * teardown) during the downtime, and a rollback is a thaw (runcResumeArgv); a failed dump thaws it at
+ * once. Prints the checkpoint's wall time in ns, then CRIU's own (the last timestamp of its log, in
+ * seconds), then the snapshot's size in bytes.
  */
 export function runcCheckpointArgv(c: RuncCheckpoint): string[] {
   const script = [
     'set -eu',
-    'runc=$1; root=$2; id=$3; img=$4; work=$5; leave=$6; snap=$7; upper=$8',
+    'runc=$1; root=$2; id=$3; img=$4; work=$5; freeze=$6; snap=$7; upper=$8',
     'rm -rf "$img" "$work"; mkdir -p "$img" "$work"',
-    'set -- --root "$root" checkpoint --image-path "$img" --work-path "$work"',
-    '[ "$leave" = 1 ] && set -- "$@" --leave-running',
     't0=$(date +%s%N)',
-    '"$runc" "$@" "$id" || { echo "runc checkpoint failed; CRIU said: $(grep -i error "$work/dump.log" 2>/dev/null | tail -n 5)" >&2; exit 1; }',
+    'if [ "$freeze" = 1 ]; then "$runc" --root "$root" pause "$id"; fi',
+    'if ! "$runc" --root "$root" checkpoint --image-path "$img" --work-path "$work" --leave-running "$id"; then',
+    '  [ "$freeze" = 1 ] && "$runc" --root "$root" resume "$id"',
+    '  echo "runc checkpoint failed; CRIU said: $(grep -i error "$work/dump.log" 2>/dev/null | tail -n 5)" >&2; exit 1',
+    'fi',
     't1=$(date +%s%N)',
     `[ -z "$snap" ] || tar ${TAR_FLAGS} -C "$upper" -cf "$snap/rootfs.tar" .`,
     'echo $((t1 - t0))',
@@ -447,10 +453,26 @@ export function runcCheckpointArgv(c: RuncCheckpoint): string[] {
     c.containerId,
     c.images,
     c.work,
-    c.leaveRunning ? '1' : '0',
+    c.after === 'freeze' ? '1' : '0',
     c.snapshot?.dir ?? '',
     c.snapshot?.upperDir ?? '',
   ];
+}
+
+/** Thaws a container that a final checkpoint left frozen (a rollback: the service runs on, as it was). */
+export function runcResumeArgv(r: RuncRuntime, containerId: string): string[] {
+  return [r.runc, '--root', r.root, 'resume', containerId];
+}
+
+/** Ends a frozen container for good: SIGKILL is pending when it thaws, so none of its code runs again. */
+export function runcKillFrozenArgv(r: RuncRuntime, containerId: string): string[] {
+  const script = [
+    'runc=$1; root=$2; id=$3',
+    '"$runc" --root "$root" kill "$id" KILL',
+    '"$runc" --root "$root" resume "$id"',
+    'true',
+  ].join('\n');
+  return ['sh', '-c', script, 'kill-frozen', r.runc, r.root, containerId];
 }
 
 /** CRIU's own time (s) in a restore: the last timestamp of restore.log in the task's work directory. */

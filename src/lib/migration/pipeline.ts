@@ -66,6 +66,8 @@ import {
   rsyncArgv,
   rsyncBatchArgv,
   rsyncPatchArgv,
+  runcKillFrozenArgv,
+  runcResumeArgv,
   sendArgv,
   stagingDir,
 } from './commands.js';
@@ -298,6 +300,8 @@ export class Migration {
   private stateBefore: string | undefined;
   /** runc under the source container, or undefined: Docker's checkpoint API. */
   private runc: RuncRuntime | undefined;
+  /** The source container is frozen by the final checkpoint (runc): a rollback thaws it. */
+  private srcFrozen = false;
 
   constructor(
     private readonly inv: Inventory,
@@ -491,10 +495,13 @@ export class Migration {
       out: `${this.src.staging}/${kind}`,
       work: `${this.src.staging}/${kind}-work`,
       name: this.names[kind],
-      leaveRunning: !final,
+      kind: final ? 'final' : 'run',
       what: `checkpointing on ${this.src.host.name}`,
     });
-    if (final) this.finalTaken = true;
+    if (final) {
+      this.finalTaken = true;
+      this.srcFrozen = this.runc !== undefined;
+    }
     Object.assign(this.parts, snap.parts);
     return snap.bytes;
   }
@@ -762,6 +769,14 @@ export class Migration {
     this.state.placements.set(placement, 'migrated');
     // The destination answered: only now is the source deleted.
     await this.phase('cleanup', async () => {
+      if (this.srcFrozen && this.runc) {
+        await this.exec(
+          this.src,
+          runcKillFrozenArgv(this.runc, this.srcInfo.Id),
+          'ending the source container',
+        );
+        this.srcFrozen = false;
+      }
       await this.srcContainer.remove({ force: true });
       await this.closeTransfers();
       await Promise.all([
@@ -926,6 +941,15 @@ export class Migration {
     try {
       await this.phase('rollback', async () => {
         await this.dstContainer?.remove({ force: true }).catch(() => {});
+        if (this.srcFrozen && this.runc) {
+          // The final checkpoint left the source frozen: it runs on from where it stopped.
+          await this.exec(
+            this.src,
+            runcResumeArgv(this.runc, this.srcInfo.Id),
+            'thawing the source container',
+          );
+          this.srcFrozen = false;
+        }
         const info = await this.srcContainer.inspect();
         if (!info.State.Running) {
           if (!this.finalTaken)
@@ -961,10 +985,9 @@ export class Migration {
         `rolled back: the service runs again on ${this.src.host.name}, its state intact`,
       );
     } catch (rollbackErr) {
-      const place = this.runc
-        ? `put the images of ${this.src.staging}/final/criu into ${checkpointDir(this.src.root, this.srcInfo.Id, this.names.final)}, then `
-        : '';
-      const left = `the service is down; to bring it back on ${this.src.host.name} (there): ${place}docker start --checkpoint ${this.names.final} ${this.placement.container}, then check it answers`;
+      const left = this.srcFrozen
+        ? `the service is down, frozen on ${this.src.host.name}; to bring it back (there): ${[this.runc!.runc, '--root', this.runc!.root, 'resume', this.srcInfo.Id].join(' ')}, then check it answers`
+        : `the service is down; to bring it back on ${this.src.host.name} (there): ${this.runc ? `put the images of ${this.src.staging}/final/criu into ${checkpointDir(this.src.root, this.srcInfo.Id, this.names.final)}, then ` : ''}docker start --checkpoint ${this.names.final} ${this.placement.container}, then check it answers`;
       const e = this.failure(
         failed,
         false,

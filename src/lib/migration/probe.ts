@@ -81,7 +81,7 @@ export async function probeCheckpoints(
         out,
         work: `${out}-work`,
         name,
-        leaveRunning: true,
+        kind: 'run',
         what: `checkpointing ${placement.container} on ${host.name}`,
       });
       const p = snap.parts;
