@@ -122,6 +122,13 @@ const mbytes = (v) =>
     : v >= 1e6
       ? `${(v / 1e6).toFixed(1)} MB`
       : `${(v / 1e3).toFixed(1)} kB`;
+/** Whether a downtime meets issue 14's goal; if not, how many times CRIU's own time it is (less the link). */
+const meets = (downtimeMs, r) =>
+  r.goalMs === null || downtimeMs === null
+    ? '-'
+    : downtimeMs <= r.goalMs
+      ? 'yes'
+      : `no (${f((downtimeMs - r.linkMs) / ((r.goalMs - r.linkMs) / 1.5), 2)}x)`;
 const table = [
   [
     'session delay',
@@ -133,11 +140,13 @@ const table = [
     'runtime',
     'delta',
     'transfer',
+    'path',
     'edgectl',
     'sent in downtime',
     'at link speed',
     'goal ms',
     'goal met',
+    'less path',
     'total ms',
     'pre image',
   ],
@@ -151,15 +160,13 @@ const table = [
     f(r.b?.runtimeMs),
     f(r.b?.deltaMs),
     f(r.b?.transferMs),
+    f(r.b?.pathMs),
     f(r.b?.edgectlMs),
     mbytes(r.bytesDuringDowntime),
     f(r.linkMs),
     f(r.goalMs),
-    r.goalMs === null || r.downtimeMs === null
-      ? '-'
-      : r.downtimeMs <= r.goalMs
-        ? 'yes'
-        : `no (${f((r.downtimeMs - r.linkMs) / ((r.goalMs - r.linkMs) / 1.5), 2)}x)`,
+    meets(r.downtimeMs, r),
+    meets(r.downtimeMs === null ? null : r.downtimeMs - (r.b?.pathMs ?? 0), r),
     f(r.totalMs),
     mbytes(r.preBytes ?? r.finalBytes),
   ]),
@@ -168,7 +175,7 @@ const widths = table[0].map((_, i) => Math.max(...table.map((row) => String(row[
 for (const row of table) console.log(row.map((c, i) => String(c).padEnd(widths[i])).join('  '));
 
 console.log(
-  `All in ms. Checkpoints by ${[...new Set(rows.map((r) => r.checkpointer))].join(', ')}. CRIU dump/restore: CRIU's own time, from its logs; runtime: runc's checkpoint and Docker's restore around CRIU; delta: computing it at the source and applying it at the destination; edgectl: the rest of the downtime (the writable layer, placing the images, commands, the probe seeing the service answer). Goal (issue 14): downtime <= 1.5 x (CRIU dump + restore) + the delta at link speed; "no (Nx)": the downtime less the link time is N x CRIU's.`,
+  `All in ms. Checkpoints by ${[...new Set(rows.map((r) => r.checkpointer))].join(', ')}. CRIU dump/restore: CRIU's own time, from its logs; runtime: runc's checkpoint and Docker's restore around CRIU; delta: computing it at the source and applying it at the destination; path: the probe's first answer after the gap, its own time on the user's path (a fresh connection and the request: about two round trips); edgectl: the rest of the downtime (the writable layer, placing the images, commands, the host learning the container's MAC). Goal (issue 14): downtime <= 1.5 x (CRIU dump + restore) + the delta at link speed; "no (Nx)": the downtime less the link time is N x CRIU's; "less path": the same for the downtime less the first answer's time on the user's path.`,
 );
 console.log(`\nRatios delta / full (median runs of ${repeat}):`);
 const ratios = [['state, codec', 'downtime', 'bytes in downtime', 'bytes in downtime / pre image']];

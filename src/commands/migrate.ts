@@ -106,7 +106,7 @@ service is rolled back to the source (exit 130).`;
         const b = r.breakdown;
         const ms = (v: number | null) => (v === null ? '?' : v.toFixed(0));
         this.say(
-          `downtime: CRIU dump ${ms(b.criuDumpMs)} ms, restore ${ms(b.criuRestoreMs)} ms; ${r.checkpointer === 'runc' ? 'runc and Docker' : 'Docker'} around them ${ms(b.runtimeMs)} ms; delta ${ms(b.deltaMs)} ms; transfer ${ms(b.transferMs)} ms; the rest ${ms(b.edgectlMs)} ms`,
+          `downtime: CRIU dump ${ms(b.criuDumpMs)} ms, restore ${ms(b.criuRestoreMs)} ms; ${r.checkpointer === 'runc' ? 'runc and Docker' : 'Docker'} around them ${ms(b.runtimeMs)} ms; delta ${ms(b.deltaMs)} ms; transfer ${ms(b.transferMs)} ms; the first answer on the user's path ${ms(b.pathMs)} ms; the rest ${ms(b.edgectlMs)} ms`,
         );
       }
       if (r.stateCheck && !this.jsonEnabled())

@@ -146,13 +146,14 @@ describe('where the downtime went', () => {
       phase('restore', 500, { place: 20, docker: 420, neighbour: 5, criu: 300, runtime: 120 }),
       phase('verify', 10),
     ];
-    expect(downtimeBreakdown(phases, 1500)).toEqual({
+    expect(downtimeBreakdown(phases, 1500, 110)).toEqual({
       criuDumpMs: 250,
       criuRestoreMs: 300,
       runtimeMs: 170,
       deltaMs: 180,
       transferMs: 200,
-      edgectlMs: 1500 - 250 - 300 - 170 - 180 - 200,
+      pathMs: 110,
+      edgectlMs: 1500 - 250 - 300 - 170 - 180 - 200 - 110,
     });
   });
 
@@ -168,6 +169,7 @@ describe('where the downtime went', () => {
       runtimeMs: 2950,
       deltaMs: 0,
       transferMs: 900,
+      pathMs: null,
       edgectlMs: 650,
     });
   });

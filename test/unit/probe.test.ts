@@ -131,6 +131,9 @@ describe('the downtime probe', () => {
     expect(result.lastOkBeforeMs).toBeLessThanOrEqual(crashedAt);
     // The first answer after the gap is one 400 ms round trip after the first attempt at the destination.
     expect(result.downtimeMs).toBeGreaterThanOrEqual(400);
+    // That answer's own time on the path is reported: its round trip, part of the downtime.
+    expect(result.answerMs).toBeGreaterThanOrEqual(400);
+    expect(result.answerMs).toBeLessThanOrEqual(result.downtimeMs!);
   });
 
   it('sees the destination at its first answer, though it swallowed the attempts before', async () => {

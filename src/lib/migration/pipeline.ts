@@ -192,9 +192,10 @@ export interface MigrationResult {
 /**
  * Where the downtime went (ms), from the phases after the final checkpoint: CRIU's own dump and restore
  * (from its logs; null where unknown), the container runtime around them (runc or Docker, and Docker's
- * restore path), the codec's work at both ends (delta and patch), the transfer, and the rest: edgectl's
- * own (snapshot of the writable layer, placing the images, commands, the probe seeing the service
- * answer). Null without a measured downtime.
+ * restore path), the codec's work at both ends (delta and patch), the transfer, the first answer's own
+ * time on the user's path (the probe's fresh connection and request to the service once it was back;
+ * null where the probe did not say), and the rest: edgectl's own (the writable layer, placing the
+ * images, commands, the host learning the container's MAC). Null without a measured downtime.
  */
 export interface DowntimeBreakdown {
   criuDumpMs: number | null;
@@ -202,12 +203,14 @@ export interface DowntimeBreakdown {
   runtimeMs: number;
   deltaMs: number;
   transferMs: number;
+  pathMs: number | null;
   edgectlMs: number;
 }
 
 export function downtimeBreakdown(
   phases: readonly Phase[],
   downtimeMs: number | null,
+  pathMs: number | null = null,
 ): DowntimeBreakdown | null {
   if (downtimeMs === null) return null;
   const at = phases.findIndex((p) => p.name === 'checkpoint');
@@ -223,9 +226,9 @@ export function downtimeBreakdown(
   const transferMs = phase('transfer')?.durationMs ?? 0;
   const edgectlMs = Math.max(
     0,
-    downtimeMs - (criuDumpMs ?? 0) - (criuRestoreMs ?? 0) - runtimeMs - deltaMs - transferMs,
+    downtimeMs - (criuDumpMs ?? 0) - (criuRestoreMs ?? 0) - runtimeMs - deltaMs - transferMs - (pathMs ?? 0),
   );
-  return { criuDumpMs, criuRestoreMs, runtimeMs, deltaMs, transferMs, edgectlMs };
+  return { criuDumpMs, criuRestoreMs, runtimeMs, deltaMs, transferMs, pathMs, edgectlMs };
 }
 
 export class MigrationError extends EdgectlError {
@@ -820,7 +823,7 @@ export class Migration {
       checkpointer: this.checkpointer,
       downtimeMs,
       totalMs,
-      breakdown: downtimeBreakdown(this.phases, downtimeMs),
+      breakdown: downtimeBreakdown(this.phases, downtimeMs, probed?.answerMs ?? null),
       bytesDuringDowntime,
       phases: this.phases,
       probe: probed,

@@ -45,6 +45,12 @@ export interface ProbeResult {
   downtimeMs: number | null;
   /** Which side answered after the gap ('from': the service came back where it was, e.g. a rollback). */
   answeredBy: 'from' | 'to' | null;
+  /**
+   * How long that first answer took, from its attempt's start (a fresh connection, then the request): the
+   * part of the downtime spent on the user's path after the service was back (at most: an attempt may
+   * also have waited there for the service). Null where there was none.
+   */
+  answerMs?: number | null;
   /** The probe that measured it: edgectl, tcp or http:/PATH. */
   probe: string;
   pings: number;
@@ -202,7 +208,7 @@ function firstAnswer(
   attempt: number,
   giveUp: number,
   result: ProbeResult,
-): Promise<{ side: 'from' | 'to'; atMs: number } | null> {
+): Promise<{ side: 'from' | 'to'; atMs: number; tookMs: number } | null> {
   const maxInFlight = Math.max(1, Math.ceil(attempt / interval));
   const probe = options.probe ?? EDGECTL_PROBE;
   const inFlight = { from: 0, to: 0 };
@@ -210,11 +216,12 @@ function firstAnswer(
   return new Promise((resolve) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
-    const settle = (side: 'from' | 'to' | null) => {
+    const settle = (side: 'from' | 'to' | null, sentMs = 0) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(side ? { side, atMs: now() } : null);
+      const atMs = now();
+      resolve(side ? { side, atMs, tookMs: atMs - sentMs } : null);
     };
     const tick = () => {
       if (settled) return;
@@ -226,9 +233,10 @@ function firstAnswer(
         if (inFlight[side] >= maxInFlight) continue;
         inFlight[side]++;
         result.pings++;
+        const sentMs = now();
         void askOnce(probe, options[side], attempt, ++id).then((ok) => {
           inFlight[side]--;
-          if (ok) settle(side);
+          if (ok) settle(side, sentMs);
           else if (!settled) result.failures++;
         });
       }
@@ -249,6 +257,7 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     firstOkAfterMs: null,
     downtimeMs: null,
     answeredBy: null,
+    answerMs: null,
     probe: probeText(probe),
     pings: 0,
     failures: 0,
@@ -285,6 +294,7 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     if (!winner) return result;
     result.answeredBy = winner.side;
     result.firstOkAfterMs = winner.atMs;
+    result.answerMs = winner.tookMs;
     result.downtimeMs = result.firstOkAfterMs - (result.lastOkBeforeMs ?? result.firstOkAfterMs);
     return result;
   } finally {
