@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseRuntime, parseSeconds, runcCheckpointArgv } from '../../src/lib/migration/commands.js';
-import { downtimeBreakdown, type Phase } from '../../src/lib/migration/pipeline.js';
+import { downtimeBreakdown, type Phase, pathOf } from '../../src/lib/migration/pipeline.js';
 
 const run = promisify(execFile);
 
@@ -172,6 +172,23 @@ describe('where the downtime went', () => {
       pathMs: null,
       edgectlMs: 650,
     });
+  });
+
+  it('takes the first answer’s time on the user’s path as two of its request’s round trips, at most the whole attempt', () => {
+    const probe = {
+      lastOkBeforeMs: 0,
+      firstOkAfterMs: 1000,
+      downtimeMs: 1000,
+      answeredBy: 'to' as const,
+      probe: 'edgectl',
+      pings: 100,
+      failures: 50,
+    };
+    expect(pathOf({ ...probe, answerMs: 300, roundTripMs: 102 })).toBe(204);
+    // The connection waited for the service: the path is the request's two round trips, not the 300 ms.
+    expect(pathOf({ ...probe, answerMs: 150, roundTripMs: 102 })).toBe(150);
+    expect(pathOf({ ...probe, answerMs: 300, roundTripMs: null })).toBeNull();
+    expect(pathOf(null)).toBeNull();
   });
 
   it('is null without a measured downtime', () => {

@@ -134,6 +134,9 @@ describe('the downtime probe', () => {
     // That answer's own time on the path is reported: its round trip, part of the downtime.
     expect(result.answerMs).toBeGreaterThanOrEqual(400);
     expect(result.answerMs).toBeLessThanOrEqual(result.downtimeMs!);
+    // Its request's own round trip, once connected: the path's 400 ms.
+    expect(result.roundTripMs).toBeGreaterThanOrEqual(400);
+    expect(result.roundTripMs).toBeLessThanOrEqual(result.answerMs!);
   });
 
   it('sees the destination at its first answer, though it swallowed the attempts before', async () => {

@@ -207,6 +207,18 @@ export interface DowntimeBreakdown {
   edgectlMs: number;
 }
 
+/**
+ * The first answer's own time on the user's path: its connection's round trip and its request's, taken
+ * as twice the request's (which the probe timed once connected, the service up), and at most the whole
+ * attempt (whose connection may also have waited for the service). Null where the probe did not time it.
+ */
+export function pathOf(probe: ProbeResult | null): number | null {
+  const rtt = probe?.roundTripMs;
+  const answer = probe?.answerMs;
+  if (rtt == null || answer == null) return null;
+  return Math.min(answer, 2 * rtt);
+}
+
 export function downtimeBreakdown(
   phases: readonly Phase[],
   downtimeMs: number | null,
@@ -823,7 +835,7 @@ export class Migration {
       checkpointer: this.checkpointer,
       downtimeMs,
       totalMs,
-      breakdown: downtimeBreakdown(this.phases, downtimeMs, probed?.answerMs ?? null),
+      breakdown: downtimeBreakdown(this.phases, downtimeMs, pathOf(probed)),
       bytesDuringDowntime,
       phases: this.phases,
       probe: probed,

@@ -51,6 +51,8 @@ export interface ProbeResult {
    * also have waited there for the service). Null where there was none.
    */
   answerMs?: number | null;
+  /** That answer's request's own round trip once connected (the edgectl probe; null for tcp and http). */
+  roundTripMs?: number | null;
   /** The probe that measured it: edgectl, tcp or http:/PATH. */
   probe: string;
   pings: number;
@@ -78,7 +80,7 @@ class Pinger {
     const sent = now();
     let ok: boolean;
     if (this.probe.kind !== 'edgectl') {
-      ok = await askOnce(this.probe, this.target, this.timeoutMs, ++this.id);
+      ok = (await askOnce(this.probe, this.target, this.timeoutMs, ++this.id)).ok;
     } else {
       try {
         if (!this.conn || this.conn.closed)
@@ -164,10 +166,21 @@ export function httpAnswers(
 }
 
 /** One question to the service on a connection of its own: true when it answered within timeoutMs. */
-function askOnce(probe: ActiveProbe, target: OffloadTarget, timeoutMs: number, id: number): Promise<boolean> {
-  if (probe.kind === 'tcp') return tcpAccepts(target, timeoutMs);
-  if (probe.kind === 'http') return httpAnswers(target, probe.path, timeoutMs);
-  return timedPing(target, timeoutMs, id).then((p) => p.ok);
+/** One attempt on a fresh connection; `requestMs`: its request's own round trip, once connected (the
+ * edgectl probe; null for the others, which do not time it). */
+function askOnce(
+  probe: ActiveProbe,
+  target: OffloadTarget,
+  timeoutMs: number,
+  id: number,
+): Promise<{ ok: boolean; requestMs: number | null }> {
+  if (probe.kind === 'tcp') return tcpAccepts(target, timeoutMs).then((ok) => ({ ok, requestMs: null }));
+  if (probe.kind === 'http')
+    return httpAnswers(target, probe.path, timeoutMs).then((ok) => ({ ok, requestMs: null }));
+  return timedPing(target, timeoutMs, id).then((p) => ({
+    ok: p.ok,
+    requestMs: p.connectedMs === null ? null : p.answeredMs - p.connectedMs,
+  }));
 }
 
 /**
@@ -179,19 +192,21 @@ export async function timedPing(
   timeoutMs: number,
   id: number,
   signal?: AbortSignal,
-): Promise<{ ok: boolean; sentMs: number; answeredMs: number }> {
+): Promise<{ ok: boolean; sentMs: number; answeredMs: number; connectedMs: number | null }> {
   const sentMs = now();
+  let connectedMs: number | null = null;
   const deadline = sentMs + timeoutMs;
   let conn: OffloadConnection | undefined;
   const onAbort = () => conn?.close();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     conn = await OffloadConnection.open(target, timeoutMs);
-    if (signal?.aborted) return { ok: false, sentMs, answeredMs: now() };
+    connectedMs = now();
+    if (signal?.aborted) return { ok: false, sentMs, answeredMs: now(), connectedMs };
     const body = await conn.request(encodeTask({ id, op: 'ping' }), Math.max(1, deadline - now()));
-    return { ok: !isAnswerError(decodeAnswer(body)), sentMs, answeredMs: now() };
+    return { ok: !isAnswerError(decodeAnswer(body)), sentMs, answeredMs: now(), connectedMs };
   } catch {
-    return { ok: false, sentMs, answeredMs: now() };
+    return { ok: false, sentMs, answeredMs: now(), connectedMs };
   } finally {
     signal?.removeEventListener('abort', onAbort);
     conn?.close();
@@ -208,7 +223,7 @@ function firstAnswer(
   attempt: number,
   giveUp: number,
   result: ProbeResult,
-): Promise<{ side: 'from' | 'to'; atMs: number; tookMs: number } | null> {
+): Promise<{ side: 'from' | 'to'; atMs: number; tookMs: number; requestMs: number | null } | null> {
   const maxInFlight = Math.max(1, Math.ceil(attempt / interval));
   const probe = options.probe ?? EDGECTL_PROBE;
   const inFlight = { from: 0, to: 0 };
@@ -216,12 +231,12 @@ function firstAnswer(
   return new Promise((resolve) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
-    const settle = (side: 'from' | 'to' | null, sentMs = 0) => {
+    const settle = (side: 'from' | 'to' | null, sentMs = 0, requestMs: number | null = null) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       const atMs = now();
-      resolve(side ? { side, atMs, tookMs: atMs - sentMs } : null);
+      resolve(side ? { side, atMs, tookMs: atMs - sentMs, requestMs } : null);
     };
     const tick = () => {
       if (settled) return;
@@ -234,9 +249,9 @@ function firstAnswer(
         inFlight[side]++;
         result.pings++;
         const sentMs = now();
-        void askOnce(probe, options[side], attempt, ++id).then((ok) => {
+        void askOnce(probe, options[side], attempt, ++id).then(({ ok, requestMs }) => {
           inFlight[side]--;
-          if (ok) settle(side, sentMs);
+          if (ok) settle(side, sentMs, requestMs);
           else if (!settled) result.failures++;
         });
       }
@@ -258,6 +273,7 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     downtimeMs: null,
     answeredBy: null,
     answerMs: null,
+    roundTripMs: null,
     probe: probeText(probe),
     pings: 0,
     failures: 0,
@@ -295,6 +311,7 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     result.answeredBy = winner.side;
     result.firstOkAfterMs = winner.atMs;
     result.answerMs = winner.tookMs;
+    result.roundTripMs = winner.requestMs;
     result.downtimeMs = result.firstOkAfterMs - (result.lastOkBeforeMs ?? result.firstOkAfterMs);
     return result;
   } finally {
