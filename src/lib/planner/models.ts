@@ -9,11 +9,13 @@ import { median } from '../util/stats.js';
 /** CPU score of a server nobody measured: the planner then takes the servers as equal. */
 export const NOMINAL_SCORE = 1000;
 /**
- * Before a server has history: Docker checkpointed a 74 MB container in 2.5 s and restored it in 1.8 s
- * on a server scoring 3800 (host-setup.md). psi = ms * C / bytes; rho = ms * C / (S_D + S_pre + S_delta).
+ * Before a server has history: a migration's checkpoint of a 78 MB image took 0.25 s (runc and CRIU) and
+ * its restore phase 0.45 s (Docker's restore with the pages linked) on the lab (bench:migrate, README),
+ * taken as a server scoring 3800 (host-setup.md's machine). psi = ms * C / bytes;
+ * rho = ms * C / (S_D + S_pre + S_delta).
  */
-export const PRIOR_PSI = (2500 * 3800) / 77.6e6;
-export const PRIOR_RHO = (1800 * 3800) / (2 * 77.6e6 + 1.6e6);
+export const PRIOR_PSI = (250 * 3800) / 78e6;
+export const PRIOR_RHO = (450 * 3800) / (2 * 78e6 + 0.1e6);
 
 export interface MigrationSample {
   kind: 'checkpoint' | 'restore';
