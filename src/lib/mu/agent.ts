@@ -136,11 +136,14 @@ export class MuAgent {
         }
         // A controller that decides handovers takes them over from the hysteresis rule.
         this.auto = false;
-        const delay = cmd.at === undefined ? 0 : cmd.at - this.offsetMs - now();
+        // At an instant: started one ping's time ahead, the link going down at that instant (the ping
+        // before it is not waited for beyond it).
+        const startAt = cmd.at === undefined ? undefined : cmd.at - this.offsetMs;
+        const delay = startAt === undefined ? 0 : startAt - this.spec.attemptTimeoutMs - now();
         const timer = setTimeout(
           () => {
             this.scheduled.delete(timer);
-            void this.handover(cmd.to, 'command');
+            void this.handover(cmd.to, 'command', startAt);
           },
           Math.max(0, delay),
         );
@@ -293,7 +296,7 @@ export class MuAgent {
     }
   }
 
-  private handover(to: string, trigger: 'rssi' | 'command'): Promise<void> {
+  private handover(to: string, trigger: 'rssi' | 'command', startAt?: number): Promise<void> {
     if (this.handoverRunning || this.stopping.signal.aborted)
       return this.handoverRunning ?? Promise.resolve();
     if (to === this.bs) {
@@ -316,6 +319,7 @@ export class MuAgent {
           blackoutMs: this.spec.blackoutMs,
           endpoint: this.endpoint,
           attemptTimeoutMs: this.spec.attemptTimeoutMs,
+          ...(startAt === undefined ? {} : { startAt }),
           signal: this.stopping.signal,
           // The user is on its new base station from the switch on (its reports say so at once).
           onSwitched: () => this.setPath(to),

@@ -25,6 +25,13 @@ export interface HandoverRequest {
   endpoint: Endpoint | null;
   /** A ping unanswered this long counts as lost. */
   attemptTimeoutMs: number;
+  /**
+   * When the link goes down (epoch ms, this machine's clock), for a handover scheduled at an instant: the
+   * ping before it starts at once and is waited for only until then (a service that does not answer, a
+   * migration's frozen source say, must not hold the radio event up). Without it the link goes down as soon
+   * as that ping is done.
+   */
+  startAt?: number;
   /** Aborts the blackout early: the link comes back on the old path (rules removed). */
   signal?: AbortSignal;
   /**
@@ -112,9 +119,14 @@ export async function performHandover(exec: Executor, req: HandoverRequest): Pro
   // The last answer before: one ping just before the link goes down.
   let lastOkMs: number | null = null;
   if (target) {
-    const p = await timedPing(target, req.attemptTimeoutMs, ++pingId);
-    if (p.ok) lastOkMs = p.answeredMs;
+    const ping = timedPing(target, req.attemptTimeoutMs, ++pingId);
+    const p =
+      req.startAt === undefined
+        ? await ping
+        : await Promise.race([ping, sleep(Math.max(0, req.startAt - now())).then(() => null)]);
+    if (p?.ok) lastOkMs = p.answeredMs;
   }
+  if (req.startAt !== undefined && req.startAt > now()) await sleep(req.startAt - now(), req.signal);
   const downMs = now();
   await runChecked(exec, sequence(blackoutArgv('-I', req.user, req.address)), {
     what: `cutting ${req.user}'s radio link`,

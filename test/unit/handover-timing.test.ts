@@ -1,0 +1,76 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { performHandover } from '../../src/lib/mu/handover.js';
+import type { Executor, RunResult } from '../../src/lib/remote/index.js';
+import { closeFakeServices, fakeService } from '../helpers/fake-service.js';
+
+afterEach(closeFakeServices);
+
+/** The mu host's commands: the user's MARK rule read back, every other command accepted and recorded. */
+function fakeHost(): Executor & { ran: string[] } {
+  const dump = [
+    '-N EDGECTL-MU',
+    '-A EDGECTL-MU -s 127.0.0.1/32 -m comment --comment "edgectl:user-mu1:0123abcd" -j MARK --set-xmark 0x1bbe/0xffffffff',
+  ].join('\n');
+  const ran: string[] = [];
+  const ok = (argv: readonly string[], stdout: string): RunResult => ({
+    argv,
+    code: 0,
+    stdout,
+    stderr: '',
+    ms: 0,
+    timedOut: false,
+  });
+  return {
+    ran,
+    async run(argv: readonly string[]) {
+      ran.push(argv.join(' '));
+      return ok(argv, argv.includes('-S') ? dump : '');
+    },
+  } as unknown as Executor & { ran: string[] };
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+describe('a handover at an instant', () => {
+  it('cuts the link at that instant, though the service does not answer the ping before it', async () => {
+    // Silent until the handover is under way: a migration's frozen source, then its destination.
+    const service = await fakeService(false);
+    setTimeout(() => {
+      service.answering = true;
+    }, 300);
+    const port = service.port;
+    const startAt = now() + 150;
+    const outcome = await performHandover(fakeHost(), {
+      user: 'mu1',
+      address: '127.0.0.1',
+      tables: { ap1: 0x1bbe, ap2: 0x1bbf },
+      to: 'ap2',
+      blackoutMs: 50,
+      endpoint: { address: '127.0.0.1', port },
+      attemptTimeoutMs: 3000,
+      startAt,
+    });
+    // Not after the ping's 3 s time limit: at the instant (timers may be a little late, never early).
+    expect(outcome.downMs).toBeGreaterThanOrEqual(startAt - 1);
+    expect(outcome.downMs).toBeLessThan(startAt + 500);
+  });
+
+  it('without an instant, waits for that ping first (the command line’s handover)', async () => {
+    const service = await fakeService(false);
+    setTimeout(() => {
+      service.answering = true;
+    }, 500);
+    const port = service.port;
+    const started = now();
+    const outcome = await performHandover(fakeHost(), {
+      user: 'mu1',
+      address: '127.0.0.1',
+      tables: { ap1: 0x1bbe, ap2: 0x1bbf },
+      to: 'ap2',
+      blackoutMs: 50,
+      endpoint: { address: '127.0.0.1', port },
+      attemptTimeoutMs: 400,
+    });
+    expect(outcome.downMs - started).toBeGreaterThanOrEqual(390);
+  });
+});
