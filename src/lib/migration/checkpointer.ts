@@ -51,6 +51,8 @@ export interface SnapshotRequest {
 
 export interface Snapshot {
   bytes: number;
+  /** The checkpoint's own time (ms): runc's (CRIU's included), or Docker's API call. */
+  ms: number;
   /** Where the time went (ms): criu and runtime (runc), or docker; snapshot (Docker's path only). */
   parts: Record<string, number>;
 }
@@ -82,7 +84,7 @@ export async function takeSnapshot(req: SnapshotRequest): Promise<Snapshot> {
       criu === undefined
         ? { runtime: runcMs }
         : { criu: criu * 1000, runtime: Math.max(0, runcMs - criu * 1000) };
-    return { bytes: Number(bytes), parts };
+    return { bytes: sizeOf(bytes, req.what), ms: runcMs, parts };
   }
   const started = performance.now();
   await createCheckpoint(req.container, req.name, req.kind === 'final');
@@ -93,5 +95,16 @@ export async function takeSnapshot(req: SnapshotRequest): Promise<Snapshot> {
     snapshotArgv(req.out, checkpointDir(req.dockerRoot, req.info.Id, req.name), req.upperDir),
     { what: req.what, timeoutMs: 600_000 },
   );
-  return { bytes: Number(r.stdout.trim()), parts: { docker, snapshot: performance.now() - snapStarted } };
+  return {
+    bytes: sizeOf(r.stdout.trim(), req.what),
+    ms: docker,
+    parts: { docker, snapshot: performance.now() - snapStarted },
+  };
+}
+
+function sizeOf(text: string | undefined, what: string): number {
+  const n = Number(text);
+  if (text === undefined || text === '' || !Number.isFinite(n) || n < 0)
+    throw new Error(`${what}: the snapshot's size was not printed (${JSON.stringify(text)})`);
+  return n;
 }

@@ -347,6 +347,17 @@ export function primeNeighbourArgv(ip: string, mac: string): string[] {
   return ['sh', '-c', script, 'neighbour', ip, mac];
 }
 
+/** Shell code: `bundle_of PID` prints the task bundle of a container's init (its shim's working directory). */
+const BUNDLE_OF_FN = [
+  'bundle_of() {',
+  '  ppid=$(sed -n \'s/^PPid:[[:space:]]*//p\' "/proc/$1/status")',
+  '  readlink "/proc/$ppid/cwd"',
+  '}',
+].join('\n');
+
+/** Shell code: `criu_seconds LOG` prints CRIU's own time in a log of it, its last timestamp (seconds). */
+const CRIU_SECONDS_FN = 'criu_seconds() { sed -n \'s/^(\\([0-9.]*\\)).*/\\1/p\' "$1" | tail -n 1; }';
+
 /**
  * What runs a container on its host, found from its process: containerd's shim (the container's init's
  * parent) runs in the task's bundle directory, whose options.json names runc's binary and state root.
@@ -355,10 +366,9 @@ export function primeNeighbourArgv(ip: string, mac: string): string[] {
 export function runtimeOfArgv(pid: number): string[] {
   const script = [
     'set -eu',
-    'pid=$1',
-    'ppid=$(sed -n \'s/^PPid:[[:space:]]*//p\' "/proc/$pid/status")',
-    'bundle=$(readlink "/proc/$ppid/cwd")',
-    '[ -f "$bundle/options.json" ] || { echo "no containerd shim bundle at $bundle (process $ppid)" >&2; exit 1; }',
+    BUNDLE_OF_FN,
+    'bundle=$(bundle_of "$1")',
+    '[ -f "$bundle/options.json" ] || { echo "no containerd shim bundle at $bundle (the parent of process $1)" >&2; exit 1; }',
     'echo "$bundle"',
     'cat "$bundle/options.json"',
   ].join('\n');
@@ -428,6 +438,7 @@ export interface RuncCheckpoint {
 export function runcCheckpointArgv(c: RuncCheckpoint): string[] {
   const script = [
     'set -eu',
+    CRIU_SECONDS_FN,
     'runc=$1; root=$2; id=$3; img=$4; work=$5; freeze=$6; snap=$7; upper=$8',
     'rm -rf "$img" "$work"; mkdir -p "$img" "$work"',
     't0=$(date +%s%N)',
@@ -439,7 +450,7 @@ export function runcCheckpointArgv(c: RuncCheckpoint): string[] {
     't1=$(date +%s%N)',
     `[ -z "$snap" ] || tar ${TAR_FLAGS} -C "$upper" -cf "$snap/rootfs.tar" .`,
     'echo $((t1 - t0))',
-    'sed -n \'s/^(\\([0-9.]*\\)).*/\\1/p\' "$work/dump.log" | tail -n 1',
+    'criu_seconds "$work/dump.log"',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
     'du -sb "${snap:-$img}" | cut -f1',
   ].join('\n');
@@ -479,8 +490,9 @@ export function runcKillFrozenArgv(r: RuncRuntime, containerId: string): string[
 export function criuRestoreSecondsArgv(pid: number): string[] {
   const script = [
     'set -eu',
-    'ppid=$(sed -n \'s/^PPid:[[:space:]]*//p\' "/proc/$1/status")',
-    'sed -n \'s/^(\\([0-9.]*\\)).*/\\1/p\' "$(readlink "/proc/$ppid/cwd")/work/restore.log" | tail -n 1',
+    BUNDLE_OF_FN,
+    CRIU_SECONDS_FN,
+    'criu_seconds "$(bundle_of "$1")/work/restore.log"',
   ].join('\n');
   return ['sh', '-c', script, 'criu-restore', String(pid)];
 }

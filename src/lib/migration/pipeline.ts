@@ -23,6 +23,7 @@ import {
   throwIfInterrupted,
   UsageError,
 } from '../errors.js';
+import { pagesProbe, probeArgv } from '../hosts/probes.js';
 import {
   getHost,
   getService,
@@ -41,7 +42,7 @@ import {
 } from '../mu/probe.js';
 import { type DirectedLatency, pathLatency } from '../provision/latency.js';
 import { trustDirOnHost } from '../provision/plan.js';
-import { type RunResult, runChecked, ShellExecutor, type SshPool } from '../remote/index.js';
+import { type RunResult, runChecked, ShellExecutor, type SshPool, shellJoin } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
 import { type Checkpointer, findRunc, takeSnapshot } from './checkpointer.js';
 import {
@@ -71,7 +72,7 @@ import {
   sendArgv,
   stagingDir,
 } from './commands.js';
-import { PAGES_BIN } from './pages-source.js';
+import { PAGES_BIN, pagesSourceVersion } from './pages-source.js';
 
 export type Strategy = 'delta' | 'full';
 export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
@@ -575,18 +576,24 @@ export class Migration {
     }
   }
 
-  /** The pages codec on both ends, before anything changes (else a clear error, not a rollback later). */
+  /**
+   * The pages codec on both ends, built from this edgectl's source (its delta format is that build's),
+   * before anything changes: else a clear error, not a rollback later. The same probe as hosts check's.
+   */
   private async needPagesCodec(): Promise<void> {
-    const missing: string[] = [];
+    const want = await pagesSourceVersion();
+    const unfit: string[] = [];
     await Promise.all(
       [this.src, this.dst].map(async (side) => {
-        const r = await side.shell.run([PAGES_BIN, '--version'], { timeoutMs: 30_000 });
-        if (r.code !== 0 || !r.stdout.startsWith('edgectl-pages ')) missing.push(side.host.name);
+        const r = await side.shell.run(probeArgv.pages(), { timeoutMs: 30_000 });
+        const { facts } = pagesProbe(r, want);
+        if (!facts.current)
+          unfit.push(`${side.host.name} (${facts.ok ? `version ${facts.version}` : 'not installed'})`);
       }),
     );
-    if (missing.length > 0)
+    if (unfit.length > 0)
       throw new Error(
-        `edgectl-pages (the pages codec) is not installed on ${missing.sort().join(', ')} (edgectl provision --install-deps installs it; or use --codec rsync)`,
+        `edgectl-pages (the pages codec) is missing or not built from this edgectl's source (${want}) on ${unfit.sort().join(', ')}: edgectl provision --install-deps installs it; or use --codec rsync`,
       );
   }
 
@@ -784,14 +791,7 @@ export class Migration {
     this.state.placements.set(placement, 'migrated');
     // The destination answered: only now is the source deleted.
     await this.phase('cleanup', async () => {
-      if (this.srcFrozen && this.runc) {
-        await this.exec(
-          this.src,
-          runcKillFrozenArgv(this.runc, this.srcInfo.Id),
-          'ending the source container',
-        );
-        this.srcFrozen = false;
-      }
+      await this.endFreeze('kill');
       await this.srcContainer.remove({ force: true });
       await this.closeTransfers();
       await Promise.all([
@@ -850,6 +850,19 @@ export class Migration {
         this.dst.host.name,
       ),
     };
+  }
+
+  /** Ends the source's freeze (runc's final checkpoint): thawed (a rollback) or killed for good (cleanup). */
+  private async endFreeze(how: 'thaw' | 'kill'): Promise<void> {
+    if (!this.srcFrozen || !this.runc) return;
+    await this.exec(
+      this.src,
+      how === 'thaw'
+        ? runcResumeArgv(this.runc, this.srcInfo.Id)
+        : runcKillFrozenArgv(this.runc, this.srcInfo.Id),
+      how === 'thaw' ? 'thawing the source container' : 'ending the source container',
+    );
+    this.srcFrozen = false;
   }
 
   /** CRIU's own part of the restore, from its log beside the restored task (best effort; after verify). */
@@ -956,15 +969,8 @@ export class Migration {
     try {
       await this.phase('rollback', async () => {
         await this.dstContainer?.remove({ force: true }).catch(() => {});
-        if (this.srcFrozen && this.runc) {
-          // The final checkpoint left the source frozen: it runs on from where it stopped.
-          await this.exec(
-            this.src,
-            runcResumeArgv(this.runc, this.srcInfo.Id),
-            'thawing the source container',
-          );
-          this.srcFrozen = false;
-        }
+        // The final checkpoint left the source frozen: it runs on from where it stopped.
+        await this.endFreeze('thaw');
         const info = await this.srcContainer.inspect();
         if (!info.State.Running) {
           if (!this.finalTaken)
@@ -1001,7 +1007,7 @@ export class Migration {
       );
     } catch (rollbackErr) {
       const left = this.srcFrozen
-        ? `the service is down, frozen on ${this.src.host.name}; to bring it back (there): ${[this.runc!.runc, '--root', this.runc!.root, 'resume', this.srcInfo.Id].join(' ')}, then check it answers`
+        ? `the service is down, frozen on ${this.src.host.name}; to bring it back (there): ${shellJoin(runcResumeArgv(this.runc!, this.srcInfo.Id))}, then check it answers`
         : `the service is down; to bring it back on ${this.src.host.name} (there): ${this.runc ? `put the images of ${this.src.staging}/final/criu into ${checkpointDir(this.src.root, this.srcInfo.Id, this.names.final)}, then ` : ''}docker start --checkpoint ${this.names.final} ${this.placement.container}, then check it answers`;
       const e = this.failure(
         failed,

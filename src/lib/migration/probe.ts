@@ -84,9 +84,7 @@ export async function probeCheckpoints(
         kind: 'run',
         what: `checkpointing ${placement.container} on ${host.name}`,
       });
-      const p = snap.parts;
-      const ms = runc ? (p['criu'] ?? 0) + (p['runtime'] ?? 0) : (p['docker'] ?? 0);
-      return { ms, bytes: bytesOf(String(snap.bytes), 'the snapshot') };
+      return { ms: snap.ms, bytes: snap.bytes };
     };
     const a = await take(names[0], `${dir}/a`);
     await sleep(options.gapMs ?? PROBE_GAP_MS, undefined, options.signal ? { signal: options.signal } : {});
