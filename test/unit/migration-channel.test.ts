@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  channelReadyArgv,
   closeChannelArgv,
   openChannelArgv,
   type RsyncTarget,
@@ -71,6 +72,37 @@ describe('the data channel', () => {
     expect(Number(sent.stdout.trim())).toBeGreaterThan(300_000);
     expect(readFileSync(join(into, 'criu', 'pages-1.img')).equals(Buffer.alloc(300_000, 7))).toBe(true);
     expect(readFileSync(join(into, 'MANIFEST'), 'utf8')).toBe('vcdiff criu/pages-1.img\n');
+  });
+
+  it('starts without waiting, and is waited for only when the data is due', () => {
+    const chan = join(dir, 'chan');
+    const into = join(dir, 'dst', 'in');
+    const noWait = openChannelArgv(chan, target, into, { wait: false });
+    expect(noWait[2]).not.toContain('until grep -qx ready');
+    // The receiver's side takes a while to come up (a login shell): the start returns before it is ready.
+    const at = noWait.indexOf('ssh');
+    expect(run([...noWait.slice(0, at), 'sh', '-c', `sleep 1; ${noWait.at(-1)}`]).code).toBe(0);
+    expect(existsSync(join(chan, 'out')) && readFileSync(join(chan, 'out'), 'utf8')).not.toContain('ready');
+    // channelReadyArgv waits for it; the channel then carries data as one opened and waited for at once.
+    const ready = run(channelReadyArgv(chan));
+    expect(ready.code, ready.stderr).toBe(0);
+    expect(readFileSync(join(chan, 'out'), 'utf8')).toContain('ready');
+    const from = join(dir, 'src');
+    mkdirSync(from);
+    writeFileSync(join(from, 'f'), 'x');
+    expect(run(sendArgv(chan, from)).code).toBe(0);
+    expect(readFileSync(join(into, 'f'), 'utf8')).toBe('x');
+  });
+
+  it('says so when a channel started without waiting never comes up', () => {
+    const chan = join(dir, 'chan');
+    const noWait = openChannelArgv(chan, target, join(dir, 'in'), { wait: false });
+    const at = noWait.indexOf('ssh');
+    expect(run([...noWait.slice(0, at), 'sh', '-c', 'echo "refused" >&2; exit 255']).code).toBe(0);
+    const r = run(channelReadyArgv(chan));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/did not start \(exit 255\): refused/);
+    expect(run(channelReadyArgv(join(dir, 'nothing'))).stderr).toMatch(/no data channel/);
   });
 
   it('fails to open, with the receiver’s words, when the destination side cannot start', () => {

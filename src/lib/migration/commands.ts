@@ -146,46 +146,19 @@ function sshOptions(to: RsyncTarget): string[] {
 }
 
 /**
- * rsync's `-e` command, one string that rsync splits itself: on spaces, honouring single and double
- * quotes but not backslashes. shellJoin's quoting suits it for every word without a single quote (a path
- * with a space stays one word); the `'\''` shellJoin writes for a single quote rsync rejects ("Missing
- * trailing-'"), so such a word is refused here rather than split wrongly.
- */
-export function rsyncShell(to: RsyncTarget): string {
-  const words = ['ssh', ...sshOptions(to)];
-  const bad = words.find((w) => w.includes("'"));
-  if (bad !== undefined) throw new Error(`rsync's -e cannot carry a single quote: ${bad}`);
-  return shellJoin(words);
-}
-
-/**
- * Pushes a directory from the host this runs on straight to another over SSH (the testbed key): the
- * pre-migration image, before the downtime. rsync checks every file it transfers against a whole-file
- * checksum.
- */
-export function rsyncArgv(from: string, to: RsyncTarget, toDir: string): string[] {
-  return [
-    'rsync',
-    '-a',
-    '--delete',
-    '--stats',
-    '--mkpath',
-    '-e',
-    rsyncShell(to),
-    `${from}/`,
-    `${to.user}@${to.address}:${toDir}/`,
-  ];
-}
-
-/**
- * The data channel of the downtime, opened before the final checkpoint (run on the source): one SSH
- * session to the destination whose remote side, a `tar -x` into `toDir`, is already running, fed from a
- * FIFO in `chan`. A new SSH session costs the destination its login shell (a user's ~/.bashrc: 0.1-2 s on
+ * A data channel (run on the source): one carries the pre-migration image, one what the downtime sends;
+ * both open before the final checkpoint. One SSH session to the destination whose remote side, a `tar -x`
+ * into `toDir`, is already running, fed from a FIFO in `chan`. A new SSH session costs the destination its login shell (a user's ~/.bashrc: 0.1-2 s on
  * real machines); this pays it before the service stops. A `sleep` holds the FIFO open for writing so
  * that the session starts now; `send` writes the archive, then ends the holder: the receiver sees the end
  * of its input, unpacks the rest and exits. Prints nothing; fails when the receiver does not come up.
  */
-export function openChannelArgv(chan: string, to: RsyncTarget, toDir: string): string[] {
+export function openChannelArgv(
+  chan: string,
+  to: RsyncTarget,
+  toDir: string,
+  options: { wait?: boolean } = {},
+): string[] {
   const receiver = `${shellJoin(['mkdir', '-p', toDir])} && echo ready && exec ${shellJoin(['tar', ...TAR_FLAGS_ARGV, '-x', '-C', toDir])}`;
   const script = [
     'set -eu',
@@ -193,13 +166,7 @@ export function openChannelArgv(chan: string, to: RsyncTarget, toDir: string): s
     'rm -rf "$c"; mkdir -p "$c"; mkfifo "$c/pipe"',
     '( "$@" <"$c/pipe" >"$c/out" 2>"$c/err" & echo $! >"$c/ssh.pid"; wait $! && r=0 || r=$?; echo $r >"$c/rc.new"; mv "$c/rc.new" "$c/rc" ) </dev/null >/dev/null 2>&1 &',
     'sleep 3600 >"$c/pipe" </dev/null 2>/dev/null & echo $! >"$c/holder.pid"',
-    // Ready when the receiver said so (its login shell is done), failed when the session ended.
-    'i=0',
-    'until grep -qx ready "$c/out" 2>/dev/null; do',
-    '  if [ -f "$c/rc" ]; then echo "the receiver on the destination did not start (exit $(cat "$c/rc")): $(tail -c 500 "$c/err")" >&2; exit 1; fi',
-    '  i=$((i + 1)); [ "$i" -lt 12000 ] || { echo "the receiver on the destination did not start within 120 s" >&2; exit 1; }',
-    '  sleep 0.01',
-    'done',
+    ...(options.wait === false ? [] : [CHANNEL_READY]),
   ].join('\n');
   return [
     'sh',
@@ -212,6 +179,30 @@ export function openChannelArgv(chan: string, to: RsyncTarget, toDir: string): s
     `${to.user}@${to.address}`,
     receiver,
   ];
+}
+
+/** Shell code: waits until the channel in $c is ready (its receiver said so: its login shell is done), or fails when its session ended. */
+const CHANNEL_READY = [
+  'i=0',
+  'until grep -qx ready "$c/out" 2>/dev/null; do',
+  '  if [ -f "$c/rc" ]; then echo "the receiver on the destination did not start (exit $(cat "$c/rc")): $(tail -c 500 "$c/err")" >&2; exit 1; fi',
+  '  i=$((i + 1)); [ "$i" -lt 12000 ] || { echo "the receiver on the destination did not start within 120 s" >&2; exit 1; }',
+  '  sleep 0.01',
+  'done',
+].join('\n');
+
+/**
+ * Waits until a channel opened with `openChannelArgv(..., { wait: false })` is ready (run on the source):
+ * its session starts while other work runs on the source's shell, and this waits only when the data is due.
+ */
+export function channelReadyArgv(chan: string): string[] {
+  const script = [
+    'set -eu',
+    'c=$1',
+    '[ -p "$c/pipe" ] || { echo "no data channel at $c" >&2; exit 1; }',
+    CHANNEL_READY,
+  ].join('\n');
+  return ['sh', '-c', script, 'channel-ready', chan];
 }
 
 /**
@@ -271,17 +262,6 @@ export function rsyncPatchArgv(pre: string, delta: string): string[] {
 /** Ends the shared SSH connection of a migration. */
 export function closeMasterArgv(to: RsyncTarget): string[] {
   return ['ssh', ...sshOptions(to), '-O', 'exit', `${to.user}@${to.address}`];
-}
-
-/** What crossed the network both ways ("Total bytes sent/received: 1,234" of rsync --stats). */
-export function parseRsyncBytes(stats: string): number | undefined {
-  const count = (what: string) => {
-    const m = new RegExp(`Total bytes ${what}: ([\\d,.]+)`).exec(stats);
-    return m?.[1] ? Number(m[1].replace(/[,.]/g, '')) : undefined;
-  };
-  const sent = count('sent');
-  const received = count('received');
-  return sent === undefined && received === undefined ? undefined : (sent ?? 0) + (received ?? 0);
 }
 
 /**

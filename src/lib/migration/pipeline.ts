@@ -46,6 +46,7 @@ import { type RunResult, runChecked, ShellExecutor, type SshPool, shellJoin } fr
 import type { Placement, StateDb } from '../state/index.js';
 import { type Checkpointer, findRunc, takeSnapshot } from './checkpointer.js';
 import {
+  channelReadyArgv,
   checkpointDir,
   closeChannelArgv,
   closeMasterArgv,
@@ -55,7 +56,6 @@ import {
   openChannelArgv,
   pagesDiffArgv,
   pagesPatchArgv,
-  parseRsyncBytes,
   parseSeconds,
   patchArgv,
   placeCheckpointArgv,
@@ -64,7 +64,6 @@ import {
   type RsyncTarget,
   type RuncRuntime,
   removeDirArgv,
-  rsyncArgv,
   rsyncBatchArgv,
   rsyncPatchArgv,
   runcKillFrozenArgv,
@@ -75,6 +74,9 @@ import {
 import { PAGES_BIN, pagesSourceVersion } from './pages-source.js';
 
 export type Strategy = 'delta' | 'full';
+/** The data channels from the source to the destination: the pre-migration image's, the downtime's. */
+const CHANNELS = ['pre', 'final'] as const;
+type ChannelName = (typeof CHANNELS)[number];
 export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
 /**
  * How the difference between the two checkpoints is computed (delta phase, at the source, against its own
@@ -318,6 +320,11 @@ export class Migration {
   private runc: RuncRuntime | undefined;
   /** The source container is frozen by the final checkpoint (runc): a rollback thaws it. */
   private srcFrozen = false;
+  /** The data channels started, and those open (awaited by whoever sends). */
+  private readonly channelStarts = new Map<ChannelName, Promise<void>>();
+  /** The downtime probe, started once (with the pre-migration, so that its session start is not waited for later). */
+  private probeStarting: Promise<RunningProbe | undefined> | undefined;
+  private readonly channelsReady = new Map<ChannelName, Promise<void>>();
 
   constructor(
     private readonly inv: Inventory,
@@ -412,49 +419,90 @@ export class Migration {
     };
   }
 
-  /** The data channel of the downtime (on the source) and where it unpacks (on the destination). */
-  private get channel(): { dir: string; into: string } {
-    return { dir: `${this.src.staging}/channel`, into: `${this.dst.staging}/in` };
+  /**
+   * The data channels (on the source) and where they unpack (on the destination): `pre` carries the
+   * pre-migration image, `final` what the downtime sends (the delta, or the whole image for full).
+   */
+  private channelOf(which: ChannelName): { dir: string; into: string } {
+    return which === 'pre'
+      ? { dir: `${this.src.staging}/channel-pre`, into: `${this.dst.staging}/pre` }
+      : { dir: `${this.src.staging}/channel`, into: `${this.dst.staging}/in` };
   }
 
-  /** Opens the data channel: the destination's receiver runs before the downtime begins. */
-  private async openChannel(): Promise<void> {
-    await this.exec(
+  /**
+   * Starts opening a data channel (returns once its session is under way, in the background on the
+   * source). A new SSH session from the source to the destination costs a TCP and SSH handshake over the
+   * data link and the destination's login shell (1.8 s edge1 -> edge2 on a fresh lab machine): started
+   * early, it runs beside other work. Started at most once per channel.
+   */
+  private startChannel(which: ChannelName): Promise<void> {
+    let starting = this.channelStarts.get(which);
+    if (!starting) {
+      const { dir, into } = this.channelOf(which);
+      starting = this.exec(
+        this.src,
+        openChannelArgv(dir, this.rsyncTarget, into, { wait: false }),
+        `opening the ${which} data channel`,
+        30_000,
+      ).then(() => undefined);
+      // Awaited later (by whoever sends through it); never an unhandled rejection meanwhile.
+      starting.catch(() => {});
+      this.channelStarts.set(which, starting);
+    }
+    return starting;
+  }
+
+  /** Waits until a channel is open (starting it if need be): its receiver on the destination runs. */
+  private channelReady(which: ChannelName): Promise<void> {
+    let ready = this.channelsReady.get(which);
+    if (!ready) {
+      ready = this.startChannel(which).then(() =>
+        this.exec(
+          this.src,
+          channelReadyArgv(this.channelOf(which).dir),
+          `opening the ${which} data channel`,
+          180_000,
+        ).then(() => undefined),
+      );
+      ready.catch(() => {});
+      this.channelsReady.set(which, ready);
+    }
+    return ready;
+  }
+
+  /** Sends a directory through a channel (opening it if need be); returns the bytes sent. */
+  private async send(which: ChannelName, from: string): Promise<number> {
+    await this.channelReady(which);
+    const r = await this.exec(
       this.src,
-      openChannelArgv(this.channel.dir, this.rsyncTarget, this.channel.into),
-      'opening the data channel',
-      180_000,
+      sendArgv(this.channelOf(which).dir, from),
+      'sending to the destination',
     );
-  }
-
-  /** Sends a directory through the open channel; returns the bytes sent. */
-  private async send(from: string): Promise<number> {
-    const r = await this.exec(this.src, sendArgv(this.channel.dir, from), 'sending to the destination');
     return Number(r.stdout.trim()) || 0;
   }
 
   /**
-   * Pushes a directory from the source straight to the destination; returns the bytes that crossed the
-   * network (both ways). `verify`: also compare the sha256 of every file on both ends (for the
-   * pre-migration image, outside the downtime; rsync's own whole-file checksums cover the transfers
-   * during it).
+   * The pre-migration image to the destination, through its channel (a tar stream on a session opened
+   * beside the pre-checkpoint: no rsync round trips on a long link, no session start after the
+   * checkpoint), then the sha256 of every file compared on both ends. Returns the bytes sent; the phase's
+   * parts say how long it waited for the channel, sent, and verified.
    */
-  private async push(from: string, toDir: string, verify: boolean): Promise<number> {
-    const r = await this.exec(
-      this.src,
-      rsyncArgv(from, this.rsyncTarget, toDir),
-      'sending to the destination',
-    );
-    if (verify) {
-      const [a, b] = await Promise.all([
-        this.exec(this.src, manifestArgv(from), 'checksumming'),
-        this.exec(this.dst, manifestArgv(toDir), 'checksumming'),
-      ]);
-      if (a.stdout !== b.stdout || a.stdout.trim() === '') {
-        throw new Error(`the files at the destination do not match the source (${toDir})`);
-      }
-    }
-    return parseRsyncBytes(r.stdout) ?? 0;
+  private async pushPre(from: string): Promise<number> {
+    const waited = performance.now();
+    await this.channelReady('pre');
+    const sent = performance.now();
+    this.parts['channel'] = sent - waited;
+    const bytes = await this.send('pre', from);
+    const verified = performance.now();
+    this.parts['send'] = verified - sent;
+    const [a, b] = await Promise.all([
+      this.exec(this.src, manifestArgv(from), 'checksumming'),
+      this.exec(this.dst, manifestArgv(this.channelOf('pre').into), 'checksumming'),
+    ]);
+    if (a.stdout !== b.stdout || a.stdout.trim() === '')
+      throw new Error(`the files at the destination do not match the source (${this.channelOf('pre').into})`);
+    this.parts['verify'] = performance.now() - verified;
+    return bytes;
   }
 
   /** Ends the persistent shells (reopened by the next command, should one follow). */
@@ -462,10 +510,13 @@ export class Migration {
     await Promise.all([this.src?.shell.close(), this.dst?.shell.close()]);
   }
 
-  /** Ends the data channel and the shared SSH connection of the transfers. */
+  /** Ends the data channels and the shared SSH connection of the transfers. */
   private async closeTransfers(): Promise<void> {
     if (!this.src || !this.dst) return;
-    await this.src.shell.run(closeChannelArgv(this.channel.dir), { timeoutMs: 10_000 });
+    for (const which of CHANNELS)
+      await this.src.shell.run(closeChannelArgv(this.channelOf(which).dir), { timeoutMs: 10_000 });
+    this.channelStarts.clear();
+    this.channelsReady.clear();
     await this.src.shell.run(closeMasterArgv(this.rsyncTarget), { timeoutMs: 10_000 });
   }
 
@@ -635,15 +686,19 @@ export class Migration {
     await this.prepare();
     if (this.strategy !== 'delta' || this.preDone) return;
     try {
+      // Both channels' sessions start now, beside the pre-checkpoint: the downtime's too, so that no
+      // session start lies between the pre-transfer and the final checkpoint.
+      // The probe's session on the user's machine too (its login shell), and it is ready long before the
+      // final checkpoint.
+      void this.probeOnce();
+      await Promise.all([this.startChannel('pre'), this.startChannel('final')]);
       await this.phase('pre-checkpoint', async () => {
         const started = performance.now();
         const bytes = await this.takeCheckpoint('pre');
         this.recordCheckpoint('pre', bytes, performance.now() - started);
         return bytes;
       });
-      await this.phase('pre-transfer', () =>
-        this.push(`${this.src.staging}/pre`, `${this.dst.staging}/pre`, true),
-      );
+      await this.phase('pre-transfer', () => this.pushPre(`${this.src.staging}/pre`));
       this.preDone = true;
     } catch (err) {
       await this.abandon();
@@ -659,9 +714,9 @@ export class Migration {
     let probe: RunningProbe | undefined;
     try {
       [probe, this.stateBefore] = await Promise.all([
-        this.req.probe === false || this.service.probe.kind === 'none' ? undefined : this.startProbe(),
+        this.probeOnce(),
         this.service.stateCheck ? this.stateCheck(this.srcContainer, this.src.host.name) : undefined,
-        this.openChannel(),
+        this.channelReady('final'),
       ]);
       throwIfInterrupted(this.req.signal);
       // Everything is ready for the downtime: a caller timing it (the orchestrated planner) waits here.
@@ -681,7 +736,7 @@ export class Migration {
         return bytes;
       });
       // Where the destination has the final image once the transfer (and patch) are done.
-      let finalAtDst = this.channel.into;
+      let finalAtDst = this.channelOf('final').into;
       if (this.strategy === 'delta') {
         const codec = this.codec ?? DEFAULT_CODEC;
         const pre = { src: `${this.src.staging}/pre`, dst: `${this.dst.staging}/pre` };
@@ -704,32 +759,36 @@ export class Migration {
           return bytes;
         });
         failedPhase = 'transfer';
-        await this.phase('transfer', () => this.send(delta));
+        await this.phase('transfer', () => this.send('final', delta));
         failedPhase = 'patch';
         await this.phase('patch', async () => {
           if (codec === 'pages') {
             finalAtDst = `${this.dst.staging}/final`;
             await this.exec(
               this.dst,
-              pagesPatchArgv(PAGES_BIN, pre.dst, this.channel.into, finalAtDst),
+              pagesPatchArgv(PAGES_BIN, pre.dst, this.channelOf('final').into, finalAtDst),
               'patching the images',
             );
           } else if (codec === 'xdelta3') {
             finalAtDst = `${this.dst.staging}/final`;
             await this.exec(
               this.dst,
-              patchArgv(pre.dst, this.channel.into, finalAtDst),
+              patchArgv(pre.dst, this.channelOf('final').into, finalAtDst),
               'patching the images',
             );
           } else {
             finalAtDst = pre.dst;
-            await this.exec(this.dst, rsyncPatchArgv(pre.dst, this.channel.into), 'patching the images');
+            await this.exec(
+              this.dst,
+              rsyncPatchArgv(pre.dst, this.channelOf('final').into),
+              'patching the images',
+            );
           }
           return null;
         });
       } else {
         failedPhase = 'transfer';
-        await this.phase('transfer', () => this.send(`${this.src.staging}/final`));
+        await this.phase('transfer', () => this.send('final', `${this.src.staging}/final`));
       }
       failedPhase = 'restore';
       await this.phase('restore', async () => {
@@ -893,7 +952,16 @@ export class Migration {
     }
   }
 
-  /** Starts the downtime probe on the user's mu host and waits until it sees the service answer. */
+  /**
+   * Starts the downtime probe on the user's mu host, once, and waits until it sees the service answer
+   * (undefined without a probe: the request or the service says none).
+   */
+  private probeOnce(): Promise<RunningProbe | undefined> {
+    if (this.req.probe === false || this.service.probe.kind === 'none') return Promise.resolve(undefined);
+    this.probeStarting ??= this.startProbe();
+    return this.probeStarting;
+  }
+
   private startProbe(): Promise<RunningProbe | undefined> {
     return startRemoteProbe(this.pool, getHost(this.inv, this.user.host), {
       from: `${this.src.host.dataAddress}:${this.placement.port}`,
