@@ -330,6 +330,7 @@ export function summarise(
   complete: boolean,
 ): ExperimentSummary {
   const keys = [...new Set(runs.map((r) => `${r.meta.planner}\u0000${r.meta.service}`))];
+  const samples = runs.map((r) => runSample(r.meta, r.rows));
   const planners: PlannerSummary[] = keys.map((key) => {
     const [planner = '', service = ''] = key.split('\u0000');
     const mine = runs.filter((r) => r.meta.planner === planner && r.meta.service === service);
@@ -369,7 +370,9 @@ export function summarise(
         0,
       ),
       downtimePerHandoverMs: interval(
-        mine.flatMap((r) => runSample(r.meta, r.rows).episodes.map((e) => round(e.downtimeMs))),
+        samples
+          .filter((x) => x.planner === planner && x.service === service)
+          .flatMap((x) => x.episodes.map((e) => round(e.downtimeMs))),
       ),
       handovers: mine.reduce((a, r) => a + r.rows.handovers.length, 0),
       counterContinuous: resets === 0,
@@ -386,7 +389,7 @@ export function summarise(
       downtime: ratio(p.downtimeMs.mean, o?.downtimeMs.mean),
     };
   }
-  const comparisons = comparePlanners(runs.map((r) => runSample(r.meta, r.rows)));
+  const comparisons = comparePlanners(samples);
   return { version: RESULTS_VERSION, complete, planners, comparisons };
 }
 
