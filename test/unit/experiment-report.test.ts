@@ -9,9 +9,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import ExperimentReport from '../../src/commands/experiment/report.js';
-import type { RunMeta } from '../../src/lib/experiment/format.js';
+import type { Comparison, RunMeta } from '../../src/lib/experiment/format.js';
 import {
   checkpointTable,
+  comparisonSentence,
+  completeSummary,
+  coordinationTable,
   delayBars,
   downtimeBars,
   fig4Spec,
@@ -19,14 +22,16 @@ import {
   fig6Spec,
   formatBytes,
   handoverWindows,
+  migrationSpeedTable,
   orderPlanners,
   plannerScale,
+  predictionTable,
   type ReportResult,
   ratioSentence,
   readResults,
   writeReport,
 } from '../../src/lib/experiment/report.js';
-import type { HandoverRow, OutageRow, TaskRow } from '../../src/lib/experiment/report-data.js';
+import type { DecisionRow, HandoverRow, OutageRow, TaskRow } from '../../src/lib/experiment/report-data.js';
 import { writeFixture } from '../fixtures/results/generate.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -310,6 +315,265 @@ describe('Table I and the wording', () => {
     expect(ratioSentence('mean E2E delay', 'cloud', 0.8)).toBe(
       "orchestrated's mean E2E delay is 25.0% above cloud's",
     );
+  });
+});
+
+describe('the verdict and the decisions', () => {
+  const comparison = (over: Partial<Comparison>): Comparison => ({
+    a: 'orchestrated',
+    b: 'nearest',
+    service: 'simple',
+    metric: 'downtimeMs',
+    method: 'repetitions',
+    meanA: 1100,
+    meanB: 2100,
+    diff: -1000,
+    lo: -1608.487,
+    hi: -391.513,
+    n: [2, 2],
+    includesZero: false,
+    relative: -0.4762,
+    ...over,
+  });
+
+  it('says the difference and its interval relative to b, or that none can be claimed', () => {
+    // 1000 / 2100 = 47.6%; the interval -1608.487 to -391.513 is 76.6% to 18.6% below.
+    expect(comparisonSentence(comparison({}))).toBe(
+      "orchestrated's total downtime is 47.6% below nearest's (95% interval 18.6% to 76.6%)",
+    );
+    expect(
+      comparisonSentence(
+        comparison({
+          metric: 'meanE2eMs',
+          method: 'bootstrap-handovers',
+          meanA: 30,
+          meanB: 20,
+          diff: 10,
+          lo: 5,
+          hi: 15,
+          relative: 0.5,
+        }),
+      ),
+    ).toBe(
+      "orchestrated's mean E2E delay per handover is 50.0% above nearest's (95% interval 25.0% to 75.0%)",
+    );
+    expect(
+      comparisonSentence(
+        comparison({ meanA: 900, meanB: 1000, diff: -100, lo: -300, hi: 100, includesZero: true }),
+      ),
+    ).toBe(
+      'orchestrated and nearest in total downtime: no difference can be claimed: the 95% interval includes zero (orchestrated − nearest = −100 ms, 95% interval −300 ms to +100 ms)',
+    );
+    expect(
+      comparisonSentence(
+        comparison({
+          lo: null,
+          hi: null,
+          includesZero: null,
+          n: [1, 1],
+          note: 'fewer than two runs on a side (1 and 1)',
+        }),
+      ),
+    ).toContain('no difference can be claimed without an interval, fewer than two runs on a side (1 and 1)');
+    expect(comparisonSentence(comparison({ meanA: null, diff: null, lo: null, hi: null }))).toContain(
+      'cannot be compared in total downtime',
+    );
+  });
+
+  const decision = (over: Partial<DecisionRow>): DecisionRow => ({
+    run: 'orchestrated-simple-1',
+    planner: 'orchestrated',
+    service: 'simple',
+    user: 'mu1',
+    kind: 'coordinated',
+    status: 'done',
+    error: null,
+    decidedTMs: 1000,
+    plannedHandoverTMs: 10_000,
+    actualHandoverTMs: 10_010,
+    handoverLateMs: 10,
+    checkpointLateMs: 0,
+    estPreMs: null,
+    estMigMs: null,
+    estHoMs: null,
+    measPreMs: null,
+    measMigMs: null,
+    measHoMs: null,
+    handoverInside: true,
+    reactionMs: null,
+    preBytes: null,
+    preTransferMs: null,
+    preMbps: null,
+    linkMbps: null,
+    ...over,
+  });
+
+  it('counts the coordinated pairs planned, kept, inside the outage, and their lateness', () => {
+    const rows = coordinationTable([
+      decision({ handoverLateMs: 10 }),
+      decision({ handoverLateMs: 40, handoverInside: false }),
+      decision({ handoverLateMs: -20 }),
+      decision({ status: 'dropped', handoverLateMs: null, handoverInside: null, error: 'busy' }),
+      decision({ status: 'failed', handoverLateMs: null, handoverInside: null }),
+      decision({ planner: 'nearest', kind: 'reactive' }),
+    ]);
+    expect(rows).toEqual([
+      {
+        service: 'simple',
+        planner: 'orchestrated',
+        planned: 5,
+        done: 3,
+        inside: 2,
+        insideKnown: 3,
+        lateMedianMs: 10,
+        lateMaxMs: 40,
+        lateN: 3,
+        dropped: 1,
+        failed: 1,
+      },
+    ]);
+  });
+
+  it('gives the mean error and mean absolute error of each estimate', () => {
+    // T_mig: (800 - 1000) and (900 - 700): mean error 0, mean absolute error 200.
+    const rows = predictionTable([
+      decision({ estMigMs: 800, measMigMs: 1000, estHoMs: 500, measHoMs: 550 }),
+      decision({ estMigMs: 900, measMigMs: 700 }),
+      decision({ estMigMs: 900 }),
+    ]);
+    expect(rows).toEqual([
+      {
+        service: 'simple',
+        planner: 'orchestrated',
+        quantity: 'T_mig',
+        n: 2,
+        meanEstMs: 850,
+        meanMeasMs: 850,
+        meanErrorMs: 0,
+        meanAbsErrorMs: 200,
+      },
+      {
+        service: 'simple',
+        planner: 'orchestrated',
+        quantity: 'T_ho',
+        n: 1,
+        meanEstMs: 500,
+        meanMeasMs: 550,
+        meanErrorMs: -50,
+        meanAbsErrorMs: 50,
+      },
+    ]);
+  });
+
+  it('gives the reaction delay of reactive migrations and the pre-transfer throughput against the link', () => {
+    const reactive = (reactionMs: number, preMbps: number) =>
+      decision({ planner: 'nearest', kind: 'reactive', reactionMs, preMbps, linkMbps: 100 });
+    const rows = migrationSpeedTable([
+      reactive(300, 40),
+      reactive(500, 80),
+      reactive(1200, 60),
+      decision({ reactionMs: 9999, preMbps: 8, linkMbps: 100 }), // coordinated: no reaction
+      decision({ planner: 'cloud', kind: 'reactive' }), // nothing measured: no row
+    ]);
+    expect(rows).toEqual([
+      {
+        service: 'simple',
+        planner: 'orchestrated',
+        reactionN: 0,
+        reactionMedianMs: null,
+        reactionMaxMs: null,
+        preN: 1,
+        preMedianMBps: 1,
+        preMedianOfLink: 0.08,
+      },
+      {
+        service: 'simple',
+        planner: 'nearest',
+        reactionN: 3,
+        reactionMedianMs: 500,
+        reactionMaxMs: 1200,
+        preN: 3,
+        preMedianMBps: 7.5, // 60 Mbit/s
+        preMedianOfLink: 0.6,
+      },
+    ]);
+  });
+});
+
+describe('the report over results with and without decisions', () => {
+  it('puts the verdict first, with the coordination, prediction and speed tables from decisions.csv', async () => {
+    const dir = join(tmp, 'decisions');
+    await writeFixture(dir, {
+      planners: ['nearest', 'orchestrated'],
+      repeats: 2,
+      dropped: ['orchestrated-simple-2'],
+    });
+    const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as { runs: RunMeta[] };
+    meta.runs = meta.runs.map((r) => ({
+      ...r,
+      windowS: 70,
+      truncated:
+        r.run === 'nearest-simple-2' ? ['mu1 handover at 58.0 s: its migration had not ended at 70 s'] : [],
+    }));
+    await writeFile(join(dir, 'meta.json'), JSON.stringify(meta));
+    const r = await writeReport(dir);
+    expect(r.warnings).toEqual([]);
+    const md = await readFile(join(dir, 'report.md'), 'utf8');
+    const at = (s: string) => md.indexOf(s);
+    expect(at('## Verdict')).toBeGreaterThan(0);
+    expect(at('## Verdict')).toBeLessThan(at('## When and where'));
+    expect(md).toMatch(
+      /- simple: orchestrated's total downtime is \d+\.\d% below nearest's \(95% interval \d+\.\d% to \d+\.\d%\)\./,
+    );
+    expect(md).toContain('| simple | orchestrated − nearest | total downtime |');
+    expect(md).toContain('repetitions (2, 2 runs)');
+    expect(md).toContain(
+      'its duration, then a drain until the reactions to the handovers inside it had ended (70 s)',
+    );
+    expect(md).toContain('- nearest-simple-2: mu1 handover at 58.0 s: its migration had not ended at 70 s');
+    // Two pairs kept (20 and 40 ms late), one dropped.
+    expect(md).toContain('| simple | orchestrated | 3 | 2 | 2 of 2 | +30 ms | +40 ms | 1 | 0 |');
+    expect(md).toContain(
+      '- orchestrated-simple-2, mu1 (decided at 30.0 s): coordinated, dropped: the agent did not take the handover: busy',
+    );
+    expect(md).toMatch(/\| simple \| orchestrated \| T_mig \| 2 \| 800 \| 1\d{3} \| −\d+ \| \d+ \|/);
+    expect(md).toMatch(/\| simple \| nearest \| 2 \| 9\d{3} ms \| 9\d{3} ms \| 2 \| 4\.\d \| 3\d\.\d% \|/);
+    expect(md).toContain('checkpoints.csv and decisions.csv in this directory');
+    // Downtime per handover beside the total: one handover per run.
+    expect(md).toMatch(
+      /\| simple \| orchestrated \| 2 \| .* \| 1\d{3} ms ± \d+ ms \| 1\d{3} ms ± \d+ ms \(n=2\) \|/,
+    );
+  });
+
+  it('reads results written before decisions and comparisons: computes the verdict, says what is not recorded', async () => {
+    const dir = join(tmp, 'older');
+    await writeFixture(dir, { planners: ['nearest', 'orchestrated', 'cloud'], repeats: 1 });
+    const written = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8'));
+    const data = await readResults(dir);
+    expect(completeSummary(data).computed).toBe(false);
+    // As an older edgectl wrote it: no decisions.csv, no comparisons, no downtime per handover.
+    await rm(join(dir, 'decisions.csv'));
+    const { comparisons, ...older } = written;
+    older.planners = older.planners.map(({ downtimePerHandoverMs, ...p }: Record<string, unknown>) => p);
+    await writeFile(join(dir, 'summary.json'), JSON.stringify(older));
+    const again = await readResults(dir);
+    expect(again.decisions).toBeNull();
+    expect(again.warnings).toEqual([]);
+    const completed = completeSummary(again);
+    expect(completed.computed).toBe(true);
+    // The report's computation from the CSV files agrees with the runner's summary.
+    expect(completed.summary.comparisons).toEqual(comparisons);
+    expect(completed.summary.planners.map((p) => p.downtimePerHandoverMs)).toEqual(
+      written.planners.map((p: { downtimePerHandoverMs: unknown }) => p.downtimePerHandoverMs),
+    );
+    expect(comparisons[0]).toMatchObject({ a: 'orchestrated', b: 'nearest', method: 'bootstrap-handovers' });
+    const r = await writeReport(dir);
+    expect(r.warnings).toEqual([]);
+    const md = await readFile(join(dir, 'report.md'), 'utf8');
+    expect(md).toContain('the report computed them from the CSV files');
+    expect(md.match(/Not recorded in this run/g)).toHaveLength(3);
+    expect(md).toContain('these runs recorded no drain');
+    expect(md).toContain('outages.csv and checkpoints.csv in this directory');
   });
 });
 

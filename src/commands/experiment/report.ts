@@ -9,9 +9,12 @@ export default class ExperimentReport extends EdgectlCommand<typeof ExperimentRe
 writes, beside them: fig4-delay (mean processing + transmission delay per planner, ±1 std of E2E),
 fig5-downtime (total downtime per run per planner, 95% CI over repetitions), fig6-handover (the E2E delay
 of each task over a 50 s window around a handover, one panel per planner, the outages shaded), each as SVG
-and PNG, and report.md (the headline ratios to orchestrated, the figures, Table I of checkpoint sizes, a
-per-planner summary, and what was and was not emulated). Empty CSV files and incomplete runs are reported,
-not refused.`;
+and PNG, and report.md: first the verdict (for each pair of planners the difference in total downtime and
+in mean E2E with its 95% interval, over repetitions or over handovers, and whether it can be claimed), then
+the headline ratios to orchestrated, the figures, a per-planner summary with the downtime per handover, the
+coordination of planned pairs, the planner's prediction errors, the migrations' reaction delay and
+pre-transfer throughput (decisions.csv), Table I of checkpoint sizes, and what was and was not emulated.
+Empty CSV files, incomplete runs and results from before decisions.csv are reported, not refused.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> results/paper-fig3-20250101-120000',

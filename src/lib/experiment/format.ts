@@ -11,6 +11,8 @@
  *   handovers.csv    HANDOVER_COLUMNS
  *   outages.csv      OUTAGE_COLUMNS: every gap in service the user saw (handover, migration, service, ...)
  *   checkpoints.csv  CHECKPOINT_COLUMNS: every checkpoint a migration took (pre, final, delta), for Table I
+ *   decisions.csv    DECISION_COLUMNS: every decision the run's controller acted on (planned and actual
+ *                    instants, the planner's estimates and what was measured); absent before issue 22
  *   report.md, fig4-delay.svg/png, fig5-downtime.svg/png, fig6-handover.svg/png: `experiment report DIR`
  */
 
@@ -98,6 +100,55 @@ export const CHECKPOINT_COLUMNS = [
   'ms',
 ] as const;
 
+/**
+ * Every decision a run's controller acted on (state table `decisions`). Instants (`*_t_ms`) from the run's
+ * start; `handover_late_ms` and `checkpoint_late_ms` are actual - planned; `est_*` the planner's estimates
+ * and `meas_*` what was measured (ms: `pre` pre-checkpoint + pre-transfer, `mig` the migration's outage,
+ * `ho` the handover's gap); `handover_inside` whether the handover's link-down instant fell inside the
+ * migration's outage; `reaction_ms` (reactive) the handover to the final checkpoint's start; `pre_mbps` the
+ * pre-transfer's throughput and `link_mbps` the link's bandwidth, both Mbit/s (10^6 bit/s); `migration`
+ * the id in migrations.csv.
+ */
+export const DECISION_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  'user',
+  'kind',
+  'status',
+  'error',
+  'from_bs',
+  'to_bs',
+  'from_host',
+  'to_host',
+  'decided_t_ms',
+  'predicted_ho_t_ms',
+  'planned_pre_t_ms',
+  'planned_checkpoint_t_ms',
+  'planned_handover_t_ms',
+  'actual_pre_t_ms',
+  'actual_checkpoint_t_ms',
+  'actual_handover_t_ms',
+  'outage_start_t_ms',
+  'outage_end_t_ms',
+  'handover_late_ms',
+  'checkpoint_late_ms',
+  'est_pre_ms',
+  'est_mig_ms',
+  'est_ho_ms',
+  'meas_pre_ms',
+  'meas_mig_ms',
+  'meas_ho_ms',
+  'handover_inside',
+  'reaction_ms',
+  'pre_bytes',
+  'pre_transfer_ms',
+  'pre_mbps',
+  'link_mbps',
+  'migration',
+] as const;
+
 /** One planner's run on one service in one repetition. */
 export interface RunMeta {
   /** `PLANNER-SERVICE-REPEAT`, the `run` column of every CSV. */
@@ -114,6 +165,13 @@ export interface RunMeta {
   velocity: number;
   seed: number;
   experimentId: number;
+  /**
+   * The span of the run whose rows count, from its start (s): its duration plus the drain (the run goes on
+   * after its duration until the reactions to the handovers inside it have ended). Absent: the duration.
+   */
+  windowS?: number;
+  /** Handovers whose consequences the end of the run cut off, one note each. */
+  truncated?: string[];
 }
 
 export interface ExperimentMeta {
@@ -169,6 +227,11 @@ export interface PlannerSummary {
   downtimeMs: Interval;
   /** Mean E2E per run, over repetitions. */
   meanE2eMs: Interval;
+  /**
+   * The union of the outages charged to each handover (stats.ts handoverEpisodes), over every handover of
+   * every run (n = handovers); absent in results written before issue 22.
+   */
+  downtimePerHandoverMs?: Interval;
   migrations: number;
   failedMigrations: number;
   handovers: number;
@@ -179,8 +242,40 @@ export interface PlannerSummary {
   ratioToOrchestrated: { e2e: number | null; downtime: number | null };
 }
 
+/**
+ * The difference between two planners of one service in one metric (a - b) with its 95% interval: over
+ * repetitions (Welch's t on the per-run values: total downtime per run, mean E2E per run) when both ran at
+ * least twice, else a seeded percentile bootstrap over handover episodes (downtime per handover, mean E2E per
+ * handover).
+ */
+export interface Comparison {
+  a: string;
+  b: string;
+  service: string;
+  metric: 'downtimeMs' | 'meanE2eMs';
+  method: 'repetitions' | 'bootstrap-handovers';
+  /** The means compared (per run or per handover, as the method says); null without values. */
+  meanA: number | null;
+  meanB: number | null;
+  /** meanA - meanB. */
+  diff: number | null;
+  /** The 95% interval of diff; null with fewer than two values on a side. */
+  lo: number | null;
+  hi: number | null;
+  /** Runs or handover episodes on each side. */
+  n: [number, number];
+  /** lo <= 0 <= hi: no difference can be claimed. Null without an interval. */
+  includesZero: boolean | null;
+  /** diff / meanB; null when meanB is 0 or missing. */
+  relative: number | null;
+  /** Why there is no interval, when there is none. */
+  note?: string;
+}
+
 export interface ExperimentSummary {
   version: typeof RESULTS_VERSION;
   complete: boolean;
   planners: PlannerSummary[];
+  /** Every pair of planners of the same service; absent in results written before issue 22. */
+  comparisons?: Comparison[];
 }

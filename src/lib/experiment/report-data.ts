@@ -1,7 +1,8 @@
 /**
  * A results directory read back for the report (format.ts): meta.json and summary.json checked by a schema
  * that names the file and the path of what is wrong, and the CSV files as typed rows. An empty CSV (a run
- * without migrations) is no rows; a missing CSV is no rows and a warning.
+ * without migrations) is no rows; a missing CSV is no rows and a warning, except decisions.csv, which
+ * results written before issue 22 do not have (decisions: null, no warning).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -10,6 +11,7 @@ import { z } from 'zod';
 import { errorMessage, UsageError } from '../errors.js';
 import {
   CHECKPOINT_COLUMNS,
+  DECISION_COLUMNS,
   type ExperimentMeta,
   type ExperimentSummary,
   HANDOVER_COLUMNS,
@@ -63,6 +65,35 @@ export interface CheckpointRow {
   bytes: number | null;
 }
 
+/** One row of decisions.csv (format.ts DECISION_COLUMNS): instants from the run's start, durations in ms. */
+export interface DecisionRow {
+  run: string;
+  planner: string;
+  service: string;
+  user: string;
+  kind: string;
+  status: string;
+  error: string | null;
+  decidedTMs: number | null;
+  plannedHandoverTMs: number | null;
+  actualHandoverTMs: number | null;
+  handoverLateMs: number | null;
+  checkpointLateMs: number | null;
+  estPreMs: number | null;
+  estMigMs: number | null;
+  estHoMs: number | null;
+  measPreMs: number | null;
+  measMigMs: number | null;
+  measHoMs: number | null;
+  handoverInside: boolean | null;
+  reactionMs: number | null;
+  preBytes: number | null;
+  preTransferMs: number | null;
+  /** Mbit/s. */
+  preMbps: number | null;
+  linkMbps: number | null;
+}
+
 export interface ResultsData {
   dir: string;
   meta: ExperimentMeta;
@@ -71,6 +102,8 @@ export interface ResultsData {
   handovers: HandoverRow[];
   outages: OutageRow[];
   checkpoints: CheckpointRow[];
+  /** null: the results have no decisions.csv (written before decisions were recorded). */
+  decisions: DecisionRow[] | null;
   /** What was missing or odd but did not stop the report. */
   warnings: string[];
 }
@@ -91,6 +124,8 @@ const runMetaSchema = z.object({
   velocity: num,
   seed: num,
   experimentId: num,
+  windowS: num.optional(),
+  truncated: z.array(z.string()).optional(),
 });
 
 const metaSchema = z.object({
@@ -129,6 +164,23 @@ const metaSchema = z.object({
 const statSchema = z.object({ mean: nullableNum, std: nullableNum, n: num });
 const intervalSchema = z.object({ mean: nullableNum, ci95: nullableNum, n: num });
 
+const comparisonSchema = z.object({
+  a: z.string(),
+  b: z.string(),
+  service: z.string(),
+  metric: z.enum(['downtimeMs', 'meanE2eMs']),
+  method: z.enum(['repetitions', 'bootstrap-handovers']),
+  meanA: nullableNum,
+  meanB: nullableNum,
+  diff: nullableNum,
+  lo: nullableNum,
+  hi: nullableNum,
+  n: z.tuple([num, num]),
+  includesZero: z.boolean().nullable(),
+  relative: nullableNum,
+  note: z.string().optional(),
+});
+
 const summarySchema = z.object({
   version: z.literal(RESULTS_VERSION),
   complete: z.boolean(),
@@ -144,6 +196,7 @@ const summarySchema = z.object({
       txMs: statSchema,
       downtimeMs: intervalSchema,
       meanE2eMs: intervalSchema,
+      downtimePerHandoverMs: intervalSchema.optional(),
       migrations: num,
       failedMigrations: num,
       handovers: num,
@@ -152,6 +205,7 @@ const summarySchema = z.object({
       ratioToOrchestrated: z.object({ e2e: nullableNum, downtime: nullableNum }),
     }),
   ),
+  comparisons: z.array(comparisonSchema).optional(),
 });
 
 /** `runs[2].planner` from a zod issue path. */
@@ -183,17 +237,35 @@ async function readJson<T>(dir: string, name: string, schema: z.ZodType<T>): Pro
 
 type Cells = Record<string, string>;
 
-/** A CSV file's records by column name; [] when it is empty (or missing, with a warning). */
+/**
+ * A CSV file's records by column name; [] when it is empty, or missing (with a warning; `optional`: null
+ * and no warning).
+ */
 async function readCsv(
   dir: string,
   name: string,
   columns: readonly string[],
   warnings: string[],
-): Promise<Cells[]> {
+): Promise<Cells[]>;
+async function readCsv(
+  dir: string,
+  name: string,
+  columns: readonly string[],
+  warnings: string[],
+  optional: true,
+): Promise<Cells[] | null>;
+async function readCsv(
+  dir: string,
+  name: string,
+  columns: readonly string[],
+  warnings: string[],
+  optional = false,
+): Promise<Cells[] | null> {
   let text: string;
   try {
     text = await readFile(join(dir, name), 'utf8');
   } catch {
+    if (optional) return null;
     warnings.push(`${name} is missing: read as empty`);
     return [];
   }
@@ -305,5 +377,44 @@ export async function readResults(dirArg: string): Promise<ResultsData> {
       kind: r['kind'] ?? '',
       bytes: cellNum(r['bytes']),
     });
-  return { dir, meta, summary, tasks, handovers, outages, checkpoints, warnings };
+  const decisionCells = await readCsv(dir, 'decisions.csv', DECISION_COLUMNS, warnings, true);
+  const decisions = decisionCells?.map(
+    (r): DecisionRow => ({
+      run: r['run'] ?? '',
+      planner: r['planner'] ?? '',
+      service: r['service'] ?? '',
+      user: r['user'] ?? '',
+      kind: r['kind'] ?? '',
+      status: r['status'] ?? '',
+      error: cellStr(r['error']),
+      decidedTMs: cellNum(r['decided_t_ms']),
+      plannedHandoverTMs: cellNum(r['planned_handover_t_ms']),
+      actualHandoverTMs: cellNum(r['actual_handover_t_ms']),
+      handoverLateMs: cellNum(r['handover_late_ms']),
+      checkpointLateMs: cellNum(r['checkpoint_late_ms']),
+      estPreMs: cellNum(r['est_pre_ms']),
+      estMigMs: cellNum(r['est_mig_ms']),
+      estHoMs: cellNum(r['est_ho_ms']),
+      measPreMs: cellNum(r['meas_pre_ms']),
+      measMigMs: cellNum(r['meas_mig_ms']),
+      measHoMs: cellNum(r['meas_ho_ms']),
+      handoverInside: cellStr(r['handover_inside']) === null ? null : isTrue(r['handover_inside']),
+      reactionMs: cellNum(r['reaction_ms']),
+      preBytes: cellNum(r['pre_bytes']),
+      preTransferMs: cellNum(r['pre_transfer_ms']),
+      preMbps: cellNum(r['pre_mbps']),
+      linkMbps: cellNum(r['link_mbps']),
+    }),
+  );
+  return {
+    dir,
+    meta,
+    summary,
+    tasks,
+    handovers,
+    outages,
+    checkpoints,
+    decisions: decisions ?? null,
+    warnings,
+  };
 }

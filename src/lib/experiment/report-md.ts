@@ -1,10 +1,14 @@
 /**
- * report.md of a results directory, pure: when and where the experiment ran, the headline ratios, the
- * figures, Table I (checkpoint sizes), a per-planner summary, and what was and was not emulated.
+ * report.md of a results directory, pure: the verdict (report-verdict.ts), when and where the experiment
+ * ran, the headline ratios, the figures, a per-planner summary, the decisions' sections
+ * (report-decisions.ts), Table I (checkpoint sizes), and what was and was not emulated.
  */
 import type { ExperimentMeta, ExperimentSummary, PlannerSummary } from './format.js';
-import type { CheckpointRow } from './report-data.js';
+import type { CheckpointRow, DecisionRow } from './report-data.js';
+import { decisionSections } from './report-decisions.js';
 import { orderPlanners, orderServices } from './report-specs.js';
+import { duration, ms, pct, table } from './report-text.js';
+import { verdictSection } from './report-verdict.js';
 
 /** One row of Table I. */
 export interface CheckpointSizes {
@@ -66,31 +70,8 @@ export function formatBytes(bytes: number | null): string {
   return u === 0 ? `${Math.round(v)} B` : `${Number(v.toPrecision(3))} ${units[u]}`;
 }
 
-function ms(v: number | null, digits = 1): string {
-  return v === null ? '–' : v.toFixed(digits);
-}
-
-/** A duration in ms, as s above 10 s. */
-function duration(v: number | null): string {
-  if (v === null) return '–';
-  return v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(0)} ms`;
-}
-
-function pct(v: number): string {
-  return `${(v * 100).toFixed(1)}%`;
-}
-
 function iso(epochMs: number): string {
   return new Date(epochMs).toISOString().replace('.000Z', 'Z');
-}
-
-function cell(v: string): string {
-  return v.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[], align?: string[]): string {
-  const sep = header.map((_, i) => align?.[i] ?? '---');
-  return [header, sep, ...rows].map((r) => `| ${r.map(cell).join(' | ')} |`).join('\n');
 }
 
 /** "orchestrated's total downtime is 40.0% below nearest's" from ratio = other / orchestrated. */
@@ -149,7 +130,12 @@ export interface ReportFigureRef {
 
 export interface ReportMarkdownInput {
   meta: ExperimentMeta;
+  /** With its comparisons and downtime per handover (report-verdict.ts completeSummary). */
   summary: ExperimentSummary;
+  /** The comparisons were computed by the report, not read from summary.json. */
+  comparisonsComputed: boolean;
+  /** decisions.csv; null when the results have none. */
+  decisions: readonly DecisionRow[] | null;
   figures: readonly ReportFigureRef[];
   checkpoints: readonly CheckpointSizes[];
   /** What the report noticed (missing files, planners without a handover window, ...). */
@@ -179,6 +165,7 @@ function summaryRows(
       const p = mine.find((x) => x.planner === planner);
       if (!p) continue;
       const dt = p.downtimeMs;
+      const ph = p.downtimePerHandoverMs;
       rows.push([
         service,
         `${p.planner}${incomplete.has(`${p.planner}\u0000${service}`) ? ' *' : ''}`,
@@ -188,6 +175,9 @@ function summaryRows(
         ms(p.procMs.mean),
         ms(p.txMs.mean),
         dt.mean === null ? '–' : `${duration(dt.mean)}${dt.ci95 !== null ? ` ± ${duration(dt.ci95)}` : ''}`,
+        ph === undefined || ph.mean === null
+          ? '–'
+          : `${duration(ph.mean)}${ph.ci95 !== null ? ` ± ${duration(ph.ci95)}` : ''} (n=${ph.n})`,
         `${p.migrations}${p.failedMigrations > 0 ? ` (${p.failedMigrations} failed)` : ''}`,
         String(p.handovers),
         p.counterContinuous ? 'yes' : `no (${p.counterResets} resets)`,
@@ -252,6 +242,14 @@ export function reportMarkdown(input: ReportMarkdownInput): string {
     for (const r of incompleteRuns) out.push(`- ${r.run}: ${r.error ?? 'not complete'}`);
     out.push('');
   }
+  out.push(
+    ...verdictSection({
+      comparisons: summary.comparisons ?? [],
+      services,
+      computed: input.comparisonsComputed,
+      runs: meta.runs,
+    }),
+  );
   out.push('## When and where', '');
   out.push(
     `- Testbed ${meta.testbed}; started ${iso(meta.startedEpochMs)}, ended ${iso(meta.endedEpochMs)}.`,
@@ -311,7 +309,7 @@ export function reportMarkdown(input: ReportMarkdownInput): string {
 
   out.push('## Per planner', '');
   out.push(
-    "E2E, processing and transmission delay over the answered tasks (ms, mean ± std); downtime: the union of the outages the user saw per run, mean over repetitions ± the 95% confidence interval where there are two or more; counter continuous: the service's counter went up from task to task in every run (its state survived every move).",
+    "E2E, processing and transmission delay over the answered tasks (ms, mean ± std); downtime: the union of the outages the user saw per run, mean over repetitions ± the 95% confidence interval where there are two or more; downtime per handover: the union of the outages charged to each handover (its episode, see the verdict), mean over every handover ± its 95% interval, n handovers; counter continuous: the service's counter went up from task to task in every run (its state survived every move).",
     '',
   );
   out.push(
@@ -325,16 +323,18 @@ export function reportMarkdown(input: ReportMarkdownInput): string {
         'Processing (ms)',
         'Transmission (ms)',
         'Downtime per run',
+        'Downtime per handover',
         'Migrations',
         'Handovers',
         'Counter continuous',
       ],
       summaryRows(summary.planners, services, incomplete),
-      ['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
+      ['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
     ),
   );
   if (incomplete.size > 0) out.push('', '\\* includes an incomplete run.');
   out.push('');
+  out.push(...decisionSections(input.decisions));
 
   out.push('## What was and was not emulated', '');
   const links = meta.links;
@@ -366,7 +366,7 @@ export function reportMarkdown(input: ReportMarkdownInput): string {
   out.push(
     '## Data',
     '',
-    'meta.json, summary.json, tasks.csv, migrations.csv, handovers.csv, outages.csv and checkpoints.csv in this directory (format: src/lib/experiment/format.ts). Times in ms; `t_ms` from the start of each run.',
+    `meta.json, summary.json, tasks.csv, migrations.csv, handovers.csv, outages.csv${input.decisions === null ? ' and checkpoints.csv' : ', checkpoints.csv and decisions.csv'} in this directory (format: src/lib/experiment/format.ts). Times in ms; \`t_ms\` from the start of each run.`,
     '',
   );
   return out.join('\n');

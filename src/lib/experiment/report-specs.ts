@@ -4,11 +4,11 @@
  * over a 50 s window around a handover, the outages shaded), as in section V of the paper.
  */
 import type { TopLevelSpec } from 'vega-lite';
+import { orderPlanners, PLANNER_ORDER } from './compare.js';
 import type { PlannerSummary, RunMeta } from './format.js';
 import type { HandoverRow, OutageRow, TaskRow } from './report-data.js';
 
-/** The paper's planners, in the order every figure and table shows them. */
-export const PLANNER_ORDER = ['orchestrated', 'nearest', 'random', 'cloud'] as const;
+export { orderPlanners, PLANNER_ORDER };
 
 /** One colour per planner, the same in every figure (Tableau 10); other planners take the rest in turn. */
 const PLANNER_COLOURS: Record<string, string> = {
@@ -21,14 +21,6 @@ const SPARE_COLOURS = ['#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#
 
 /** Fonts a browser and resvg both find on most machines (resvg has no fallback for a bare sans-serif). */
 export const FONT = 'Helvetica, Arial, "DejaVu Sans", "Liberation Sans", sans-serif';
-
-/** The planners in display order: the paper's first, then any other by name. */
-export function orderPlanners(planners: Iterable<string>): string[] {
-  const set = new Set(planners);
-  const known: string[] = PLANNER_ORDER.filter((p) => set.has(p));
-  const other = [...set].filter((p) => !known.includes(p)).sort();
-  return [...known, ...other];
-}
 
 /** The colour scale of the planners: the same colour for a planner in every figure. */
 export function plannerScale(planners: Iterable<string>): { domain: string[]; range: string[] } {

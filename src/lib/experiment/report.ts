@@ -5,8 +5,10 @@
  *   fig4-delay     Fig. 4: mean processing + transmission delay per planner (tasks.csv)
  *   fig5-downtime  Fig. 5: total downtime per run per planner (summary.json downtimeMs)
  *   fig6-handover  Fig. 6: E2E delay over a 50 s window around a handover, outages shaded
- *   report.md      the headline ratios, the figures, Table I (checkpoints.csv), the per-planner summary,
- *                  what was and was not emulated (meta.json links and caveats)
+ *   report.md      the verdict (each pair of planners: the difference with its 95% interval), the headline
+ *                  ratios, the figures, the per-planner summary, coordination, prediction errors and
+ *                  migration speed (decisions.csv), Table I (checkpoints.csv), what was and was not
+ *                  emulated (meta.json links and caveats)
  *
  * Tolerates empty CSV files (no migration, no handover) and incomplete runs (marked in report.md).
  */
@@ -33,12 +35,23 @@ import {
   orderServices,
   type WindowOptions,
 } from './report-specs.js';
+import { completeSummary } from './report-verdict.js';
 
 export type { ResultsData } from './report-data.js';
 export { readResults } from './report-data.js';
+export {
+  type CoordinationRow,
+  coordinationTable,
+  decisionSections,
+  type MigrationSpeedRow,
+  migrationSpeedTable,
+  type PredictionRow,
+  predictionTable,
+} from './report-decisions.js';
 export { checkpointTable, formatBytes, headlines, ratioSentence, reportMarkdown } from './report-md.js';
 export { render, renderSvg, svgToPng } from './report-render.js';
 export * from './report-specs.js';
+export { comparisonSentence, completeSummary, resultSamples, verdictSection } from './report-verdict.js';
 
 export interface ReportOptions extends WindowOptions {
   /** The service of Fig. 6 (default: openface as in the paper when it ran, else the first with a handover). */
@@ -197,9 +210,12 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     });
     if (!f.drawn) warnings.push(f.caption);
   }
+  const { summary, computed } = completeSummary(data);
   const md = reportMarkdown({
     meta: data.meta,
-    summary: data.summary,
+    summary,
+    comparisonsComputed: computed,
+    decisions: data.decisions,
     figures: figures.map((f) => ({
       title: f.title,
       caption: f.caption,

@@ -6,9 +6,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import type { StateDb } from '../state/index.js';
+import type { DecisionRecord, StateDb } from '../state/index.js';
+import { comparePlanners, type RunSample } from './compare.js';
 import {
   CHECKPOINT_COLUMNS,
+  DECISION_COLUMNS,
   type ExperimentMeta,
   type ExperimentSummary,
   HANDOVER_COLUMNS,
@@ -21,6 +23,7 @@ import {
   type Stat,
   TASK_COLUMNS,
 } from './format.js';
+import { handoverEpisodes, studentTQuantile, unionLength } from './stats.js';
 
 type Row = Record<string, string | number | boolean | null | undefined>;
 
@@ -31,17 +34,20 @@ export interface RunRows {
   handovers: Row[];
   outages: Row[];
   checkpoints: Row[];
+  decisions: Row[];
 }
 
 /**
- * Reads one run's rows from the state database: those that started within the run (from its start for
- * `durationS`); what happened while it was torn down is not part of it.
+ * Reads one run's rows from the state database: those that started within the run's window (from its
+ * start for `run.windowS`, its duration plus the drain, else for `durationS`); what happened while it was
+ * torn down is not part of it. Decisions count by the instant they were taken.
  */
 export function runRows(state: StateDb, run: RunMeta, durationS?: number): RunRows {
   const rows = allRunRows(state, run);
-  if (durationS === undefined) return rows;
-  const inside = (r: Row) =>
-    typeof r['t_ms'] !== 'number' || (r['t_ms'] >= 0 && r['t_ms'] <= durationS * 1000);
+  const windowS = run.windowS ?? durationS;
+  if (windowS === undefined) return rows;
+  const within = (t: unknown) => typeof t !== 'number' || (t >= 0 && t <= windowS * 1000);
+  const inside = (r: Row) => within(r['t_ms']);
   const migrations = new Set(rows.migrations.filter(inside).map((m) => m['migration']));
   return {
     tasks: rows.tasks.filter(inside),
@@ -49,6 +55,54 @@ export function runRows(state: StateDb, run: RunMeta, durationS?: number): RunRo
     handovers: rows.handovers.filter(inside),
     outages: rows.outages.filter(inside),
     checkpoints: rows.checkpoints.filter((c) => migrations.has(c['migration'])),
+    decisions: rows.decisions.filter((d) => within(d['decided_t_ms'])),
+  };
+}
+
+/** One decision as decisions.csv holds it: instants from the run's start `t0`, lateness, throughputs. */
+export function decisionRow(d: DecisionRecord, t0: number): Row {
+  const rel = (v: number | null) => (v === null ? null : Math.round((v - t0) * 10) / 10);
+  const late = (actual: number | null, planned: number | null) =>
+    actual === null || planned === null ? null : Math.round((actual - planned) * 10) / 10;
+  // bytes * 8 / ms / 1000 = Mbit/s
+  const preMbps =
+    d.preBytes === null || d.preTransferMs === null || d.preTransferMs <= 0
+      ? null
+      : round((d.preBytes * 8) / d.preTransferMs / 1000);
+  return {
+    user: d.user,
+    kind: d.kind,
+    status: d.status,
+    error: d.error,
+    from_bs: d.fromBs,
+    to_bs: d.toBs,
+    from_host: d.fromHost,
+    to_host: d.toHost,
+    decided_t_ms: rel(d.decidedMs),
+    predicted_ho_t_ms: rel(d.predictedHoMs),
+    planned_pre_t_ms: rel(d.plannedPreMs),
+    planned_checkpoint_t_ms: rel(d.plannedCheckpointMs),
+    planned_handover_t_ms: rel(d.plannedHandoverMs),
+    actual_pre_t_ms: rel(d.actualPreMs),
+    actual_checkpoint_t_ms: rel(d.actualCheckpointMs),
+    actual_handover_t_ms: rel(d.actualHandoverMs),
+    outage_start_t_ms: rel(d.outageStartMs),
+    outage_end_t_ms: rel(d.outageEndMs),
+    handover_late_ms: late(d.actualHandoverMs, d.plannedHandoverMs),
+    checkpoint_late_ms: late(d.actualCheckpointMs, d.plannedCheckpointMs),
+    est_pre_ms: d.estPreMs,
+    est_mig_ms: d.estMigMs,
+    est_ho_ms: d.estHoMs,
+    meas_pre_ms: d.measPreMs,
+    meas_mig_ms: d.measMigMs,
+    meas_ho_ms: d.measHoMs,
+    handover_inside: d.handoverInside,
+    reaction_ms: d.reactionMs,
+    pre_bytes: d.preBytes,
+    pre_transfer_ms: d.preTransferMs,
+    pre_mbps: preMbps,
+    link_mbps: d.linkBps === null ? null : round(d.linkBps / 1e6),
+    migration: d.migrationId,
   };
 }
 
@@ -176,7 +230,8 @@ function allRunRows(state: StateDb, run: RunMeta): RunRows {
     bytes: c.bytes,
     ms: Math.round(c.ms * 10) / 10,
   }));
-  return { tasks, migrations, handovers, outages, checkpoints };
+  const decisions = state.decisions.forExperiment(id).map((d) => ({ ...base, ...decisionRow(d, t0) }));
+  return { tasks, migrations, handovers, outages, checkpoints, decisions };
 }
 
 export function toCsv(rows: readonly Row[], columns: readonly string[]): string {
@@ -194,16 +249,11 @@ export function stat(values: readonly number[]): Stat {
   return { mean: round(mean), std: round(std), n };
 }
 
-/** Student's t for a two-sided 95% interval, by degrees of freedom (1-30; the normal's 1.96 beyond). */
-const T95 = [
-  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
-  2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
-];
-
+/** The mean and the half-width of its two-sided 95% interval (Student's t, n - 1 degrees of freedom). */
 export function interval(values: readonly number[]): Interval {
   const s = stat(values);
   if (s.mean === null || s.n < 2 || s.std === null) return { mean: s.mean, ci95: null, n: s.n };
-  const t = T95[s.n - 2] ?? 1.96;
+  const t = studentTQuantile(0.975, s.n - 1);
   return { mean: s.mean, ci95: round((t * s.std) / Math.sqrt(s.n)), n: s.n };
 }
 
@@ -240,19 +290,38 @@ export function downtimeOf(outages: readonly Row[]): number {
     byUser.set(user, [...(byUser.get(user) ?? []), [a, b]]);
   }
   let total = 0;
-  for (const spans of byUser.values()) {
-    spans.sort((x, y) => x[0] - y[0]);
-    let [start, end] = spans[0] ?? [0, 0];
-    for (const [a, b] of spans.slice(1)) {
-      if (a <= end) end = Math.max(end, b);
-      else {
-        total += end - start;
-        [start, end] = [a, b];
-      }
-    }
-    total += end - start;
-  }
+  for (const spans of byUser.values()) total += unionLength(spans);
   return round(total);
+}
+
+/** What one run contributes to the comparisons: its total downtime, mean E2E and handover episodes. */
+export function runSample(meta: RunMeta, rows: RunRows): RunSample {
+  const num = (v: unknown) => (typeof v === 'number' ? v : null);
+  const answered = rows.tasks.flatMap((t) => {
+    const atMs = num(t['t_ms']);
+    const e2eMs = num(t['e2e_ms']);
+    return t['ok'] === true && atMs !== null && e2eMs !== null
+      ? [{ user: String(t['user']), atMs, e2eMs }]
+      : [];
+  });
+  const episodes = handoverEpisodes({
+    handovers: rows.handovers.flatMap((h) => {
+      const atMs = num(h['t_ms']);
+      return atMs === null ? [] : [{ user: String(h['user']), atMs }];
+    }),
+    outages: rows.outages.flatMap((o) => {
+      const startMs = num(o['t_ms']);
+      return startMs === null ? [] : [{ user: String(o['user']), startMs, endMs: num(o['end_t_ms']) }];
+    }),
+    tasks: answered,
+  });
+  return {
+    planner: meta.planner,
+    service: meta.service,
+    downtimeMs: downtimeOf(rows.outages),
+    meanE2eMs: stat(answered.map((t) => t.e2eMs)).mean,
+    episodes,
+  };
 }
 
 /** summary.json from every run's rows (pure). */
@@ -261,6 +330,7 @@ export function summarise(
   complete: boolean,
 ): ExperimentSummary {
   const keys = [...new Set(runs.map((r) => `${r.meta.planner}\u0000${r.meta.service}`))];
+  const samples = runs.map((r) => runSample(r.meta, r.rows));
   const planners: PlannerSummary[] = keys.map((key) => {
     const [planner = '', service = ''] = key.split('\u0000');
     const mine = runs.filter((r) => r.meta.planner === planner && r.meta.service === service);
@@ -299,6 +369,11 @@ export function summarise(
         (a, r) => a + migrationIds(r.rows, false) - migrationIds(r.rows, true),
         0,
       ),
+      downtimePerHandoverMs: interval(
+        samples
+          .filter((x) => x.planner === planner && x.service === service)
+          .flatMap((x) => x.episodes.map((e) => round(e.downtimeMs))),
+      ),
       handovers: mine.reduce((a, r) => a + r.rows.handovers.length, 0),
       counterContinuous: resets === 0,
       counterResets: resets,
@@ -314,7 +389,8 @@ export function summarise(
       downtime: ratio(p.downtimeMs.mean, o?.downtimeMs.mean),
     };
   }
-  return { version: RESULTS_VERSION, complete, planners };
+  const comparisons = comparePlanners(samples);
+  return { version: RESULTS_VERSION, complete, planners, comparisons };
 }
 
 /** Writes meta.json, summary.json and the CSV files; returns the paths written. */
@@ -361,6 +437,13 @@ export async function writeResults(
       toCsv(
         all((r) => r.checkpoints),
         CHECKPOINT_COLUMNS,
+      ),
+    ],
+    [
+      'decisions.csv',
+      toCsv(
+        all((r) => r.decisions),
+        DECISION_COLUMNS,
       ),
     ],
   ];
