@@ -173,6 +173,8 @@ export interface MigrationResult {
   strategy: Strategy;
   codec: Codec | null;
   checkpointer: Checkpointer;
+  /** When the migration started (epoch ms, this machine's clock): each phase's startMs counts from here. */
+  startedEpochMs: number;
   /** From the start of the final checkpoint until the service answered on the destination, as the probe saw it. */
   downtimeMs: number | null;
   totalMs: number;
@@ -299,6 +301,8 @@ export class Migration {
   readonly codec: Codec | null;
   readonly phases: Phase[] = [];
   private readonly t0 = performance.now();
+  /** When it started (epoch ms): the phases' startMs count from here. */
+  readonly startedEpochMs = Date.now();
   private migrationId = 0;
   private src!: Side;
   private dst!: Side;
@@ -892,6 +896,7 @@ export class Migration {
       strategy: this.strategy,
       codec: this.codec,
       checkpointer: this.checkpointer,
+      startedEpochMs: this.startedEpochMs,
       downtimeMs,
       totalMs,
       breakdown: downtimeBreakdown(this.phases, downtimeMs, pathOf(probed)),
