@@ -162,6 +162,79 @@ describe('the state database', () => {
     s.close();
   });
 
+  it('records decisions with planned and actual instants, and patches them as the run goes', () => {
+    const s = openState(':memory:');
+    const e = s.experiments.start({
+      name: 'x',
+      planner: 'orchestrated',
+      service: 'simple',
+      startedMs: 0,
+      outDir: null,
+      config: null,
+    });
+    const other = s.experiments.start({
+      name: 'y',
+      planner: 'nearest',
+      service: 'simple',
+      startedMs: 0,
+      outDir: null,
+      config: null,
+    });
+    const late = s.decisions.insert({
+      experimentId: e,
+      user: 'mu1',
+      planner: 'orchestrated',
+      kind: 'coordinated',
+      decidedMs: 2000,
+      status: 'planned',
+    });
+    const first = s.decisions.insert({
+      experimentId: e,
+      user: 'mu1',
+      planner: 'orchestrated',
+      kind: 'coordinated',
+      decidedMs: 1000,
+      fromBs: 'ap1',
+      toBs: 'ap2',
+      plannedHandoverMs: 1500.5,
+      estMigMs: 900,
+      status: 'planned',
+    });
+    s.decisions.insert({
+      experimentId: other,
+      user: 'mu1',
+      planner: 'nearest',
+      kind: 'reactive',
+      decidedMs: 10,
+      status: 'done',
+      handoverInside: false,
+    });
+    s.decisions.update(first, {
+      actualHandoverMs: 1510,
+      handoverInside: true,
+      status: 'done',
+      estMigMs: undefined,
+    });
+    s.decisions.update(late, { status: 'dropped', error: 'the agent was busy' });
+    const rows = s.decisions.forExperiment(e);
+    expect(rows.map((r) => r.id)).toEqual([first, late]);
+    expect(rows[0]).toMatchObject({
+      experimentId: e,
+      fromBs: 'ap1',
+      toHost: null,
+      plannedHandoverMs: 1500.5,
+      actualHandoverMs: 1510,
+      estMigMs: 900,
+      handoverInside: true,
+      status: 'done',
+      error: null,
+    });
+    expect(rows[1]).toMatchObject({ status: 'dropped', error: 'the agent was busy', handoverInside: null });
+    expect(s.decisions.forExperiment(other)[0]?.handoverInside).toBe(false);
+    expect(s.decisions.get(first)?.kind).toBe('coordinated');
+    s.close();
+  });
+
   it('takes writes from two processes at once without losing any', async () => {
     const file = join(dir, 'shared.db');
     openState(file).close();

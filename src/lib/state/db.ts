@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { EdgectlError, ExitCode, errorMessage } from '../errors.js';
+import { Decisions } from './decisions.js';
 import {
   Checkpoints,
   Experiments,
@@ -183,6 +184,44 @@ export const SCHEMA_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX host_stats_by_host ON host_stats(host, at_ms);
   `,
+  `
+  CREATE TABLE decisions (
+    id INTEGER PRIMARY KEY,
+    experiment_id INTEGER REFERENCES experiments(id),
+    user TEXT NOT NULL,
+    planner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    decided_ms REAL NOT NULL,
+    from_bs TEXT,
+    to_bs TEXT,
+    from_host TEXT,
+    to_host TEXT,
+    predicted_ho_ms REAL,
+    planned_pre_ms REAL,
+    planned_checkpoint_ms REAL,
+    planned_handover_ms REAL,
+    actual_pre_ms REAL,
+    actual_checkpoint_ms REAL,
+    actual_handover_ms REAL,
+    est_pre_ms REAL,
+    est_mig_ms REAL,
+    est_ho_ms REAL,
+    meas_pre_ms REAL,
+    meas_mig_ms REAL,
+    meas_ho_ms REAL,
+    outage_start_ms REAL,
+    outage_end_ms REAL,
+    handover_inside INTEGER,
+    reaction_ms REAL,
+    pre_bytes INTEGER,
+    pre_transfer_ms REAL,
+    link_bps REAL,
+    migration_id INTEGER REFERENCES migrations(id),
+    status TEXT NOT NULL,
+    error TEXT
+  );
+  CREATE INDEX decisions_by_experiment ON decisions(experiment_id, decided_ms);
+  `,
 ];
 
 export class StateError extends EdgectlError {
@@ -206,6 +245,7 @@ export class StateDb {
   readonly userReports: UserReports;
   readonly gaps: Gaps;
   readonly hostStats: HostStats;
+  readonly decisions: Decisions;
 
   constructor(readonly db: Database.Database) {
     this.placements = new Placements(db);
@@ -219,6 +259,7 @@ export class StateDb {
     this.userReports = new UserReports(db);
     this.gaps = new Gaps(db);
     this.hostStats = new HostStats(db);
+    this.decisions = new Decisions(db);
   }
 
   get schemaVersion(): number {
