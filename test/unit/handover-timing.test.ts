@@ -73,4 +73,24 @@ describe('a handover at an instant', () => {
     });
     expect(outcome.downMs - started).toBeGreaterThanOrEqual(390);
   });
+
+  it('measures the gap against the service: from the answer before the link went down to the first after it', async () => {
+    const service = await fakeService(true);
+    const host = fakeHost();
+    const outcome = await performHandover(host, {
+      user: 'mu1',
+      address: '127.0.0.1',
+      tables: { ap1: 0x1bbe, ap2: 0x1bbf },
+      to: 'ap2',
+      blackoutMs: 100,
+      endpoint: { address: '127.0.0.1', port: service.port },
+      attemptTimeoutMs: 400,
+    });
+    expect(outcome).toMatchObject({ from: 'ap1', to: 'ap2', aborted: false, leaked: 0 });
+    // The fake host does not drop packets: the gap is the blackout and the switch, give or take a ping.
+    expect(outcome.gapMs).toBeGreaterThanOrEqual(outcome.linkDownMs);
+    expect(outcome.gapMs).toBeLessThan(outcome.linkDownMs + 200);
+    expect(outcome.answerGapMs).toBeGreaterThanOrEqual(outcome.gapMs ?? Number.NaN);
+    expect(host.ran.some((c) => c.includes('-R EDGECTL-MU') && c.includes('0x1bbf'))).toBe(true);
+  });
 });
