@@ -67,6 +67,15 @@ describe('the agent protocol', () => {
       to: 'ap2',
       at: 5,
     });
+    expect(parseAgentCommand('{"cmd":"handover","to":"ap2","at":5,"id":7}')).toEqual({
+      cmd: 'handover',
+      to: 'ap2',
+      at: 5,
+      id: 7,
+    });
+    expect(parseAgentCommand('{"cmd":"handover","to":"ap2","id":"x"}')).toEqual({
+      error: expect.stringMatching(/id/),
+    });
     expect(parseAgentCommand('{"cmd":"endpoint","endpoint":null}')).toEqual({
       cmd: 'endpoint',
       endpoint: null,

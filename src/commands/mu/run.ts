@@ -12,8 +12,10 @@ export default class MuRun extends EdgectlCommand<typeof MuRun> {
   static override description =
     `Speaks JSON lines. On stdout, one object per line: hello, position (RSSI to every base
 station, current base station, rate cap), task (send time, E2E, processing, counter, server, the NAT address it
-arrived from), handover (the gap the user saw), gap, clock (the offset to the controller's clock), error, bye.
-On stdin it takes commands, one JSON object per line: {"cmd":"handover","to":"ap2"[,"at":EPOCH_MS]},
+arrived from), handover (the gap the user saw; with the command's id, its planned instant and how late the
+link went down; dropped: true when it could not take place), gap, clock (the offset to the controller's
+clock), error, bye. On stdin it takes commands, one JSON object per line:
+{"cmd":"handover","to":"ap2"[,"at":EPOCH_MS][,"id":N]} (at: when the link goes down, controller clock),
 {"cmd":"endpoint","endpoint":{"address":A,"port":P}|null}, {"cmd":"auto","on":false}, {"cmd":"stop"}, and the
 controller's {"cmd":"clock",...} answers. It ends on "stop", at the end of stdin (its SSH session is gone),
 on SIGINT/SIGTERM/SIGHUP or after --duration, and then puts back its rate caps and any blackout rule.

@@ -66,21 +66,39 @@ export interface TaskReport {
   error?: string;
 }
 
+/**
+ * One handover, sent once its gap has been measured (or at once when it was dropped). A handover the
+ * controller asked for always gets one, with the command's `id`: kept, late, or dropped.
+ */
 export interface HandoverReport {
   type: 'handover';
-  /** When the link went down. */
+  /** When the link went down (dropped: when the agent gave it up). */
   t: number;
   from: string | null;
   to: string;
   trigger: 'rssi' | 'command';
-  /** Link down to path switched (the blackout as applied). */
+  /** The command's `id` (the controller's decision), null when it had none or the RSSI rule decided. */
+  id: number | null;
+  /** The instant it was planned for (the command's `at`, controller clock), null for "now". */
+  plannedAt: number | null;
+  /** Link down minus plannedAt (ms; negative: early), null without plannedAt or when it never went down. */
+  lateMs: number | null;
+  /** Link down to path switched (the blackout as applied; 0 when the link never went down). */
   linkDownMs: number;
   /** The gap the user saw: its last answer before the handover to its first request answered after. */
   gapMs: number | null;
   /** Last answer before to first answer after (one round trip more than gapMs). */
   answerGapMs: number | null;
+  /** Why gapMs is null when the handover took place (no service, none answered, the next handover came). */
+  unmeasured?: string;
   /** Requests answered while the link was meant to be down (should be 0: the blackout leaked). */
   leaked: number;
+  /**
+   * True when the handover did not take place and the user is still on `from` (`error` says why: an
+   * unknown or the current base station, another handover's radio event holding the link at its instant,
+   * the agent stopping, a failed or cut-off switch). Absent when it took place.
+   */
+  dropped?: true;
   error?: string;
 }
 
@@ -121,8 +139,18 @@ export type AgentReport =
   | ByeReport;
 
 export const agentCommandSchema = z.discriminatedUnion('cmd', [
-  /** Hand over to base station `to`, now or at controller time `at` (epoch ms). */
-  z.object({ cmd: z.literal('handover'), to: z.string(), at: z.number().optional() }).strict(),
+  /**
+   * Hand over to base station `to`, now or at controller time `at` (epoch ms: the instant the link goes
+   * down). `id` (the controller's decision) comes back in the handover's report.
+   */
+  z
+    .object({
+      cmd: z.literal('handover'),
+      to: z.string(),
+      at: z.number().optional(),
+      id: z.number().optional(),
+    })
+    .strict(),
   /** Offload to another endpoint from now on (null: stop offloading). */
   z
     .object({

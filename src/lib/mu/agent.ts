@@ -18,9 +18,13 @@ import { type AgentCommand, type AgentReport, type ByeReport, clockSample } from
 import type { AgentSpec, Endpoint } from './agent-spec.js';
 import { sendTasks, type TaskResult } from './client.js';
 import {
-  type HandoverOutcome,
-  performHandover,
+  firstAnswerAfter,
+  GAP_GIVE_UP_MS,
+  pingBefore,
+  type RadioEvent,
+  radioEvent,
   readUserBasestation,
+  readUserRule,
   removeBlackoutLeftovers,
 } from './handover.js';
 
@@ -36,12 +40,25 @@ export function agentPidFile(testbed: string, user: string): string {
 }
 
 /** The pid of a live agent of this user on this machine, if one runs. */
-export async function runningAgent(testbed: string, user: string): Promise<number | undefined> {
-  const file = agentPidFile(testbed, user);
+export function runningAgent(testbed: string, user: string): Promise<number | undefined> {
+  return agentOf(agentPidFile(testbed, user));
+}
+
+async function agentOf(file: string): Promise<number | undefined> {
   const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
   if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   return cmdline.includes('mu\0run') ? pid : undefined;
+}
+
+/** A handover the agent is to make: the controller's (now or at an instant) or the RSSI rule's. */
+interface HandoverPlan {
+  to: string;
+  trigger: 'rssi' | 'command';
+  /** The command's id (the controller's decision). */
+  id: number | null;
+  /** The command's `at`: when the link is to go down, controller clock. */
+  plannedAt: number | null;
 }
 
 interface Radio {
@@ -54,10 +71,13 @@ interface Radio {
 export interface AgentOptions {
   emit: (report: AgentReport) => void;
   exec?: Executor;
+  /** Where it keeps its pid (default: agentPidFile; tests give one of their own). */
+  pidFile?: string;
 }
 
 export class MuAgent {
   private readonly exec: Executor;
+  private readonly pidFile: string;
   private readonly emit: (report: AgentReport) => void;
   private readonly radios: Radio[] = [];
   private bs: string | null = null;
@@ -70,7 +90,21 @@ export class MuAgent {
   private clockSeq = 0;
   private readonly clockSent = new Map<number, number>();
   private clockSamples = 0;
-  private handoverRunning: Promise<void> | undefined;
+  /**
+   * The radio event under way (link down, blackout, switch, link up): it holds the user's link, so two
+   * never overlap. A handover's gap measurement comes after it and holds nothing up.
+   */
+  private radio: Promise<void> | undefined;
+  /** Handovers decided whose link has not gone down yet (the RSSI rule waits for them). */
+  private preparing = 0;
+  /** The gap measurements under way: the next radio event cuts them off. */
+  private readonly measuring = new Set<AbortController>();
+  /** Every handover started and not yet reported: the agent reports them all before its bye. */
+  private readonly handoversRunning = new Set<Promise<void>>();
+  /** Handovers waiting for their instant (their timer fires one ping's time ahead of it). */
+  private readonly planned = new Map<NodeJS.Timeout, HandoverPlan>();
+  private pingId = 2_000_000;
+  /** Clock requests waiting to go out. */
   private readonly scheduled = new Set<NodeJS.Timeout>();
   private tasksAbort: AbortController | undefined;
   private tasksDone: Promise<void> = Promise.resolve();
@@ -87,6 +121,7 @@ export class MuAgent {
     options: AgentOptions,
   ) {
     this.exec = options.exec ?? new LocalExecutor();
+    this.pidFile = options.pidFile ?? agentPidFile(spec.testbed, spec.user);
     this.emit = (r) => {
       try {
         options.emit(r);
@@ -112,6 +147,7 @@ export class MuAgent {
     if (this.stopping.signal.aborted) return;
     this.stopReason = reason;
     this.stopping.abort();
+    for (const m of this.measuring) m.abort('the agent stopped');
   }
 
   command(cmd: AgentCommand): void {
@@ -130,24 +166,37 @@ export class MuAgent {
         this.onClock(cmd.seq, cmd.t);
         return;
       case 'handover': {
+        const plan: HandoverPlan = {
+          to: cmd.to,
+          trigger: 'command',
+          id: cmd.id ?? null,
+          plannedAt: cmd.at ?? null,
+        };
         if (!this.spec.basestations.some((b) => b.name === cmd.to)) {
-          this.emit({ type: 'error', t: this.c(now()), message: `handover: unknown base station ${cmd.to}` });
+          this.drop(plan, `unknown base station ${cmd.to}`);
+          return;
+        }
+        if (this.stopping.signal.aborted) {
+          this.drop(plan, 'the agent is stopping');
           return;
         }
         // A controller that decides handovers takes them over from the hysteresis rule.
         this.auto = false;
-        // At an instant: started one ping's time ahead, the link going down at that instant (the ping
-        // before it is not waited for beyond it).
-        const startAt = cmd.at === undefined ? undefined : cmd.at - this.offsetMs;
-        const delay = startAt === undefined ? 0 : startAt - this.spec.attemptTimeoutMs - now();
+        if (cmd.at === undefined) {
+          this.startHandover(plan);
+          return;
+        }
+        // At an instant: started one ping's time ahead (the ping before it, the last answer before the
+        // link goes down), the link going down at that instant whatever else runs.
+        const delay = cmd.at - this.offsetMs - this.spec.attemptTimeoutMs - now();
         const timer = setTimeout(
           () => {
-            this.scheduled.delete(timer);
-            void this.handover(cmd.to, 'command', startAt);
+            this.planned.delete(timer);
+            this.startHandover(plan);
           },
           Math.max(0, delay),
         );
-        this.scheduled.add(timer);
+        this.planned.set(timer, plan);
         return;
       }
     }
@@ -156,9 +205,9 @@ export class MuAgent {
   /** Runs until stopped (or durationS); returns the last report, already emitted. */
   async run(): Promise<ByeReport> {
     const restored: string[] = [];
-    const lock = agentPidFile(this.spec.testbed, this.spec.user);
+    const lock = this.pidFile;
     try {
-      const other = await runningAgent(this.spec.testbed, this.spec.user);
+      const other = await agentOf(lock);
       if (other) throw new UsageError(`an agent of ${this.spec.user} already runs here (pid ${other})`);
       await mkdir(dirname(lock), { recursive: true });
       await writeFile(lock, `${process.pid}\n`);
@@ -173,8 +222,13 @@ export class MuAgent {
       }
     } finally {
       for (const t of this.scheduled) clearTimeout(t);
+      for (const [t, plan] of this.planned) {
+        clearTimeout(t);
+        this.drop(plan, 'the agent is stopping');
+      }
+      this.planned.clear();
       this.tasksAbort?.abort();
-      await this.handoverRunning?.catch(() => {});
+      await Promise.all(this.handoversRunning);
       await this.tasksDone.catch(() => {});
       restored.push(...(await this.restore()));
       const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
@@ -261,11 +315,12 @@ export class MuAgent {
           rateBps: this.bs ? dataRateBps(rssi[this.bs] ?? Number.NEGATIVE_INFINITY) : 0,
         });
       }
-      if (this.auto && !this.handoverRunning) {
+      // One RSSI-triggered handover at a time: while one is on its way the rule is not asked again.
+      if (this.auto && this.preparing === 0 && !this.radio) {
         const to = decideHandover(this.bs, rssi, this.basestations(), {
           hysteresisDb: this.spec.hysteresisDb,
         });
-        if (to) void this.handover(to, 'rssi');
+        if (to) this.startHandover({ to, trigger: 'rssi', id: null, plannedAt: null });
       }
       if (t - lastClock >= CLOCK_EVERY_MS) {
         lastClock = t;
@@ -296,76 +351,204 @@ export class MuAgent {
     }
   }
 
-  private handover(to: string, trigger: 'rssi' | 'command', startAt?: number): Promise<void> {
-    if (this.handoverRunning || this.stopping.signal.aborted)
-      return this.handoverRunning ?? Promise.resolve();
-    if (to === this.bs) {
-      this.emit({
-        type: 'error',
-        t: this.c(now()),
-        message: `handover: ${this.spec.user} is on ${to} already`,
+  private startHandover(plan: HandoverPlan): void {
+    const run = this.handover(plan).catch((err) => {
+      // A bug, not a radio failure (those are reported by handover()): said, never thrown into the void.
+      this.emit({ type: 'error', t: this.c(now()), message: `handover to ${plan.to}: ${errorMessage(err)}` });
+    });
+    this.handoversRunning.add(run);
+    void run.finally(() => this.handoversRunning.delete(run));
+  }
+
+  /** A handover the controller asked for that will not take place: said at once, so it can act. */
+  private drop(plan: HandoverPlan, why: string): void {
+    // The RSSI rule asks again at its next tick: nothing to say.
+    if (plan.trigger === 'rssi') return;
+    this.emit({
+      type: 'handover',
+      t: this.c(now()),
+      from: this.bs,
+      to: plan.to,
+      trigger: plan.trigger,
+      id: plan.id,
+      plannedAt: plan.plannedAt,
+      lateMs: null,
+      linkDownMs: 0,
+      gapMs: null,
+      answerGapMs: null,
+      leaked: 0,
+      dropped: true,
+      error: `handover to ${plan.to} dropped: ${why}`,
+    });
+  }
+
+  /** The local time of a planned instant, by the clock offset known now (it may be refined meanwhile). */
+  private localAt(plan: HandoverPlan): number | undefined {
+    return plan.plannedAt === null ? undefined : plan.plannedAt - this.offsetMs;
+  }
+
+  private noteAnswer(atMs: number): void {
+    if (this.lastAnswerMs === null || atMs > this.lastAnswerMs) this.lastAnswerMs = atMs;
+  }
+
+  /**
+   * One handover: the ping before, then the radio event (at the planned instant, or as soon as the link is
+   * free for one asked for now), then its gap measured while the agent goes on (the next handover does not
+   * wait for it), then its report.
+   */
+  private async handover(plan: HandoverPlan): Promise<void> {
+    const { user, address, attemptTimeoutMs } = this.spec;
+    const tables = this.tables();
+    const table = tables[plan.to];
+    if (table === undefined) return this.drop(plan, `unknown base station ${plan.to}`);
+    const nextId = () => ++this.pingId;
+    let ev: RadioEvent;
+    let from: string | null;
+    let lastOkMs: number | null;
+    // Counted from now until its link goes down (or it is given up).
+    this.preparing++;
+    let preparing = true;
+    const prepared = () => {
+      if (preparing) this.preparing--;
+      preparing = false;
+    };
+    try {
+      // Read now, awaited only at the switch: reading it never delays the link going down.
+      const rule = readUserRule(this.exec, user, address, tables);
+      let noRule: unknown;
+      rule.catch((err: unknown) => {
+        noRule = err;
       });
-      return Promise.resolve();
-    }
-    const from = this.bs;
-    const run = (async () => {
-      let outcome: HandoverOutcome | undefined;
+      const endpoint = this.endpoint;
+      const target = endpoint ? { ...endpoint, localAddress: address } : null;
+      const before = target ? await pingBefore(target, attemptTimeoutMs, nextId(), this.localAt(plan)) : null;
+      if (before !== null) this.noteAnswer(before);
+      const at = this.localAt(plan);
+      if (at === undefined) {
+        // Now: after the radio event under way, if any (it ends within a blackout).
+        while (this.radio && !this.stopping.signal.aborted) await this.radio;
+      } else await sleepUntil(at, this.stopping.signal);
+
+      if (this.stopping.signal.aborted) return this.drop(plan, 'the agent is stopping');
+      if (this.radio)
+        return this.drop(plan, "another handover's radio event still holds the link at its instant");
+      if (plan.to === this.bs) return this.drop(plan, `${user} is on ${plan.to} already`);
+      // No path rule to switch: the link is not cut for nothing.
+      if (noRule !== undefined) return this.drop(plan, errorMessage(noRule));
+
+      from = this.bs;
+      // The last answer the user had before its link goes down: the ping's, a task's, an earlier gap
+      // measurement's (the ping alone may have fallen in an earlier blackout or a migration's freeze).
+      lastOkMs = this.lastAnswerMs;
+      // The link goes down: a gap measurement still under way can see nothing more.
+      for (const m of this.measuring)
+        m.abort(`cut off by the next handover (to ${plan.to}) at its link down`);
+      const event = radioEvent(this.exec, {
+        user,
+        address,
+        to: plan.to,
+        table,
+        rule,
+        blackoutMs: this.spec.blackoutMs,
+        leakTarget: target,
+        attemptTimeoutMs,
+        nextId,
+        signal: this.stopping.signal,
+      });
+      const holding = event.then(
+        () => {},
+        () => {},
+      );
+      this.radio = holding;
+      prepared();
       try {
-        outcome = await performHandover(this.exec, {
-          user: this.spec.user,
-          address: this.spec.address,
-          tables: this.tables(),
-          to,
-          blackoutMs: this.spec.blackoutMs,
-          endpoint: this.endpoint,
-          attemptTimeoutMs: this.spec.attemptTimeoutMs,
-          ...(startAt === undefined ? {} : { startAt }),
-          signal: this.stopping.signal,
-          // The user is on its new base station from the switch on (its reports say so at once).
-          onSwitched: () => this.setPath(to),
-        });
+        ev = await event;
       } catch (err) {
+        // Where the user is now, as its rule says (a switch that failed half-way may have moved it).
+        const where = await readUserBasestation(this.exec, address, tables).catch(() => undefined);
+        const moved = where?.bs === plan.to;
+        if (moved) {
+          this.setPath(plan.to);
+          this.handovers++;
+        }
         this.emit({
           type: 'handover',
           t: this.c(now()),
           from,
-          to,
-          trigger,
+          to: moved ? plan.to : (from ?? plan.to),
+          trigger: plan.trigger,
+          id: plan.id,
+          plannedAt: plan.plannedAt,
+          lateMs: null,
           linkDownMs: 0,
           gapMs: null,
           answerGapMs: null,
           leaked: 0,
+          ...(moved ? {} : { dropped: true }),
           error: errorMessage(err),
         });
         return;
+      } finally {
+        if (this.radio === holding) this.radio = undefined;
       }
-      if (!outcome.aborted) {
-        if (this.bs !== to) this.setPath(to);
-        this.handovers++;
-      }
-      const r3 = (v: number | null) => (v === null ? null : round(v));
-      this.emit({
-        type: 'handover',
-        t: this.c(outcome.downMs),
-        from: outcome.from ?? from,
-        to: outcome.to,
-        trigger,
-        linkDownMs: round(outcome.linkDownMs),
-        gapMs: r3(outcome.gapMs),
-        answerGapMs: r3(outcome.answerGapMs),
-        leaked: outcome.leaked,
-        ...(outcome.aborted ? { error: 'cut off before the switch: the user stays where it was' } : {}),
-        ...(outcome.leaked > 0
-          ? { error: `${outcome.leaked} requests were answered during the blackout` }
-          : {}),
-      });
-      const end = outcome.downMs + (outcome.gapMs ?? outcome.linkDownMs);
-      this.emit({ type: 'gap', start: this.c(outcome.downMs), end: this.c(end), cause: 'handover' });
-    })();
-    this.handoverRunning = run.finally(() => {
-      this.handoverRunning = undefined;
+    } finally {
+      prepared();
+    }
+    if (!ev.aborted) {
+      // The user is on its new base station from the switch on (its reports say so at once).
+      this.setPath(plan.to);
+      this.handovers++;
+    }
+
+    // The gap: against wherever the service is while it is measured, until the next radio event.
+    let gapMs: number | null = null;
+    let answerGapMs: number | null = null;
+    let unmeasured: string | undefined;
+    if (ev.aborted) unmeasured = 'the handover was cut off';
+    else if (!this.endpoint) unmeasured = 'no service to measure against';
+    else if (lastOkMs === null) unmeasured = 'no answer before the link went down';
+    else {
+      const cut = new AbortController();
+      this.measuring.add(cut);
+      if (this.stopping.signal.aborted) cut.abort('the agent stopped');
+      const m = await firstAnswerAfter({
+        endpoint: () => this.endpoint,
+        localAddress: address,
+        attemptTimeoutMs,
+        nextId,
+        giveUpMs: GAP_GIVE_UP_MS,
+        signal: cut.signal,
+        onAnswer: (ms) => this.noteAnswer(ms),
+      }).finally(() => this.measuring.delete(cut));
+      if (m.first) {
+        gapMs = m.first.sentMs - lastOkMs;
+        answerGapMs = m.first.answeredMs - lastOkMs;
+      } else unmeasured = m.reason ?? 'no answer';
+    }
+    const leaked = await ev.leaked;
+    const r3 = (v: number | null) => (v === null ? null : round(v));
+    const linkDownMs = ev.upMs - ev.downMs;
+    this.emit({
+      type: 'handover',
+      t: this.c(ev.downMs),
+      from,
+      to: ev.aborted ? (from ?? plan.to) : plan.to,
+      trigger: plan.trigger,
+      id: plan.id,
+      plannedAt: plan.plannedAt,
+      lateMs: plan.plannedAt === null ? null : round(this.c(ev.downMs) - plan.plannedAt),
+      linkDownMs: round(linkDownMs),
+      gapMs: r3(gapMs),
+      answerGapMs: r3(answerGapMs),
+      ...(unmeasured ? { unmeasured } : {}),
+      leaked,
+      ...(ev.aborted
+        ? { dropped: true, error: 'cut off before the switch: the user stays where it was' }
+        : {}),
+      ...(leaked > 0 ? { error: `${leaked} requests were answered during the blackout` } : {}),
     });
-    return this.handoverRunning;
+    const end = ev.downMs + (gapMs ?? linkDownMs);
+    this.emit({ type: 'gap', start: this.c(ev.downMs), end: this.c(end), cause: 'handover' });
   }
 
   /** (Re)starts the task stream towards the current endpoint. */
@@ -421,7 +604,8 @@ export class MuAgent {
       ...(r.ok ? {} : { error: r.error }),
     });
     // A failed task outside a handover is a gap in service of its own (a handover reports its own).
-    if (!r.ok && !this.handoverRunning && this.lastAnswerMs !== null) {
+    const inHandover = this.preparing > 0 || this.radio !== undefined || this.measuring.size > 0;
+    if (!r.ok && !inHandover && this.lastAnswerMs !== null) {
       this.emit({
         type: 'gap',
         start: this.c(this.lastAnswerMs),
@@ -430,7 +614,7 @@ export class MuAgent {
         detail: r.error,
       });
     }
-    if (r.ok) this.lastAnswerMs = answeredMs;
+    if (r.ok) this.noteAnswer(answeredMs);
   }
 
   private requestClock(n: number): void {

@@ -66,8 +66,17 @@ export class AgentSession extends EventEmitter {
     this.proc.write(`${JSON.stringify(cmd)}\n`);
   }
 
-  handover(to: string, atMs?: number): void {
-    this.send({ cmd: 'handover', to, ...(atMs !== undefined ? { at: atMs } : {}) });
+  /**
+   * Hands the user over to `to`, now or with its link going down at `atMs` (controller clock); `id` (the
+   * controller's decision) comes back in the handover's report, kept or dropped.
+   */
+  handover(to: string, atMs?: number, id?: number): void {
+    this.send({
+      cmd: 'handover',
+      to,
+      ...(atMs !== undefined ? { at: atMs } : {}),
+      ...(id !== undefined ? { id } : {}),
+    });
   }
 
   /** Asks the agent to stop and waits for it to end (closing its stdin too, in case it missed the line). */
