@@ -114,6 +114,13 @@ export interface RunMeta {
   velocity: number;
   seed: number;
   experimentId: number;
+  /**
+   * The span of the run whose rows count, from its start (s): its duration plus the drain (the run goes on
+   * after its duration until the reactions to the handovers inside it have ended). Absent: the duration.
+   */
+  windowS?: number;
+  /** Handovers whose consequences the end of the run cut off, one note each. */
+  truncated?: string[];
 }
 
 export interface ExperimentMeta {
