@@ -368,6 +368,7 @@ describe('the planners on the paper’s testbed', () => {
     expect(d.estimates).toMatchObject({
       migMs: 1200,
       preMigMs: pi.migrationSetupMs + 4000,
+      setupMs: pi.migrationSetupMs,
       migSource: 'median of 3 migrations edge1 -> edge2',
     });
     // T_mig (1200) > T_ho (500): the migration opens the window and the handover ends with it.

@@ -87,6 +87,8 @@ export interface Decision {
     gainMs: number;
     downtimeMs: number;
     preMigMs: number | null;
+    /** The part of preMigMs spent before the pre-checkpoint (prepare) and waiting after the pre-transfer. */
+    setupMs: number | null;
     migMs: number | null;
     chkptMs: number | null;
     restoreMs: number | null;
@@ -313,6 +315,7 @@ function decide(
       gainMs: r1(c.gainMs),
       downtimeMs: r1(downtime),
       preMigMs: r1n(c.migration?.preMigMs),
+      setupMs: r1n(c.migration?.setupMs),
       migMs: r1n(c.migration?.migMs),
       chkptMs: r1n(c.migration?.chkptMs),
       restoreMs: r1n(c.migration?.restoreMs),

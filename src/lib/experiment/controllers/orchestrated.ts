@@ -216,7 +216,9 @@ export class OrchestratedController implements Controller {
       plannedPreMs: d.triggers.preMigrationAt,
       plannedCheckpointMs: d.triggers.migrationAt,
       plannedHandoverMs: d.triggers.handoverAt,
-      estPreMs: d.migrate ? d.estimates.preMigMs : null,
+      // T_pre as measured (pre-checkpoint + pre-transfer): the estimate without its set-up.
+      estPreMs:
+        d.migrate && d.estimates.preMigMs !== null ? d.estimates.preMigMs - (d.estimates.setupMs ?? 0) : null,
       estMigMs: d.migrate ? d.estimates.migMs : null,
       estHoMs: d.handover ? d.estimates.hoMs : null,
       status: 'planned',
