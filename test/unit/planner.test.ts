@@ -7,6 +7,7 @@ import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js'
 import { positionAt, predictNextHandover, walkTimeAt } from '../../src/lib/mobility/index.js';
 import { buildSnapshot } from '../../src/lib/monitor/snapshot.js';
 import { parsePlanInput, planInputFrom } from '../../src/lib/planner/input.js';
+import { type MeasuredMigration, measuredMigration, withMeasured } from '../../src/lib/planner/measured.js';
 import {
   downtimeMs,
   e2eEstimate,
@@ -350,6 +351,38 @@ describe('the planners on the paper’s testbed', () => {
     expect(d.estimates.e2eMs).toBeLessThan(10);
   });
 
+  it('orchestrated times the move by the outages measured, where there are some: one window of the longer', async () => {
+    const pi = input();
+    const m = (atMs: number, downtimeMs: number) => ({
+      service: 'simple',
+      from: 'edge1',
+      to: 'edge2',
+      atMs,
+      downtimeMs,
+      preMs: 4000,
+      imageBytes: null,
+    });
+    const measured = { ...pi, measuredMigrations: [m(1, 1100), m(2, 1300), m(3, 1200)] };
+    const d = (await plan(measured, { planner: 'orchestrated', solver: 'lp-solver' })).decisions[0]!;
+    expect(d).toMatchObject({ host: 'edge2', bs: 'ap2', migrate: true, handover: true });
+    expect(d.estimates).toMatchObject({
+      migMs: 1200,
+      preMigMs: pi.migrationSetupMs + 4000,
+      setupMs: pi.migrationSetupMs,
+      migSource: 'median of 3 migrations edge1 -> edge2',
+    });
+    // T_mig (1200) > T_ho (500): the migration opens the window and the handover ends with it.
+    expect(d.triggers.handoverAt! - d.triggers.migrationAt!).toBe(700);
+    expect(d.triggers.migrationAt! - d.triggers.preMigrationAt!).toBeCloseTo(
+      1.1 * (pi.migrationSetupMs + 4000),
+      -1,
+    );
+    // Without them, eq. 5 (its source said).
+    const model = (await plan(pi, { planner: 'orchestrated', solver: 'lp-solver' })).decisions[0]!;
+    expect(model.estimates.migSource).toBe('model (eq. 5)');
+    expect(model.estimates.migMs).not.toBe(1200);
+  });
+
   it('nearest reacts with the same pair; cloud sends it to the cloud; random is seeded', async () => {
     const pi = input();
     const n = (await plan(pi, { planner: 'nearest' })).decisions[0]!;
@@ -368,5 +401,159 @@ describe('the planners on the paper’s testbed', () => {
     expect(hosts.size).toBeGreaterThan(1);
     const rnd = seededRandom(3);
     expect(rnd()).toBe(seededRandom(3)());
+  });
+});
+
+describe("the planner's migration times from the migrations measured", () => {
+  const sample = (over: Partial<MeasuredMigration>): MeasuredMigration => ({
+    service: 'simple',
+    from: 'edge1',
+    to: 'edge2',
+    atMs: 0,
+    downtimeMs: 1000,
+    preMs: 3000,
+    imageBytes: 10e6,
+    ...over,
+  });
+  const roleOf = (s: string) => (s === 'cloud' ? 'cloud' : s.startsWith('edge') ? 'edge' : undefined);
+  const query = { service: 'simple', from: 'edge1', to: 'edge2', imageBytes: 10e6, roleOf };
+
+  it('takes the median of the newest 5 of the same service, size and servers; else of similar servers; else none', () => {
+    const history = [
+      // Between the same servers: the newest five are 900..1300 (the oldest, 5000, is left out).
+      ...[5000, 900, 1300, 1000, 1200, 1100].map((d, i) =>
+        sample({ atMs: i, downtimeMs: d, preMs: 2000 + i }),
+      ),
+      // Another service, an image 3x the size, other servers: none of them count here.
+      sample({ service: 'compute', atMs: 10, downtimeMs: 9000 }),
+      sample({ imageBytes: 30e6, atMs: 11, downtimeMs: 9000 }),
+      sample({ from: 'edge2', to: 'edge3', atMs: 12, downtimeMs: 700, preMs: null }),
+      sample({ from: 'edge3', to: 'cloud', atMs: 13, downtimeMs: 2500, preMs: 6000 }),
+    ];
+    expect(measuredMigration(history, query)).toEqual({
+      migMs: 1100,
+      preMs: 2003, // median of 2001..2005
+      source: 'median of 5 migrations edge1 -> edge2',
+    });
+    // edge3 -> edge1 was never measured: the edge -> edge ones stand in, the newest five: 700 (edge2 ->
+    // edge3, no pre phases measured), 1100, 1200, 1000, 1300.
+    expect(measuredMigration(history, { ...query, from: 'edge3', to: 'edge1' })).toEqual({
+      migMs: 1100,
+      preMs: 2003.5,
+      source: 'median of 5 migrations edge -> edge servers',
+    });
+    expect(measuredMigration(history, { ...query, from: 'edge1', to: 'cloud' })).toMatchObject({
+      migMs: 2500,
+      preMs: 6000,
+      source: 'median of 1 migrations edge -> cloud servers',
+    });
+    expect(measuredMigration(history, { ...query, service: 'yolo' })).toBeNull();
+    // A size not known on either side does not rule a migration out.
+    expect(measuredMigration([sample({ imageBytes: null })], query)?.migMs).toBe(1000);
+    expect(measuredMigration([sample({ imageBytes: 30e6 })], { ...query, imageBytes: null })?.migMs).toBe(
+      1000,
+    );
+  });
+
+  it('puts the measured T_mig and pre phases in place of eq. 5’s, keeping its set-up and parts', () => {
+    const model = migrationEstimate({
+      setupMs: 1500,
+      imageBytes: 10e6,
+      preBytes: 10e6,
+      deltaBytes: 1e5,
+      psi: 0.1,
+      scoreFrom: 1000,
+      rho: 0.1,
+      scoreTo: 1000,
+      bandwidthBps: 100e6,
+    });
+    const m = withMeasured(model, {
+      migMs: 1200,
+      preMs: 3000,
+      source: 'median of 2 migrations edge1 -> edge2',
+    });
+    expect(m).toMatchObject({
+      migMs: 1200,
+      preMigMs: 4500,
+      chkptMs: model.chkptMs,
+      restoreMs: model.restoreMs,
+      migSource: 'median of 2 migrations edge1 -> edge2',
+      preSource: 'median of 2 migrations edge1 -> edge2',
+    });
+    const onlyMig = withMeasured(model, { migMs: 1200, preMs: null, source: 'x' });
+    expect(onlyMig.preMigMs).toBe(model.preMigMs);
+    expect(onlyMig.preSource).toBe('model (eq. 5)');
+    expect(withMeasured(model, null)).toMatchObject({ migMs: model.migMs, migSource: 'model (eq. 5)' });
+  });
+
+  it('reads the migrations that ended well from the state database, not those of orchestrated runs', () => {
+    const state = openState(join(dir, 'measured.db'));
+    const run = (planner: string) =>
+      state.experiments.start({
+        name: planner,
+        planner,
+        service: 'simple',
+        startedMs: 0,
+        outDir: null,
+        config: null,
+      });
+    const record = (experimentId: number | null, ok: boolean, downtimeMs: number | null, at: number) => {
+      const id = state.migrations.start({
+        experimentId,
+        user: 'mu1',
+        service: 'simple',
+        fromHost: 'edge1',
+        toHost: 'edge2',
+        strategy: 'delta',
+        codec: 'pages',
+        startedMs: at,
+      });
+      state.checkpoints.insert({
+        migrationId: id,
+        atMs: at,
+        host: 'edge1',
+        user: 'mu1',
+        kind: 'final',
+        bytes: 9e6,
+        ms: 90,
+      });
+      state.migrations.finish(
+        id,
+        { finishedMs: at + 5000, downtimeMs, totalMs: 5000, bytes: 0, ok, rolledBack: !ok, error: null },
+        [
+          { name: 'prepare', startMs: 0, durationMs: 800, bytes: null },
+          { name: 'pre-checkpoint', startMs: 800, durationMs: 300, bytes: 9e6 },
+          { name: 'pre-transfer', startMs: 1100, durationMs: 1700, bytes: 9e6 },
+          { name: 'checkpoint', startMs: 3000, durationMs: 100, bytes: 9e6 },
+        ],
+      );
+    };
+    record(run('nearest'), true, 1234, 1000);
+    record(null, true, 1500, 2000);
+    record(run('orchestrated'), true, 600, 3000);
+    record(run('random'), false, null, 4000);
+    const snap = buildSnapshot(inv, state, { atMs: 10_000, windowS: 30 });
+    const got = planInputFrom(inv, state, snap).measuredMigrations;
+    state.close();
+    expect(got).toEqual([
+      {
+        service: 'simple',
+        from: 'edge1',
+        to: 'edge2',
+        atMs: 2000,
+        downtimeMs: 1500,
+        preMs: 2000,
+        imageBytes: 9e6,
+      },
+      {
+        service: 'simple',
+        from: 'edge1',
+        to: 'edge2',
+        atMs: 1000,
+        downtimeMs: 1234,
+        preMs: 2000,
+        imageBytes: 9e6,
+      },
+    ]);
   });
 });

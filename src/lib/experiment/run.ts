@@ -4,36 +4,51 @@
  * Each planner (and service, and repetition) runs in turn from the same clean start: the users' containers
  * removed, each user on its start base station at the start of its walk. Then its service is deployed where
  * the planner puts it, its agent walks, offloads and reports (every row carries the run's experiment id),
- * and the controller loop acts:
+ * and its controller acts (controllers/):
  * - the baselines (cloud, random, nearest) react: the agent hands over by itself when its RSSI says so,
- *   and the planner's server for the new base station is then migrated to (two outages);
+ *   and the planner's server for the new base station (planner/baselines.ts) is then migrated to (two
+ *   outages);
  * - orchestrated plans ahead from the monitor data in the state database (the snapshot, the models, the
  *   MIP), and carries out each decision at its trigger times: pre-migration, the migration's final
  *   checkpoint at its instant, and the handover command to the agent at its own (one outage).
- * A monitor round (server statistics, link probes) runs every few seconds beside it. At the end every run's
- * rows go to the results directory (format.ts), and the report is drawn.
+ * Every decision is recorded (state.decisions). A monitor round (server statistics, link probes) runs every
+ * few seconds beside it. When the duration is over no new handover starts, and the run goes on until the
+ * reactions to those inside it have ended (window.ts). Each step that changed the testbed is undone in
+ * reverse at the end, however the run ended. Every run's rows go to the results directory (format.ts), and
+ * the report is drawn.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { deploy, reachDocker, undeploy, userHostPort } from '../docker/deploy.js';
-import { errorMessage, InterruptedError, UsageError } from '../errors.js';
+import { deploy, reachDocker, undeploy } from '../docker/deploy.js';
+import { errorMessage, UsageError } from '../errors.js';
 import { checkHosts } from '../hosts/check.js';
 import { ensureCpuScores } from '../hosts/score.js';
 import type { Inventory, User } from '../inventory/index.js';
-import { getHost, getService, probeText, serverHosts } from '../inventory/index.js';
-import { Migration } from '../migration/pipeline.js';
+import { getHost, getService, getUser, probeText, route } from '../inventory/index.js';
 import { decideHandover, positionAt, rssiMap } from '../mobility/index.js';
 import { probePairs } from '../monitor/links.js';
 import { runMonitor } from '../monitor/monitor.js';
 import { buildSnapshot, pairLatency } from '../monitor/snapshot.js';
-import type { HandoverReport, PositionReport } from '../mu/agent-protocol.js';
+import type { AgentReport } from '../mu/agent-protocol.js';
+import { agentSpec } from '../mu/agent-spec.js';
 import { type AgentSession, handoverUser, startAgent } from '../mu/controller.js';
+import { baselineTopology, isBaseline } from '../planner/baselines.js';
 import { planInputFrom } from '../planner/input.js';
 import { type PlannerName, plan } from '../planner/plan.js';
 import type { SshPool } from '../remote/index.js';
 import type { StateDb } from '../state/index.js';
 import { seededRandom } from '../util/random.js';
+import {
+  type Controller,
+  type ControllerContext,
+  trackReport,
+  type UserRun,
+} from './controllers/controller.js';
+import { OrchestratedController } from './controllers/orchestrated.js';
+import { baselinePlacement, ReactiveController } from './controllers/reactive.js';
 import type { ExperimentMeta, RunMeta } from './format.js';
+import { moveService } from './move.js';
 import { downtimeOf, type RunRows, runRows, writeResults } from './results.js';
+import { DRAIN_CAP_MS, drain } from './window.js';
 
 export interface ExperimentOptions {
   planners: PlannerName[];
@@ -84,37 +99,6 @@ function startBs(inv: Inventory, user: User): string {
   const bs = decideHandover(null, rssi, inv.basestations);
   if (!bs) throw new UsageError(`${user.name} can decode no base station at the start of its walk`);
   return bs;
-}
-
-/** The server a baseline puts a user's service on when the user is on `bs`. */
-function baselineServer(inv: Inventory, planner: PlannerName, bs: string, random: () => number): string {
-  const servers = serverHosts(inv);
-  if (planner === 'cloud') {
-    const cloud = servers.find((h) => h.role === 'cloud');
-    if (!cloud) throw new UsageError('the cloud planner needs a cloud host in hosts.yml');
-    return cloud.name;
-  }
-  if (planner === 'random') return servers[Math.floor(random() * servers.length)]?.name ?? '';
-  // nearest (and orchestrated's first placement): the server next to the base station.
-  const site = inv.basestations.find((b) => b.name === bs);
-  return site?.server ?? servers.find((h) => h.role === 'edge')?.name ?? servers[0]?.name ?? '';
-}
-
-/** What one run keeps track of per user. */
-interface UserRun {
-  user: User;
-  /** Where it starts, and is put back at the end. */
-  start: string;
-  agent?: AgentSession;
-  bs: string | null;
-  host: string;
-  /** A migration under way (its promise), so that the loop starts no second one. */
-  moving?: Promise<void>;
-  /** The predicted handover the orchestrated schedule under way is for. */
-  scheduledFor?: number;
-  migrations: number;
-  /** Added to the user's machine's clock to get the controller's (its agent measures it). */
-  clockOffsetMs: number;
 }
 
 export async function runExperiment(
@@ -216,7 +200,7 @@ export async function runExperiment(
             meta,
             warnings,
           );
-          runs.push({ meta: run, rows: runRows(state, run, options.durationS) });
+          runs.push({ meta: run, rows: runRows(state, run, run.windowS ?? options.durationS) });
           if (!run.complete && signal?.aborted) interrupted = true;
         }
   } finally {
@@ -237,6 +221,16 @@ interface OneOptions extends ExperimentOptions {
   repeat: number;
 }
 
+/** A step of a run that changed the testbed, and how to put it back (run in reverse when the run ends). */
+interface Undo {
+  what: string;
+  run: () => Promise<unknown>;
+}
+
+/**
+ * One run: the clean start, the initial placement, the controller and the agents, the monitor, the loop for
+ * the duration, the drain, then every step undone in reverse (the moves under way end first).
+ */
 async function runOne(
   inv: Inventory,
   pool: SshPool,
@@ -248,15 +242,21 @@ async function runOne(
   const name = `${o.planner}-${o.service}-${o.repeat}`;
   const signal = o.signal;
   const note = (m: string) => o.onNote?.(`[${name}] ${m}`);
+  const warn = (m: string) => warnings.push(`[${name}] ${m}`);
   const random = seededRandom(o.seed);
+  const topology = baselineTopology(inv);
+  const limits = getService(inv, o.service).limits;
   const users: UserRun[] = inv.users.map((u) => ({
-    user: u,
+    name: u.name,
     start: startBs(inv, u),
     bs: startBs(inv, u),
     host: '',
+    demand: limits ? { cpus: limits.cpus, memMB: limits.memMB } : { cpus: 0, memMB: 0 },
     migrations: 0,
     clockOffsetMs: 0,
+    rssi: {},
   }));
+  const sessions = new Map<string, AgentSession>();
   // The walks the agents are given (the experiment's speed), which the planner predicts handovers on.
   const trajectories = Object.fromEntries(
     inv.users.map((u) => [u.name, o.velocity ? { ...u.trajectory, speed: o.velocity } : u.trajectory]),
@@ -288,235 +288,212 @@ async function runOne(
     seed: o.seed,
     experimentId,
   };
+  /** The baselines' rule for a user on a base station (orchestrated starts where nearest would). */
+  const placeBy = (planner: PlannerName, u: UserRun, bs: string): string | null => {
+    const c = baselinePlacement(topology, isBaseline(planner) ? planner : 'nearest', random, users, u, bs);
+    if (c?.full) warn(`${c.server} has no room left for ${u.name} (${planner} puts it there anyway)`);
+    return c?.server ?? null;
+  };
+  const ctx: ControllerContext = {
+    planner: o.planner,
+    experimentId,
+    users,
+    decisions: state.decisions,
+    move: (req) =>
+      moveService({ inv, pool, state, experimentId, now, warn, ...(signal ? { signal } : {}) }, req),
+    now,
+    linkBps: (a, b) => {
+      const bps = a === b ? undefined : route(inv, a, b)?.bandwidthBps;
+      return bps !== undefined && Number.isFinite(bps) ? bps : null;
+    },
+    ...(signal ? { signal } : {}),
+    warn,
+    note,
+  };
+  const planEveryMs = o.planEveryMs ?? 1000;
+  const undo: Undo[] = [];
   let t0 = now();
-  let monitoring: Promise<void> | undefined;
-  let stopMonitor = () => {};
   try {
-    // The clean start: no container, every user on its start base station.
+    // The clean start: no container, every user on its start base station (and put back there at the end).
     note('clean start: undeploying, putting each user on its start base station');
-    for (const u of users) {
-      await undeploy(inv, pool, state, u.user.name, { forget: true });
-      await handoverUser(inv, pool, state, { user: u.user.name, to: u.start, blackoutMs: 0 });
-    }
+    undo.push({ what: 'putting the users back on their start base stations', run: () => putBack(users) });
+    undo.push({
+      what: 'removing the services',
+      run: () =>
+        Promise.all(
+          users.map((u) =>
+            undeploy(inv, pool, state, u.name, { forget: true }).catch((err: unknown) =>
+              warn(`removing ${u.name}'s service: ${errorMessage(err)}`),
+            ),
+          ),
+        ),
+    });
+    for (const u of users) await undeploy(inv, pool, state, u.name, { forget: true });
+    for (const u of users) await handoverUser(inv, pool, state, { user: u.name, to: u.start, blackoutMs: 0 });
     // The initial placement.
     for (const u of users) {
-      u.host = baselineServer(inv, o.planner, u.bs ?? '', random);
-      note(`deploying ${u.user.name}'s ${o.service} on ${u.host}`);
-      const d = await deploy(inv, pool, state, { user: u.user.name, service: o.service, host: u.host });
+      const host = placeBy(o.planner, u, u.start);
+      if (!host)
+        throw new UsageError(`${o.planner} finds no server for ${u.name} on ${u.start}`, {
+          hint: o.planner === 'cloud' ? 'the cloud planner needs a cloud host in hosts.yml' : undefined,
+        });
+      u.host = host;
+      note(`deploying ${u.name}'s ${o.service} on ${u.host}`);
+      const d = await deploy(inv, pool, state, { user: u.name, service: o.service, host: u.host });
       if (meta.imageBytes[o.service] === undefined)
         meta.imageBytes[o.service] = await imageSize(inv, pool, d.host, d.containerId);
     }
+    const until = { ms: Number.POSITIVE_INFINITY };
+    const c: Controller =
+      o.planner === 'orchestrated'
+        ? new OrchestratedController(ctx, {
+            plan: async () => {
+              const snap = buildSnapshot(inv, state, { atMs: Date.now(), windowS: 10 });
+              const input = planInputFrom(inv, state, snap, { trajectories });
+              return plan(input, { planner: 'orchestrated', timeLimitMs: 2000, nowMs: input.atMs });
+            },
+            planEveryMs,
+            untilMs: () => until.ms,
+            basestations: inv.basestations,
+          })
+        : new ReactiveController(ctx, (u, bs) => placeBy(o.planner, u, bs));
     // The agents: the baselines' hand over by RSSI, orchestrated's on command.
+    undo.push({ what: 'stopping the agents', run: () => stopAgents() });
     for (const u of users) {
-      const trajectory = trajectories[u.user.name] ?? u.user.trajectory;
-      u.agent = await startAgent(inv, pool, state, {
-        user: u.user.name,
+      const session = await startAgent(inv, pool, state, {
+        user: u.name,
         experimentId,
-        trajectory,
+        trajectory: trajectories[u.name] ?? getUser(inv, u.name).trajectory,
         startAtS: 0,
         handover: o.planner === 'orchestrated' ? 'controller' : 'auto',
-        onReport: (r) => onReport(u, r),
+        onReport: (r) => onReport(c, u, r),
       });
+      sessions.set(u.name, session);
+      u.agent = session;
     }
     t0 = now();
+    until.ms = t0 + o.durationS * 1000;
     runMeta.startedEpochMs = Math.round(t0);
     note(`running for ${o.durationS} s`);
-
-    const untilMs = t0 + o.durationS * 1000;
-    const planEvery = o.planEveryMs ?? 1000;
+    const settleMs = settleTime(inv);
     // Server statistics and link probes beside the run, through long-lived shells (no agents: they run here).
     const monitorStop = new AbortController();
     signal?.addEventListener('abort', () => monitorStop.abort(signal.reason), { once: true });
-    monitoring = runMonitor(inv, pool, state, {
+    const monitoring = runMonitor(inv, pool, state, {
       users: [],
-      durationMs: o.durationS * 1000,
+      durationMs: o.durationS * 1000 + settleMs + DRAIN_CAP_MS,
       intervalMs: o.monitorEveryMs ?? 5000,
       experimentId,
       signal: monitorStop.signal,
-    })
-      .then(() => {})
-      .catch((err: unknown) => {
-        warnings.push(`[${name}] monitor: ${errorMessage(err)}`);
-      });
-    stopMonitor = () => monitorStop.abort();
-    while (!signal?.aborted && now() < untilMs) {
+    }).catch((err: unknown) => warn(`monitor: ${errorMessage(err)}`));
+    undo.push({
+      what: 'stopping the monitor',
+      run: async () => {
+        monitorStop.abort();
+        await monitoring;
+      },
+    });
+    // However the run ends, the moves under way finish (or roll back) before anything else is undone.
+    undo.push({ what: 'ending the moves under way', run: () => c.settled() });
+
+    while (!signal?.aborted && now() < until.ms) {
       const tick = now();
-      if (o.planner === 'orchestrated')
-        await orchestrate().catch((err: unknown) =>
-          warnings.push(`[${name}] planning: ${errorMessage(err)}`),
-        );
-      o.onProgress?.({
-        run: name,
-        planner: o.planner,
-        service: o.service,
-        elapsedS: Math.round((tick - t0) / 1000),
-        totalS: o.durationS,
-        users: users.map((u) => ({ user: u.user.name, bs: u.bs, host: u.host })),
-        downtimeMs: downtimeSoFar(),
-        migrations: users.reduce((a, u) => a + u.migrations, 0),
-        handovers: users.reduce((a, u) => a + (u.agent?.handovers.length ?? 0), 0),
-      });
+      await c.tick(tick).catch((err: unknown) => warn(`planning: ${errorMessage(err)}`));
+      progress(tick);
       await sleep(
-        Math.max(0, Math.min(planEvery - (now() - tick), untilMs - now())),
+        Math.max(0, Math.min(planEveryMs - (now() - tick), until.ms - now())),
         undefined,
         signal ? { signal } : {},
       ).catch(() => {});
     }
+    if (!signal?.aborted) {
+      note('the duration is over: no new handovers; waiting for the reactions under way');
+      const d = await drain(c, {
+        settleMs,
+        now,
+        sleep: (ms) => sleep(ms, undefined, signal ? { signal } : {}).catch(() => {}),
+        ...(signal ? { signal } : {}),
+      });
+      if (d.truncated.length > 0) {
+        runMeta.truncated = d.truncated;
+        for (const t of d.truncated) warn(t);
+      }
+      runMeta.windowS = Math.ceil(d.endedMs - t0) / 1000;
+    } else runMeta.windowS = Math.ceil(now() - t0) / 1000;
     runMeta.complete = !signal?.aborted;
     if (signal?.aborted) runMeta.error = 'interrupted';
   } catch (err) {
     runMeta.error = errorMessage(err);
-    warnings.push(`[${name}] ${runMeta.error}`);
+    warn(runMeta.error);
   } finally {
-    // However the run ends: the moves under way finish (or roll back), the agents stop, the services go.
-    stopMonitor();
-    await monitoring;
-    await Promise.all(users.map((u) => u.moving?.catch(() => {})));
-    await Promise.all(users.map((u) => u.agent?.stop(30_000).catch(() => {})));
-    for (const u of users) await undeploy(inv, pool, state, u.user.name, { forget: true }).catch(() => {});
-    // The testbed as provisioned: every user back on its start base station (no blackout).
-    for (const u of users)
-      await handoverUser(inv, pool, state, { user: u.user.name, to: u.start, blackoutMs: 0 }).catch(
-        (err: unknown) => {
-          warnings.push(`[${name}] putting ${u.user.name} back on ${u.start}: ${errorMessage(err)}`);
-        },
-      );
+    for (const step of undo.reverse())
+      await step.run().catch((err: unknown) => warn(`${step.what}: ${errorMessage(err)}`));
     runMeta.endedEpochMs = Date.now();
     state.experiments.finish(experimentId, runMeta.endedEpochMs);
   }
   return runMeta;
 
-  /** As the summary counts it: the union of the outages so far (a handover inside a migration's counts once). */
-  function downtimeSoFar(): number {
-    const rows = state.db
-      .prepare('SELECT user, start_ms, end_ms FROM gaps WHERE experiment_id = ? AND end_ms IS NOT NULL')
-      .all(experimentId) as { user: string; start_ms: number; end_ms: number }[];
-    return Math.round(downtimeOf(rows.map((g) => ({ user: g.user, t_ms: g.start_ms, end_t_ms: g.end_ms }))));
+  /** What the lifecycle keeps of a report (where the user is, its clock), then the controller's turn. */
+  function onReport(c: Controller, u: UserRun, r: AgentReport): void {
+    trackReport(u, r);
+    try {
+      c.onReport(u, r);
+    } catch (err) {
+      warn(`acting on ${u.name}'s ${r.type} report: ${errorMessage(err)}`);
+    }
   }
 
-  function onReport(u: UserRun, r: import('../mu/agent-protocol.js').AgentReport): void {
-    if (r.type === 'handover' && !r.error) {
-      u.bs = r.to;
-      if (o.planner !== 'orchestrated') react(u, r);
-    }
-    if (r.type === 'position') {
-      u.bs = r.bs;
-      safety(u, r);
-    }
-    if (r.type === 'clock') u.clockOffsetMs = r.offsetMs;
-  }
-
-  /** A baseline: after the handover the RSSI made, its server for the new base station. */
-  function react(u: UserRun, r: HandoverReport): void {
-    if (u.moving || signal?.aborted) return;
-    const to = baselineServer(inv, o.planner, r.to, random);
-    if (to === u.host) return;
-    u.moving = move(u, to).finally(() => {
-      u.moving = undefined;
+  function progress(tick: number): void {
+    o.onProgress?.({
+      run: name,
+      planner: o.planner,
+      service: o.service,
+      elapsedS: Math.round((tick - t0) / 1000),
+      totalS: o.durationS,
+      users: users.map((u) => ({ user: u.name, bs: u.bs, host: u.host })),
+      downtimeMs: downtimeSoFar(),
+      migrations: users.reduce((a, u) => a + u.migrations, 0),
+      handovers: users.reduce((a, u) => a + (sessions.get(u.name)?.handovers.length ?? 0), 0),
     });
   }
 
-  /** Orchestrated never leaves a user on a base station it cannot decode, plan or no plan. */
-  function safety(u: UserRun, r: PositionReport): void {
-    if (o.planner !== 'orchestrated' || !u.bs || !u.agent) return;
-    const site = inv.basestations.find((b) => b.name === u.bs);
-    const rssi = r.rssi[u.bs];
-    if (site && rssi !== undefined && rssi < site.pathLoss.minRssiDbm && u.scheduledFor === undefined) {
-      const to = decideHandover(u.bs, r.rssi, inv.basestations);
-      if (to) {
-        warnings.push(
-          `[${name}] ${u.user.name} lost ${u.bs} before any plan moved it: handed over to ${to} now`,
-        );
-        u.agent.handover(to);
-        u.scheduledFor = Date.now();
-      }
-    }
+  /** As the summary counts it: the union of the outages so far (a handover inside a migration's counts once). */
+  function downtimeSoFar(): number {
+    const gaps = users.flatMap((u) =>
+      state.gaps
+        .forUser(u.name, startedEpochMs)
+        .filter((g) => g.experimentId === experimentId && g.endMs !== null),
+    );
+    return Math.round(
+      downtimeOf(gaps.map((g) => ({ user: g.user, t_ms: g.startMs, end_t_ms: g.endMs as number }))),
+    );
   }
 
-  async function orchestrate(): Promise<void> {
-    const idle = users.filter((u) => !u.moving && u.agent);
-    if (idle.length === 0) return;
-    const snap = buildSnapshot(inv, state, { atMs: Date.now(), windowS: 10 });
-    const input = planInputFrom(inv, state, snap, { trajectories });
-    const r = await plan(input, { planner: 'orchestrated', timeLimitMs: 2000, nowMs: input.atMs });
-    for (const d of r.decisions) {
-      const u = idle.find((x) => x.user.name === d.user);
-      if (!u || (!d.migrate && !d.handover)) continue;
-      // Acts once per predicted handover, when its schedule is about to start.
-      const due = d.triggers.preMigrationAt ?? d.triggers.handoverAt ?? d.triggers.migrationAt ?? 0;
-      const key = d.predictedHandover?.atMs ?? 0;
-      if (u.scheduledFor !== undefined && Math.abs(u.scheduledFor - key) < 5000) continue;
-      if (due > Date.now() + (o.planEveryMs ?? 1000)) continue;
-      u.scheduledFor = key;
-      note(
-        `${u.user.name}: ${d.from.bs}/${d.from.host} -> ${d.bs}/${d.host} (migration at ${rel(d.triggers.migrationAt)}, handover at ${rel(d.triggers.handoverAt)}, t_ho ${rel(d.predictedHandover?.atMs ?? null)})`,
+  async function stopAgents(): Promise<void> {
+    await Promise.all([...sessions.values()].map((s) => s.stop(30_000)));
+  }
+
+  /** The testbed as provisioned: every user back on its start base station (no blackout). */
+  async function putBack(us: readonly UserRun[]): Promise<void> {
+    for (const u of us)
+      await handoverUser(inv, pool, state, { user: u.name, to: u.start, blackoutMs: 0 }).catch(
+        (err: unknown) => warn(`putting ${u.name} back on ${u.start}: ${errorMessage(err)}`),
       );
-      if (d.handover) u.agent?.handover(d.bs, d.triggers.handoverAt ?? undefined);
-      if (d.migrate) {
-        const at = d.triggers.migrationAt;
-        u.moving = move(u, d.host, at).finally(() => {
-          u.moving = undefined;
-        });
-      }
-    }
   }
+}
 
-  function rel(at: number | null): string {
-    return at === null ? '-' : `+${((at - Date.now()) / 1000).toFixed(1)} s`;
-  }
-
-  /** Migrates a user's service (delta), the final checkpoint at `at` when given; tells its agent the new endpoint. */
-  async function move(u: UserRun, to: string, at?: number | null): Promise<void> {
-    const from = u.host;
-    const endpoint = { address: getHost(inv, to).dataAddress, port: userHostPort(inv, u.user.name) };
-    try {
-      const m = new Migration(inv, pool, state, {
-        user: u.user.name,
-        to,
-        experimentId,
-        // The probe on the user's machine measures the migration's gap as the user sees it (the agent's
-        // tasks only see it at their own rate, and switch endpoints when told).
-        probe: true,
-        ...(signal ? { signal } : {}),
-        ...(at
-          ? {
-              beforeCheckpoint: async () => {
-                const wait = at - Date.now();
-                if (wait > 0) await sleep(wait, undefined, signal ? { signal } : {});
-              },
-            }
-          : {}),
-        onPhase: (e) => {
-          // The service answers on the destination: the agent goes there at once.
-          if (e.name === 'restore' && e.status === 'end') u.agent?.send({ cmd: 'endpoint', endpoint });
-        },
-      });
-      const r = await m.migrate();
-      const p = r.probe;
-      if (p?.lastOkBeforeMs != null && p.firstOkAfterMs != null)
-        state.gaps.insert({
-          experimentId,
-          user: u.user.name,
-          startMs: p.lastOkBeforeMs + u.clockOffsetMs,
-          endMs: p.firstOkAfterMs + u.clockOffsetMs,
-          cause: 'migration',
-          detail: `${from} -> ${to}`,
-        });
-      else
-        warnings.push(`[${name}] ${u.user.name}'s migration ${from} -> ${to}: its downtime was not measured`);
-      u.host = to;
-      u.migrations++;
-      u.agent?.send({ cmd: 'endpoint', endpoint });
-    } catch (err) {
-      if (err instanceof InterruptedError || signal?.aborted) return;
-      warnings.push(`[${name}] migrating ${u.user.name} ${from} -> ${to}: ${errorMessage(err)}`);
-      const back = state.placements.get(u.user.name);
-      if (back) {
-        u.host = back.host;
-        u.agent?.send({ cmd: 'endpoint', endpoint: { address: back.address, port: back.port } });
-      }
-    }
-  }
+/**
+ * The least a drain waits (ms): a handover whose link went down just before the duration ended shows as a
+ * switch only after its first ping, its blackout and the next position report.
+ */
+function settleTime(inv: Inventory): number {
+  return Math.max(
+    0,
+    ...inv.users.map((u) => {
+      const s = agentSpec(inv, u.name, undefined);
+      return s.attemptTimeoutMs + s.blackoutMs + s.reportEveryMs;
+    }),
+  );
 }
 
 /** The size of the image a container runs (bytes), or null. */

@@ -34,6 +34,23 @@ export const planInputSchema = z.object({
   /** Round trips of the source-destination link a pre-migration transfer costs beyond its bytes. */
   transferRtts: z.number().nonnegative().default(0),
   windowS: z.number().positive(),
+  /**
+   * Recent delta migrations as measured (measured.ts): T_mig and T_pre of a move come from those of the
+   * same service between the same or similar servers, eq. 5 where there are none.
+   */
+  measuredMigrations: z
+    .array(
+      z.object({
+        service: z.string(),
+        from: z.string(),
+        to: z.string(),
+        atMs: z.number(),
+        downtimeMs: z.number().nonnegative().nullable(),
+        preMs: z.number().nonnegative().nullable(),
+        imageBytes: z.number().nonnegative().nullable(),
+      }),
+    )
+    .default([]),
   basestations: z.array(
     z.object({
       name: z.string(),
@@ -185,6 +202,7 @@ export function planInputFrom(
     migrationSetupSource: setup === null ? 'prior' : `median of ${setups.length} migrations`,
     transferRtts: rtts ?? PRIOR_TRANSFER_RTTS,
     windowS: snap.windowS,
+    measuredMigrations: measuredMigrations(state),
     basestations: inv.basestations.map((b) => ({
       name: b.name,
       host: b.host,
@@ -296,6 +314,29 @@ function migrationSetups(inv: Inventory, state: StateDb): { setupMs: number; tra
     out.push({ setupMs: r.prep + Math.max(0, r.ckpt - r.preEnd), transferRtts: k });
   }
   return out;
+}
+
+/** How many recorded migrations the plan input carries for measured.ts (the newest). */
+const MEASURED_HISTORY = 100;
+
+/**
+ * The newest delta migrations that ended well, with their outage, pre phases and image size. An
+ * orchestrated experiment's do not count: their probe saw the handover's blackout inside the migration's
+ * outage, so their downtime is the union of the two, not T_mig.
+ */
+function measuredMigrations(state: StateDb): PlanInput['measuredMigrations'] {
+  const rows = state.db
+    .prepare(
+      `SELECT m.service, m.from_host AS "from", m.to_host AS "to", m.started_ms AS atMs, m.downtime_ms AS downtimeMs,
+              (SELECT CASE WHEN count(*) = 2 THEN sum(duration_ms) END FROM migration_phases p
+                WHERE p.migration_id = m.id AND p.name IN ('pre-checkpoint', 'pre-transfer')) AS preMs,
+              (SELECT bytes FROM checkpoints c WHERE c.migration_id = m.id AND c.kind = 'final') AS imageBytes
+       FROM migrations m WHERE m.ok = 1 AND m.strategy = 'delta'
+         AND coalesce((SELECT planner FROM experiments e WHERE e.id = m.experiment_id), '') != 'orchestrated'
+       ORDER BY m.id DESC LIMIT ${MEASURED_HISTORY}`,
+    )
+    .all() as PlanInput['measuredMigrations'];
+  return rows.filter((r) => r.downtimeMs !== null || r.preMs !== null);
 }
 
 /** Each recorded migration out of (checkpoint) and into (restore) a server, for the psi and rho fits. */

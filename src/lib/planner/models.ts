@@ -120,6 +120,9 @@ export interface MigrationEstimate {
   preMigMs: number;
   /** T_mig = T_chkpt + S_delta / B_ss' + T_restore (the service is down). */
   migMs: number;
+  /** Where migMs and preMigMs come from when not from eq. 5 alone (measured.ts). */
+  migSource?: string;
+  preSource?: string;
 }
 
 /** Eq. 5. */

@@ -9,7 +9,9 @@
 import { EdgectlError, ExitCode, UsageError } from '../errors.js';
 import { dataRateBps, decideHandover, positionAt, predictNextHandover, rssiMap } from '../mobility/index.js';
 import { seededRandom } from '../util/random.js';
+import { baselineServer, isBaseline, usedBy } from './baselines.js';
 import type { PlanBasestation, PlanInput, PlanServer, PlanUser } from './input.js';
+import { measuredMigration, withMeasured } from './measured.js';
 import { solve } from './mip/index.js';
 import type { AssignmentProblem, SolveResult } from './mip/problem.js';
 import {
@@ -85,9 +87,14 @@ export interface Decision {
     gainMs: number;
     downtimeMs: number;
     preMigMs: number | null;
+    /** The part of preMigMs spent before the pre-checkpoint (prepare) and waiting after the pre-transfer. */
+    setupMs: number | null;
     migMs: number | null;
     chkptMs: number | null;
     restoreMs: number | null;
+    /** Where migMs and preMigMs come from: measured migrations (which) or the model. */
+    migSource: string | null;
+    preSource: string | null;
     hoMs: number;
     value: number;
   };
@@ -159,6 +166,7 @@ export function candidates(input: PlanInput, o: UserOutlook): Candidate[] {
       rttMs: l.rttMs,
     });
   };
+  const roleOf = (name: string) => input.servers.find((s) => s.name === name)?.role;
   const refBs = input.basestations.find((b) => b.name === o.refBs);
   const ref = refBs && from && decodable(refBs, o.rssi) ? estimate(refBs, from) : undefined;
   const out: Candidate[] = [];
@@ -172,7 +180,7 @@ export function candidates(input: PlanInput, o: UserOutlook): Candidate[] {
       if (moves) {
         const l = link(input, from.name, server.name);
         if (!l) continue;
-        migration = migrationEstimate({
+        const model = migrationEstimate({
           setupMs: input.migrationSetupMs,
           imageBytes: u.migration.imageBytes,
           preBytes: u.migration.preBytes,
@@ -185,6 +193,17 @@ export function candidates(input: PlanInput, o: UserOutlook): Candidate[] {
           rttMs: l.rttMs,
           transferRtts: input.transferRtts,
         });
+        // What migrations like this one took, where some were measured (measured.ts), else eq. 5.
+        migration = withMeasured(
+          model,
+          measuredMigration(input.measuredMigrations, {
+            service: u.service,
+            from: from.name,
+            to: server.name,
+            imageBytes: u.migration.source === 'prior' ? null : u.migration.imageBytes,
+            roleOf,
+          }),
+        );
       }
       const dt = downtimeMs(moves, bs.name !== u.bs, migration?.migMs ?? 0, input.handoverMs);
       // With no service yet (a first placement) the gain is the delay itself, saved against nothing.
@@ -296,9 +315,12 @@ function decide(
       gainMs: r1(c.gainMs),
       downtimeMs: r1(downtime),
       preMigMs: r1n(c.migration?.preMigMs),
+      setupMs: r1n(c.migration?.setupMs),
       migMs: r1n(c.migration?.migMs),
       chkptMs: r1n(c.migration?.chkptMs),
       restoreMs: r1n(c.migration?.restoreMs),
+      migSource: c.migration?.migSource ?? null,
+      preSource: c.migration?.preSource ?? null,
       hoMs: r1(input.handoverMs),
       value: r1(c.value),
     },
@@ -372,55 +394,33 @@ export async function plan(input: PlanInput, options: PlanOptions): Promise<Plan
   };
 }
 
-/** cloud, random and nearest: the base station the RSSI rule puts the user on, and a server by rule. */
+/**
+ * cloud, random and nearest: the base station the RSSI rule puts the user on, and the server of the
+ * baselines' rule (baselines.ts, the same as `experiment run`'s), the users placed in turn, each counting
+ * what the ones before it took.
+ */
 function baseline(
   input: PlanInput,
   valued: readonly { outlook: UserOutlook; candidates: Candidate[] }[],
   options: PlanOptions,
   warnings: string[],
 ): (Candidate | undefined)[] {
+  const planner = options.planner;
+  if (!isBaseline(planner)) throw new UsageError(`${planner} is not a baseline`);
   const random = seededRandom(options.seed ?? 1);
-  const used = new Map(input.servers.map((s) => [s.name, { cpus: 0, memMB: 0 }]));
-  const fits = (u: PlanUser, server: string) => {
-    const s = input.servers.find((x) => x.name === server);
-    const n = used.get(server);
-    return (
-      !!s &&
-      !!n &&
-      n.cpus + u.demand.cpus <= s.capacity.cpus + 1e-9 &&
-      n.memMB + u.demand.memMB <= s.capacity.memMB + 1e-9
-    );
-  };
+  const placed: { host: string; demand: PlanUser['demand'] }[] = [];
   return valued.map(({ outlook: o, candidates: cs }) => {
     const u = o.user;
     // Where the RSSI rule puts it (baselines never choose the base station; the nearest planner's
     // strongest-RSSI choice is the same rule without hysteresis).
-    const bs =
-      options.planner === 'nearest' ? strongestOf(input, o.rssi) : (o.refBs ?? strongestOf(input, o.rssi));
-    const at = cs.filter((c) => c.bs === bs);
-    if (at.length === 0) return undefined;
-    let pick: Candidate | undefined;
-    if (options.planner === 'cloud')
-      pick = at.find((c) => input.servers.find((s) => s.name === c.server)?.role === 'cloud');
-    else if (options.planner === 'nearest') {
-      const site = input.basestations.find((b) => b.name === bs);
-      pick =
-        at.find((c) => c.server === site?.server) ?? [...at].sort((a, b) => a.e2e.propMs - b.e2e.propMs)[0];
-    } else {
-      const open = at.filter((c) => fits(u, c.server));
-      pick = open[Math.floor(random() * open.length)];
-    }
-    if (pick && !fits(u, pick.server))
-      warnings.push(
-        `${u.name}: ${pick.server} has no room left for it (${options.planner} puts it there anyway)`,
-      );
-    if (pick) {
-      const n = used.get(pick.server);
-      if (n) {
-        n.cpus += u.demand.cpus;
-        n.memMB += u.demand.memMB;
-      }
-    }
+    const bs = planner === 'nearest' ? strongestOf(input, o.rssi) : (o.refBs ?? strongestOf(input, o.rssi));
+    if (bs === null) return undefined;
+    const choice = baselineServer(input, { planner, bs, demand: u.demand, used: usedBy(placed), random });
+    const pick = choice ? cs.find((c) => c.bs === bs && c.server === choice.server) : undefined;
+    if (!pick) return undefined;
+    if (choice?.full)
+      warnings.push(`${u.name}: ${pick.server} has no room left for it (${planner} puts it there anyway)`);
+    placed.push({ host: pick.server, demand: u.demand });
     return pick;
   });
 }

@@ -1,0 +1,173 @@
+/**
+ * The baselines' controller (cloud, random, nearest): the paper's planners "triggered when BS handover is
+ * triggered". Each user's agent hands over by itself when its RSSI says so; on its handover report the
+ * baseline's server for the new base station (planner/baselines.ts) is migrated to. One move per user at a
+ * time: a handover reported while the user's service is moving waits until that move ends and is reacted
+ * to then (only the newest waits; one it replaces is recorded as dropped). Every move is a `reactive`
+ * decision with its reaction delay (link down to final checkpoint) and pre-transfer throughput.
+ *
+ * When the run's duration is over (`close`) the agents stop handing over by themselves; the handovers that
+ * happened inside it are still reacted to, and the controller is idle only once those moves have ended.
+ */
+import { errorMessage } from '../../errors.js';
+import type { AgentReport, HandoverReport } from '../../mu/agent-protocol.js';
+import {
+  type BaselineChoice,
+  type BaselineName,
+  type BaselineTopology,
+  baselineServer,
+  usedBy,
+} from '../../planner/baselines.js';
+import type { MoveOutcome } from '../move.js';
+import { type Controller, type ControllerContext, movePatch, type UserRun } from './controller.js';
+
+/**
+ * The experiment's side of the baselines' rule: the server for `user` on `bs`, counting what the other
+ * users' services take where they run now (plan.ts counts the users placed before it in the same way).
+ */
+export function baselinePlacement(
+  topology: BaselineTopology,
+  planner: BaselineName,
+  random: () => number,
+  users: readonly Pick<UserRun, 'name' | 'host' | 'demand'>[],
+  user: Pick<UserRun, 'name' | 'demand'>,
+  bs: string,
+): BaselineChoice | null {
+  const used = usedBy(
+    users.filter((x) => x.name !== user.name).map((x) => ({ host: x.host, demand: x.demand })),
+  );
+  return baselineServer(topology, { planner, bs, demand: user.demand, used, random });
+}
+
+interface Waiting {
+  report: HandoverReport;
+}
+
+export class ReactiveController implements Controller {
+  private closedAt: number | null = null;
+  private readonly moving = new Map<string, Promise<void>>();
+  private readonly waiting = new Map<string, Waiting>();
+  /** The base station of each user's newest handover report (its start one before any). */
+  private readonly reported = new Map<string, string | null>();
+
+  constructor(
+    private readonly ctx: ControllerContext,
+    /** The baseline's server for a user on a base station (baselinePlacement), null: none. */
+    private readonly place: (user: UserRun, bs: string) => string | null,
+  ) {
+    for (const u of ctx.users) this.reported.set(u.name, u.bs);
+  }
+
+  onReport(u: UserRun, r: AgentReport): void {
+    if (r.type !== 'handover') return;
+    const h = r;
+    // A failed handover leaves the user where its reports say it is.
+    this.reported.set(u.name, h.error ? u.bs : h.to);
+    if (h.error) return;
+    if (this.closedAt !== null && h.t > this.closedAt) {
+      this.ctx.warn(
+        `${u.name}'s handover ${h.from ?? '-'} -> ${h.to} came after the run's end: not reacted to`,
+      );
+      return;
+    }
+    if (this.ctx.signal?.aborted) return;
+    if (this.moving.has(u.name)) {
+      const before = this.waiting.get(u.name);
+      if (before) this.dropped(u, before.report, h);
+      this.waiting.set(u.name, { report: h });
+      return;
+    }
+    this.react(u, h);
+  }
+
+  async tick(): Promise<void> {}
+
+  close(nowMs: number): void {
+    this.closedAt = nowMs;
+    for (const u of this.ctx.users) u.agent?.send({ cmd: 'auto', on: false });
+  }
+
+  idle(): boolean {
+    return this.pending().length === 0;
+  }
+
+  pending(): string[] {
+    const out: string[] = [];
+    for (const u of this.ctx.users) {
+      if (this.moving.has(u.name)) out.push(`${u.name}: its migration from ${u.host} was under way`);
+      const w = this.waiting.get(u.name);
+      if (w) out.push(`${u.name}: its reaction to the handover to ${w.report.to} had not started`);
+      // The agent says it is on another base station, and its handover's report has not come yet.
+      if (u.bs !== null && u.bs !== this.reported.get(u.name))
+        out.push(`${u.name}: its handover to ${u.bs} had not been reported`);
+    }
+    return out;
+  }
+
+  async settled(): Promise<void> {
+    while (this.moving.size > 0) await Promise.all([...this.moving.values()]);
+  }
+
+  /** The baseline's server for the base station the user handed over to, moved to when it is another. */
+  private react(u: UserRun, h: HandoverReport): void {
+    const to = this.place(u, h.to);
+    if (!to || to === u.host) return;
+    const ctx = this.ctx;
+    const from = u.host;
+    const id = ctx.decisions.insert({
+      experimentId: ctx.experimentId,
+      user: u.name,
+      planner: ctx.planner,
+      kind: 'reactive',
+      decidedMs: ctx.now(),
+      fromBs: h.from,
+      toBs: h.to,
+      fromHost: from,
+      toHost: to,
+      actualHandoverMs: h.t,
+      measHoMs: h.gapMs,
+      status: 'planned',
+    });
+    const done = (o: MoveOutcome) => {
+      u.host = o.host;
+      if (o.ok) u.migrations++;
+      ctx.decisions.update(id, {
+        ...movePatch(o, ctx.linkBps(from, to)),
+        reactionMs: o.checkpointStartMs === null ? null : o.checkpointStartMs - h.t,
+        status: o.ok ? 'done' : 'failed',
+        error: o.error,
+      });
+    };
+    const moving = ctx
+      .move({ user: u, to })
+      .then(done)
+      .catch((err: unknown) => ctx.warn(`${u.name}'s move to ${to}: ${errorMessage(err)}`))
+      .finally(() => {
+        this.moving.delete(u.name);
+        const next = this.waiting.get(u.name);
+        this.waiting.delete(u.name);
+        if (next && !ctx.signal?.aborted) this.react(u, next.report);
+      });
+    this.moving.set(u.name, moving);
+  }
+
+  /** A waiting reaction replaced by a newer handover before it could start. */
+  private dropped(u: UserRun, old: HandoverReport, by: HandoverReport): void {
+    const ctx = this.ctx;
+    ctx.decisions.insert({
+      experimentId: ctx.experimentId,
+      user: u.name,
+      planner: ctx.planner,
+      kind: 'reactive',
+      decidedMs: ctx.now(),
+      fromBs: old.from,
+      toBs: old.to,
+      fromHost: u.host,
+      toHost: null,
+      actualHandoverMs: old.t,
+      measHoMs: old.gapMs,
+      status: 'dropped',
+      error: `the handover to ${by.to} came before a migration under way ended: reacted to that one instead`,
+    });
+  }
+}
