@@ -14,7 +14,12 @@ import {
 import { ReactiveController } from '../../src/lib/experiment/controllers/reactive.js';
 import { type MoveOutcome, type MoveRequest, prePhases } from '../../src/lib/experiment/move.js';
 import { drain } from '../../src/lib/experiment/window.js';
-import type { AgentCommand, AgentReport, HandoverReport } from '../../src/lib/mu/agent-protocol.js';
+import type {
+  AgentCommand,
+  AgentReport,
+  HandoverReport,
+  HandoverStartReport,
+} from '../../src/lib/mu/agent-protocol.js';
 import type { Decision, PlanResult } from '../../src/lib/planner/plan.js';
 import { openState, type StateDb } from '../../src/lib/state/index.js';
 
@@ -134,6 +139,16 @@ const handover = (
   id: over.id ?? null,
 });
 
+const start = (over: Partial<HandoverStartReport> = {}): HandoverStartReport => ({
+  type: 'handover-start',
+  t: T,
+  from: 'ap1',
+  to: 'ap2',
+  trigger: 'rssi',
+  id: null,
+  ...over,
+});
+
 /** A report as the run gives it to its controller: the user's whereabouts taken first. */
 function feed(c: Controller, u: UserRun, r: AgentReport): void {
   trackReport(u, r);
@@ -146,28 +161,32 @@ const settle = () => new Promise((r) => setTimeout(r, 0));
 const NEAREST: Record<string, string> = { ap1: 'edge1', ap2: 'edge2', ap3: 'edge3' };
 
 describe('the reactive controller (the baselines)', () => {
-  it("answers a handover report with one move to the baseline's server, recorded with its reaction delay", async () => {
+  it("answers a handover as its link goes down with one move to the baseline's server, recorded with its reaction delay", async () => {
     const s = setup('nearest');
     const c = new ReactiveController(s.ctx, (_u, bs) => NEAREST[bs] ?? null);
-    s.clock.t = T + 700;
-    feed(c, s.user, handover({ t: T, gapMs: 560 }));
+    s.clock.t = T + 5;
+    feed(c, s.user, start({ t: T }));
     expect(s.moves.requests.map((r) => r.to)).toEqual(['edge2']);
     expect(s.moves.requests[0]?.at).toBeUndefined();
     expect(s.rows()).toMatchObject([
       {
         kind: 'reactive',
         planner: 'nearest',
-        decidedMs: T + 700,
+        decidedMs: T + 5,
         fromBs: 'ap1',
         toBs: 'ap2',
         fromHost: 'edge1',
         toHost: 'edge2',
         actualHandoverMs: T,
-        measHoMs: 560,
+        measHoMs: null,
         plannedHandoverMs: null,
         status: 'planned',
       },
     ]);
+    // The handover's own report (after its gap was measured) adds that gap; nothing moves again.
+    feed(c, s.user, handover({ t: T + 1, gapMs: 560 }));
+    expect(s.moves.requests).toHaveLength(1);
+    expect(s.rows()[0]).toMatchObject({ actualHandoverMs: T + 1, measHoMs: 560 });
     expect(c.idle()).toBe(false);
     const migrationId = s.migration();
     s.moves.end({
@@ -197,8 +216,8 @@ describe('the reactive controller (the baselines)', () => {
     });
     expect(s.user).toMatchObject({ host: 'edge2', migrations: 1 });
     expect(c.idle()).toBe(true);
-    // On the server the rule gives already (or after a failed handover): nothing moves.
-    feed(c, s.user, handover({ t: T + 9000, from: 'ap2', to: 'ap2' }));
+    // On the server the rule gives already: nothing moves. A handover report alone moves nothing either.
+    feed(c, s.user, start({ t: T + 9000, from: 'ap2', to: 'ap2' }));
     feed(c, s.user, handover({ t: T + 9000, from: 'ap2', to: 'ap3', error: 'switch failed', linkDownMs: 0 }));
     expect(s.moves.requests).toHaveLength(1);
   });
@@ -206,8 +225,8 @@ describe('the reactive controller (the baselines)', () => {
   it('does not lose a handover made while a move is under way: reacted to when it ends; one replaced is dropped', async () => {
     const s = setup('nearest');
     const c = new ReactiveController(s.ctx, (_u, bs) => NEAREST[bs] ?? null);
-    feed(c, s.user, handover({ t: T, from: 'ap1', to: 'ap2' }));
-    feed(c, s.user, handover({ t: T + 2000, from: 'ap2', to: 'ap3' }));
+    feed(c, s.user, start({ t: T, from: 'ap1', to: 'ap2' }));
+    feed(c, s.user, start({ t: T + 2000, from: 'ap2', to: 'ap3' }));
     expect(s.moves.requests).toHaveLength(1);
     expect(c.pending()).toContain('mu1: its reaction to the handover to ap3 had not started');
     s.moves.end();
@@ -216,8 +235,8 @@ describe('the reactive controller (the baselines)', () => {
     expect(s.moves.requests.map((r) => r.to)).toEqual(['edge2', 'edge3']);
     expect(s.rows()[1]).toMatchObject({ fromHost: 'edge2', toHost: 'edge3', actualHandoverMs: T + 2000 });
     // Two more while it runs: the newest waits, the one it replaced is recorded as dropped.
-    feed(c, s.user, handover({ t: T + 4000, from: 'ap3', to: 'ap2' }));
-    feed(c, s.user, handover({ t: T + 5000, from: 'ap2', to: 'ap1' }));
+    feed(c, s.user, start({ t: T + 4000, from: 'ap3', to: 'ap2' }));
+    feed(c, s.user, start({ t: T + 5000, from: 'ap2', to: 'ap1' }));
     s.moves.end({ ok: false });
     await settle();
     expect(s.moves.requests.map((r) => r.to)).toEqual(['edge2', 'edge3', 'edge1']);
@@ -242,14 +261,16 @@ describe('the reactive controller (the baselines)', () => {
     s.user.bs = 'ap2';
     expect(c.idle()).toBe(false);
     expect(c.pending()).toEqual(['mu1: its handover to ap2 had not been reported']);
-    feed(c, s.user, handover({ t: T + 9_800, to: 'ap2' }));
+    feed(c, s.user, start({ t: T + 9_800, to: 'ap2' }));
     expect(s.moves.requests).toHaveLength(1);
+    feed(c, s.user, handover({ t: T + 9_800, to: 'ap2' }));
     expect(c.idle()).toBe(false);
     s.moves.end();
     await settle();
     expect(c.idle()).toBe(true);
     // A handover whose link went down after the close: not this run's.
     s.user.bs = 'ap3';
+    feed(c, s.user, start({ t: T + 10_300, from: 'ap2', to: 'ap3' }));
     feed(c, s.user, handover({ t: T + 10_300, from: 'ap2', to: 'ap3' }));
     expect(s.moves.requests).toHaveLength(1);
     expect(s.warnings.join()).toMatch(/came after the run's end: not reacted to/);

@@ -102,6 +102,21 @@ export interface HandoverReport {
   error?: string;
 }
 
+/**
+ * A handover beginning: sent as its link goes down, before the blackout, the switch and the gap's
+ * measurement (its `handover` report follows when they are done). A controller that reacts to handovers
+ * (the baselines) starts here, as the paper's baselines are triggered when the handover is.
+ */
+export interface HandoverStartReport {
+  type: 'handover-start';
+  /** When the link goes down (controller clock). */
+  t: number;
+  from: string | null;
+  to: string;
+  trigger: 'rssi' | 'command';
+  id: number | null;
+}
+
 export interface GapReport {
   type: 'gap';
   start: number;
@@ -128,6 +143,7 @@ export interface ByeReport {
 }
 
 export type AgentReport =
+  | HandoverStartReport
   | HelloReport
   | ClockRequest
   | ClockReport

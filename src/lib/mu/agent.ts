@@ -443,6 +443,14 @@ export class MuAgent {
       // The link goes down: a gap measurement still under way can see nothing more.
       for (const m of this.measuring)
         m.abort(`cut off by the next handover (to ${plan.to}) at its link down`);
+      this.emit({
+        type: 'handover-start',
+        t: this.c(now()),
+        from,
+        to: plan.to,
+        trigger: plan.trigger,
+        id: plan.id,
+      });
       const event = radioEvent(this.exec, {
         user,
         address,

@@ -214,6 +214,8 @@ export async function startAgent(
         ]);
         return;
       }
+      case 'handover-start':
+        return;
       case 'handover':
         s.handovers.push(r);
         if (!r.error || r.linkDownMs > 0)

@@ -1,16 +1,18 @@
 /**
  * The baselines' controller (cloud, random, nearest): the paper's planners "triggered when BS handover is
- * triggered". Each user's agent hands over by itself when its RSSI says so; on its handover report the
- * baseline's server for the new base station (planner/baselines.ts) is migrated to. One move per user at a
- * time: a handover reported while the user's service is moving waits until that move ends and is reacted
- * to then (only the newest waits; one it replaces is recorded as dropped). Every move is a `reactive`
- * decision with its reaction delay (link down to final checkpoint) and pre-transfer throughput.
+ * triggered". Each user's agent hands over by itself when its RSSI says so; as its link goes down (its
+ * `handover-start` report, not the `handover` report that follows the gap's measurement) the baseline's
+ * server for the new base station (planner/baselines.ts) is migrated to. One move per user at a time: a
+ * handover begun while the user's service is moving waits until that move ends and is reacted to then (only
+ * the newest waits; one it replaces is recorded as dropped). Every move is a `reactive` decision with its
+ * reaction delay (link down to final checkpoint) and pre-transfer throughput; the handover's own report
+ * adds the gap it made, or says that it failed.
  *
  * When the run's duration is over (`close`) the agents stop handing over by themselves; the handovers that
  * happened inside it are still reacted to, and the controller is idle only once those moves have ended.
  */
 import { errorMessage } from '../../errors.js';
-import type { AgentReport, HandoverReport } from '../../mu/agent-protocol.js';
+import type { AgentReport, HandoverStartReport } from '../../mu/agent-protocol.js';
 import {
   type BaselineChoice,
   type BaselineName,
@@ -40,7 +42,7 @@ export function baselinePlacement(
 }
 
 interface Waiting {
-  report: HandoverReport;
+  report: HandoverStartReport;
 }
 
 export class ReactiveController implements Controller {
@@ -49,6 +51,9 @@ export class ReactiveController implements Controller {
   private readonly waiting = new Map<string, Waiting>();
   /** The base station of each user's newest handover report (its start one before any). */
   private readonly reported = new Map<string, string | null>();
+  /** Each user's newest reaction (its decision row) and the base station it reacted to, until the handover's report comes. */
+  private readonly reaction = new Map<string, number>();
+  private readonly reactedTo = new Map<string, string>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -59,11 +64,22 @@ export class ReactiveController implements Controller {
   }
 
   onReport(u: UserRun, r: AgentReport): void {
-    if (r.type !== 'handover') return;
+    if (r.type === 'handover') {
+      // A failed handover leaves the user where its reports say it is.
+      this.reported.set(u.name, r.error ? u.bs : r.to);
+      const id = this.reaction.get(u.name);
+      if (id !== undefined && this.reactedTo.get(u.name) === r.to) {
+        this.reaction.delete(u.name);
+        this.ctx.decisions.update(id, { actualHandoverMs: r.t, measHoMs: r.gapMs });
+        if (r.dropped)
+          this.ctx.warn(
+            `${u.name}'s handover to ${r.to} failed after its migration had begun: ${r.error ?? 'dropped'}`,
+          );
+      }
+      return;
+    }
+    if (r.type !== 'handover-start') return;
     const h = r;
-    // A failed handover leaves the user where its reports say it is.
-    this.reported.set(u.name, h.error ? u.bs : h.to);
-    if (h.error) return;
     if (this.closedAt !== null && h.t > this.closedAt) {
       this.ctx.warn(
         `${u.name}'s handover ${h.from ?? '-'} -> ${h.to} came after the run's end: not reacted to`,
@@ -109,7 +125,7 @@ export class ReactiveController implements Controller {
   }
 
   /** The baseline's server for the base station the user handed over to, moved to when it is another. */
-  private react(u: UserRun, h: HandoverReport): void {
+  private react(u: UserRun, h: HandoverStartReport): void {
     const to = this.place(u, h.to);
     if (!to || to === u.host) return;
     const ctx = this.ctx;
@@ -125,9 +141,10 @@ export class ReactiveController implements Controller {
       fromHost: from,
       toHost: to,
       actualHandoverMs: h.t,
-      measHoMs: h.gapMs,
       status: 'planned',
     });
+    this.reaction.set(u.name, id);
+    this.reactedTo.set(u.name, h.to);
     const done = (o: MoveOutcome) => {
       u.host = o.host;
       if (o.ok) u.migrations++;
@@ -152,7 +169,7 @@ export class ReactiveController implements Controller {
   }
 
   /** A waiting reaction replaced by a newer handover before it could start. */
-  private dropped(u: UserRun, old: HandoverReport, by: HandoverReport): void {
+  private dropped(u: UserRun, old: HandoverStartReport, by: HandoverStartReport): void {
     const ctx = this.ctx;
     ctx.decisions.insert({
       experimentId: ctx.experimentId,
@@ -165,7 +182,6 @@ export class ReactiveController implements Controller {
       fromHost: u.host,
       toHost: null,
       actualHandoverMs: old.t,
-      measHoMs: old.gapMs,
       status: 'dropped',
       error: `the handover to ${by.to} came before a migration under way ended: reacted to that one instead`,
     });
