@@ -28,7 +28,7 @@ describe('the container of a user’s service', () => {
     expect(spec).toEqual({
       name: 'edgectl-paper-fig3-mu1',
       Image: 'edgectl/apps:abc',
-      Cmd: ['/usr/local/bin/node', '--max-semi-space-size=1', '--v8-pool-size=1', '/apps/compute/server.mjs'],
+      Cmd: ['/usr/local/bin/node', '/apps/compute/server.mjs'],
       Env: ['STATE_MB=64', 'PORT=9001'],
       ExposedPorts: { '9001/tcp': {} },
       Labels: { [LABEL.testbed]: 'paper-fig3', [LABEL.user]: 'mu1', [LABEL.service]: 'compute' },

@@ -103,20 +103,15 @@ describe('parseLdd', () => {
 
 describe('image names and commands', () => {
   it('names the node path, app commands, benchmark and image ref', () => {
-    expect(appCommand('simple')).toEqual([
-      '/usr/local/bin/node',
-      '--max-semi-space-size=1',
-      '--v8-pool-size=1',
-      '/apps/simple/server.mjs',
-    ]);
-    expect(appCommand('compute').at(-1)).toBe('/apps/compute/server.mjs');
+    expect(appCommand('simple')).toEqual(['/usr/local/bin/node', '/apps/simple/server.mjs']);
+    expect(appCommand('compute')).toEqual(['/usr/local/bin/node', '/apps/compute/server.mjs']);
     expect(benchCommand(500)).toEqual(['/usr/local/bin/node', '/apps/bench.mjs', '--ms', '500']);
     expect(imageRef('0123456789ab')).toBe('edgectl/apps:0123456789ab');
   });
 
   it('builds the docker import changes and argv', () => {
     expect(importChanges()).toEqual([
-      'CMD ["/usr/local/bin/node","--max-semi-space-size=1","--v8-pool-size=1","/apps/simple/server.mjs"]',
+      'CMD ["/usr/local/bin/node","/apps/simple/server.mjs"]',
       'ENV PATH=/usr/local/bin:/usr/bin:/bin',
       'ENV DATA_DIR=/data',
       'WORKDIR /apps',
@@ -125,7 +120,7 @@ describe('image names and commands', () => {
       'docker',
       'import',
       '--change',
-      'CMD ["/usr/local/bin/node","--max-semi-space-size=1","--v8-pool-size=1","/apps/simple/server.mjs"]',
+      'CMD ["/usr/local/bin/node","/apps/simple/server.mjs"]',
       '--change',
       'ENV PATH=/usr/local/bin:/usr/bin:/bin',
       '--change',

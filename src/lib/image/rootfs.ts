@@ -25,18 +25,9 @@ export const IMAGE_REPOSITORY = 'edgectl/apps';
 /** Bumped whenever the layout or the tar encoding changes, so old tags are never reused for new bytes. */
 export const ROOTFS_FORMAT = 'edgectl-rootfs/1';
 
-/**
- * V8's settings for the bundled apps, for their migrations: a young generation of 1 MB semi-spaces (V8
- * picks up to 16 MB: every scavenge rewrites its pages, and the final checkpoint's delta carries them)
- * and one V8 worker thread instead of one per core (fewer threads for CRIU to dump and restore). Measured
- * on the lab, simple, edge1 <-> edge2: the bytes sent during the downtime fell from 0.5-0.8 MB to
- * 0.06-0.11 MB, the process's threads from 11 to 8.
- */
-export const APP_NODE_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'] as const;
-
-/** The command that runs a bundled app in the image: ["/usr/local/bin/node", ...flags, "/apps/<app>/server.mjs"]. */
+/** The command that runs a bundled app in the image: ["/usr/local/bin/node", "/apps/<app>/server.mjs"]. */
 export function appCommand(app: BundledApp): string[] {
-  return [IMAGE_NODE_PATH, ...APP_NODE_FLAGS, `${IMAGE_APPS_DIR}/${app}/server.mjs`];
+  return [IMAGE_NODE_PATH, `${IMAGE_APPS_DIR}/${app}/server.mjs`];
 }
 
 /** The CPU benchmark in the image (prints {score, iterations, ms, kernel}). */
