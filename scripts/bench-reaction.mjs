@@ -18,7 +18,7 @@
 // BENCH_LINKS=edge,cloud picks. Every figure is min / median / max over the runs; the machine's load
 // (2 shared cores: other work shows in every figure) is printed with them.
 import { loadavg } from 'node:os';
-import { root, edgectl } from './lib/edgectl.mjs';
+import { edgectl, root } from './lib/edgectl.mjs';
 
 const lib = async (path) => import(`${root}dist/lib/${path}`);
 const { loadInventory, getHost } = await lib('inventory/index.js');
@@ -103,18 +103,24 @@ try {
 
 const by = (link, key) => stats(rows.filter((r) => r.link === link).map((r) => r[key]));
 const commit = edgectlCommit();
-console.log(`\n## Reactive migrations on the lab (${new Date().toISOString().slice(0, 10)}, commit ${commit})`);
+console.log(
+  `\n## Reactive migrations on the lab (${new Date().toISOString().slice(0, 10)}, commit ${commit})`,
+);
 console.log(
   `simple service, ${repeat} runs per link; each figure min / median / max; load average at the runs' starts ${cell(stats(rows.map((r) => r.load)), (x) => x.toFixed(1))}\n`,
 );
-console.log('| link | reaction delay (ms) | prepare (ms) | pre-checkpoint (ms) | channel wait (ms) | pre-transfer send (ms) | pre-migration image (kB) | throughput (Mbit/s) | of the link |');
+console.log(
+  '| link | reaction delay (ms) | prepare (ms) | pre-checkpoint (ms) | channel wait (ms) | pre-transfer send (ms) | pre-migration image (kB) | throughput (Mbit/s) | of the link |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const l of LINKS)
   console.log(
     `| ${l.name} (${l.from} -> ${l.to}, ${l.bps / 1e6} Mbit/s) | ${cell(by(l.name, 'reactionMs'))} | ${cell(by(l.name, 'prepareMs'))} | ${cell(by(l.name, 'preCheckpointMs'))} | ${cell(by(l.name, 'preChannelWaitMs'))} | ${cell(by(l.name, 'preSendMs'))} | ${cell(by(l.name, 'preBytes'), (x) => (x / 1e3).toFixed(0))} | ${cell(by(l.name, 'preMbps'))} | ${cell(by(l.name, 'preShare'), (x) => `${x.toFixed(0)}%`)} |`,
   );
-console.log('\nThe migration\'s outage (probe) and its parts (ms):\n');
-console.log('| link | outage | CRIU dump | CRIU restore | runc + Docker | codec | transfer | path | edgectl |');
+console.log("\nThe migration's outage (probe) and its parts (ms):\n");
+console.log(
+  '| link | outage | CRIU dump | CRIU restore | runc + Docker | codec | transfer | path | edgectl |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const l of LINKS)
   console.log(

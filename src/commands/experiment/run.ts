@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
 import { ExitCode, UsageError } from '../../lib/errors.js';
 import { type ExperimentResult, runExperiment } from '../../lib/experiment/run.js';
+import { labSessionDelayMs } from '../../lib/lab/lab.js';
 import { PLANNERS, type PlannerName } from '../../lib/planner/plan.js';
 
 export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> {
@@ -93,6 +95,9 @@ run is marked incomplete (exit 130).`;
         repeat: f.repeat,
         outDir,
         version,
+        commandLine: ['edgectl', ...this.argv],
+        sourceDir: fileURLToPath(new URL('../../..', import.meta.url)),
+        labSessionDelayMs: inv.lab ? await labSessionDelayMs(inv).catch(() => null) : null,
         args: {
           planners,
           services,

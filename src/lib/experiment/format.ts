@@ -198,6 +198,26 @@ export interface ExperimentMeta {
   runs: RunMeta[];
   /** What was not emulated or measured as the paper did, said plainly. */
   caveats: string[];
+  /**
+   * What ran, for a reader who wants the same numbers: edgectl's commit (and whether its files differed),
+   * the command line, the machine (its load when the experiment started), the lab's session delay (`lab up
+   * --session-delay`; null when the testbed is not a local lab that is up), and the settings the runs used.
+   * Absent in results written before it was recorded.
+   */
+  provenance?: {
+    commit: string | null;
+    dirty: boolean | null;
+    commandLine: string[];
+    machine: { hostname: string; cpus: number; memGiB: number; loadAvg: number[] };
+    labSessionDelayMs: number | null;
+    settings: {
+      strategy: string;
+      codec: string;
+      solver: string;
+      planEveryMs: number;
+      monitorEveryMs: number;
+    };
+  };
 }
 
 export interface Stat {

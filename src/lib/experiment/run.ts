@@ -24,6 +24,7 @@ import { checkHosts } from '../hosts/check.js';
 import { ensureCpuScores } from '../hosts/score.js';
 import type { Inventory, User } from '../inventory/index.js';
 import { getHost, getService, getUser, probeText, route } from '../inventory/index.js';
+import { DEFAULT_CODEC } from '../migration/pipeline.js';
 import { decideHandover, positionAt, rssiMap } from '../mobility/index.js';
 import { probePairs } from '../monitor/links.js';
 import { runMonitor } from '../monitor/monitor.js';
@@ -37,6 +38,7 @@ import { type PlannerName, plan } from '../planner/plan.js';
 import type { SshPool } from '../remote/index.js';
 import type { StateDb } from '../state/index.js';
 import { seededRandom } from '../util/random.js';
+import { machineFacts, sourceRevision } from '../util/revision.js';
 import {
   type Controller,
   type ControllerContext,
@@ -61,6 +63,12 @@ export interface ExperimentOptions {
   outDir: string;
   /** How often orchestrated plans (ms). */
   planEveryMs?: number;
+  /** The command line that started it, for meta.json (provenance). */
+  commandLine?: string[];
+  /** edgectl's own directory (its git commit goes into meta.json). */
+  sourceDir?: string;
+  /** The local lab's session delay (lab up --session-delay), null when the testbed is not a lab that is up. */
+  labSessionDelayMs?: number | null;
   /** How often a monitor round runs (ms). */
   monitorEveryMs?: number;
   args?: Record<string, unknown>;
@@ -168,6 +176,19 @@ export async function runExperiment(
     endedEpochMs: startedEpochMs,
     complete: false,
     runs: [],
+    provenance: {
+      ...(options.sourceDir ? sourceRevision(options.sourceDir) : { commit: null, dirty: null }),
+      commandLine: options.commandLine ?? [],
+      machine: machineFacts(),
+      labSessionDelayMs: options.labSessionDelayMs ?? null,
+      settings: {
+        strategy: 'delta',
+        codec: DEFAULT_CODEC,
+        solver: 'auto',
+        planEveryMs: options.planEveryMs ?? 1000,
+        monitorEveryMs: options.monitorEveryMs ?? 5000,
+      },
+    },
     caveats: [
       'The mobile user is virtual: its RSSI follows the log-distance path-loss model along its walk, its radio rate the 802.11n table (an HTB cap), and a handover is a blackout of its packets followed by a path switch.',
       "Every host of the local lab shares one machine and one kernel: CPU contention between hosts is real, and /proc readings are the machine's.",

@@ -183,6 +183,20 @@ export async function labStatus(inv: Inventory, options: LabOptions = {}): Promi
   };
 }
 
+/**
+ * The session delay of this testbed's lab as it was brought up (`lab up --session-delay MS`; 0 without
+ * one), or null when no lab of this testbed is up on this machine (a real rack, or the lab is down).
+ */
+export async function labSessionDelayMs(inv: Inventory, options: LabOptions = {}): Promise<number | null> {
+  const plan = planLab(inv, options);
+  const host = plan.hosts[0];
+  if (!host || !(await listNetns()).includes(plan.hubNs)) return null;
+  const script = await readFile(host.sessionScript, 'utf8').catch(() => undefined);
+  if (script === undefined) return existsSync(host.sshdConfig) ? 0 : null;
+  const m = /--session-delay (\d+)/.exec(script);
+  return m?.[1] ? Number(m[1]) : null;
+}
+
 export interface LabDownResult {
   testbed: string;
   namespaces: string[];
