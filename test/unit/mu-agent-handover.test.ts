@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import { MuAgent } from '../../src/lib/mu/agent.js';
-import type { AgentReport, HandoverReport } from '../../src/lib/mu/agent-protocol.js';
+import type { AgentReport, GapReport, HandoverReport } from '../../src/lib/mu/agent-protocol.js';
 import { type AgentSpec, agentSpec, type Endpoint } from '../../src/lib/mu/agent-spec.js';
 import { closeFakeServices, type FakeService, fakeService } from '../helpers/fake-service.js';
 import { type FakeUserHost, fakeUserHost } from '../helpers/fake-user-host.js';
@@ -243,5 +243,11 @@ describe('the gap of a handover', () => {
     expect(r.t + (r.gapMs ?? 0)).toBeGreaterThanOrEqual(moved - 5);
     expect(r.gapMs ?? 0).toBeGreaterThan(moved - down);
     expect(r.gapMs ?? 0).toBeLessThan(moved - down + 1000);
+    // The outage it adds to the run starts as the link went down (not at the user's last answer, which
+    // may lie well before) and ends with the first request answered after the move.
+    const gap = (await h.report((x) => x.type === 'gap' && x.cause === 'handover', 1000)) as GapReport;
+    expect(gap.start).toBe(r.t);
+    expect(gap.end).toBeGreaterThanOrEqual(moved - 5);
+    expect(gap.end - gap.start).toBeLessThanOrEqual(r.gapMs ?? 0);
   });
 });

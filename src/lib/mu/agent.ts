@@ -511,6 +511,8 @@ export class MuAgent {
     // The gap: against wherever the service is while it is measured, until the next radio event.
     let gapMs: number | null = null;
     let answerGapMs: number | null = null;
+    /** The first request sent after the link came back that was answered (local clock), if any. */
+    let firstSentMs: number | null = null;
     let unmeasured: string | undefined;
     if (ev.aborted) unmeasured = 'the handover was cut off';
     else if (!this.endpoint) unmeasured = 'no service to measure against';
@@ -529,6 +531,7 @@ export class MuAgent {
         onAnswer: (ms) => this.noteAnswer(ms),
       }).finally(() => this.measuring.delete(cut));
       if (m.first) {
+        firstSentMs = m.first.sentMs;
         gapMs = m.first.sentMs - lastOkMs;
         answerGapMs = m.first.answeredMs - lastOkMs;
       } else unmeasured = m.reason ?? 'no answer';
@@ -555,8 +558,17 @@ export class MuAgent {
         : {}),
       ...(leaked > 0 ? { error: `${leaked} requests were answered during the blackout` } : {}),
     });
-    const end = ev.downMs + (gapMs ?? linkDownMs);
-    this.emit({ type: 'gap', start: this.c(ev.downMs), end: this.c(end), cause: 'handover' });
+    // The handover's outage: from its link going down to the first request after it that was answered.
+    // (gapMs counts from the user's last answer before, which may lie well before the link went down: a
+    // task rate of 2/s, or a migration's frozen source that stopped answering earlier, whose own outage
+    // the migration reports.)
+    const end = firstSentMs ?? ev.downMs + linkDownMs;
+    this.emit({
+      type: 'gap',
+      start: this.c(ev.downMs),
+      end: this.c(Math.max(end, ev.downMs)),
+      cause: 'handover',
+    });
   }
 
   /** (Re)starts the task stream towards the current endpoint. */
