@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExperimentSummary } from '../../src/lib/experiment/format.js';
+import type { ExperimentMeta, ExperimentSummary } from '../../src/lib/experiment/format.js';
 import type { ExperimentResult } from '../../src/lib/experiment/run.js';
 import { edgectl } from '../helpers/cli.js';
 import { hostsFile } from '../helpers/lab.js';
@@ -112,6 +112,37 @@ describe('experiment run: all four planners, simple, a brisk user', () => {
         oh.some(([ha, hb]) => ha >= a - 50 && hb <= b + 50),
         all,
       ).toBe(true);
+  });
+
+  it('orchestrated: every handover within 100 ms of its planned instant, each decision in decisions.csv with its estimates and measurements', () => {
+    const decisions = csv('decisions.csv');
+    const coordinated = decisions.filter(
+      (d) => d['planner'] === 'orchestrated' && d['kind'] === 'coordinated',
+    );
+    const all = JSON.stringify(coordinated);
+    expect(coordinated.length, all).toBeGreaterThan(0);
+    for (const d of coordinated) {
+      expect(d['status'], all).toBe('done');
+      expect(Math.abs(Number(d['handover_late_ms'])), all).toBeLessThanOrEqual(100);
+      expect(d['handover_inside'], all).toBe('true');
+      for (const c of ['est_mig_ms', 'est_ho_ms', 'meas_mig_ms', 'meas_ho_ms', 'planned_handover_t_ms'])
+        expect(Number.isFinite(Number(d[c])) && d[c] !== '', `${c}: ${all}`).toBe(true);
+    }
+    // The baselines' reactions: each with its delay (link down to final checkpoint) and pre-transfer speed.
+    const reactive = decisions.filter((d) => d['planner'] === 'nearest' && d['status'] === 'done');
+    expect(reactive.length).toBeGreaterThan(0);
+    for (const d of reactive) {
+      expect(Number(d['reaction_ms'])).toBeGreaterThan(0);
+      expect(Number(d['pre_mbps'])).toBeGreaterThan(0);
+      expect(Number(d['link_mbps'])).toBe(100);
+    }
+    // The verdict's comparisons, and what ran.
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as ExperimentSummary;
+    expect(summary.comparisons?.some((c) => c.a === 'orchestrated' && c.b === 'nearest')).toBe(true);
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')) as ExperimentMeta;
+    expect(meta.provenance?.settings.codec).toBe('pages');
+    expect(meta.provenance?.commandLine.slice(0, 3)).toEqual(['edgectl', 'experiment', 'run']);
+    for (const r of meta.runs) expect(r.windowS ?? 0, r.run).toBeGreaterThanOrEqual(60);
   });
 
   it('leaves the testbed as provisioned: no container of the user, the user back on its start base station', async () => {

@@ -126,6 +126,28 @@ describe('latency with edgectl-delay on a kernel without netem', () => {
     expectWithin(toEdge3, 200, 0.05);
   });
 
+  it('as the README says: `ping -U` sees the whole round trip to edge2 (100 ms), plain `ping` only its request’s 50 ms', async () => {
+    const avg = async (flags: string[]) => {
+      const r = await exec('edge1').run([
+        'ping',
+        ...flags,
+        '-c',
+        '5',
+        '-i',
+        '0.2',
+        getHost(inv, 'edge2').dataAddress,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
+      return Number(m?.[1]);
+    };
+    const user = await avg(['-U']);
+    const plain = await avg([]);
+    process.stderr.write(`ping edge1 -> edge2: -U ${user} ms, plain ${plain} ms\n`);
+    expectWithin(user, 100, 0.05);
+    expectWithin(plain, 50, 0.1);
+  });
+
   it("a user's tasks through ap1 take 302 ms to the cloud, about 102 ms to edge2 and under 10 ms to edge1", async () => {
     await deployOn('cloud');
     const cloud = await offloadMedian(200);

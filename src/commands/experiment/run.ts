@@ -95,7 +95,7 @@ run is marked incomplete (exit 130).`;
         repeat: f.repeat,
         outDir,
         version,
-        commandLine: ['edgectl', ...this.argv],
+        commandLine: ['edgectl', ...(this.id ?? 'experiment:run').split(':'), ...this.argv],
         sourceDir: fileURLToPath(new URL('../../..', import.meta.url)),
         labSessionDelayMs: inv.lab ? await labSessionDelayMs(inv).catch(() => null) : null,
         args: {
