@@ -566,6 +566,19 @@ describe('what a move and a decision are made of', () => {
         { name: 'pre-transfer', startMs: 1200, durationMs: 1700, bytes: 8.5e6 },
       ]),
     ).toEqual({ preMs: 2000, preBytes: 8.5e6, preTransferMs: 1700 });
+    // With its parts: the throughput counts the send alone, not the wait for the channel or the checksums.
+    expect(
+      prePhases([
+        { name: 'pre-checkpoint', startMs: 900, durationMs: 300, bytes: 9e6 },
+        {
+          name: 'pre-transfer',
+          startMs: 1200,
+          durationMs: 2700,
+          bytes: 8.5e6,
+          parts: { channel: 1200, send: 1300, verify: 200 },
+        },
+      ]),
+    ).toEqual({ preMs: 3000, preBytes: 8.5e6, preTransferMs: 1300 });
     expect(prePhases([{ name: 'prepare', startMs: 0, durationMs: 900, bytes: null }])).toEqual({
       preMs: null,
       preBytes: null,

@@ -33,7 +33,10 @@ export interface MoveOutcome {
   /** When the pre-checkpoint and the final checkpoint started (controller time). */
   preStartMs: number | null;
   checkpointStartMs: number | null;
-  /** Pre-checkpoint + pre-transfer durations; the pre-transfer's bytes and duration. */
+  /**
+   * Pre-checkpoint + pre-transfer durations; the pre-transfer's bytes and the time they took on the wire
+   * (its send: not the wait for the channel's session nor the checksums), for its throughput.
+   */
   preMs: number | null;
   preBytes: number | null;
   preTransferMs: number | null;
@@ -61,7 +64,7 @@ export function prePhases(
   return {
     preMs: ck && tx ? ck.durationMs + tx.durationMs : null,
     preBytes: tx?.bytes ?? null,
-    preTransferMs: tx?.durationMs ?? null,
+    preTransferMs: tx?.parts?.['send'] ?? tx?.durationMs ?? null,
   };
 }
 
