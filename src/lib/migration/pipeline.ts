@@ -601,6 +601,14 @@ export class Migration {
           this.side(getHost(this.inv, this.placement.host), 'src'),
           this.side(getHost(this.inv, this.req.to), 'dst'),
         ]);
+        await Promise.all([
+          this.exec(this.src, ['mkdir', '-p', this.src.staging], 'preparing'),
+          this.exec(this.dst, ['mkdir', '-p', this.dst.staging], 'preparing'),
+        ]);
+        // The sessions that take longest to start (the pre-migration image's channel, the probe's on the
+        // user's machine: a login shell each) start now, beside the rest of the preparation.
+        if (this.strategy === 'delta') void this.startChannel('pre');
+        void this.probeOnce();
         this.srcContainer = this.src.docker.getContainer(this.placement.containerId);
         this.srcInfo = await this.srcContainer.inspect();
         if (!this.srcInfo.State.Running)
@@ -623,10 +631,6 @@ export class Migration {
         this.dstContainer = await this.dst.docker.createContainer(spec);
         const dstInfo = await this.dstContainer.inspect();
         this.dstUpper = upperDir(dstInfo) ?? '';
-        await Promise.all([
-          this.exec(this.src, ['mkdir', '-p', this.src.staging], 'preparing'),
-          this.exec(this.dst, ['mkdir', '-p', this.dst.staging], 'preparing'),
-        ]);
         return null;
       });
       this.prepared = true;
@@ -695,10 +699,9 @@ export class Migration {
     await this.prepare();
     if (this.strategy !== 'delta' || this.preDone) return;
     try {
-      // The pre-migration image's channel starts now, beside the pre-checkpoint (the downtime's starts once
-      // that one is open: see pushPre), and so does the probe's session on the user's machine: no session
-      // start lies between the pre-transfer and the final checkpoint.
-      void this.probeOnce();
+      // The pre-migration image's channel and the probe started with the preparation (the downtime's
+      // channel starts once the first is open: see pushPre): no session start lies between the
+      // pre-transfer and the final checkpoint.
       await this.startChannel('pre');
       await this.phase('pre-checkpoint', async () => {
         const started = performance.now();
