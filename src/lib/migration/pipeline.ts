@@ -605,10 +605,9 @@ export class Migration {
           this.exec(this.src, ['mkdir', '-p', this.src.staging], 'preparing'),
           this.exec(this.dst, ['mkdir', '-p', this.dst.staging], 'preparing'),
         ]);
-        // The sessions that take longest to start (the pre-migration image's channel, the probe's on the
-        // user's machine: a login shell each) start now, beside the rest of the preparation.
+        // The session that takes longest to start (the pre-migration image's channel: a login shell on the
+        // destination) starts now, beside the rest of the preparation.
         if (this.strategy === 'delta') void this.startChannel('pre');
-        void this.probeOnce();
         this.srcContainer = this.src.docker.getContainer(this.placement.containerId);
         this.srcInfo = await this.srcContainer.inspect();
         if (!this.srcInfo.State.Running)
@@ -699,8 +698,8 @@ export class Migration {
     await this.prepare();
     if (this.strategy !== 'delta' || this.preDone) return;
     try {
-      // The pre-migration image's channel and the probe started with the preparation (the downtime's
-      // channel starts once the first is open: see pushPre): no session start lies between the
+      // The pre-migration image's channel started with the preparation (the downtime's starts once it is
+      // open: see pushPre), the probe starts after the pre-checkpoint: no session start lies between the
       // pre-transfer and the final checkpoint.
       await this.startChannel('pre');
       await this.phase('pre-checkpoint', async () => {
@@ -709,6 +708,11 @@ export class Migration {
         this.recordCheckpoint('pre', bytes, performance.now() - started);
         return bytes;
       });
+      // The probe's session on the user's machine starts now, beside the pre-transfer: ready before the
+      // final checkpoint, and not earlier. It reports the first gap it sees, and a migration that reacts to
+      // a handover starts inside that handover's blackout (0.5 s; preparation and pre-checkpoint take
+      // longer): started with the preparation, it took the blackout for the migration's gap.
+      void this.probeOnce();
       await this.phase('pre-transfer', () => this.pushPre(`${this.src.staging}/pre`));
       this.preDone = true;
     } catch (err) {
