@@ -23,7 +23,7 @@ import { loadavg } from 'node:os';
 import { edgectl, root } from './lib/edgectl.mjs';
 
 const lib = async (path) => import(`${root}dist/lib/${path}`);
-const { loadInventory, getHost } = await lib('inventory/index.js');
+const { loadInventory } = await lib('inventory/index.js');
 const { SshPool } = await lib('remote/index.js');
 const { openState } = await lib('state/index.js');
 const { deploy, undeploy } = await lib('docker/deploy.js');

@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   primeNeighbourArgv,
-  type RsyncTarget,
   rsyncBatchArgv,
   rsyncPatchArgv,
 } from '../../src/lib/migration/commands.js';
 import { DEFAULT_CODEC, phasesOf } from '../../src/lib/migration/pipeline.js';
-
-const target: RsyncTarget = {
-  user: 'root',
-  address: '198.18.1.12',
-  port: 22,
-  key: '/etc/edgectl/t/id_ed25519',
-  knownHosts: '/etc/edgectl/t/known_hosts',
-  controlPath: '/var/lib/edgectl/m/1/src.ssh',
-};
 
 describe('migration commands', () => {
   it('the rsync codec asks for the block delta as a batch, applied at the destination', () => {
