@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  primeNeighbourArgv,
-  rsyncBatchArgv,
-  rsyncPatchArgv,
-} from '../../src/lib/migration/commands.js';
+import { primeNeighbourArgv, rsyncBatchArgv, rsyncPatchArgv } from '../../src/lib/migration/commands.js';
 import { DEFAULT_CODEC, phasesOf } from '../../src/lib/migration/pipeline.js';
 
 describe('migration commands', () => {
