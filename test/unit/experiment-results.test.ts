@@ -145,7 +145,8 @@ describe('experiment results', () => {
       true,
     );
     // orchestrated - nearest: -1000 ms; s² = 20000 on both sides, se = sqrt(20000) = 141.421, df = 2,
-    // t(0.975, 2) = 4.302653: half-width 608.487; relative -1000 / 2100 = -0.4762.
+    // t(0.975, 2) = 4.302653: half-width 608.487; relative -1000 / 2100 = -0.4762, its interval over
+    // repetitions lo / 2100 = -0.7659 to hi / 2100 = -0.1864.
     expect(s.comparisons?.find((c) => c.metric === 'downtimeMs')).toEqual({
       a: 'orchestrated',
       b: 'nearest',
@@ -160,6 +161,8 @@ describe('experiment results', () => {
       n: [2, 2],
       includesZero: false,
       relative: -0.4762,
+      relativeLo: -0.7659,
+      relativeHi: -0.1864,
     });
     // Constant E2E on each side: a zero-width interval at -50.
     expect(s.comparisons?.find((c) => c.metric === 'meanE2eMs')).toMatchObject({

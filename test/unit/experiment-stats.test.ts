@@ -86,6 +86,19 @@ describe('the bootstrap of a difference of means', () => {
     expect(same!.hi).toBeGreaterThan(0);
   });
 
+  it('gives the relative difference its own interval, never more than 100% below', () => {
+    // b's mean varies a lot: the difference's interval divided by b's observed mean would read below -100%.
+    const a = [10, 11, 9, 10, 12, 8];
+    const b = [20, 400, 30, 25, 350, 15];
+    const r = bootstrapInterval(a, b)!;
+    expect(r.lo / r.meanB).toBeLessThan(-1);
+    expect(r.relLo).toBeGreaterThanOrEqual(-1);
+    expect(r.relHi).toBeLessThan(0);
+    expect(r.relLo).toBeLessThan(r.relHi!);
+    // Constant samples: the ratio's interval is the ratio.
+    expect(bootstrapInterval([4, 4, 4], [2, 2])).toMatchObject({ relLo: 1, relHi: 1 });
+  });
+
   it('is repeatable for a seed and moves with another', () => {
     const a = bootstrapInterval(orch, near, { seed: 7 });
     expect(bootstrapInterval(orch, near, { seed: 7 })).toEqual(a);

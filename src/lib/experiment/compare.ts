@@ -81,7 +81,16 @@ function compareOne(
     };
   const lo = round(r.lo);
   const hi = round(r.hi);
-  return { ...base, lo, hi, includesZero: lo <= 0 && hi >= 0 };
+  const rel = (v: number | undefined, d: number) =>
+    v !== undefined ? round(v, 4) : meanB === null || meanB === 0 ? null : round(d / meanB, 4);
+  return {
+    ...base,
+    lo,
+    hi,
+    includesZero: lo <= 0 && hi >= 0,
+    relativeLo: rel(r.relLo, r.lo),
+    relativeHi: rel(r.relHi, r.hi),
+  };
 }
 
 /**

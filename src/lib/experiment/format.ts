@@ -289,6 +289,13 @@ export interface Comparison {
   includesZero: boolean | null;
   /** diff / meanB; null when meanB is 0 or missing. */
   relative: number | null;
+  /**
+   * The 95% interval of the relative difference (meanA / meanB - 1): the bootstrap's own, from each
+   * resample's ratio; over repetitions lo / meanB and hi / meanB. Null without an interval. Absent in
+   * results written before it was recorded.
+   */
+  relativeLo?: number | null;
+  relativeHi?: number | null;
   /** Why there is no interval, when there is none. */
   note?: string;
 }

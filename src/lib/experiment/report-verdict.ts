@@ -108,7 +108,9 @@ export function comparisonSentence(c: Comparison): string {
   const below = c.diff < 0;
   if (c.meanB === 0 || c.relative === null)
     return `${c.a}'s ${w} is ${value(c, Math.abs(c.diff))} ${below ? 'below' : 'above'} ${c.b}'s (95% interval ${range})`;
-  const [from, to] = below ? [-c.hi / c.meanB, -c.lo / c.meanB] : [c.lo / c.meanB, c.hi / c.meanB];
+  const relLo = c.relativeLo ?? c.lo / c.meanB;
+  const relHi = c.relativeHi ?? c.hi / c.meanB;
+  const [from, to] = below ? [-relHi, -relLo] : [relLo, relHi];
   return `${c.a}'s ${w} is ${pct(Math.abs(c.diff / c.meanB))} ${below ? 'below' : 'above'} ${c.b}'s (95% interval ${pct(from)} to ${pct(to)})`;
 }
 

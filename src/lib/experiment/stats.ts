@@ -108,6 +108,13 @@ export interface DiffInterval {
   lo: number;
   hi: number;
   n: [number, number];
+  /**
+   * The interval of the relative difference meanA / meanB - 1 itself (the bootstrap's, from each resample's
+   * ratio), where known: dividing lo and hi by the observed meanB ignores meanB's own spread, and can give
+   * "more than 100% below" for a b whose mean varies a lot.
+   */
+  relLo?: number;
+  relHi?: number;
 }
 
 /**
@@ -164,14 +171,24 @@ export function bootstrapInterval(
     return sum / xs.length;
   };
   const diffs: number[] = [];
-  for (let r = 0; r < resamples; r++) diffs.push(draw(a) - draw(b));
+  const ratios: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    const [x, y] = [draw(a), draw(b)];
+    diffs.push(x - y);
+    if (y !== 0) ratios.push(x / y - 1);
+  }
+  const lower = (1 - level) / 2;
+  const upper = 1 - (1 - level) / 2;
+  const relLo = quantile(ratios, lower);
+  const relHi = quantile(ratios, upper);
   return {
     meanA: ma,
     meanB: mb,
     diff: ma - mb,
-    lo: quantile(diffs, (1 - level) / 2) ?? ma - mb,
-    hi: quantile(diffs, 1 - (1 - level) / 2) ?? ma - mb,
+    lo: quantile(diffs, lower) ?? ma - mb,
+    hi: quantile(diffs, upper) ?? ma - mb,
     n: [a.length, b.length],
+    ...(relLo !== null && relHi !== null && ratios.length === resamples ? { relLo, relHi } : {}),
   };
 }
 
