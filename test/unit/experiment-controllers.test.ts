@@ -186,7 +186,7 @@ describe('the reactive controller (the baselines)', () => {
     // The handover's own report (after its gap was measured) adds that gap; nothing moves again.
     feed(c, s.user, handover({ t: T + 1, gapMs: 560 }));
     expect(s.moves.requests).toHaveLength(1);
-    expect(s.rows()[0]).toMatchObject({ actualHandoverMs: T + 1, measHoMs: 560 });
+    expect(s.rows()[0]).toMatchObject({ actualHandoverMs: T + 1, measHoMs: 500 });
     expect(c.idle()).toBe(false);
     const migrationId = s.migration();
     s.moves.end({
@@ -376,8 +376,8 @@ describe('the orchestrated controller', () => {
     expect(c.idle(T + 1000)).toBe(false);
     // Another user's handover report, or one without this id, is not this decision's.
     feed(c, s.user, handover({ id: 999, trigger: 'command', t: T + 1 }));
-    feed(c, s.user, handover({ id, trigger: 'command', t: T + 3710, gapMs: 540 }));
-    expect(s.rows()[0]).toMatchObject({ actualHandoverMs: T + 3710, measHoMs: 540, status: 'planned' });
+    feed(c, s.user, handover({ id, trigger: 'command', t: T + 3710, gapMs: 540, linkDownMs: 505 }));
+    expect(s.rows()[0]).toMatchObject({ actualHandoverMs: T + 3710, measHoMs: 505, status: 'planned' });
     s.moves.end({
       checkpointStartMs: T + 3002,
       preStartMs: T + 10,
@@ -584,15 +584,22 @@ describe('what a move and a decision are made of', () => {
       preBytes: null,
       preTransferMs: null,
     });
+    // The handover's radio outage inside the migration's, within 50 ms at either end.
     const outage = { startMs: 1000, endMs: 2000 };
-    expect([999, 1000, 1500, 2000, 2001].map((t) => handoverInside(t, outage))).toEqual([
+    const ho = (downMs: number, linkDownMs = 500) => handoverInside({ downMs, linkDownMs }, outage);
+    expect([949, 950, 1000, 1500, 1550, 1551].map((t) => ho(t))).toEqual([
       false,
+      true,
       true,
       true,
       true,
       false,
     ]);
+    // Started together with the migration, a few ms before the probe's last answer: inside.
+    expect(ho(1000 - 12)).toBe(true);
+    // A radio outage longer than the migration's cannot lie inside it.
+    expect(ho(1000, 1100)).toBe(false);
     expect(handoverInside(null, outage)).toBeNull();
-    expect(handoverInside(1500, null)).toBeNull();
+    expect(handoverInside({ downMs: 1500, linkDownMs: 500 }, null)).toBeNull();
   });
 });

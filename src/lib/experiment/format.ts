@@ -104,8 +104,8 @@ export const CHECKPOINT_COLUMNS = [
  * Every decision a run's controller acted on (state table `decisions`). Instants (`*_t_ms`) from the run's
  * start; `handover_late_ms` and `checkpoint_late_ms` are actual - planned; `est_*` the planner's estimates
  * and `meas_*` what was measured (ms: `pre` pre-checkpoint + pre-transfer, `mig` the migration's outage,
- * `ho` the handover's gap); `handover_inside` whether the handover's link-down instant fell inside the
- * migration's outage; `reaction_ms` (reactive) the handover to the final checkpoint's start; `pre_transfer_ms`
+ * `ho` the handover's radio outage, link down to link up); `handover_inside` whether that radio outage lay
+ * inside the migration's outage (within 50 ms at either end: the probe's resolution); `reaction_ms` (reactive) the handover to the final checkpoint's start; `pre_transfer_ms`
  * the pre-transfer's send (its bytes on the wire, the channel already open) and `pre_mbps` the
  * pre-transfer's throughput and `link_mbps` the link's bandwidth, both Mbit/s (10^6 bit/s); `migration`
  * the id in migrations.csv.

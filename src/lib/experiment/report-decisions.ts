@@ -160,7 +160,7 @@ export function decisionSections(decisions: readonly DecisionRow[] | null): stri
       out.push('No coordinated decision in these runs (no orchestrated run planned a pair).', '');
     else {
       out.push(
-        "Each coordinated decision plans a migration and a handover together (decisions.csv, kind `coordinated`). Inside: the handover's link-down instant fell inside the migration's outage as the probe saw it. Lateness: actual − planned handover instant.",
+        "Each coordinated decision plans a migration and a handover together (decisions.csv, kind `coordinated`). Inside: the handover's radio outage (link down to link up) lay inside the migration's outage as the probe saw it, within 50 ms at either end (the probe's resolution). Lateness: actual − planned handover instant.",
         '',
         table(
           [
@@ -208,7 +208,7 @@ export function decisionSections(decisions: readonly DecisionRow[] | null): stri
     if (rows.length === 0) out.push('No decision carries both an estimate and a measurement.', '');
     else
       out.push(
-        "The planner's estimates against what was measured, over the decisions that have both: T_mig the migration's outage (probe), T_ho the handover's gap (the user), T_pre the pre-checkpoint and pre-transfer. Error = estimate − measured (positive: the planner expected longer).",
+        "The planner's estimates against what was measured, over the decisions that have both: T_mig the migration's outage (probe), T_ho the handover's radio outage (link down to link up), T_pre the pre-checkpoint and pre-transfer. Error = estimate − measured (positive: the planner expected longer).",
         '',
         table(
           [

@@ -108,11 +108,27 @@ export function movePatch(o: MoveOutcome, linkBps: number | null): DecisionPatch
   };
 }
 
-/** Whether the handover's link-down instant fell inside the migration's outage (null: either unknown). */
+/**
+ * How far the handover's radio outage may stick out of the migration's outage and still count as inside
+ * it (ms): the probe sees the migration's outage at 10 ms intervals, and the handover's link-down instant
+ * is taken just before its blackout rule is in place (a few ms later), so an answer already on its way can
+ * arrive after it. orchestrated starts both outages at the same instant: measured by its knife edge alone,
+ * half of them came out "outside" by 1-20 ms.
+ */
+export const INSIDE_TOLERANCE_MS = 50;
+
+/**
+ * Whether the handover's radio outage (link down to link up) lay inside the migration's outage as the
+ * probe saw it, within INSIDE_TOLERANCE_MS at either end (null: either unknown). Inside, the two cost the
+ * user one outage: the migration's.
+ */
 export function handoverInside(
-  handoverMs: number | null,
+  handover: { downMs: number; linkDownMs: number } | null,
   outage: { startMs: number; endMs: number } | null,
 ): boolean | null {
-  if (handoverMs === null || !outage) return null;
-  return handoverMs >= outage.startMs && handoverMs <= outage.endMs;
+  if (!handover || !outage) return null;
+  return (
+    handover.downMs >= outage.startMs - INSIDE_TOLERANCE_MS &&
+    handover.downMs + handover.linkDownMs <= outage.endMs + INSIDE_TOLERANCE_MS
+  );
 }

@@ -77,7 +77,9 @@ class Carried {
     // A handover with an error but a link that went down did happen (e.g. its blackout leaked): its instant counts.
     const happened = !h.error || h.linkDownMs > 0;
     if (h.error) this.failure ??= `handover: ${h.error}`;
-    this.update(happened ? { actualHandoverMs: h.t, measHoMs: h.gapMs } : {});
+    // T_ho as the planner means it: the handover's own radio outage (its gap as the user saw it also holds
+    // the migration's outage around it).
+    this.update(happened ? { actualHandoverMs: h.t, measHoMs: h.linkDownMs } : {});
   }
 
   dropped(why: string): void {
@@ -94,7 +96,10 @@ class Carried {
     const happened = this.handover && (!this.handover.error || this.handover.linkDownMs > 0);
     this.ctx.decisions.update(this.id, {
       ...patch,
-      handoverInside: handoverInside(happened ? (this.handover?.t ?? null) : null, this.move?.outage ?? null),
+      handoverInside: handoverInside(
+        happened && this.handover ? { downMs: this.handover.t, linkDownMs: this.handover.linkDownMs } : null,
+        this.move?.outage ?? null,
+      ),
       status: this.drop ? 'dropped' : this.failure ? 'failed' : 'done',
       error: this.drop ?? this.failure,
     });

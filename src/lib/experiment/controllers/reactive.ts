@@ -70,7 +70,7 @@ export class ReactiveController implements Controller {
       const id = this.reaction.get(u.name);
       if (id !== undefined && this.reactedTo.get(u.name) === r.to) {
         this.reaction.delete(u.name);
-        this.ctx.decisions.update(id, { actualHandoverMs: r.t, measHoMs: r.gapMs });
+        this.ctx.decisions.update(id, { actualHandoverMs: r.t, measHoMs: r.linkDownMs });
         if (r.dropped)
           this.ctx.warn(
             `${u.name}'s handover to ${r.to} failed after its migration had begun: ${r.error ?? 'dropped'}`,
