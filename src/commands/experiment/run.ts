@@ -14,14 +14,18 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
     `Each planner (and service, and repetition) runs in turn from the same clean start: the users'
 containers removed, each user on its start base station at the start of its walk. Its service is deployed
 where the planner puts it, its agent walks, offloads and reports, and the controller acts: cloud, random and
-nearest react to the handover the user's RSSI makes (migrating after it: two outages); orchestrated plans ahead
-from the monitor data (the models, the MIP) and carries out pre-migration, migration and the handover at its
-trigger times (one outage). Server statistics and link probes are taken all along. Every run's tasks,
-migrations (with their phases), handovers, outages and checkpoints go to the results directory as CSV, with
-meta.json (versions, what was emulated) and summary.json (per planner: E2E, processing and transmission
-delay, total downtime, migrations, handovers, counter continuity, ratios to orchestrated), and the report
-(figures as SVG and PNG, report.md) is drawn there. Ctrl+C stops cleanly: what was recorded is kept and the
-run is marked incomplete (exit 130).`;
+nearest react as the link of a handover the user's RSSI makes goes down (migrating after it: two outages);
+orchestrated plans ahead from the monitor data (the models, the MIP) and carries out pre-migration, then the
+final checkpoint and the handover at the same instant (one outage). After the duration no new handover
+starts, and the run goes on until the reactions to those inside it have ended (at most 60 s): every planner
+pays for its handovers. Server statistics and link probes are taken all along. Every run's tasks, migrations
+(with their phases), handovers, outages, checkpoints and decisions (planned and actual instants, estimates
+and measurements, reaction delays) go to the results directory as CSV, with meta.json (what ran: versions,
+commit, command line, machine; what was emulated) and summary.json (per planner: E2E, processing and
+transmission delay, downtime per run and per handover, migrations, handovers, counter continuity; for each
+pair of planners the difference with its 95% interval), and the report (the verdict first; figures as SVG
+and PNG; report.md) is drawn there. Ctrl+C stops cleanly: what was recorded is kept and the run is marked
+incomplete (exit 130).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --planner all --service simple --duration 60 --velocity 5',
