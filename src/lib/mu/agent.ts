@@ -360,15 +360,19 @@ export class MuAgent {
     void run.finally(() => this.handoversRunning.delete(run));
   }
 
-  /** A handover the controller asked for that will not take place: said at once, so it can act. */
-  private drop(plan: HandoverPlan, why: string): void {
-    // The RSSI rule asks again at its next tick: nothing to say.
-    if (plan.trigger === 'rssi') return;
+  /** The report of a handover whose radio event did not run through: dropped, or failed half-way. */
+  private emitUnmade(
+    plan: HandoverPlan,
+    from: string | null,
+    to: string,
+    dropped: boolean,
+    error: string,
+  ): void {
     this.emit({
       type: 'handover',
       t: this.c(now()),
-      from: this.bs,
-      to: plan.to,
+      from,
+      to,
       trigger: plan.trigger,
       id: plan.id,
       plannedAt: plan.plannedAt,
@@ -377,9 +381,16 @@ export class MuAgent {
       gapMs: null,
       answerGapMs: null,
       leaked: 0,
-      dropped: true,
-      error: `handover to ${plan.to} dropped: ${why}`,
+      ...(dropped ? { dropped: true as const } : {}),
+      error,
     });
+  }
+
+  /** A handover the controller asked for that will not take place: said at once, so it can act. */
+  private drop(plan: HandoverPlan, why: string): void {
+    // The RSSI rule asks again at its next tick: nothing to say.
+    if (plan.trigger === 'rssi') return;
+    this.emitUnmade(plan, this.bs, plan.to, true, `handover to ${plan.to} dropped: ${why}`);
   }
 
   /** The local time of a planned instant, by the clock offset known now (it may be refined meanwhile). */
@@ -479,22 +490,7 @@ export class MuAgent {
           this.setPath(plan.to);
           this.handovers++;
         }
-        this.emit({
-          type: 'handover',
-          t: this.c(now()),
-          from,
-          to: moved ? plan.to : (from ?? plan.to),
-          trigger: plan.trigger,
-          id: plan.id,
-          plannedAt: plan.plannedAt,
-          lateMs: null,
-          linkDownMs: 0,
-          gapMs: null,
-          answerGapMs: null,
-          leaked: 0,
-          ...(moved ? {} : { dropped: true }),
-          error: errorMessage(err),
-        });
+        this.emitUnmade(plan, from, moved ? plan.to : (from ?? plan.to), !moved, errorMessage(err));
         return;
       } finally {
         if (this.radio === holding) this.radio = undefined;
