@@ -252,6 +252,25 @@ describe('the reactive controller (the baselines)', () => {
     expect(s.rows()[3]).toMatchObject({ fromHost: 'edge2', toHost: 'edge1' });
   });
 
+  it('starts no move once the run is being torn down (a move then found its container gone: 404 at prepare)', async () => {
+    const s = setup('random');
+    const c = new ReactiveController(s.ctx, (_u, bs) => NEAREST[bs] ?? null);
+    feed(c, s.user, start({ t: T, from: 'ap1', to: 'ap2' }));
+    // A second handover while the first move runs: it waits for that move.
+    feed(c, s.user, start({ t: T + 500, from: 'ap2', to: 'ap3' }));
+    expect(s.moves.requests).toHaveLength(1);
+    // The teardown begins (settled), then the first move ends: the waiting one does not start, nor does a
+    // handover reported now.
+    const settling = c.settled();
+    s.moves.end();
+    await settle();
+    await settling;
+    feed(c, s.user, start({ t: T + 900, from: 'ap3', to: 'ap2' }));
+    expect(s.moves.requests).toHaveLength(1);
+    expect(s.warnings.join('\n')).toMatch(/came as the run was ending: not reacted to/);
+    expect(c.idle()).toBe(true);
+  });
+
   it('after the duration: the agents stop handing over, what happened inside is still reacted to, idle only then', async () => {
     const s = setup('random');
     const c = new ReactiveController(s.ctx, (_u, bs) => NEAREST[bs] ?? null);

@@ -78,7 +78,10 @@ export interface Controller {
   idle(nowMs: number): boolean;
   /** What is still under way, one line each (RunMeta.truncated when the drain runs out of time). */
   pending(nowMs: number): string[];
-  /** Resolves once every move under way has ended (finished or rolled back). */
+  /**
+   * Resolves once every move under way has ended (finished or rolled back). From its call on (the run's
+   * teardown) the controller starts no new move: the users' containers are about to be removed.
+   */
   settled(): Promise<void>;
 }
 

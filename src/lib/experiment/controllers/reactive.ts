@@ -51,6 +51,8 @@ export class ReactiveController implements Controller {
   private readonly waiting = new Map<string, Waiting>();
   /** The base station of each user's newest handover report (its start one before any). */
   private readonly reported = new Map<string, string | null>();
+  /** The run is being torn down (settled() was called): no move starts any more. */
+  private ending = false;
   /** Each user's newest reaction (its decision row) and the base station it reacted to, until the handover's report comes. */
   private readonly reaction = new Map<string, number>();
   private readonly reactedTo = new Map<string, string>();
@@ -121,6 +123,7 @@ export class ReactiveController implements Controller {
   }
 
   async settled(): Promise<void> {
+    this.ending = true;
     while (this.moving.size > 0) await Promise.all([...this.moving.values()]);
   }
 
@@ -128,6 +131,13 @@ export class ReactiveController implements Controller {
   private react(u: UserRun, h: HandoverStartReport): void {
     const to = this.place(u, h.to);
     if (!to || to === u.host) return;
+    // The run is being torn down (its containers removed next): a move started now would look for a
+    // container that is gone. The old runner did start one for a handover reported during its teardown,
+    // and its migration failed at prepare with Docker's 404 "no such container".
+    if (this.ending) {
+      this.ctx.warn(`${u.name}'s handover to ${h.to} came as the run was ending: not reacted to`);
+      return;
+    }
     const ctx = this.ctx;
     const from = u.host;
     const id = ctx.decisions.insert({
