@@ -39,12 +39,12 @@ export interface DecisionRecord {
   measPreMs: number | null;
   /** The migration's outage as the probe saw it. */
   measMigMs: number | null;
-  /** The handover's gap as the user saw it. */
+  /** The handover's radio outage (link down to link up): T_ho as the planner means it. */
   measHoMs: number | null;
   /** The migration's outage (probe). */
   outageStartMs: number | null;
   outageEndMs: number | null;
-  /** The handover's link-down instant fell inside the migration's outage. */
+  /** The handover's radio outage lay inside the migration's outage (within 50 ms at either end). */
   handoverInside: boolean | null;
   /** Reactive: handover (link down) to final checkpoint start. */
   reactionMs: number | null;
