@@ -1,33 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { performHandover } from '../../src/lib/mu/handover.js';
-import type { Executor, RunResult } from '../../src/lib/remote/index.js';
 import { closeFakeServices, fakeService } from '../helpers/fake-service.js';
+import { fakeUserHost } from '../helpers/fake-user-host.js';
 
 afterEach(closeFakeServices);
 
-/** The mu host's commands: the user's MARK rule read back, every other command accepted and recorded. */
-function fakeHost(): Executor & { ran: string[] } {
-  const dump = [
-    '-N EDGECTL-MU',
-    '-A EDGECTL-MU -s 127.0.0.1/32 -m comment --comment "edgectl:user-mu1:0123abcd" -j MARK --set-xmark 0x1bbe/0xffffffff',
-  ].join('\n');
-  const ran: string[] = [];
-  const ok = (argv: readonly string[], stdout: string): RunResult => ({
-    argv,
-    code: 0,
-    stdout,
-    stderr: '',
-    ms: 0,
-    timedOut: false,
-  });
-  return {
-    ran,
-    async run(argv: readonly string[]) {
-      ran.push(argv.join(' '));
-      return ok(argv, argv.includes('-S') ? dump : '');
-    },
-  } as unknown as Executor & { ran: string[] };
-}
+/** The mu host: the user's MARK rule on ap1's table (0x1bbe), every command recorded. */
+const fakeHost = () => fakeUserHost({ address: '127.0.0.1', table: 0x1bbe });
 
 const now = () => performance.timeOrigin + performance.now();
 
