@@ -85,6 +85,28 @@ export interface Controller {
   settled(): Promise<void>;
 }
 
+/**
+ * Records a decision of this run's controller about a user, taken now: the run's, the planner's and the
+ * user's fields filled in; `fields` the rest (status `planned` unless given).
+ */
+export function recordDecision(
+  ctx: ControllerContext,
+  user: string,
+  kind: DecisionRecord['kind'],
+  fields: Omit<NewDecision, 'experimentId' | 'user' | 'planner' | 'kind' | 'decidedMs' | 'status'> &
+    Partial<Pick<NewDecision, 'status'>>,
+): number {
+  return ctx.decisions.insert({
+    experimentId: ctx.experimentId,
+    user,
+    planner: ctx.planner,
+    kind,
+    decidedMs: ctx.now(),
+    status: 'planned',
+    ...fields,
+  });
+}
+
 /** What the run keeps of every report before its controller's turn: where the user is, its RSSI, its clock. */
 export function trackReport(u: UserRun, r: AgentReport): void {
   if (r.type === 'handover' && !r.error) u.bs = r.to;

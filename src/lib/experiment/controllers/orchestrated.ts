@@ -25,6 +25,7 @@ import {
   type DecisionPatch,
   handoverInside,
   movePatch,
+  recordDecision,
   type UserRun,
 } from './controller.js';
 
@@ -207,12 +208,7 @@ export class OrchestratedController implements Controller {
     ctx.note(
       `${u.name}: ${d.from.bs}/${d.from.host} -> ${d.bs}/${d.host} (migration at ${rel(d.triggers.migrationAt)}, handover at ${rel(d.triggers.handoverAt)}, t_ho ${rel(d.predictedHandover?.atMs ?? null)})`,
     );
-    const id = ctx.decisions.insert({
-      experimentId: ctx.experimentId,
-      user: u.name,
-      planner: ctx.planner,
-      kind: 'coordinated',
-      decidedMs: ctx.now(),
+    const id = recordDecision(ctx, u.name, 'coordinated', {
       fromBs: d.from.bs,
       toBs: d.bs,
       fromHost: d.from.host,
@@ -226,7 +222,6 @@ export class OrchestratedController implements Controller {
         d.migrate && d.estimates.preMigMs !== null ? d.estimates.preMigMs - (d.estimates.setupMs ?? 0) : null,
       estMigMs: d.migrate ? d.estimates.migMs : null,
       estHoMs: d.handover ? d.estimates.hoMs : null,
-      status: 'planned',
     });
     const carried = new Carried(
       ctx,
@@ -267,17 +262,11 @@ export class OrchestratedController implements Controller {
     const to = decideHandover(u.bs, u.rssi, this.o.basestations);
     if (!to || to === u.bs) return;
     ctx.warn(`${u.name} lost ${u.bs} before any plan moved it: handed over to ${to} now`);
-    const id = ctx.decisions.insert({
-      experimentId: ctx.experimentId,
-      user: u.name,
-      planner: ctx.planner,
-      kind: 'reactive',
-      decidedMs: ctx.now(),
+    const id = recordDecision(ctx, u.name, 'reactive', {
       fromBs: u.bs,
       toBs: to,
       fromHost: u.host,
       toHost: u.host,
-      status: 'planned',
     });
     this.awaited.set(u.name, { id, to, atMs: ctx.now(), carried: new Carried(ctx, id, false, true, null) });
     u.agent.handover(to, undefined, id);

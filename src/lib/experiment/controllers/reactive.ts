@@ -21,7 +21,13 @@ import {
   usedBy,
 } from '../../planner/baselines.js';
 import type { MoveOutcome } from '../move.js';
-import { type Controller, type ControllerContext, movePatch, type UserRun } from './controller.js';
+import {
+  type Controller,
+  type ControllerContext,
+  movePatch,
+  recordDecision,
+  type UserRun,
+} from './controller.js';
 
 /**
  * The experiment's side of the baselines' rule: the server for `user` on `bs`, counting what the other
@@ -140,18 +146,12 @@ export class ReactiveController implements Controller {
     }
     const ctx = this.ctx;
     const from = u.host;
-    const id = ctx.decisions.insert({
-      experimentId: ctx.experimentId,
-      user: u.name,
-      planner: ctx.planner,
-      kind: 'reactive',
-      decidedMs: ctx.now(),
+    const id = recordDecision(ctx, u.name, 'reactive', {
       fromBs: h.from,
       toBs: h.to,
       fromHost: from,
       toHost: to,
       actualHandoverMs: h.t,
-      status: 'planned',
     });
     this.reaction.set(u.name, id);
     this.reactedTo.set(u.name, h.to);
@@ -181,12 +181,7 @@ export class ReactiveController implements Controller {
   /** A waiting reaction replaced by a newer handover before it could start. */
   private dropped(u: UserRun, old: HandoverStartReport, by: HandoverStartReport): void {
     const ctx = this.ctx;
-    ctx.decisions.insert({
-      experimentId: ctx.experimentId,
-      user: u.name,
-      planner: ctx.planner,
-      kind: 'reactive',
-      decidedMs: ctx.now(),
+    recordDecision(ctx, u.name, 'reactive', {
       fromBs: old.from,
       toBs: old.to,
       fromHost: u.host,
