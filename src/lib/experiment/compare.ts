@@ -11,6 +11,7 @@ import {
   bootstrapInterval,
   type DiffInterval,
   type HandoverEpisode,
+  mean,
   welchInterval,
 } from './stats.js';
 
@@ -56,9 +57,9 @@ function compareOne(
   const vb = values(b);
   const method: Comparison['method'] = byRuns ? 'repetitions' : 'bootstrap-handovers';
   const r: DiffInterval | null = byRuns ? welchInterval(va, vb) : bootstrapInterval(va, vb, options);
-  const mean = (v: number[]) => (v.length === 0 ? null : round(v.reduce((x, y) => x + y, 0) / v.length));
-  const meanA = mean(va);
-  const meanB = mean(vb);
+  const rounded = (v: number | null) => (v === null ? null : round(v));
+  const meanA = rounded(mean(va));
+  const meanB = rounded(mean(vb));
   const diff = meanA === null || meanB === null ? null : round(meanA - meanB);
   const unit = byRuns ? 'runs' : 'handovers';
   const what = metric === 'meanE2eMs' ? ` with answered tasks` : '';

@@ -23,7 +23,7 @@ import {
   type Stat,
   TASK_COLUMNS,
 } from './format.js';
-import { handoverEpisodes, studentTQuantile, unionLength } from './stats.js';
+import { handoverEpisodes, mean, studentTQuantile, unionLength, variance } from './stats.js';
 
 type Row = Record<string, string | number | boolean | null | undefined>;
 
@@ -242,11 +242,9 @@ export function toCsv(rows: readonly Row[], columns: readonly string[]): string 
 }
 
 export function stat(values: readonly number[]): Stat {
-  const n = values.length;
-  if (n === 0) return { mean: null, std: null, n };
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const std = n > 1 ? Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
-  return { mean: round(mean), std: round(std), n };
+  const m = mean(values);
+  if (m === null) return { mean: null, std: null, n: 0 };
+  return { mean: round(m), std: round(Math.sqrt(variance(values) ?? 0)), n: values.length };
 }
 
 /** The mean and the half-width of its two-sided 95% interval (Student's t, n - 1 degrees of freedom). */
