@@ -11,7 +11,7 @@
 //   as the handover's link goes down; here the handover is asked for at the same instant through
 //   `edgectl mu handover` on the user's machine, whose own session start delays its link-down;
 // - the pre-transfer's throughput: the pre-migration image's bytes over the time its send took (the
-//   channel's session already open), against the link's bandwidth (hosts.yml); the goal of issue 22 is
+//   channel's session already open), against the link's bandwidth (hosts.yml); the goal is
 //   at least 60% of it for 5 MB or more;
 // - the migration's outage as the user's probe saw it, with its parts: CRIU's dump and restore (from
 //   their logs), runc and Docker around them, the codec, the transfer, the first answer on the user's
@@ -133,5 +133,5 @@ for (const l of LINKS)
   );
 const share = stats(rows.filter((r) => (r.preBytes ?? 0) >= 5e6).map((r) => r.preShare));
 console.log(
-  `\nGoal (issue 22): pre-transfer at least 60% of the link's bandwidth for 5 MB or more: ${share ? `${share.min.toFixed(0)}-${share.max.toFixed(0)}% measured, ${share.min >= 60 ? 'met' : 'not met'}` : 'no such run'}.`,
+  `\nGoal: pre-transfer at least 60% of the link's bandwidth for 5 MB or more: ${share ? `${share.min.toFixed(0)}-${share.max.toFixed(0)}% measured, ${share.min >= 60 ? 'met' : 'not met'}` : 'no such run'}.`,
 );

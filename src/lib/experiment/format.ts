@@ -12,7 +12,7 @@
  *   outages.csv      OUTAGE_COLUMNS: every gap in service the user saw (handover, migration, service, ...)
  *   checkpoints.csv  CHECKPOINT_COLUMNS: every checkpoint a migration took (pre, final, delta), for Table I
  *   decisions.csv    DECISION_COLUMNS: every decision the run's controller acted on (planned and actual
- *                    instants, the planner's estimates and what was measured); absent before issue 22
+ *                    instants, the planner's estimates and what was measured); absent in results of edgectl before decisions were recorded
  *   report.md, fig4-delay.svg/png, fig5-downtime.svg/png, fig6-handover.svg/png: `experiment report DIR`
  */
 
@@ -250,7 +250,7 @@ export interface PlannerSummary {
   meanE2eMs: Interval;
   /**
    * The union of the outages charged to each handover (stats.ts handoverEpisodes), over every handover of
-   * every run (n = handovers); absent in results written before issue 22.
+   * every run (n = handovers); absent in older results.
    */
   downtimePerHandoverMs?: Interval;
   migrations: number;
@@ -304,6 +304,6 @@ export interface ExperimentSummary {
   version: typeof RESULTS_VERSION;
   complete: boolean;
   planners: PlannerSummary[];
-  /** Every pair of planners of the same service; absent in results written before issue 22. */
+  /** Every pair of planners of the same service; absent in older results. */
   comparisons?: Comparison[];
 }

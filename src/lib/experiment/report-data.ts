@@ -2,7 +2,7 @@
  * A results directory read back for the report (format.ts): meta.json and summary.json checked by a schema
  * that names the file and the path of what is wrong, and the CSV files as typed rows. An empty CSV (a run
  * without migrations) is no rows; a missing CSV is no rows and a warning, except decisions.csv, which
- * results written before issue 22 do not have (decisions: null, no warning).
+ * older results do not have (decisions: null, no warning).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The run's window (issue 22: a fair comparison). Every planner is charged for the consequences of the
+ * The run's window, for a fair comparison. Every planner is charged for the consequences of the
  * handovers inside its run's duration: a baseline's migration after its last handover, orchestrated's
  * scheduled handover. So when the duration is over the controller is closed (no new handover starts) and the
  * run goes on until it is idle, at most DRAIN_CAP_MS; what was still under way then is said (RunMeta

@@ -1,7 +1,7 @@
 /**
  * The planner's migration times from what happened. Eq. 5 fitted from checkpoint and restore times alone
  * missed most of a real outage: on the lab a plan estimated simple's migration outage at 282 ms (checkpoint
- * 96 ms, restore 174 ms) where the probe measured 0.9-1.45 s (issue 22), so orchestrated overlapped the
+ * 96 ms, restore 174 ms) where the probe measured 0.9-1.45 s (a quick start on the lab, 2026-12-06), so orchestrated overlapped the
  * migration and the handover only in part. Every migration's outage is measured (migrations.downtime_ms, as
  * the user's probe saw it) and so are its pre phases: those of the same move are the better estimate.
  *

@@ -1,5 +1,5 @@
 /**
- * The decisions an experiment's controller acted on (issue 22): one row per decision, with the instants it
+ * The decisions an experiment's controller acted on: one row per decision, with the instants it
  * planned, the instants that happened, the planner's estimates next to what was measured, and how it ended.
  * Epoch milliseconds on the controller's clock; null where not known or not applicable.
  */
