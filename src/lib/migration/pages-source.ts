@@ -23,6 +23,10 @@ export function pagesVersionOf(source: string): string {
   return delayVersionOf(source);
 }
 
-export async function pagesSourceVersion(): Promise<string> {
-  return pagesVersionOf(await pagesSource());
+let sourceVersion: Promise<string> | undefined;
+
+/** The version this edgectl's source builds (read and hashed once per process: every migration asks). */
+export function pagesSourceVersion(): Promise<string> {
+  sourceVersion ??= pagesSource().then(pagesVersionOf);
+  return sourceVersion;
 }
