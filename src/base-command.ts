@@ -39,12 +39,15 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
 
   protected flags!: BaseFlags<T>;
   /**
-   * Aborted on the first SIGINT or SIGTERM (reason: an InterruptedError). Library calls take it and finish
+   * Aborted on the first SIGINT, SIGTERM or SIGHUP (reason: an InterruptedError). Library calls take it and finish
    * or undo what they have under way before giving up; a third signal quits at once.
    */
   protected readonly interrupt = new AbortController();
   private signals = 0;
   private readonly onSignal = (name: NodeJS.Signals): void => {
+    // SIGHUP: the terminal (or the SSH session to this machine) is gone, and so may be stdout and stderr:
+    // a write to them must not end the process with an unhandled error before the undo is done.
+    if (name === 'SIGHUP') for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
     this.signals++;
     if (this.signals === 1) {
       process.stderr.write(
@@ -74,6 +77,7 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
     this.flags = flags as BaseFlags<T>;
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
+    process.on('SIGHUP', this.onSignal);
   }
 
   /** The AbortSignal that Ctrl+C (SIGINT) and SIGTERM abort. */
@@ -143,6 +147,7 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
   protected override async finally(err: Error | undefined): Promise<void> {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
+    process.off('SIGHUP', this.onSignal);
     if (!err && this.status !== 0) process.exitCode = this.status;
     await super.finally(err);
   }

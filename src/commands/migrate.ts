@@ -1,16 +1,19 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
+import { UsageError } from '../lib/errors.js';
 import { getService, probeText } from '../lib/inventory/index.js';
 import {
   CODECS,
   type Codec,
   DEFAULT_CODEC,
+  DEFAULT_DOWNTIME_BUDGET_MS,
   Migration,
   type MigrationResult,
   phasesOf,
   STRATEGIES,
   type Strategy,
 } from '../lib/migration/pipeline.js';
+import { RecoverError, recover } from '../lib/migration/recover.js';
 import { describeLatency, warnUnemulated } from '../lib/provision/latency.js';
 import { StepProgress } from '../lib/util/progress.js';
 
@@ -58,6 +61,13 @@ service is rolled back to the source (exit 130).`;
       default: DEFAULT_CODEC,
     }),
     'no-probe': Flags.boolean({ summary: "Do not measure the downtime from the user's machine." }),
+    'downtime-budget': Flags.integer({
+      summary: 'Seconds the service may stay down before the migration rolls back by itself.',
+      description:
+        "Every call during the downtime has what is left of it as its deadline. Should edgectl itself die, the source's dead-man switch thaws the service 5 s after the budget (runc's checkpoint path).",
+      default: DEFAULT_DOWNTIME_BUDGET_MS / 1000,
+      min: 1,
+    }),
   };
 
   async run(): Promise<MigrationResult> {
@@ -68,6 +78,22 @@ service is rolled back to the source (exit 130).`;
     const codec = this.flags.codec as Codec;
     const progress = new StepProgress(phasesOf(strategy), { silent: this.jsonEnabled() });
     try {
+      // An earlier migrate of this user that died half-way is ended first (see edgectl recover).
+      const earlier = await recover(inv, pool, state, { user: this.flags.user });
+      for (const o of earlier) {
+        if (o.outcome === 'busy')
+          throw new UsageError(`another migration of ${o.user} is under way: ${o.error}`, {
+            hint: 'wait for it to end',
+          });
+        if (o.outcome === 'failed')
+          throw new RecoverError(
+            `an unfinished migration of ${o.user} could not be ended: ${o.error}`,
+            earlier,
+          );
+        this.note(
+          `an earlier migration of ${o.user} (${o.migrationId}) was left unfinished: ${o.outcome === 'forward' ? `finished, the service runs on ${o.to}` : `undone, the service runs on ${o.from}`}`,
+        );
+      }
       const migration = new Migration(inv, pool, state, {
         user: this.flags.user,
         to: this.flags.to,
@@ -75,6 +101,7 @@ service is rolled back to the source (exit 130).`;
         codec,
         probe: !this.flags['no-probe'],
         signal: this.signal,
+        downtimeBudgetMs: this.flags['downtime-budget'] * 1000,
         onPhase: (e) => {
           if (e.status === 'start') this.verbose(`[migrate] ${e.name} started`);
           if (e.status === 'end')

@@ -42,41 +42,39 @@ import {
 } from '../mu/probe.js';
 import { type DirectedLatency, pathLatency } from '../provision/latency.js';
 import { trustDirOnHost } from '../provision/plan.js';
-import { type RunResult, runChecked, ShellExecutor, type SshPool, shellJoin } from '../remote/index.js';
+import { type RunResult, runChecked, ShellExecutor, type SshPool } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
+import { DataChannels } from './channels.js';
 import { type Checkpointer, findRunc, takeSnapshot } from './checkpointer.js';
 import {
-  channelReadyArgv,
   checkpointDir,
-  closeChannelArgv,
-  closeMasterArgv,
   criuRestoreSecondsArgv,
   deltaArgv,
   manifestArgv,
-  openChannelArgv,
   pagesDiffArgv,
   pagesPatchArgv,
   parseSeconds,
   patchArgv,
-  placeCheckpointArgv,
   placeSnapshotArgv,
-  primeNeighbourArgv,
-  type RsyncTarget,
   type RuncRuntime,
-  removeDirArgv,
   rsyncBatchArgv,
   rsyncPatchArgv,
-  runcKillFrozenArgv,
-  runcResumeArgv,
-  sendArgv,
   stagingDir,
 } from './commands.js';
+import { armDeadmanArgv, settleDeadmanArgv } from './deadman.js';
 import { PAGES_BIN, pagesSourceVersion } from './pages-source.js';
+import { StepRunner, type UndoFailure } from './steps.js';
+import {
+  currentOwner,
+  finishOnSource,
+  type MigrationFacts,
+  primeNeighbour,
+  UNDO,
+  type UndoEnv,
+  withDeadline,
+} from './undo.js';
 
 export type Strategy = 'delta' | 'full';
-/** The data channels from the source to the destination: the pre-migration image's, the downtime's. */
-const CHANNELS = ['pre', 'final'] as const;
-type ChannelName = (typeof CHANNELS)[number];
 export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
 /**
  * How the difference between the two checkpoints is computed (delta phase, at the source, against its own
@@ -162,7 +160,20 @@ export interface MigrationRequest {
    * answered on the destination, the migration is finished (cleanup is not interrupted).
    */
   signal?: AbortSignal;
+  /**
+   * The downtime's budget (ms, default DEFAULT_DOWNTIME_BUDGET_MS): every call during the downtime has
+   * the rest of it as its deadline, and past it the rollback starts by itself. The source's dead-man
+   * switch thaws the service DEADMAN_MARGIN_MS after the budget should the controller be gone.
+   */
+  downtimeBudgetMs?: number;
 }
+
+/** The downtime's budget by default: a full migration of a few hundred MB over the lab's cloud link fits. */
+export const DEFAULT_DOWNTIME_BUDGET_MS = 60_000;
+/** How long after the budget the dead-man switch fires: the controller's own rollback comes first. */
+export const DEADMAN_MARGIN_MS = 5_000;
+/** Each undo's calls' deadline. */
+const UNDO_TIMEOUT_MS = 30_000;
 
 export interface MigrationResult {
   migrationId: number;
@@ -322,13 +333,17 @@ export class Migration {
   private stateBefore: string | undefined;
   /** runc under the source container, or undefined: Docker's checkpoint API. */
   private runc: RuncRuntime | undefined;
-  /** The source container is frozen by the final checkpoint (runc): a rollback thaws it. */
-  private srcFrozen = false;
-  /** The data channels started, and those open (awaited by whoever sends). */
-  private readonly channelStarts = new Map<ChannelName, Promise<void>>();
+  /** The data channels (set up in prepare). */
+  private channels: DataChannels | undefined;
   /** The downtime probe, started once (with the pre-migration, so that its session start is not waited for later). */
   private probeStarting: Promise<RunningProbe | undefined> | undefined;
-  private readonly channelsReady = new Map<ChannelName, Promise<void>>();
+  /** The steps run so far and the undos they owe, written to the journal as they go. */
+  private readonly steps: StepRunner;
+  /** What the migration made where (the journal's copy is what a recovery works from). */
+  private facts: MigrationFacts | undefined;
+  /** When the downtime's budget ends (performance.now() ms), once the final checkpoint started. */
+  private downtimeEnd: number | undefined;
+  readonly downtimeBudgetMs: number;
 
   constructor(
     private readonly inv: Inventory,
@@ -337,6 +352,12 @@ export class Migration {
     private readonly req: MigrationRequest,
   ) {
     this.strategy = req.strategy ?? 'delta';
+    this.downtimeBudgetMs = req.downtimeBudgetMs ?? DEFAULT_DOWNTIME_BUDGET_MS;
+    this.steps = new StepRunner({
+      record: (rec) => {
+        if (this.migrationId) this.state.journal.step(this.migrationId, rec);
+      },
+    });
     this.codec = this.strategy === 'delta' ? (req.codec ?? DEFAULT_CODEC) : null;
     this.user = getUser(inv, req.user);
     const placement = state.placements.get(this.user.name);
@@ -357,11 +378,33 @@ export class Migration {
     return { pre: `edgectl-${this.migrationId}-pre`, final: `edgectl-${this.migrationId}-final` };
   }
 
-  private exec(side: Side, argv: string[], what: string, timeoutMs = 600_000): Promise<RunResult> {
+  private async exec(side: Side, argv: string[], what: string, timeoutMs = 600_000): Promise<RunResult> {
     return runChecked(side.shell, argv, {
       what: `${what} on ${side.host.name}`,
-      timeoutMs,
+      timeoutMs: this.deadline(timeoutMs, what),
     });
+  }
+
+  /**
+   * A call's deadline: its own, or during the downtime what is left of the budget (throws once none is:
+   * the rollback then starts).
+   */
+  private deadline(timeoutMs: number, what: string): number {
+    if (this.downtimeEnd === undefined) return timeoutMs;
+    const left = this.downtimeEnd - performance.now();
+    if (left <= 0) throw new Error(`${what}: the downtime's budget (${this.downtimeBudgetMs} ms) is spent`);
+    return Math.min(timeoutMs, Math.ceil(left));
+  }
+
+  /** A Docker call (or any promise) held to the downtime's deadline. */
+  private async bounded<T>(work: Promise<T>, what: string, timeoutMs = 600_000): Promise<T> {
+    return await withDeadline(work, this.deadline(timeoutMs, what), what);
+  }
+
+  private saveFacts(change: Partial<MigrationFacts>): void {
+    if (!this.facts) return;
+    this.facts = { ...this.facts, ...change };
+    this.state.journal.setFacts(this.migrationId, this.facts);
   }
 
   private async phase(name: PhaseName, work: () => Promise<number | null>): Promise<void> {
@@ -411,78 +454,10 @@ export class Migration {
     };
   }
 
-  private get rsyncTarget(): RsyncTarget {
-    const trust = trustDirOnHost(this.inv);
-    return {
-      user: this.dst.host.ssh.user,
-      address: this.dst.host.dataAddress,
-      port: this.dst.host.ssh.port,
-      key: `${trust}/id_ed25519`,
-      knownHosts: `${trust}/known_hosts`,
-      controlPath: `${this.src.staging}.ssh`,
-    };
-  }
-
-  /**
-   * The data channels (on the source) and where they unpack (on the destination): `pre` carries the
-   * pre-migration image, `final` what the downtime sends (the delta, or the whole image for full).
-   */
-  private channelOf(which: ChannelName): { dir: string; into: string } {
-    return which === 'pre'
-      ? { dir: `${this.src.staging}/channel-pre`, into: `${this.dst.staging}/pre` }
-      : { dir: `${this.src.staging}/channel`, into: `${this.dst.staging}/in` };
-  }
-
-  /**
-   * Starts opening a data channel (returns once its session is under way, in the background on the
-   * source). A new SSH session from the source to the destination costs a TCP and SSH handshake over the
-   * data link and the destination's login shell (1.8 s edge1 -> edge2 on a fresh lab machine): started
-   * early, it runs beside other work. Started at most once per channel.
-   */
-  private startChannel(which: ChannelName): Promise<void> {
-    let starting = this.channelStarts.get(which);
-    if (!starting) {
-      const { dir, into } = this.channelOf(which);
-      starting = this.exec(
-        this.src,
-        openChannelArgv(dir, this.rsyncTarget, into, { wait: false }),
-        `opening the ${which} data channel`,
-        30_000,
-      ).then(() => undefined);
-      // Awaited later (by whoever sends through it); never an unhandled rejection meanwhile.
-      starting.catch(() => {});
-      this.channelStarts.set(which, starting);
-    }
-    return starting;
-  }
-
-  /** Waits until a channel is open (starting it if need be): its receiver on the destination runs. */
-  private channelReady(which: ChannelName): Promise<void> {
-    let ready = this.channelsReady.get(which);
-    if (!ready) {
-      ready = this.startChannel(which).then(() =>
-        this.exec(
-          this.src,
-          channelReadyArgv(this.channelOf(which).dir),
-          `opening the ${which} data channel`,
-          180_000,
-        ).then(() => undefined),
-      );
-      ready.catch(() => {});
-      this.channelsReady.set(which, ready);
-    }
-    return ready;
-  }
-
-  /** Sends a directory through a channel (opening it if need be); returns the bytes sent. */
-  private async send(which: ChannelName, from: string): Promise<number> {
-    await this.channelReady(which);
-    const r = await this.exec(
-      this.src,
-      sendArgv(this.channelOf(which).dir, from),
-      'sending to the destination',
-    );
-    return Number(r.stdout.trim()) || 0;
+  /** The data channels (from prepare on). */
+  private get chan(): DataChannels {
+    if (!this.channels) throw new Error('the data channels are not set up (prepare first)');
+    return this.channels;
   }
 
   /**
@@ -493,23 +468,23 @@ export class Migration {
    */
   private async pushPre(from: string): Promise<number> {
     const waited = performance.now();
-    await this.channelReady('pre');
+    await this.chan.whenReady('pre');
     // The downtime's channel: a second session over the SSH connection the first one opened (its control
     // socket), started now, beside the send. The delta then travels on the connection the pre-migration
     // image has just warmed up, not on a new one in TCP's slow start: on its own connection the delta
     // (0.6-2 MB for simple under load) took 620-790 ms over the 100 ms round trip, 165-200 ms warm.
-    void this.startChannel('final');
+    void this.chan.start('final');
     const sent = performance.now();
     this.parts['channel'] = sent - waited;
-    const bytes = await this.send('pre', from);
+    const bytes = await this.chan.send('pre', from);
     const verified = performance.now();
     this.parts['send'] = verified - sent;
     const [a, b] = await Promise.all([
       this.exec(this.src, manifestArgv(from), 'checksumming'),
-      this.exec(this.dst, manifestArgv(this.channelOf('pre').into), 'checksumming'),
+      this.exec(this.dst, manifestArgv(this.chan.of('pre').into), 'checksumming'),
     ]);
     if (a.stdout !== b.stdout || a.stdout.trim() === '')
-      throw new Error(`the files at the destination do not match the source (${this.channelOf('pre').into})`);
+      throw new Error(`the files at the destination do not match the source (${this.chan.of('pre').into})`);
     this.parts['verify'] = performance.now() - verified;
     return bytes;
   }
@@ -517,16 +492,6 @@ export class Migration {
   /** Ends the persistent shells (reopened by the next command, should one follow). */
   private async closeShells(): Promise<void> {
     await Promise.all([this.src?.shell.close(), this.dst?.shell.close()]);
-  }
-
-  /** Ends the data channels and the shared SSH connection of the transfers. */
-  private async closeTransfers(): Promise<void> {
-    if (!this.src || !this.dst) return;
-    for (const which of CHANNELS)
-      await this.src.shell.run(closeChannelArgv(this.channelOf(which).dir), { timeoutMs: 10_000 });
-    this.channelStarts.clear();
-    this.channelsReady.clear();
-    await this.src.shell.run(closeMasterArgv(this.rsyncTarget), { timeoutMs: 10_000 });
   }
 
   private recordCheckpoint(kind: 'pre' | 'final' | 'delta', bytes: number, ms: number): void {
@@ -576,7 +541,6 @@ export class Migration {
     });
     if (final) {
       this.finalTaken = true;
-      this.srcFrozen = this.runc !== undefined;
     }
     Object.assign(this.parts, snap.parts);
     return snap.bytes;
@@ -595,19 +559,67 @@ export class Migration {
       codec: this.codec,
       startedMs: Date.now(),
     });
+    // The journal, before anything changes on a host: a recovery (another process, should this one die)
+    // finds here what to undo or finish.
+    this.facts = {
+      testbed: this.inv.testbed,
+      user: this.user.name,
+      service: this.service.name,
+      from: this.placement.host,
+      to: this.req.to,
+      srcContainerId: this.placement.containerId,
+      srcContainerName: this.placement.container,
+      dstContainerId: null,
+      runc: null,
+      srcRoot: null,
+      srcStaging: stagingDir(this.inv.testbed, this.migrationId, 'src'),
+      dstStaging: stagingDir(this.inv.testbed, this.migrationId, 'dst'),
+      checkpoints: this.names,
+      channels: [],
+      transfer: null,
+      deadman: null,
+      port: this.placement.port,
+    };
+    this.state.journal.open(this.migrationId, this.user.name, currentOwner(), this.facts);
     try {
       await this.phase('prepare', async () => {
         [this.src, this.dst] = await Promise.all([
           this.side(getHost(this.inv, this.placement.host), 'src'),
           this.side(getHost(this.inv, this.req.to), 'dst'),
         ]);
-        await Promise.all([
-          this.exec(this.src, ['mkdir', '-p', this.src.staging], 'preparing'),
-          this.exec(this.dst, ['mkdir', '-p', this.dst.staging], 'preparing'),
-        ]);
+        const trust = trustDirOnHost(this.inv);
+        this.channels = new DataChannels(
+          (argv, what, timeoutMs) => this.exec(this.src, argv, what, timeoutMs),
+          this.src.staging,
+          this.dst.staging,
+          {
+            user: this.dst.host.ssh.user,
+            address: this.dst.host.dataAddress,
+            port: this.dst.host.ssh.port,
+            key: `${trust}/id_ed25519`,
+            knownHosts: `${trust}/known_hosts`,
+            controlPath: `${this.src.staging}.ssh`,
+          },
+        );
+        this.saveFacts({
+          srcRoot: this.src.root,
+          channels: this.channels.dirs,
+          transfer: this.channels.target,
+        });
+        await this.steps.run(
+          'staging',
+          async () => {
+            await Promise.all([
+              this.exec(this.src, ['mkdir', '-p', this.src.staging], 'preparing'),
+              this.exec(this.dst, ['mkdir', '-p', this.dst.staging], 'preparing'),
+            ]);
+          },
+          () => this.undo('staging'),
+          { intent: true },
+        );
         // The session that takes longest to start (the pre-migration image's channel: a login shell on the
         // destination) starts now, beside the rest of the preparation.
-        if (this.strategy === 'delta') void this.startChannel('pre');
+        if (this.strategy === 'delta') void this.chan.start('pre');
         this.srcContainer = this.src.docker.getContainer(this.placement.containerId);
         this.srcInfo = await this.srcContainer.inspect();
         if (!this.srcInfo.State.Running)
@@ -615,6 +627,7 @@ export class Migration {
             `the container ${this.placement.container} on ${this.src.host.name} is not running`,
           );
         this.runc = await findRunc(this.src.shell, this.srcInfo.State.Pid);
+        this.saveFacts({ srcContainerId: this.srcInfo.Id, runc: this.runc ?? null });
         if (this.codec === 'pages') await this.needPagesCodec();
         const imageStarted = performance.now();
         const image = this.service.app
@@ -627,15 +640,21 @@ export class Migration {
           .remove({ force: true })
           .catch(() => {});
         const spec = containerSpec(this.inv, this.user.name, this.service, this.dst.host, image);
-        this.dstContainer = await this.dst.docker.createContainer(spec);
-        const dstInfo = await this.dstContainer.inspect();
+        await this.steps.run(
+          'destination',
+          async () => {
+            this.dstContainer = await this.dst.docker.createContainer(spec);
+            this.saveFacts({ dstContainerId: this.dstContainer.id });
+          },
+          () => this.undo('destination'),
+        );
+        const dstInfo = await this.dstContainer!.inspect();
         this.dstUpper = upperDir(dstInfo) ?? '';
         return null;
       });
       this.prepared = true;
     } catch (err) {
-      await this.abandon();
-      throw this.failure(err, false, 'nothing changed on the source');
+      throw await this.abandon(err, 'nothing changed on the source');
     }
   }
 
@@ -701,7 +720,7 @@ export class Migration {
       // The pre-migration image's channel started with the preparation (the downtime's starts once it is
       // open: see pushPre), the probe starts after the pre-checkpoint: no session start lies between the
       // pre-transfer and the final checkpoint.
-      await this.startChannel('pre');
+      await this.chan.start('pre');
       await this.phase('pre-checkpoint', async () => {
         const started = performance.now();
         const bytes = await this.takeCheckpoint('pre');
@@ -716,8 +735,7 @@ export class Migration {
       await this.phase('pre-transfer', () => this.pushPre(`${this.src.staging}/pre`));
       this.preDone = true;
     } catch (err) {
-      await this.abandon();
-      throw this.failure(err, false, 'the service kept running on the source');
+      throw await this.abandon(err, 'the service kept running on the source');
     }
   }
 
@@ -731,27 +749,62 @@ export class Migration {
       [probe, this.stateBefore] = await Promise.all([
         this.probeOnce(),
         this.service.stateCheck ? this.stateCheck(this.srcContainer, this.src.host.name) : undefined,
-        this.channelReady('final'),
+        this.chan.whenReady('final'),
       ]);
       throwIfInterrupted(this.req.signal);
       // Everything is ready for the downtime: a caller timing it (the orchestrated planner) waits here.
       await this.req.beforeCheckpoint?.();
       throwIfInterrupted(this.req.signal);
+      // The dead-man switch, armed before the service freezes (runc's path: Docker's exits the container,
+      // which no switch on the source can bring back without Docker's checkpoint; see `edgectl recover`).
+      if (this.runc) {
+        const runc = this.runc;
+        const dir = `${this.src.staging}/deadman`;
+        await this.steps.run(
+          'deadman',
+          async () => {
+            this.saveFacts({ deadman: dir });
+            await this.exec(
+              this.src,
+              armDeadmanArgv(
+                dir,
+                Math.ceil((this.downtimeBudgetMs + DEADMAN_MARGIN_MS) / 1000),
+                runc,
+                this.srcInfo.Id,
+              ),
+              'arming the dead-man switch',
+              10_000,
+            );
+          },
+          () => this.undo('deadman'),
+          { intent: true },
+        );
+      }
     } catch (err) {
-      await this.abandon();
-      throw this.failure(new PhaseFailed('checkpoint', err), false, 'the service kept running on the source');
+      throw await this.abandon(new PhaseFailed('checkpoint', err), 'the service kept running on the source');
     }
     let failedPhase: PhaseName = 'checkpoint';
     try {
       await this.phase('checkpoint', async () => {
         failedPhase = 'checkpoint';
         const started = performance.now();
-        const bytes = await this.takeCheckpoint('final');
+        // The downtime starts: its budget runs from here.
+        this.downtimeEnd = started + this.downtimeBudgetMs;
+        // Owed from the moment it starts: the checkpoint pauses the source first, and whatever fails after
+        // the pause (the writable layer's archive, a full disk, the deadline) leaves it paused.
+        const bytes = await this.steps.run(
+          'freeze',
+          () => this.takeCheckpoint('final'),
+          () => this.undo('freeze'),
+          {
+            intent: true,
+          },
+        );
         this.recordCheckpoint('final', bytes, performance.now() - started);
         return bytes;
       });
       // Where the destination has the final image once the transfer (and patch) are done.
-      let finalAtDst = this.channelOf('final').into;
+      let finalAtDst = this.chan.of('final').into;
       if (this.strategy === 'delta') {
         const codec = this.codec ?? DEFAULT_CODEC;
         const pre = { src: `${this.src.staging}/pre`, dst: `${this.dst.staging}/pre` };
@@ -774,28 +827,30 @@ export class Migration {
           return bytes;
         });
         failedPhase = 'transfer';
-        await this.phase('transfer', () => this.send('final', delta));
+        await this.phase('transfer', () =>
+          this.chan.send('final', delta, this.deadline(600_000, 'the transfer')),
+        );
         failedPhase = 'patch';
         await this.phase('patch', async () => {
           if (codec === 'pages') {
             finalAtDst = `${this.dst.staging}/final`;
             await this.exec(
               this.dst,
-              pagesPatchArgv(PAGES_BIN, pre.dst, this.channelOf('final').into, finalAtDst),
+              pagesPatchArgv(PAGES_BIN, pre.dst, this.chan.of('final').into, finalAtDst),
               'patching the images',
             );
           } else if (codec === 'xdelta3') {
             finalAtDst = `${this.dst.staging}/final`;
             await this.exec(
               this.dst,
-              patchArgv(pre.dst, this.channelOf('final').into, finalAtDst),
+              patchArgv(pre.dst, this.chan.of('final').into, finalAtDst),
               'patching the images',
             );
           } else {
             finalAtDst = pre.dst;
             await this.exec(
               this.dst,
-              rsyncPatchArgv(pre.dst, this.channelOf('final').into),
+              rsyncPatchArgv(pre.dst, this.chan.of('final').into),
               'patching the images',
             );
           }
@@ -803,7 +858,9 @@ export class Migration {
         });
       } else {
         failedPhase = 'transfer';
-        await this.phase('transfer', () => this.send('final', `${this.src.staging}/final`));
+        await this.phase('transfer', () =>
+          this.chan.send('final', `${this.src.staging}/final`, this.deadline(600_000, 'the transfer')),
+        );
       }
       failedPhase = 'restore';
       await this.phase('restore', async () => {
@@ -820,10 +877,21 @@ export class Migration {
         );
         this.parts['place'] = performance.now() - placeStarted;
         const dockerStarted = performance.now();
-        await startFromCheckpoint(container, this.names.final);
+        // Owed from its start: a restore that fails (or outlives its deadline) may still bring the
+        // container up on the destination, and the source must not run beside it.
+        await this.steps.run(
+          'restore',
+          () =>
+            this.bounded(
+              startFromCheckpoint(container, this.names.final),
+              `restoring on ${this.dst.host.name}`,
+            ),
+          () => this.undo('restore'),
+          { intent: true },
+        );
         this.parts['docker'] = performance.now() - dockerStarted;
         const neighbourStarted = performance.now();
-        if (await this.primeNeighbour(this.dst, container))
+        if (await primeNeighbour(this.dst.shell, container, this.deadline(10_000, 'priming ARP')))
           this.parts['neighbour'] = performance.now() - neighbourStarted;
         return null;
       });
@@ -832,14 +900,20 @@ export class Migration {
         // The probe pings over the user's own path: its first answer from the destination is the
         // verification, and costs the servers nothing while the restored service warms up. Without a
         // probe (or should it not see the destination answer), a ping from inside the container.
-        const seen = probe ? await probe.result : null;
+        const seen = probe ? await this.bounded(probe.result, 'the probe') : null;
         if (seen?.answeredBy !== 'to')
-          await waitUntilAnswers(this.dstContainer!, this.service, 30_000, {
-            pool: this.pool,
-            host: this.dst.host,
-          });
+          await this.bounded(
+            waitUntilAnswers(this.dstContainer!, this.service, this.deadline(30_000, 'verifying'), {
+              pool: this.pool,
+              host: this.dst.host,
+            }),
+            `waiting for the service on ${this.dst.host.name}`,
+          );
         if (this.stateBefore !== undefined) {
-          const after = await this.stateCheck(this.dstContainer!, this.dst.host.name);
+          const after = await this.bounded(
+            this.stateCheck(this.dstContainer!, this.dst.host.name),
+            'the state check',
+          );
           if (after !== this.stateBefore)
             throw new Error(
               `the state check (${this.service.stateCheck!.join(' ')}) gave ${JSON.stringify(after.trim().slice(0, 200))} on ${this.dst.host.name}, ${JSON.stringify(this.stateBefore.trim().slice(0, 200))} before`,
@@ -847,14 +921,21 @@ export class Migration {
         }
         return null;
       });
+      // The commit: the source's dead-man switch is settled first (a switch that fired has thawed the
+      // source, which then runs on: the destination's copy goes), then the database moves the service.
+      if (this.facts?.deadman) {
+        const r = await this.src.shell.run(settleDeadmanArgv(this.facts.deadman, 'committed'), {
+          timeoutMs: this.deadline(10_000, 'committing'),
+        });
+        if (r.code !== 0) throw new Error(`committing on ${this.src.host.name}: ${r.stderr.trim()}`);
+      }
     } catch (err) {
       // A probe left running ends by itself: it sees the service answer again on the source after the
       // rollback (or gives up), and closing the SSH pool ends it in any case.
       throw await this.rollback(err, failedPhase);
     }
-    const probed = probe ? await probe.result : null;
+    this.downtimeEnd = undefined;
     const dstInfo = await this.dstContainer!.inspect();
-    await this.readRestoreCriu(dstInfo.State.Pid);
     const placement: Placement = {
       ...this.placement,
       host: this.dst.host.name,
@@ -862,21 +943,24 @@ export class Migration {
       address: this.dst.host.dataAddress,
       sinceMs: Date.now(),
     };
-    this.state.placements.set(placement, 'migrated');
-    // The destination answered: only now is the source deleted.
-    await this.phase('cleanup', async () => {
-      await this.endFreeze('kill');
-      await this.srcContainer.remove({ force: true });
-      await this.closeTransfers();
-      await Promise.all([
-        this.exec(this.src, removeDirArgv(this.src.staging), 'cleaning up'),
-        this.exec(this.dst, removeDirArgv(this.dst.staging), 'cleaning up'),
-        deleteCheckpoint(this.dstContainer!, this.names.final).catch(() => {}),
-      ]);
-      return null;
-    }).catch(() => {
-      // The service runs on the destination; leftovers on the source are not worth failing for.
+    this.state.transaction(() => {
+      this.state.placements.set(placement, 'migrated');
+      this.steps.commit();
     });
+    const probed = probe ? await probe.result : null;
+    await this.readRestoreCriu(dstInfo.State.Pid);
+    // The destination answered: only now is the source deleted.
+    const cleaned = await this.phase('cleanup', async () => {
+      await finishOnSource(this.undoEnv(UNDO_TIMEOUT_MS));
+      await deleteCheckpoint(this.dstContainer!, this.names.final).catch(() => {});
+      return null;
+    }).then(
+      () => true,
+      // The service runs on the destination; leftovers are not worth failing for: the journal stays open,
+      // and `edgectl recover` finishes the cleanup.
+      () => false,
+    );
+    if (cleaned) this.state.journal.close(this.migrationId, 'committed');
     await this.closeShells();
     const downtimeMs = probed?.answeredBy === 'to' ? probed.downtimeMs : null;
     const after = this.phases.findIndex((p) => p.name === 'checkpoint');
@@ -927,19 +1011,6 @@ export class Migration {
     };
   }
 
-  /** Ends the source's freeze (runc's final checkpoint): thawed (a rollback) or killed for good (cleanup). */
-  private async endFreeze(how: 'thaw' | 'kill'): Promise<void> {
-    if (!this.srcFrozen || !this.runc) return;
-    await this.exec(
-      this.src,
-      how === 'thaw'
-        ? runcResumeArgv(this.runc, this.srcInfo.Id)
-        : runcKillFrozenArgv(this.runc, this.srcInfo.Id),
-      how === 'thaw' ? 'thawing the source container' : 'ending the source container',
-    );
-    this.srcFrozen = false;
-  }
-
   /** CRIU's own part of the restore, from its log beside the restored task (best effort; after verify). */
   private async readRestoreCriu(pid: number): Promise<void> {
     const restore = this.phases.find((p) => p.name === 'restore');
@@ -952,20 +1023,6 @@ export class Migration {
     restore.parts = { ...restore.parts, criu: s * 1000 };
     const docker = restore.parts['docker'];
     if (docker !== undefined) restore.parts['runtime'] = Math.max(0, docker - s * 1000);
-  }
-
-  /** The host of a container just restored from a checkpoint learns its MAC at once (best effort:
-   * without it, the kernel finds it by itself within about a second). True when it did. */
-  private async primeNeighbour(side: Side, container: Docker.Container): Promise<boolean> {
-    try {
-      const info = await container.inspect();
-      const net = Object.values(info.NetworkSettings.Networks ?? {}).find((n) => n.IPAddress && n.MacAddress);
-      if (!net) return false;
-      await this.exec(side, primeNeighbourArgv(net.IPAddress, net.MacAddress), 'priming ARP', 10_000);
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   /**
@@ -988,21 +1045,42 @@ export class Migration {
     });
   }
 
-  /** Removes what the destination got; the source container is untouched (before the final checkpoint). */
-  private async abandon(): Promise<void> {
-    await this.closeTransfers().catch(() => {});
-    await this.dstContainer?.remove({ force: true }).catch(() => {});
-    if (this.src && this.srcContainer)
-      await deleteCheckpoint(this.srcContainer, this.names.pre).catch(() => {});
-    await Promise.all([
-      this.src
-        ? this.exec(this.src, removeDirArgv(this.src.staging), 'cleaning up').catch(() => {})
-        : undefined,
-      this.dst
-        ? this.exec(this.dst, removeDirArgv(this.dst.staging), 'cleaning up').catch(() => {})
-        : undefined,
-    ]);
+  /** The undos' view of this migration: its facts and its two sides. */
+  private undoEnv(timeoutMs: number): UndoEnv {
+    return {
+      facts: this.facts!,
+      service: this.service,
+      pool: this.pool,
+      src: this.src,
+      dst: this.dst,
+      finalTaken: this.finalTaken,
+      settleMs: 0,
+      timeoutMs,
+    };
+  }
+
+  /** One step's undo, with this migration's facts (the same function a recovery runs). */
+  private undo(step: keyof typeof UNDO): Promise<void> {
+    return UNDO[step](this.undoEnv(UNDO_TIMEOUT_MS));
+  }
+
+  /**
+   * Undoes every step that owes it (last first) and closes the shells. Returns what failed; the journal is
+   * closed when nothing did (else it stays open for `edgectl recover`).
+   */
+  private async unwind(): Promise<UndoFailure[]> {
+    // Nothing of the undo is held to the downtime's budget: each call has its own deadline.
+    this.downtimeEnd = undefined;
+    const failed = await this.steps.unwind();
     await this.closeShells();
+    if (this.migrationId && failed.length === 0) this.state.journal.close(this.migrationId, 'undone');
+    return failed;
+  }
+
+  /** Before the final checkpoint: what the destination got is removed; the source was never stopped. */
+  private async abandon(err: unknown, outcome: string): Promise<MigrationError> {
+    const failed = await this.unwind();
+    return this.failure(err, false, failed.length === 0 ? outcome : `${outcome}; ${leftBehind(failed)}`);
   }
 
   private failure(err: unknown, rolledBack: boolean, outcome: string, extraHint?: string): MigrationError {
@@ -1039,69 +1117,40 @@ export class Migration {
     );
   }
 
-  /** After the final checkpoint: bring the service back on the source from that checkpoint. */
+  /** After the final checkpoint: every step undone, the service brought back on the source. */
   private async rollback(err: unknown, phase: PhaseName): Promise<MigrationError> {
-    try {
-      return await this.rollbackNow(err, phase);
-    } finally {
-      await this.closeShells();
-    }
-  }
-
-  private async rollbackNow(err: unknown, phase: PhaseName): Promise<MigrationError> {
     const failed = err instanceof PhaseFailed ? err : new PhaseFailed(phase, err);
+    let undone: UndoFailure[] = [];
     try {
       await this.phase('rollback', async () => {
-        await this.dstContainer?.remove({ force: true }).catch(() => {});
-        // The final checkpoint left the source frozen: it runs on from where it stopped.
-        await this.endFreeze('thaw');
-        const info = await this.srcContainer.inspect();
-        if (!info.State.Running) {
-          if (!this.finalTaken)
-            throw new Error('the final checkpoint did not complete and the container is stopped');
-          if (this.runc)
-            await this.exec(
-              this.src,
-              placeCheckpointArgv(
-                `${this.src.staging}/final/criu`,
-                checkpointDir(this.src.root, this.srcInfo.Id, this.names.final),
-              ),
-              'placing the images',
-            );
-          await startFromCheckpoint(this.srcContainer, this.names.final);
-          await this.primeNeighbour(this.src, this.srcContainer);
-        }
-        await waitUntilAnswers(this.srcContainer, this.service, 30_000, {
-          pool: this.pool,
-          host: this.src.host,
-        });
-        await this.closeTransfers().catch(() => {});
-        await deleteCheckpoint(this.srcContainer, this.names.final).catch(() => {});
-        await deleteCheckpoint(this.srcContainer, this.names.pre).catch(() => {});
-        await Promise.all([
-          this.exec(this.src, removeDirArgv(this.src.staging), 'cleaning up').catch(() => {}),
-          this.exec(this.dst, removeDirArgv(this.dst.staging), 'cleaning up').catch(() => {}),
-        ]);
+        undone = await this.unwind();
+        const freeze = undone.find((f) => f.step === 'freeze');
+        if (freeze) throw new Error(freeze.error);
         return null;
       });
-      return this.failure(
-        failed,
-        true,
-        `rolled back: the service runs again on ${this.src.host.name}, its state intact`,
-      );
     } catch (rollbackErr) {
-      const left = this.srcFrozen
-        ? `the service is down, frozen on ${this.src.host.name}; to bring it back (there): ${shellJoin(runcResumeArgv(this.runc!, this.srcInfo.Id))}, then check it answers`
-        : `the service is down; to bring it back on ${this.src.host.name} (there): ${this.runc ? `put the images of ${this.src.staging}/final/criu into ${checkpointDir(this.src.root, this.srcInfo.Id, this.names.final)}, then ` : ''}docker start --checkpoint ${this.names.final} ${this.placement.container}, then check it answers`;
-      const e = this.failure(
+      return this.failure(
         failed,
         false,
         `and the rollback failed too (${errorMessage(rollbackErr instanceof PhaseFailed ? rollbackErr.cause : rollbackErr)})`,
-        left,
+        `the service may be down on ${this.src.host.name}; once the cause is fixed, edgectl recover --user ${this.user.name} brings it back (its journal is kept)`,
       );
-      return e;
     }
+    const rest = undone.length > 0 ? `; ${leftBehind(undone)}` : '';
+    return this.failure(
+      failed,
+      true,
+      `rolled back: the service runs again on ${this.src.host.name}, its state intact${rest}`,
+      undone.length > 0
+        ? `edgectl recover --user ${this.user.name} finishes the undo once the hosts answer`
+        : undefined,
+    );
   }
+}
+
+/** What an unwind could not undo, for a failure's message. */
+function leftBehind(failed: readonly UndoFailure[]): string {
+  return `not undone (edgectl recover finishes it): ${failed.map((f) => `${f.step} (${f.error})`).join('; ')}`;
 }
 
 export async function migrate(

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { EdgectlError, ExitCode, errorMessage } from '../errors.js';
 import { Decisions } from './decisions.js';
+import { Journals } from './journal.js';
 import {
   Checkpoints,
   Experiments,
@@ -222,6 +223,22 @@ export const SCHEMA_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX decisions_by_experiment ON decisions(experiment_id, decided_ms);
   `,
+  // v5: the migration journal (src/lib/state/journal.ts): what an unfinished migration made where.
+  `
+  CREATE TABLE migration_journal (
+    migration_id INTEGER PRIMARY KEY REFERENCES migrations(id) ON DELETE CASCADE,
+    user TEXT NOT NULL,
+    owner_pid INTEGER NOT NULL,
+    owner_host TEXT NOT NULL,
+    owner_start TEXT,
+    facts TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+    outcome TEXT,
+    updated_ms INTEGER NOT NULL
+  );
+  CREATE INDEX journal_open ON migration_journal(state, user);
+  `,
 ];
 
 export class StateError extends EdgectlError {
@@ -246,6 +263,7 @@ export class StateDb {
   readonly gaps: Gaps;
   readonly hostStats: HostStats;
   readonly decisions: Decisions;
+  readonly journal: Journals;
 
   constructor(readonly db: Database.Database) {
     this.placements = new Placements(db);
@@ -260,6 +278,7 @@ export class StateDb {
     this.gaps = new Gaps(db);
     this.hostStats = new HostStats(db);
     this.decisions = new Decisions(db);
+    this.journal = new Journals(db);
   }
 
   get schemaVersion(): number {
