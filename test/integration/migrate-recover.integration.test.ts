@@ -1,0 +1,305 @@
+/**
+ * The failures nobody plans for, on the lab: edgectl SIGKILLed at every phase of a delta migration and
+ * `edgectl recover` run after it; the dead-man switch thawing the source of a killed migration by itself;
+ * SIGHUP during the downtime; the destination's dockerd stopped (SIGSTOP) during the restore; the
+ * writable layer's archive failing after the source was paused. Each ends with the service answering on
+ * exactly one server, its counter continuous, the database agreeing and no staging left.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../src/lib/envelope.js';
+import { getHost, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
+import { planLab } from '../../src/lib/lab/plan.js';
+import { Migration, MigrationError, phasesOf } from '../../src/lib/migration/pipeline.js';
+import type { RecoveryOutcome } from '../../src/lib/migration/recover.js';
+import type { MigrationFacts } from '../../src/lib/migration/undo.js';
+import type { OffloadResult } from '../../src/lib/mu/offload.js';
+import { SshPool } from '../../src/lib/remote/index.js';
+import { openState } from '../../src/lib/state/index.js';
+import { sleep } from '../../src/lib/util/time.js';
+import { edgectl, repoRoot } from '../helpers/cli.js';
+import { hostsFile, writeVariantInventory } from '../helpers/lab.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'edgectl-recover-'));
+const stateFile = join(dir, 'state.db');
+const file = join(dir, 'hosts.yml');
+const pool = new SshPool();
+const servers = ['cloud', 'edge1', 'edge2', 'edge3'];
+let inv: Inventory;
+let counter = 0;
+
+function cli<T>(args: string[], timeoutMs = 300_000) {
+  return edgectl<T>([...args, '-f', file, '--state', stateFile, '--json'], { timeoutMs });
+}
+
+function where(): string | undefined {
+  const s = openState(stateFile);
+  try {
+    return s.placements.get('mu1')?.host;
+  } finally {
+    s.close();
+  }
+}
+
+/** The latest migration's journal facts and state. */
+function lastJournal(): { id: number; facts: MigrationFacts; state: string } {
+  const s = openState(stateFile);
+  try {
+    const row = s.db
+      .prepare('SELECT migration_id AS id FROM migration_journal ORDER BY migration_id DESC LIMIT 1')
+      .get() as { id: number } | undefined;
+    const e = s.journal.get(row!.id)!;
+    return { id: e.migrationId, facts: e.facts as MigrationFacts, state: e.state };
+  } finally {
+    s.close();
+  }
+}
+
+async function offloadContinues(count: number, timeoutMs = 20_000): Promise<void> {
+  const r = await cli<OffloadResult>([
+    'offload',
+    '--user',
+    'mu1',
+    '--count',
+    String(count),
+    '--timeout-ms',
+    String(timeoutMs),
+  ]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  expect(r.json?.result?.tasks.map((t) => t.counter)).toEqual(
+    Array.from({ length: count }, (_, i) => counter + 1 + i),
+  );
+  counter += count;
+}
+
+/** Where a container of mu1's service exists (running or not), over every server's dockerd. */
+async function containers(): Promise<string[]> {
+  const name = `edgectl-${inv.testbed}-mu1`;
+  const found = await Promise.all(
+    servers.map(async (s) => {
+      const r = await pool
+        .executor(getHost(inv, s))
+        .run(['docker', 'ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.Names}}']);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.trim() === name ? [s] : [];
+    }),
+  );
+  return found.flat();
+}
+
+/** The service on exactly one server, the database saying which, no staging of the migration left. */
+async function consistent(): Promise<void> {
+  const j = lastJournal();
+  expect(j.state).toBe('closed');
+  expect(await containers()).toEqual([where()]);
+  for (const [host, path] of [
+    [j.facts.from, j.facts.srcStaging],
+    [j.facts.to, j.facts.dstStaging],
+  ] as const) {
+    const r = await pool.executor(getHost(inv, host)).run(['test', '-e', path]);
+    expect(r.code, `${path} on ${host}`).toBe(1);
+  }
+  await offloadContinues(2);
+}
+
+/**
+ * Runs `migrate` to the other edge and, once `phase` has started, sends `signal` to the CLI's process (or
+ * does what `signal` says).
+ */
+async function signalAt(phase: string, signal: NodeJS.Signals | (() => void), extra: string[] = []) {
+  const from = where()!;
+  const to = from === 'edge1' ? 'edge2' : 'edge1';
+  const child = execa(
+    process.execPath,
+    [
+      `${repoRoot}bin/run.js`,
+      'migrate',
+      '--user',
+      'mu1',
+      '--to',
+      to,
+      '-f',
+      file,
+      '--state',
+      stateFile,
+      '--json',
+      '--verbose',
+      ...extra,
+    ],
+    { reject: false, env: { NO_COLOR: '1' }, timeout: 300_000 },
+  );
+  let sent = false;
+  let sentAt = 0;
+  child.stderr?.on('data', (d: Buffer) => {
+    if (!sent && d.toString().includes(`[migrate] ${phase} started`)) {
+      sent = true;
+      sentAt = Date.now();
+      if (typeof signal === 'function') signal();
+      else child.kill(signal);
+    }
+  });
+  const r = await child;
+  expect(sent, `${phase} never started:\n${r.stderr}`).toBe(true);
+  let json: Envelope<unknown> | undefined;
+  try {
+    json = JSON.parse(String(r.stdout)) as Envelope<unknown>;
+  } catch {
+    json = undefined;
+  }
+  return { from, to, sentAt, exitCode: r.exitCode, stderr: String(r.stderr), json };
+}
+
+async function recoverAll() {
+  const r = await cli<{ outcomes: RecoveryOutcome[] }>(['recover']);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return r.json!.result!.outcomes;
+}
+
+beforeAll(async () => {
+  writeVariantInventory(file, () => {});
+  inv = await loadInventory(file);
+  expect((await cli(['provision'])).exitCode).toBe(0);
+  await cli(['undeploy', '--user', 'mu1']);
+  expect((await cli(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge1'])).exitCode).toBe(0);
+  counter = 0;
+  await offloadContinues(2);
+});
+
+afterAll(async () => {
+  await cli(['recover']).catch(() => {});
+  await cli(['undeploy', '--user', 'mu1']).catch(() => {});
+  await edgectl(['provision', '-f', hostsFile, '--json']);
+  await pool.closeAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('edgectl SIGKILLed during a migration, then edgectl recover', () => {
+  const phases = phasesOf('delta');
+  for (const phase of phases) {
+    it(`at ${phase}: ${phase === 'cleanup' ? 'the move is finished' : 'undone, the service on its source'}`, async () => {
+      const r = await signalAt(phase, 'SIGKILL');
+      expect(r.exitCode).toBeNull();
+      const outcomes = await recoverAll();
+      // verify lasts a few ms once the probe saw the destination answer: the commit may come first.
+      const committed = phase === 'cleanup' || (phase === 'verify' && outcomes[0]?.outcome === 'forward');
+      if (phase === 'cleanup' && outcomes.length === 0) {
+        // Killed after its cleanup had ended (the journal was closed): nothing was left to recover.
+        expect(where()).toBe(r.to);
+      } else {
+        expect(outcomes).toHaveLength(1);
+        expect(outcomes[0]).toMatchObject({ outcome: committed ? 'forward' : 'back', error: null });
+        expect(where()).toBe(committed ? r.to : r.from);
+      }
+      await consistent();
+    });
+  }
+});
+
+describe('the dead-man switch', () => {
+  it('thaws the source of a migration whose controller died in the downtime, within the budget and 5 s', async () => {
+    const r = await signalAt('transfer', 'SIGKILL', ['--downtime-budget', '2']);
+    const bound = 2_000 + 5_000;
+    // The service answers again on its source before anyone runs recover: within the bound (and a
+    // second or two to see it), not at once (it was frozen).
+    const answeredAt = await (async () => {
+      for (;;) {
+        const o = await cli<OffloadResult>(
+          ['offload', '--user', 'mu1', '--count', '1', '--timeout-ms', '1000'],
+          30_000,
+        );
+        if (o.exitCode === 0) {
+          counter += 1;
+          expect(o.json?.result?.tasks[0]?.counter).toBe(counter);
+          return Date.now();
+        }
+        if (Date.now() - r.sentAt > bound + 15_000)
+          throw new Error(`no answer ${bound + 15_000} ms after the kill`);
+        await sleep(200);
+      }
+    })();
+    expect(answeredAt - r.sentAt).toBeLessThan(bound + 10_000);
+    const outcomes = await recoverAll();
+    expect(outcomes).toMatchObject([{ outcome: 'back', error: null }]);
+    await consistent();
+  });
+});
+
+describe('SIGHUP during the downtime', () => {
+  it('rolls back like Ctrl+C: the service runs on its source, its state intact', async () => {
+    const r = await signalAt('delta', 'SIGHUP');
+    expect(r.exitCode, r.stderr).toBe(130);
+    expect(r.json).toMatchObject({ status: 130, error: { code: 'INTERRUPTED' } });
+    expect((r.json?.error?.details as { rolledBack?: boolean } | undefined)?.rolledBack).toBe(true);
+    expect(where()).toBe(r.from);
+    await consistent();
+  });
+});
+
+describe("the destination's dockerd stopped during the restore", () => {
+  it('rolls back past the budget; recover removes what the destination got once its dockerd answers', async () => {
+    const from = where()!;
+    const to = from === 'edge1' ? 'edge2' : 'edge1';
+    const pidFile = planLab(inv).hosts.find((h) => h.name === to)?.docker?.pidFile;
+    const dockerd = Number(readFileSync(pidFile!, 'utf8').trim());
+    expect(dockerd).toBeGreaterThan(1);
+    let stopped = false;
+    try {
+      const r = await signalAt('restore', () => {
+        process.kill(dockerd, 'SIGSTOP');
+        stopped = true;
+      }, ['--downtime-budget', '5']);
+      expect(r.exitCode, r.stderr).toBe(5);
+      expect(r.json?.error?.code).toBe('MIGRATION_FAILED');
+      expect((r.json?.error?.details as { rolledBack?: boolean } | undefined)?.rolledBack).toBe(true);
+      expect(r.json?.error?.message).toMatch(/rolled back: the service runs again/);
+      expect(r.json?.error?.message).toMatch(/not undone \(edgectl recover finishes it\)/);
+      expect(where()).toBe(from);
+      // The service answers on its source while the destination's dockerd is still stopped.
+      await offloadContinues(1);
+    } finally {
+      if (stopped) process.kill(dockerd, 'SIGCONT');
+    }
+    expect(lastJournal().state).toBe('open');
+    const outcomes = await recoverAll();
+    expect(outcomes).toMatchObject([{ outcome: 'back', error: null }]);
+    await consistent();
+  });
+});
+
+describe('the final checkpoint failing after the pause', () => {
+  it('a failed archive of the writable layer thaws the source: rolled back, and it answers', async () => {
+    const from = where()!;
+    const to = from === 'edge1' ? 'edge2' : 'edge1';
+    const state = openState(stateFile);
+    try {
+      const m = new Migration(inv, pool, state, {
+        user: 'mu1',
+        to,
+        // Once the pre-migration image is at the destination: rootfs.tar of the final snapshot made a
+        // directory, so that the archive (written after runc paused the source) fails.
+        afterPhase: async (name) => {
+          if (name !== 'pre-transfer') return;
+          const { facts } = lastJournal();
+          const r = await pool
+            .executor(getHost(inv, from))
+            .run(['mkdir', '-p', `${facts.srcStaging}/final/rootfs.tar/x`]);
+          expect(r.code, r.stderr).toBe(0);
+        },
+      });
+      const err = await m.migrate().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(MigrationError);
+      expect((err as MigrationError).phase).toBe('checkpoint');
+      expect((err as MigrationError).rolledBack).toBe(true);
+    } finally {
+      state.close();
+    }
+    expect(where()).toBe(from);
+    await consistent();
+  });
+});
