@@ -53,6 +53,8 @@ class FakeServer implements Executor {
   docker(): Docker {
     const gone = () => Object.assign(new Error('no such container'), { statusCode: 404 });
     return {
+      listContainers: async () =>
+        [...this.containers.keys()].filter((id) => id !== 'src-id').map((Id) => ({ Id })),
       getContainer: (id: string) => ({
         inspect: async () => {
           const c = this.containers.get(id);
@@ -129,7 +131,7 @@ function world() {
     },
     {
       name: 'destination',
-      intent: false,
+      intent: true,
       work: async () => {
         dst.containers.set('dst-id', { running: false, paused: false });
         facts.dstContainerId = 'dst-id';
@@ -232,6 +234,47 @@ describe('a failure at every step of a migration, undone on fake servers', () =>
     expect(failures.map((f) => f.step)).toEqual(['destination']);
     expect(w.src.containers.get('src-id')).toEqual({ running: true, paused: false });
     expect(owedUndos(w.journal, isUndoable)).toEqual(['destination']);
+  });
+
+  it("a destination container whose id was never recorded (the controller died in Docker's call) is found and removed", async () => {
+    const w = world();
+    await w.runner.run('staging', w.steps[0]!.work, w.undo('staging'), { intent: true });
+    await w.runner
+      .run(
+        'destination',
+        async () => {
+          w.dst.containers.set('dst-id', { running: false, paused: false });
+          throw new Error('the connection to dockerd dropped');
+        },
+        w.undo('destination'),
+        { intent: true },
+      )
+      .catch(() => {});
+    expect(w.facts.dstContainerId).toBeNull();
+    expect(await w.runner.unwind()).toEqual([]);
+    expectConsistent(w);
+  });
+
+  it('a step without intent owes its undo only once it has ended', async () => {
+    const journal: StepRecord[] = [];
+    const runner = new StepRunner({ record: (r) => journal.push(r) });
+    const undone: string[] = [];
+    await runner.run(
+      'a',
+      async () => {},
+      async () => void undone.push('a'),
+    );
+    await runner
+      .run(
+        'b',
+        () => Promise.reject(new Error('b failed')),
+        async () => void undone.push('b'),
+      )
+      .catch(() => {});
+    expect(runner.owed).toEqual(['a']);
+    expect(owedUndos(journal, (s) => s === 'a' || s === 'b')).toEqual(['a']);
+    await runner.unwind();
+    expect(undone).toEqual(['a']);
   });
 
   it('after the commit nothing is owed', async () => {

@@ -75,6 +75,7 @@ import { StepRunner, type UndoFailure } from './steps.js';
 import {
   currentOwner,
   finishOnSource,
+  MIGRATION_LABEL,
   type MigrationFacts,
   primeNeighbour,
   UNDO,
@@ -460,6 +461,9 @@ export class Migration {
           .remove({ force: true })
           .catch(() => {});
         const spec = containerSpec(this.inv, this.user.name, this.service, this.dst.host, image);
+        spec.Labels = { ...spec.Labels, [MIGRATION_LABEL]: this.dst.staging };
+        // Owed from its start: should this process die while Docker creates it, a recovery finds the
+        // container by its label.
         await this.steps.run(
           'destination',
           async () => {
@@ -467,6 +471,7 @@ export class Migration {
             this.saveFacts({ dstContainerId: this.dstContainer.id });
           },
           () => this.undo('destination'),
+          { intent: true },
         );
         const dstInfo = await this.dstContainer!.inspect();
         this.dstUpper = upperDir(dstInfo) ?? '';

@@ -129,20 +129,38 @@ async function undoStaging(env: UndoEnv): Promise<void> {
   ]);
 }
 
+/**
+ * The label of the container a migration creates on its destination: its staging directory there, unique
+ * to the migration. A controller that died while Docker created it never learnt its id; the label finds it.
+ */
+export const MIGRATION_LABEL = 'io.edgectl.migration';
+
 /** The container created on the destination (stopped and removed; already gone is fine). */
 async function undoDestination(env: UndoEnv): Promise<void> {
-  const id = env.facts.dstContainerId;
-  if (!id) return;
-  await withDeadline(
-    env.dst.docker
-      .getContainer(id)
-      .remove({ force: true })
-      .catch((err: unknown) => {
-        if (!isGone(err)) throw err;
-      }),
-    env.timeoutMs,
-    `removing the container on ${env.dst.host.name}`,
-  );
+  const { facts } = env;
+  const ids = facts.dstContainerId
+    ? [facts.dstContainerId]
+    : (
+        await withDeadline(
+          env.dst.docker.listContainers({
+            all: true,
+            filters: { label: [`${MIGRATION_LABEL}=${facts.dstStaging}`] },
+          }),
+          env.timeoutMs,
+          `listing the containers on ${env.dst.host.name}`,
+        )
+      ).map((c) => c.Id);
+  for (const id of ids)
+    await withDeadline(
+      env.dst.docker
+        .getContainer(id)
+        .remove({ force: true })
+        .catch((err: unknown) => {
+          if (!isGone(err)) throw err;
+        }),
+      env.timeoutMs,
+      `removing the container on ${env.dst.host.name}`,
+    );
 }
 
 /** The dead-man switch disarmed (it may have fired: then the source runs again already). */
