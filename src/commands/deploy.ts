@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
 import { type DeployResult, deploy } from '../lib/docker/deploy.js';
+import { refuseWhileMigrating } from '../lib/migration/recover.js';
 
 export default class Deploy extends EdgectlCommand<typeof Deploy> {
   static override summary = "Start a user's service on a server and record the placement.";
@@ -27,6 +28,7 @@ the placement in the state database. Deploying what already runs returns it. Not
     const pool = this.sshPool();
     const state = this.openState();
     try {
+      refuseWhileMigrating(state, this.flags.user);
       const r = await deploy(inv, pool, state, { user: this.flags.user, service, host: this.flags.host });
       this.say(
         `${r.already ? 'Already running' : 'Deployed'}: ${r.service} for ${r.user} on ${r.host} (${r.container}), at ${r.endpoint.address}:${r.endpoint.port}`,

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
 import { type UndeployResult, undeploy } from '../lib/docker/deploy.js';
+import { refuseWhileMigrating } from '../lib/migration/recover.js';
 
 export default class Undeploy extends EdgectlCommand<typeof Undeploy> {
   static override summary = "Remove a user's service container and its placement.";
@@ -27,6 +28,7 @@ warning says what may be left on the server.`;
     const pool = this.sshPool();
     const state = this.openState();
     try {
+      refuseWhileMigrating(state, this.flags.user);
       const r = await undeploy(inv, pool, state, this.flags.user, { forget: this.flags.forget });
       if (r.left) this.warn(`forgot ${r.user}'s placement; ${r.left}`);
       this.say(r.removed ? `Removed ${r.container} from ${r.host}.` : `${r.user} had no service deployed.`);

@@ -6,7 +6,7 @@
  * other is undone: every step that owes an undo, last first, the same undos a running migration does.
  */
 import { reachDocker, waitUntilAnswers } from '../docker/deploy.js';
-import { EdgectlError, ExitCode, errorMessage } from '../errors.js';
+import { EdgectlError, ExitCode, errorMessage, UsageError } from '../errors.js';
 import { getHost, getService, type Inventory } from '../inventory/index.js';
 import { ShellExecutor, type SshPool } from '../remote/index.js';
 import type { JournalEntry, StateDb } from '../state/index.js';
@@ -225,5 +225,25 @@ function finishRow(state: StateDb, id: number, ok: boolean, rolledBack: boolean,
       error,
     },
     [],
+  );
+}
+
+/**
+ * Refuses to act on a user's service while a migration of it is unfinished (its journal open): deploy or
+ * undeploy would remove containers the migration's undo or finish still counts on.
+ */
+export function refuseWhileMigrating(state: StateDb, user: string): void {
+  const open = state.journal.unfinished(user);
+  if (open.length === 0) return;
+  const e = open[0]!;
+  const alive = ownerAlive(e.owner);
+  throw new UsageError(
+    `a migration of ${user} (${e.migrationId}) is ${alive === true ? `under way (pid ${e.owner.pid})` : 'unfinished'}`,
+    {
+      hint:
+        alive === true
+          ? 'wait for it to end'
+          : `edgectl recover --user ${user} ends it first (the service then runs on exactly one server)`,
+    },
   );
 }
