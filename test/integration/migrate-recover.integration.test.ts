@@ -149,7 +149,7 @@ async function signalAt(phase: string, signal: NodeJS.Signals | (() => void), ex
   } catch {
     json = undefined;
   }
-  return { from, to, sentAt, exitCode: r.exitCode, stderr: String(r.stderr), json };
+  return { from, to, sentAt, exitCode: r.exitCode, signal: r.signal, stderr: String(r.stderr), json };
 }
 
 async function recoverAll() {
@@ -181,7 +181,7 @@ describe('edgectl SIGKILLed during a migration, then edgectl recover', () => {
   for (const phase of phases) {
     it(`at ${phase}: ${phase === 'cleanup' ? 'the move is finished' : 'undone, the service on its source'}`, async () => {
       const r = await signalAt(phase, 'SIGKILL');
-      expect(r.exitCode).toBeNull();
+      expect(r.signal, r.stderr).toBe('SIGKILL');
       const outcomes = await recoverAll();
       // verify lasts a few ms once the probe saw the destination answer: the commit may come first.
       const committed = phase === 'cleanup' || (phase === 'verify' && outcomes[0]?.outcome === 'forward');
@@ -204,15 +204,22 @@ describe('the dead-man switch', () => {
     const bound = 2_000 + 5_000;
     // The service answers again on its source before anyone runs recover: within the bound (and a
     // second or two to see it), not at once (it was frozen).
+    let attempts = 0;
     const answeredAt = await (async () => {
       for (;;) {
+        attempts++;
         const o = await cli<OffloadResult>(
           ['offload', '--user', 'mu1', '--count', '1', '--timeout-ms', '1000'],
           30_000,
         );
         if (o.exitCode === 0) {
-          counter += 1;
-          expect(o.json?.result?.tasks[0]?.counter).toBe(counter);
+          // A task sent while the service was frozen timed out here but waited in the socket's queue, and
+          // the thawed service then counted it: the state is intact if the counter went on from where it
+          // was, by one per attempt at most.
+          const seen = o.json?.result?.tasks[0]?.counter ?? 0;
+          expect(seen).toBeGreaterThan(counter);
+          expect(seen).toBeLessThanOrEqual(counter + attempts);
+          counter = seen;
           return Date.now();
         }
         if (Date.now() - r.sentAt > bound + 15_000)
