@@ -8,9 +8,9 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { EdgectlError, ExitCode, errorMessage } from '../errors.js';
 import { Decisions } from './decisions.js';
+import { Experiments } from './experiments.js';
 import {
   Checkpoints,
-  Experiments,
   Gaps,
   Handovers,
   HostFacts,
@@ -221,6 +221,12 @@ export const SCHEMA_MIGRATIONS: readonly string[] = [
     error TEXT
   );
   CREATE INDEX decisions_by_experiment ON decisions(experiment_id, decided_ms);
+  `,
+  // An experiment and its runs (experiments.ts): what export and resume read back.
+  `
+  ALTER TABLE experiments ADD COLUMN parent_id INTEGER REFERENCES experiments(id);
+  ALTER TABLE experiments ADD COLUMN meta TEXT;
+  CREATE INDEX experiments_by_parent ON experiments(parent_id, id);
   `,
 ];
 
