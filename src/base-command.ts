@@ -39,15 +39,17 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
 
   protected flags!: BaseFlags<T>;
   /**
-   * Aborted on the first SIGINT, SIGTERM or SIGHUP (reason: an InterruptedError). Library calls take it and finish
-   * or undo what they have under way before giving up; a third signal quits at once.
+   * Aborted on the first SIGINT, SIGTERM or SIGHUP (reason: an InterruptedError). Library calls take it and
+   * finish or undo what they have under way before giving up; a third signal quits at once.
    */
   protected readonly interrupt = new AbortController();
   private signals = 0;
   private readonly onSignal = (name: NodeJS.Signals): void => {
-    // SIGHUP: the terminal (or the SSH session to this machine) is gone, and so may be stdout and stderr:
-    // a write to them must not end the process with an unhandled error before the undo is done.
-    if (name === 'SIGHUP') for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
+    // SIGHUP: the terminal (or the SSH session to this machine) is gone, and every later write to it fails
+    // with EIO, an 'error' event that would kill the process in the middle of its undo (seen with a pty
+    // closed under node 20). What it writes from now on is lost anyway. (nohup is no shelter: node resets
+    // SIGHUP to its default at start-up; tmux, screen or setsid are.)
+    if (name === 'SIGHUP') for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
     this.signals++;
     if (this.signals === 1) {
       process.stderr.write(
@@ -80,7 +82,7 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
     process.on('SIGHUP', this.onSignal);
   }
 
-  /** The AbortSignal that Ctrl+C (SIGINT) and SIGTERM abort. */
+  /** The AbortSignal that Ctrl+C (SIGINT), SIGTERM and SIGHUP abort. */
   protected get signal(): AbortSignal {
     return this.interrupt.signal;
   }

@@ -18,7 +18,7 @@ export const ExitCode = {
   notReady: 6,
   /** The local machine cannot do what was asked (missing kernel feature, not root, ...). */
   unsupported: 7,
-  /** Interrupted (SIGINT, SIGTERM): what was under way was finished or undone first. */
+  /** Interrupted (SIGINT, SIGTERM, SIGHUP): what was under way was finished or undone first. */
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -58,7 +58,7 @@ export class UnsupportedError extends EdgectlError {
 }
 
 /**
- * Ctrl+C (SIGINT) or SIGTERM reached the command: the reason of the AbortSignal every step receives.
+ * Ctrl+C (SIGINT), SIGTERM or SIGHUP reached the command: the reason of the AbortSignal every step receives.
  * What the step had under way is finished or undone before this reaches the user (exit 130).
  */
 export class InterruptedError extends EdgectlError {

@@ -31,6 +31,58 @@ describe('the state database', () => {
     again.close();
   });
 
+  it('keeps an experiment and its runs: the runs under their parent, each meta saved with its end', () => {
+    const file = join(dir, 'v4.db');
+    // A database of the schema before experiments had parents: its run rows are kept as they were.
+    const old = openState(file);
+    old.db.exec(
+      'DROP TABLE migration_journal; DROP INDEX experiments_by_parent; ALTER TABLE experiments DROP COLUMN meta; ALTER TABLE experiments DROP COLUMN parent_id',
+    );
+    old.db.pragma('user_version = 4');
+    old.db.prepare("INSERT INTO experiments (name, started_ms) VALUES ('before', 5)").run();
+    old.close();
+    const s = openState(file);
+    expect(s.experiments.get(1)).toMatchObject({ name: 'before', parentId: null, meta: null, config: null });
+    const e = s.experiments.start({
+      name: 'x',
+      planner: null,
+      service: null,
+      startedMs: 10,
+      outDir: '/r',
+      config: { seed: 1 },
+      meta: { id: 0 },
+    });
+    const run = (name: string) =>
+      s.experiments.start({
+        name,
+        parentId: e,
+        planner: 'cloud',
+        service: 'simple',
+        startedMs: 20,
+        outDir: '/r',
+        config: null,
+        meta: { run: name },
+      });
+    const a = run('cloud-simple-1');
+    const b = run('cloud-simple-2');
+    s.experiments.saveMeta(a, { run: 'cloud-simple-1', t0: 25 });
+    s.experiments.finish(a, 30, { run: 'cloud-simple-1', complete: true });
+    expect(s.experiments.runsOf(e).map((r) => [r.id, r.finishedMs, r.meta])).toEqual([
+      [a, 30, { run: 'cloud-simple-1', complete: true }],
+      [b, null, { run: 'cloud-simple-2' }],
+    ]);
+    s.experiments.finish(e, 40);
+    expect(s.experiments.get(e)).toMatchObject({
+      parentId: null,
+      finishedMs: 40,
+      config: { seed: 1 },
+      meta: { id: 0 },
+    });
+    s.experiments.reopen(e);
+    expect(s.experiments.get(e)?.finishedMs).toBeNull();
+    s.close();
+  });
+
   it('refuses a database from a newer edgectl', () => {
     const file = join(dir, 'newer.db');
     const s = openState(file);

@@ -4,7 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
 import { ExitCode, UsageError } from '../../lib/errors.js';
-import { type ExperimentResult, runExperiment } from '../../lib/experiment/run.js';
+import {
+  type ExperimentCommon,
+  type ExperimentResult,
+  resumeExperiment,
+  runExperiment,
+} from '../../lib/experiment/run.js';
+import type { ExperimentConfig } from '../../lib/experiment/runs.js';
 import { labSessionDelayMs } from '../../lib/lab/lab.js';
 import { PLANNERS, type PlannerName } from '../../lib/planner/plan.js';
 
@@ -24,13 +30,18 @@ and measurements, reaction delays) go to the results directory as CSV, with meta
 commit, command line, machine; what was emulated) and summary.json (per planner: E2E, processing and
 transmission delay, downtime per run and per handover, migrations, handovers, counter continuity; for each
 pair of planners the difference with its 95% interval), and the report (the verdict first; figures as SVG
-and PNG; report.md) is drawn there. Ctrl+C stops cleanly: what was recorded is kept and the run is marked
-incomplete (exit 130).`;
+and PNG; report.md) is drawn there. The directory is rewritten as each run ends (each file replaced whole),
+so it always holds complete files for the runs that ended; meta.json says which, and whether the experiment
+finished. Ctrl+C, SIGTERM or a closed terminal (SIGHUP) stops cleanly: what was recorded is kept and the run
+is marked incomplete (exit 130). An experiment that stopped, even killed, is finished by --resume ID (its id
+is meta.json's, and is printed at the start): its complete runs are kept, the others run with its own
+settings; edgectl experiment export ID writes its results from the state database alone.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --planner all --service simple --duration 60 --velocity 5',
     '<%= config.bin %> <%= command.id %> --planner nearest,orchestrated --duration 1600 --out results/paper',
     '<%= config.bin %> <%= command.id %> --planner all --repeat 3 --json | jq .result.outDir',
+    '<%= config.bin %> <%= command.id %> --resume 12',
   ];
 
   static override flags = {
@@ -51,10 +62,19 @@ incomplete (exit 130).`;
     repeat: Flags.integer({ summary: 'Repetitions of the whole comparison.', default: 1, min: 1 }),
     out: Flags.string({ summary: 'The results directory (default: results/TESTBED-TIME beside hosts.yml).' }),
     'no-report': Flags.boolean({ summary: 'Write the data only; draw no figures.' }),
+    resume: Flags.integer({
+      summary:
+        'Finish experiment ID (meta.json id): its complete runs kept, the others run, its settings kept.',
+      min: 1,
+    }),
   };
 
-  async run(): Promise<ExperimentResult & { report?: unknown }> {
+  async run(): Promise<ExperimentResult> {
     const f = this.flags;
+    const { metadata } = await this.parse(ExperimentRun);
+    /** Given on the command line, not a default (a resumed experiment keeps its own). */
+    const given = (name: string) =>
+      (f as Record<string, unknown>)[name] !== undefined && !metadata.flags[name]?.setFromDefault;
     const planners = (
       f.planner === 'all'
         ? ['cloud', 'random', 'nearest', 'orchestrated']
@@ -74,67 +94,86 @@ incomplete (exit 130).`;
       .map((s) => s.trim())
       .filter(Boolean);
     const unknown = services.filter((s) => !inv.services.some((x) => x.name === s));
-    if (unknown.length > 0)
+    // A resumed experiment's services are its own: the default need not be in hosts.yml.
+    if (unknown.length > 0 && (f.resume === undefined || given('service')))
       throw new UsageError(`unknown service ${unknown.join(', ')}`, {
         hint: `services in ${f.hosts}: ${inv.services.map((s) => s.name).join(', ')}`,
       });
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-    const outDir = resolve(f.out ?? join(inv.dir, 'results', `${inv.testbed}-${stamp}`));
     const pool = this.sshPool();
     const state = this.openState();
     const version = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8'))
       .version as string;
-    const total = planners.length * services.length * f.repeat;
-    this.note(
-      `Experiment on ${inv.testbed}: ${planners.join(', ')} x ${services.join(', ')} x ${f.repeat}, ${f.duration} s each (${total} runs, about ${Math.ceil((total * (f.duration + 30)) / 60)} min); results in ${outDir}`,
-    );
     let lastProgress = 0;
+    const common: ExperimentCommon = {
+      version,
+      commandLine: ['edgectl', ...(this.id ?? 'experiment:run').split(':'), ...this.argv],
+      sourceDir: fileURLToPath(new URL('../../..', import.meta.url)),
+      labSessionDelayMs: inv.lab ? await labSessionDelayMs(inv).catch(() => null) : null,
+      report: !f['no-report'],
+      signal: this.signal,
+      onNote: (m) => {
+        if (!this.jsonEnabled()) this.note(m);
+        else this.verbose(m);
+      },
+      onProgress: (p) => {
+        if (this.jsonEnabled() || Date.now() - lastProgress < 5000) return;
+        lastProgress = Date.now();
+        this.note(
+          `[${p.run}] ${p.elapsedS}/${p.totalS} s  ${p.users.map((u) => `${u.user} ${u.bs ?? '-'}/${u.host ?? '-'}`).join(', ')}  downtime ${(p.downtimeMs / 1000).toFixed(1)} s  ${p.migrations} migrations  ${p.handovers} handovers`,
+        );
+      },
+    };
     try {
-      const r = await runExperiment(inv, pool, state, {
-        planners,
-        services,
-        durationS: f.duration,
-        ...(velocity !== undefined ? { velocity } : {}),
-        seed: f.seed,
-        repeat: f.repeat,
-        outDir,
-        version,
-        commandLine: ['edgectl', ...(this.id ?? 'experiment:run').split(':'), ...this.argv],
-        sourceDir: fileURLToPath(new URL('../../..', import.meta.url)),
-        labSessionDelayMs: inv.lab ? await labSessionDelayMs(inv).catch(() => null) : null,
-        args: {
+      let r: ExperimentResult;
+      if (f.resume !== undefined) {
+        const asked: Partial<ExperimentConfig> = {
+          ...(given('planner') ? { planners } : {}),
+          ...(given('service') ? { services } : {}),
+          ...(given('duration') ? { durationS: f.duration } : {}),
+          ...(velocity !== undefined ? { velocity } : {}),
+          ...(given('seed') ? { seed: f.seed } : {}),
+          ...(given('repeat') ? { repeat: f.repeat } : {}),
+        };
+        r = await resumeExperiment(inv, pool, state, {
+          ...common,
+          id: f.resume,
+          given: asked,
+          ...(f.out ? { outDir: resolve(f.out) } : {}),
+        });
+      } else {
+        const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+        const outDir = resolve(f.out ?? join(inv.dir, 'results', `${inv.testbed}-${stamp}`));
+        const total = planners.length * services.length * f.repeat;
+        this.note(
+          `Experiment on ${inv.testbed}: ${planners.join(', ')} x ${services.join(', ')} x ${f.repeat}, ${f.duration} s each (${total} runs, about ${Math.ceil((total * (f.duration + 30)) / 60)} min); results in ${outDir}`,
+        );
+        r = await runExperiment(inv, pool, state, {
+          ...common,
           planners,
           services,
-          duration: f.duration,
-          velocity: velocity ?? null,
+          durationS: f.duration,
+          ...(velocity !== undefined ? { velocity } : {}),
           seed: f.seed,
           repeat: f.repeat,
-        },
-        signal: this.signal,
-        onNote: (m) => {
-          if (!this.jsonEnabled()) this.note(m);
-          else this.verbose(m);
-        },
-        onProgress: (p) => {
-          if (this.jsonEnabled() || Date.now() - lastProgress < 5000) return;
-          lastProgress = Date.now();
-          this.note(
-            `[${p.run}] ${p.elapsedS}/${p.totalS} s  ${p.users.map((u) => `${u.user} ${u.bs ?? '-'}/${u.host ?? '-'}`).join(', ')}  downtime ${(p.downtimeMs / 1000).toFixed(1)} s  ${p.migrations} migrations  ${p.handovers} handovers`,
-          );
-        },
-      });
-      for (const w of r.warnings) this.warn(w);
-      let report: unknown;
-      if (!f['no-report'] && r.runs.length > 0) {
-        const { writeReport } = await import('../../lib/experiment/report.js');
-        report = await writeReport(outDir);
+          outDir,
+          args: {
+            planners,
+            services,
+            duration: f.duration,
+            velocity: velocity ?? null,
+            seed: f.seed,
+            repeat: f.repeat,
+          },
+        });
       }
+      for (const w of r.warnings) this.warn(w);
+      const stopped = !r.complete && this.signal.aborted;
       if (!this.jsonEnabled())
         this.say(
-          `${r.complete ? 'Done' : 'Stopped (incomplete)'}: ${r.runs.length} runs. Results: ${outDir}${report ? `; report: ${join(outDir, 'report.md')}` : ''}`,
+          `${r.complete ? 'Done' : 'Stopped (incomplete)'}: experiment ${r.id}, ${r.runs.length} runs. Results: ${r.outDir}${r.report ? `; report: ${join(r.outDir, 'report.md')}` : ''}${r.complete ? '' : `. To finish it: edgectl experiment run --resume ${r.id}`}`,
         );
-      if (!r.complete && this.signal.aborted) this.status = ExitCode.interrupted;
-      return { ...r, ...(report ? { report } : {}) };
+      if (stopped) this.status = ExitCode.interrupted;
+      return r;
     } finally {
       state.close();
       await pool.closeAll();

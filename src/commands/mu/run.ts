@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
-import { UsageError } from '../../lib/errors.js';
+import { errorMessage, UsageError } from '../../lib/errors.js';
 import { MuAgent } from '../../lib/mu/agent.js';
 import type { ByeReport } from '../../lib/mu/agent-protocol.js';
 import { LineSplitter, parseAgentCommand } from '../../lib/mu/agent-protocol.js';
@@ -77,13 +77,13 @@ database itself. Under --json the last line is the envelope, on one line like ev
     });
     process.stdin.on('end', () => agent.stop('stdin closed'));
     process.stdin.on('error', () => agent.stop('stdin closed'));
-    const onHup = () => agent.stop('SIGHUP');
-    process.on('SIGHUP', onHup);
-    this.signal.addEventListener('abort', () => agent.stop('interrupted'), { once: true });
+    // SIGINT, SIGTERM and SIGHUP (base-command.ts): the reason names the signal.
+    this.signal.addEventListener('abort', () => agent.stop(errorMessage(this.signal.reason)), {
+      once: true,
+    });
     try {
       return await agent.run();
     } finally {
-      process.off('SIGHUP', onHup);
       process.stdin.destroy();
     }
   }

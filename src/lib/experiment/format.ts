@@ -14,6 +14,11 @@
  *   decisions.csv    DECISION_COLUMNS: every decision the run's controller acted on (planned and actual
  *                    instants, the planner's estimates and what was measured); absent in results of edgectl before decisions were recorded
  *   report.md, fig4-delay.svg/png, fig5-downtime.svg/png, fig6-handover.svg/png: `experiment report DIR`
+ *
+ * The directory is rewritten as each run ends, every file replaced whole (temp file and rename): at any instant
+ * it holds complete files for the runs that had ended, the CSV files and summary.json first and meta.json last,
+ * so a run listed in meta.json `runs` has its rows in every file. `experiment export ID` writes the same files
+ * from the state database alone.
  */
 
 export const RESULTS_VERSION = 1;
@@ -177,6 +182,11 @@ export interface RunMeta {
 
 export interface ExperimentMeta {
   version: typeof RESULTS_VERSION;
+  /**
+   * The experiment's id in the state database: `edgectl experiment export ID`, `experiment run --resume ID`.
+   * Absent in results written before experiments had one.
+   */
+  id?: number;
   /** `experiment run`'s arguments. */
   args: Record<string, unknown>;
   testbed: string;
@@ -194,9 +204,28 @@ export interface ExperimentMeta {
   /** The size of each service's image on the servers (bytes), for Table I. */
   imageBytes: Record<string, number | null>;
   startedEpochMs: number;
+  /** When the last run ended (when the experiment ended, once `finished`). */
   endedEpochMs: number;
+  /** Every planned run ended complete. */
   complete: boolean;
+  /**
+   * false while the experiment runs, and for good when edgectl was killed during it (`experiment run --resume
+   * ID` finishes it); true once it ended, all its runs done or interrupted. Absent in results written before
+   * the directory was written run by run (they were written at the end).
+   */
+  finished?: boolean;
+  /** Every run of the experiment by name, in the order they run; those not in `runs` have not ended. */
+  plannedRuns?: string[];
+  /** The runs that ended, in the order of `plannedRuns`: complete, or not (interrupted, failed). */
   runs: RunMeta[];
+  /** Each time the experiment was resumed: when, from which command line, by which edgectl. */
+  resumed?: {
+    atEpochMs: number;
+    commandLine: string[];
+    edgectl: string;
+    commit: string | null;
+    dirty: boolean | null;
+  }[];
   /** What was not emulated or measured as the paper did, said plainly. */
   caveats: string[];
   /**

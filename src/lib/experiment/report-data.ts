@@ -112,7 +112,8 @@ const num = z.number();
 const nullableNum = z.number().nullable();
 const hostMap = z.record(z.string(), z.string().nullable());
 
-const runMetaSchema = z.object({
+/** One entry of meta.json `runs` (format.ts RunMeta). */
+export const runMetaSchema = z.object({
   run: z.string(),
   planner: z.string(),
   service: z.string(),
@@ -130,6 +131,9 @@ const runMetaSchema = z.object({
 
 const metaSchema = z.object({
   version: z.literal(RESULTS_VERSION),
+  id: z.number().int().optional(),
+  finished: z.boolean().optional(),
+  plannedRuns: z.array(z.string()).optional(),
   args: z.record(z.string(), z.unknown()).default({}),
   testbed: z.string(),
   inventory: z.unknown(),

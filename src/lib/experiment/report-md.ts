@@ -236,8 +236,14 @@ export function reportMarkdown(input: ReportMarkdownInput): string {
   );
   out.push('');
   if (!meta.complete || !summary.complete || incompleteRuns.length > 0) {
+    const planned = meta.plannedRuns?.length ?? meta.runs.length;
+    const resume = `edgectl experiment run --resume ${meta.id ?? 'ID'}`;
+    const when =
+      meta.finished === false
+        ? ` when this was drawn (it ran still, or edgectl was killed: \`${resume}\` finishes it)`
+        : '';
     out.push(
-      `**This experiment is incomplete.** ${incompleteRuns.length} of ${meta.runs.length} runs did not finish; their rows are kept and counted in the figures and tables (marked * below).`,
+      `**This experiment is incomplete.** ${meta.runs.length} of its ${planned} runs had ended${when}; ${incompleteRuns.length} of them did not finish, their rows kept and counted in the figures and tables (marked * below).`,
     );
     for (const r of incompleteRuns) out.push(`- ${r.run}: ${r.error ?? 'not complete'}`);
     out.push('');

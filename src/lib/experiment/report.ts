@@ -12,10 +12,10 @@
  *
  * Tolerates empty CSV files (no migration, no handover) and incomplete runs (marked in report.md).
  */
-import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { UsageError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { type ResultsData, readResults } from './report-data.js';
 import { checkpointTable, reportMarkdown } from './report-md.js';
 import { render } from './report-render.js';
@@ -189,6 +189,11 @@ export function reportFigures(
 export async function writeReport(dir: string, options: ReportOptions = {}): Promise<ReportResult> {
   const data = await readResults(dir);
   const warnings = [...data.warnings];
+  const planned = data.meta.plannedRuns;
+  if (data.meta.finished === false && planned)
+    warnings.push(
+      `drawn before the experiment ended (it runs, or edgectl was killed): ${data.meta.runs.length} of its ${planned.length} runs had ended`,
+    );
   for (const r of data.meta.runs.filter((x) => !x.complete))
     warnings.push(`run ${r.run} is incomplete${r.error ? ` (${r.error})` : ''}: its rows are included`);
   const files: string[] = [];
@@ -197,8 +202,8 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     const { svg, png } = await render(f.spec);
     const svgPath = join(data.dir, `${f.name}.svg`);
     const pngPath = join(data.dir, `${f.name}.png`);
-    await writeFile(svgPath, svg);
-    await writeFile(pngPath, png);
+    await writeFileAtomic(svgPath, svg);
+    await writeFileAtomic(pngPath, png);
     files.push(svgPath, pngPath);
     figures.push({
       id: f.id,
@@ -226,7 +231,7 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     notes: warnings,
   });
   const mdPath = join(data.dir, 'report.md');
-  await writeFile(mdPath, md);
+  await writeFileAtomic(mdPath, md);
   files.push(mdPath);
   return { dir: data.dir, files, figures, warnings };
 }

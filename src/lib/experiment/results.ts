@@ -3,10 +3,11 @@
  * migration carries the experiment id of the run it belongs to), the CSV files and summary.json of the
  * results directory (format.ts), and the summary's statistics, pure.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { DecisionRecord, StateDb } from '../state/index.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { comparePlanners, type RunSample } from './compare.js';
 import {
   CHECKPOINT_COLUMNS,
@@ -391,7 +392,10 @@ export function summarise(
   return { version: RESULTS_VERSION, complete, planners, comparisons };
 }
 
-/** Writes meta.json, summary.json and the CSV files; returns the paths written. */
+/**
+ * Writes the CSV files, summary.json and meta.json (in that order: meta.json, which lists the runs, comes last),
+ * each replaced whole; returns the paths written, meta.json first.
+ */
 export async function writeResults(
   dir: string,
   meta: ExperimentMeta,
@@ -399,9 +403,7 @@ export async function writeResults(
 ): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const all = (pick: (r: RunRows) => Row[]) => runs.flatMap((r) => pick(r.rows));
-  const files: [string, string][] = [
-    ['meta.json', `${JSON.stringify(meta, null, 2)}\n`],
-    ['summary.json', `${JSON.stringify(summarise(runs, meta.complete), null, 2)}\n`],
+  const tables: [string, string][] = [
     [
       'tasks.csv',
       toCsv(
@@ -445,6 +447,9 @@ export async function writeResults(
       ),
     ],
   ];
-  for (const [name, text] of files) await writeFile(join(dir, name), text);
-  return files.map(([name]) => join(dir, name));
+  for (const [name, text] of tables) await writeFileAtomic(join(dir, name), text);
+  const summary = summarise(runs, meta.complete);
+  await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  await writeFileAtomic(join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  return ['meta.json', 'summary.json', ...tables.map(([name]) => name)].map((name) => join(dir, name));
 }

@@ -14,13 +14,16 @@
  * Every decision is recorded (state.decisions). A monitor round (server statistics, link probes) runs every
  * few seconds beside it. When the duration is over no new handover starts, and the run goes on until the
  * reactions to those inside it have ended (window.ts). Each step that changed the testbed is undone in
- * reverse at the end, however the run ended. Every run's rows go to the results directory (format.ts), and
- * the report is drawn.
+ * reverse at the end, however the run ended. As each run ends its rows go to the results directory
+ * (series.ts, format.ts) and the report is drawn again. An experiment that did not finish (killed, Ctrl+C)
+ * is resumed by its id: the runs that ended complete are kept, the others run, with the configuration it
+ * was started with (runs.ts).
  */
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deploy, reachDocker, undeploy } from '../docker/deploy.js';
 import { errorMessage, UsageError } from '../errors.js';
-import { checkHosts } from '../hosts/check.js';
+import { type ChecksReport, checkHosts } from '../hosts/check.js';
 import { ensureCpuScores } from '../hosts/score.js';
 import type { Inventory, User } from '../inventory/index.js';
 import { getHost, getService, getUser, probeText, route } from '../inventory/index.js';
@@ -49,10 +52,37 @@ import { OrchestratedController } from './controllers/orchestrated.js';
 import { baselinePlacement, ReactiveController } from './controllers/reactive.js';
 import type { ExperimentMeta, RunMeta } from './format.js';
 import { moveService } from './move.js';
-import { downtimeOf, type RunRows, runRows, writeResults } from './results.js';
+import type { ReportResult } from './report.js';
+import { downtimeOf } from './results.js';
+import {
+  type Attempt,
+  configConflicts,
+  type ExperimentConfig,
+  inventoryDigest,
+  plannedRuns,
+  readExperiment,
+  resumePlan,
+} from './runs.js';
+import { type RunRecord, runSeries } from './series.js';
 import { DRAIN_CAP_MS, drain } from './window.js';
 
-export interface ExperimentOptions {
+/** What a new experiment and a resumed one both take. */
+export interface ExperimentCommon {
+  /** The command line that started it, for meta.json (provenance). */
+  commandLine?: string[];
+  /** edgectl's own directory (its git commit goes into meta.json). */
+  sourceDir?: string;
+  /** The local lab's session delay (lab up --session-delay), null when the testbed is not a lab that is up. */
+  labSessionDelayMs?: number | null;
+  version?: string;
+  /** Draw the report after each run (and at the end). */
+  report?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: ExperimentProgress) => void;
+  onNote?: (message: string) => void;
+}
+
+export interface ExperimentOptions extends ExperimentCommon {
   planners: PlannerName[];
   services: string[];
   durationS: number;
@@ -63,19 +93,18 @@ export interface ExperimentOptions {
   outDir: string;
   /** How often orchestrated plans (ms). */
   planEveryMs?: number;
-  /** The command line that started it, for meta.json (provenance). */
-  commandLine?: string[];
-  /** edgectl's own directory (its git commit goes into meta.json). */
-  sourceDir?: string;
-  /** The local lab's session delay (lab up --session-delay), null when the testbed is not a lab that is up. */
-  labSessionDelayMs?: number | null;
   /** How often a monitor round runs (ms). */
   monitorEveryMs?: number;
   args?: Record<string, unknown>;
-  version?: string;
-  signal?: AbortSignal;
-  onProgress?: (p: ExperimentProgress) => void;
-  onNote?: (message: string) => void;
+}
+
+export interface ResumeOptions extends ExperimentCommon {
+  /** The experiment's id (meta.json `id`). */
+  id: number;
+  /** What the command line asked for: each must be what the experiment ran with. */
+  given?: Partial<ExperimentConfig>;
+  /** Where to write the results (default: where the experiment wrote them). */
+  outDir?: string;
 }
 
 export interface ExperimentProgress {
@@ -91,10 +120,14 @@ export interface ExperimentProgress {
 }
 
 export interface ExperimentResult {
+  /** The experiment's id in the state database (experiment export ID, experiment run --resume ID). */
+  id: number;
   outDir: string;
   complete: boolean;
   runs: RunMeta[];
   files: string[];
+  /** The report drawn last (when asked for and a run ended). */
+  report?: ReportResult;
   warnings: string[];
 }
 
@@ -109,18 +142,10 @@ function startBs(inv: Inventory, user: User): string {
   return bs;
 }
 
-export async function runExperiment(
-  inv: Inventory,
-  pool: SshPool,
-  state: StateDb,
-  options: ExperimentOptions,
-): Promise<ExperimentResult> {
-  const warnings: string[] = [];
-  const note = (m: string) => options.onNote?.(m);
-  const signal = options.signal;
-  for (const s of options.services) {
+/** The agents offload on the bundled apps' task protocol: E2E, processing time and the counter come from it. */
+function checkServices(inv: Inventory, services: readonly string[]): void {
+  for (const s of services) {
     const service = getService(inv, s);
-    // The agents offload on the bundled apps' task protocol: E2E, processing time and the counter come from it.
     if (!service.app && service.probe.kind !== 'edgectl')
       throw new UsageError(
         `an experiment drives its users' services with edgectl's task protocol; ${s} is the image ${service.image} with probe: ${probeText(service.probe)}`,
@@ -129,8 +154,15 @@ export async function runExperiment(
   }
   if (inv.users.length === 0)
     throw new UsageError('hosts.yml has no users: an experiment needs at least one');
-  const startedEpochMs = Date.now();
+}
 
+/** Every host ready, and the planner's C_s: measured once per server (hosts check's own score), then kept. */
+async function readyHosts(
+  inv: Inventory,
+  pool: SshPool,
+  state: StateDb,
+  note: (m: string) => void,
+): Promise<ChecksReport> {
   note('Checking the testbed...');
   const check = await checkHosts(inv, pool);
   const notReady = check.hosts.filter((h) => !h.ready);
@@ -139,11 +171,36 @@ export async function runExperiment(
       `not every host is ready: ${notReady.map((h) => `${h.name} (${h.errors[0] ?? 'not ready'})`).join('; ')}`,
       { hint: 'edgectl hosts check says more; edgectl provision prepares the hosts' },
     );
-  // The planner's C_s: measured once per server (hosts check's own score), then kept.
   await ensureCpuScores(inv, pool, state, check.hosts, { force: false });
+  return check;
+}
+
+export async function runExperiment(
+  inv: Inventory,
+  pool: SshPool,
+  state: StateDb,
+  options: ExperimentOptions,
+): Promise<ExperimentResult> {
+  const note = (m: string) => options.onNote?.(m);
+  checkServices(inv, options.services);
+  const config: ExperimentConfig = {
+    planners: options.planners,
+    services: options.services,
+    durationS: options.durationS,
+    velocity: options.velocity ?? null,
+    seed: options.seed,
+    repeat: options.repeat,
+    planEveryMs: options.planEveryMs ?? 1000,
+    monitorEveryMs: options.monitorEveryMs ?? 5000,
+    testbed: inv.testbed,
+    inventorySha256: inventoryDigest(inv.raw),
+  };
+  const startedEpochMs = Date.now();
+  const check = await readyHosts(inv, pool, state, note);
   const snap0 = buildSnapshot(inv, state, { atMs: Date.now() });
   const meta: ExperimentMeta = {
     version: 1,
+    id: 0,
     args: options.args ?? {},
     testbed: inv.testbed,
     inventory: inv.raw,
@@ -175,6 +232,8 @@ export async function runExperiment(
     startedEpochMs,
     endedEpochMs: startedEpochMs,
     complete: false,
+    finished: false,
+    plannedRuns: plannedRuns(config).map((p) => p.run),
     runs: [],
     provenance: {
       ...(options.sourceDir ? sourceRevision(options.sourceDir) : { commit: null, dirty: null }),
@@ -185,8 +244,8 @@ export async function runExperiment(
         strategy: 'delta',
         codec: DEFAULT_CODEC,
         solver: 'auto',
-        planEveryMs: options.planEveryMs ?? 1000,
-        monitorEveryMs: options.monitorEveryMs ?? 5000,
+        planEveryMs: config.planEveryMs,
+        monitorEveryMs: config.monitorEveryMs,
       },
     },
     caveats: [
@@ -201,45 +260,139 @@ export async function runExperiment(
       );
       break;
     }
-
-  const runs: { meta: RunMeta; rows: RunRows }[] = [];
-  let interrupted = false;
-  try {
-    for (let repeat = 1; repeat <= options.repeat && !interrupted; repeat++)
-      for (const service of options.services)
-        for (const planner of options.planners) {
-          if (signal?.aborted) {
-            interrupted = true;
-            break;
-          }
-          const seed = options.seed + repeat - 1;
-          const run = await runOne(
-            inv,
-            pool,
-            state,
-            { ...options, planner, service, repeat, seed },
-            meta,
-            warnings,
-          );
-          runs.push({ meta: run, rows: runRows(state, run, run.windowS ?? options.durationS) });
-          if (!run.complete && signal?.aborted) interrupted = true;
-        }
-  } finally {
-    meta.runs = runs.map((r) => r.meta);
-    meta.endedEpochMs = Date.now();
-    meta.complete =
-      !interrupted &&
-      runs.length === options.repeat * options.services.length * options.planners.length &&
-      runs.every((r) => r.meta.complete);
-  }
-  const files = await writeResults(options.outDir, meta, runs);
-  return { outDir: options.outDir, complete: meta.complete, runs: meta.runs, files, warnings };
+  meta.id = state.experiments.start({
+    name: basename(options.outDir),
+    planner: null,
+    service: null,
+    startedMs: startedEpochMs,
+    outDir: options.outDir,
+    config,
+    meta,
+  });
+  note(`Experiment ${meta.id} (resume it with edgectl experiment run --resume ${meta.id} should it stop)`);
+  return carryOut(inv, pool, state, options, { config, meta, outDir: options.outDir, kept: [] });
 }
 
-interface OneOptions extends ExperimentOptions {
+/**
+ * Carries on with experiment `options.id` where it stopped: its complete runs are kept, the others run (a run
+ * that was under way starts again from its clean start), with the configuration it was started with. A flag
+ * that asks for something else (another duration, another hosts.yml) is refused (UsageError) before the
+ * testbed is touched.
+ */
+export async function resumeExperiment(
+  inv: Inventory,
+  pool: SshPool,
+  state: StateDb,
+  options: ResumeOptions,
+): Promise<ExperimentResult> {
+  const note = (m: string) => options.onNote?.(m);
+  const stored = readExperiment(state, options.id);
+  const { config, meta } = stored;
+  const conflicts = configConflicts(config, {
+    ...options.given,
+    testbed: inv.testbed,
+    inventorySha256: inventoryDigest(inv.raw),
+  });
+  if (conflicts.length > 0)
+    throw new UsageError(
+      `experiment ${options.id} would not be the same experiment resumed like this: ${conflicts.join('; ')}`,
+      { hint: 'give --resume alone (it keeps the experiment’s own settings), or start a new experiment' },
+    );
+  checkServices(inv, config.services);
+  const outDir = options.outDir ?? stored.record.outDir;
+  if (!outDir) throw new UsageError(`experiment ${options.id} has no results directory: give --out`);
+  const planned = plannedRuns(config);
+  const { kept, toRun } = resumePlan(planned, stored.attempts);
+  note(
+    `Resuming experiment ${options.id}: ${planned.length - toRun.length} of ${planned.length} runs kept, ${toRun.map((p) => p.run).join(', ') || 'none'} to run`,
+  );
+  if (toRun.length > 0) await readyHosts(inv, pool, state, note);
+  const revision = options.sourceDir ? sourceRevision(options.sourceDir) : { commit: null, dirty: null };
+  meta.resumed = [
+    ...(meta.resumed ?? []),
+    {
+      atEpochMs: Date.now(),
+      commandLine: options.commandLine ?? [],
+      edgectl: options.version ?? 'unknown',
+      commit: revision.commit,
+      dirty: revision.dirty,
+    },
+  ];
+  state.experiments.reopen(options.id);
+  return carryOut(inv, pool, state, options, { config, meta, outDir, kept });
+}
+
+/** The experiment's runs (series.ts), each run by runOne below. */
+async function carryOut(
+  inv: Inventory,
+  pool: SshPool,
+  state: StateDb,
+  options: ExperimentCommon,
+  x: { config: ExperimentConfig; meta: ExperimentMeta; outDir: string; kept: Attempt[] },
+): Promise<ExperimentResult> {
+  const warnings: string[] = [];
+  const { config, meta } = x;
+  const velocity = config.velocity ?? undefined;
+  const r = await runSeries<ReportResult>({
+    state,
+    outDir: x.outDir,
+    meta,
+    planned: plannedRuns(config),
+    kept: x.kept,
+    durationS: config.durationS,
+    velocity: velocity ?? inv.users[0]?.trajectory.speed ?? 0,
+    runOne: (p, record) =>
+      runOne(
+        inv,
+        pool,
+        state,
+        {
+          ...options,
+          planner: p.planner as PlannerName,
+          service: p.service,
+          repeat: p.repeat,
+          seed: p.seed,
+          durationS: config.durationS,
+          ...(velocity === undefined ? {} : { velocity }),
+          planEveryMs: config.planEveryMs,
+          monitorEveryMs: config.monitorEveryMs,
+        },
+        meta,
+        warnings,
+        record,
+      ),
+    ...(options.report
+      ? {
+          report: async (dir: string) => {
+            // Loaded only when drawn: vega and resvg cost the CLI's start-up.
+            const { writeReport } = await import('./report.js');
+            return writeReport(dir);
+          },
+        }
+      : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    warn: (m) => warnings.push(m),
+  });
+  return {
+    id: meta.id ?? 0,
+    outDir: x.outDir,
+    complete: r.complete,
+    runs: r.runs,
+    files: r.files,
+    ...(r.report ? { report: r.report } : {}),
+    warnings,
+  };
+}
+
+interface OneOptions extends ExperimentCommon {
   planner: PlannerName;
   service: string;
   repeat: number;
+  seed: number;
+  durationS: number;
+  velocity?: number;
+  planEveryMs: number;
+  monitorEveryMs: number;
 }
 
 /** A step of a run that changed the testbed, and how to put it back (run in reverse when the run ends). */
@@ -259,7 +412,8 @@ async function runOne(
   o: OneOptions,
   meta: ExperimentMeta,
   warnings: string[],
-): Promise<RunMeta> {
+  record: RunRecord,
+): Promise<void> {
   const name = `${o.planner}-${o.service}-${o.repeat}`;
   const signal = o.signal;
   const note = (m: string) => o.onNote?.(`[${name}] ${m}`);
@@ -282,33 +436,10 @@ async function runOne(
   const trajectories = Object.fromEntries(
     inv.users.map((u) => [u.name, o.velocity ? { ...u.trajectory, speed: o.velocity } : u.trajectory]),
   );
-  const startedEpochMs = Date.now();
-  const experimentId = state.experiments.start({
-    name,
-    planner: o.planner,
-    service: o.service,
-    startedMs: startedEpochMs,
-    outDir: o.outDir,
-    config: {
-      planner: o.planner,
-      service: o.service,
-      repeat: o.repeat,
-      seed: o.seed,
-      velocity: o.velocity ?? null,
-    },
-  });
-  const runMeta: RunMeta = {
-    run: name,
-    planner: o.planner,
-    service: o.service,
-    repeat: o.repeat,
-    startedEpochMs,
-    endedEpochMs: startedEpochMs,
-    complete: false,
-    velocity: o.velocity ?? inv.users[0]?.trajectory.speed ?? 0,
-    seed: o.seed,
-    experimentId,
-  };
+  // The run's row and meta (series.ts): filled in here, saved once the run knows its start instant.
+  const runMeta = record.meta;
+  const experimentId = runMeta.experimentId;
+  const startedEpochMs = runMeta.startedEpochMs;
   /** The baselines' rule for a user on a base station (orchestrated starts where nearest would). */
   const placeBy = (planner: PlannerName, u: UserRun, bs: string): string | null => {
     const c = baselinePlacement(topology, isBaseline(planner) ? planner : 'nearest', random, users, u, bs);
@@ -331,7 +462,7 @@ async function runOne(
     warn,
     note,
   };
-  const planEveryMs = o.planEveryMs ?? 1000;
+  const planEveryMs = o.planEveryMs;
   const undo: Undo[] = [];
   let t0 = now();
   try {
@@ -395,6 +526,8 @@ async function runOne(
     t0 = now();
     until.ms = t0 + o.durationS * 1000;
     runMeta.startedEpochMs = Math.round(t0);
+    // Should edgectl be killed from here on, export and resume know this run's rows from its start instant.
+    record.save();
     note(`running for ${o.durationS} s`);
     const settleMs = settleTime(inv);
     // Server statistics and link probes beside the run, through long-lived shells (no agents: they run here).
@@ -403,7 +536,7 @@ async function runOne(
     const monitoring = runMonitor(inv, pool, state, {
       users: [],
       durationMs: o.durationS * 1000 + settleMs + DRAIN_CAP_MS,
-      intervalMs: o.monitorEveryMs ?? 5000,
+      intervalMs: o.monitorEveryMs,
       experimentId,
       signal: monitorStop.signal,
     }).catch((err: unknown) => warn(`monitor: ${errorMessage(err)}`));
@@ -449,10 +582,7 @@ async function runOne(
   } finally {
     for (const step of undo.reverse())
       await step.run().catch((err: unknown) => warn(`${step.what}: ${errorMessage(err)}`));
-    runMeta.endedEpochMs = Date.now();
-    state.experiments.finish(experimentId, runMeta.endedEpochMs);
   }
-  return runMeta;
 
   /** What the lifecycle keeps of a report (where the user is, its clock), then the controller's turn. */
   function onReport(c: Controller, u: UserRun, r: AgentReport): void {

@@ -8,10 +8,10 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { EdgectlError, ExitCode, errorMessage } from '../errors.js';
 import { Decisions } from './decisions.js';
+import { Experiments } from './experiments.js';
 import { Journals } from './journal.js';
 import {
   Checkpoints,
-  Experiments,
   Gaps,
   Handovers,
   HostFacts,
@@ -223,7 +223,13 @@ export const SCHEMA_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX decisions_by_experiment ON decisions(experiment_id, decided_ms);
   `,
-  // v5: the migration journal (src/lib/state/journal.ts): what an unfinished migration made where.
+  // An experiment and its runs (experiments.ts): what export and resume read back.
+  `
+  ALTER TABLE experiments ADD COLUMN parent_id INTEGER REFERENCES experiments(id);
+  ALTER TABLE experiments ADD COLUMN meta TEXT;
+  CREATE INDEX experiments_by_parent ON experiments(parent_id, id);
+  `,
+  // v6: the migration journal (src/lib/state/journal.ts): what an unfinished migration made where.
   `
   CREATE TABLE migration_journal (
     migration_id INTEGER PRIMARY KEY REFERENCES migrations(id) ON DELETE CASCADE,

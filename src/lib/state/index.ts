@@ -1,6 +1,7 @@
 export { migrate, openState, SCHEMA_MIGRATIONS, StateDb, StateError } from './db.js';
 export type { DecisionRecord, NewDecision } from './decisions.js';
 export { Decisions } from './decisions.js';
+export { type ExperimentRecord, Experiments } from './experiments.js';
 export type { JournalEntry, JournalOwner, StepRecord, StepStatus } from './journal.js';
 export { Journals } from './journal.js';
 export type {

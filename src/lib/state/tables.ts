@@ -559,28 +559,3 @@ export class HostStats {
       .all(host, host) as HostStat[];
   }
 }
-
-export class Experiments {
-  constructor(private readonly db: Database.Database) {}
-
-  start(e: {
-    name: string;
-    planner: string | null;
-    service: string | null;
-    startedMs: number;
-    outDir: string | null;
-    config: unknown;
-  }): number {
-    return Number(
-      this.db
-        .prepare(
-          'INSERT INTO experiments (name, planner, service, started_ms, out_dir, config) VALUES (@name, @planner, @service, @startedMs, @outDir, @config)',
-        )
-        .run({ ...e, config: JSON.stringify(e.config ?? null) }).lastInsertRowid,
-    );
-  }
-
-  finish(id: number, finishedMs: number): void {
-    this.db.prepare('UPDATE experiments SET finished_ms = ? WHERE id = ?').run(finishedMs, id);
-  }
-}
