@@ -12,6 +12,7 @@ import {
 } from '../../lib/experiment/run.js';
 import type { ExperimentConfig } from '../../lib/experiment/runs.js';
 import { labSessionDelayMs } from '../../lib/lab/lab.js';
+import { recover } from '../../lib/migration/recover.js';
 import { PLANNERS, type PlannerName } from '../../lib/planner/plan.js';
 
 export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> {
@@ -124,6 +125,18 @@ settings; edgectl experiment export ID writes its results from the state databas
       },
     };
     try {
+      // Migrations an earlier (killed) experiment or migrate left unfinished are ended first: the runs
+      // deploy every user's service afresh, over whatever such a migration left on the servers.
+      for (const o of await recover(inv, pool, state, { onProgress: (m) => this.note(m) })) {
+        if (o.outcome === 'busy')
+          throw new UsageError(`a migration of ${o.user} is under way: ${o.error}`, {
+            hint: 'wait for it to end',
+          });
+        if (o.outcome === 'failed')
+          throw new UsageError(`an unfinished migration of ${o.user} could not be ended: ${o.error}`, {
+            hint: 'fix what it names, then edgectl recover',
+          });
+      }
       let r: ExperimentResult;
       if (f.resume !== undefined) {
         const asked: Partial<ExperimentConfig> = {
