@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -59,6 +60,8 @@ function tree(): string[] {
 
 function tarOf(files: Record<string, string>): Buffer {
   const src = mkdtempSync(join(top, 'src-'));
+  // As a sender's directories may be: the receiver's own stays 0700 all the same.
+  chmodSync(src, 0o755);
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(join(src, name, '..'), { recursive: true });
     writeFileSync(join(src, name), text);
@@ -151,7 +154,9 @@ describe('the receiver', () => {
     const text = receiverScript('/var/lib/edgectl/migrations/paper-fig3');
     expect(text).toContain("root='/var/lib/edgectl/migrations/paper-fig3'");
     expect(text).toContain(`version='${RECEIVER_VERSION}'`);
-    expect(text).toContain(`exec ${shellJoin(['tar', ...TAR_FLAGS_ARGV, '-x', '-C'])} "$dir"`);
+    expect(text).toContain(
+      `exec ${shellJoin(['tar', ...TAR_FLAGS_ARGV, '--no-overwrite-dir', '-x', '-C'])} "$dir"`,
+    );
     expect(() => receiverScript("/x'; rm -rf /; '")).toThrow();
   });
 });

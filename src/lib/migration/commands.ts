@@ -159,7 +159,7 @@ function sshOptions(to: RsyncTarget): string[] {
  * staging root, ID a migration's directory, LEAF one channel's (letters, digits, `.`, `_` and `-` only,
  * never starting with a dot: no `..`, no slash, no space). It makes the directory, new (made by nobody
  * else before, so that nothing an earlier session unpacked, a link out of the staging, can be followed),
- * 0700, prints `ready` and runs `tar -x` into it with TAR_FLAGS_ARGV. Anything else is refused with a
+ * 0700 (tar leaves it so), prints `ready` and runs `tar -x` into it with TAR_FLAGS_ARGV. Anything else is refused with a
  * message on stderr and exit 2. VERSION: a hash of the script, so that a migration with another
  * edgectl's tar flags fails at once, saying to provision again, instead of unpacking differently.
  */
@@ -198,7 +198,8 @@ const RECEIVER_TEMPLATE = [
   'mkdir -p "$root/$id/dst"',
   'mkdir "$dir" 2>/dev/null || refuse "$dir exists already, or cannot be made (a channel\'s directory is always new)"',
   'echo ready',
-  `exec tar ${shellJoin(TAR_FLAGS_ARGV)} -x -C "$dir"`,
+  // --no-overwrite-dir: the archive's `.` would give the directory the mode of the sender's (0755 there).
+  `exec tar ${shellJoin(TAR_FLAGS_ARGV)} --no-overwrite-dir -x -C "$dir"`,
   '',
 ].join('\n');
 
