@@ -45,4 +45,56 @@ describe('the lab session delay', () => {
     expect(at).toBeGreaterThanOrEqual(before - 1);
     expect(at).toBeLessThanOrEqual(after);
   });
+
+  it('runs the forced command of the session’s key (as sshd would without the script), else the command', () => {
+    const host = { name: 'h', sessionLog: join(dir, 'sessions2.log') } as LabHostPlan;
+    const keys = join(dir, 'keys');
+    writeFileSync(
+      keys,
+      [
+        'ssh-ed25519 AAAAfree controller',
+        'from="198.18.1.11",restrict,command="echo forced: $SSH_ORIGINAL_COMMAND" ssh-ed25519 AAAAtestbed edgectl-testbed:x',
+        '',
+      ].join('\n'),
+    );
+    const script = join(dir, 'session2.sh');
+    writeFileSync(script, sessionScript(host, 10, [join(dir, 'none'), keys]));
+    const session = (key: string | undefined, command: string) => {
+      const auth = join(dir, 'auth');
+      if (key) writeFileSync(auth, `publickey ssh-ed25519 ${key}\n`);
+      return spawnSync('bash', ['-c', `. ${script}`], {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          SSH_ORIGINAL_COMMAND: command,
+          ...(key ? { SSH_USER_AUTH: auth } : { SSH_USER_AUTH: '' }),
+        },
+      });
+    };
+    // The forced command runs, with the client's request in SSH_ORIGINAL_COMMAND; the request itself does not.
+    expect(session('AAAAtestbed', 'echo pwned').stdout).toBe('forced: echo pwned\n');
+    expect(session('AAAAfree', 'echo free').stdout).toBe('free\n');
+    expect(session(undefined, 'echo no auth info').stdout).toBe('no auth info\n');
+  });
+});
+
+describe('the lab’s sshd', () => {
+  it('reads keys only from root’s keys directory outside the checkout, with StrictModes', async () => {
+    const inv = await loadInventory(new URL('../../hosts.yml', import.meta.url).pathname);
+    const plan = planLab(inv);
+    const host = plan.hosts[0]!;
+    expect(plan.keysDir).toBe(`/run/edgectl/${inv.testbed}/keys`);
+    const config = sshdConfig(plan, host, 2000);
+    const files = /^AuthorizedKeysFile (.*)$/m.exec(config)?.[1]?.split(' ') ?? [];
+    expect(files).toEqual([
+      `${plan.keysDir}/authorized_keys`,
+      `${plan.keysDir}/authorized_keys.provisioned.${host.name}`,
+    ]);
+    expect(config).toContain(`HostKey ${plan.keysDir}/`);
+    for (const f of [...files, host.hostKey]) expect(f.startsWith(inv.dir)).toBe(false);
+    expect(config).toContain('\nStrictModes yes\n');
+    expect(config).not.toContain('StrictModes no');
+    // What the session script needs to honour a key's forced command.
+    expect(config).toContain('\nExposeAuthInfo yes\n');
+  });
 });

@@ -1,6 +1,7 @@
 /**
  * The data channel of a migration's downtime, run for real through sh on this machine: the SSH session
- * to the destination is replaced by a local `sh -c` running the same receiver command, so the FIFO, the
+ * to the destination is replaced by a local `sh` running the testbed's receiver (the forced command of
+ * the testbed key) with the channel's request in SSH_ORIGINAL_COMMAND, as sshd would, so the FIFO, the
  * holder, the readiness handshake, the send and the close are all exercised.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,10 +15,13 @@ import {
   closeChannelArgv,
   openChannelArgv,
   type RsyncTarget,
+  receiveCommand,
+  receiverScript,
   rsyncBatchArgv,
   rsyncPatchArgv,
   sendArgv,
 } from '../../src/lib/migration/commands.js';
+import { shellQuote } from '../../src/lib/remote/quote.js';
 
 const target: RsyncTarget = {
   user: 'root',
@@ -29,9 +33,21 @@ const target: RsyncTarget = {
 };
 
 let dir: string;
+/** The staging root of the receiver, and a channel's directory under it. */
+let stage: string;
+let receiver: string;
+const intoOf = (leaf: string) => join(stage, '1', 'dst', leaf);
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'edgectl-channel-'));
+  stage = join(dir, 'stage');
+  receiver = join(dir, 'receive');
+  writeFileSync(receiver, receiverScript(stage));
 });
+
+/** The receiver's side of a channel as sshd runs it for the testbed key: its request in SSH_ORIGINAL_COMMAND. */
+function receiverSide(request: string): string {
+  return `SSH_ORIGINAL_COMMAND=${shellQuote(request)} exec sh ${shellQuote(receiver)}`;
+}
 afterEach(() => {
   spawnSync('sh', closeChannelArgv(join(dir, 'chan')).slice(1));
   rmSync(dir, { recursive: true, force: true });
@@ -42,8 +58,7 @@ function localOpen(chan: string, into: string, before = ''): string[] {
   const argv = openChannelArgv(chan, target, into);
   const at = argv.indexOf('ssh');
   expect(argv[at + argv.slice(at).indexOf('root@198.18.1.12')]).toBe('root@198.18.1.12');
-  const receiver = argv.at(-1)!;
-  return [...argv.slice(0, at), 'sh', '-c', `${before}${receiver}`];
+  return [...argv.slice(0, at), 'sh', '-c', `${before}${receiverSide(argv.at(-1)!)}`];
 }
 
 function run(argv: string[]): { code: number; stdout: string; stderr: string } {
@@ -59,7 +74,9 @@ function run(argv: string[]): { code: number; stdout: string; stderr: string } {
 describe('the data channel', () => {
   it('opens before the data exists, then carries a directory whole and reports its size', () => {
     const chan = join(dir, 'chan');
-    const into = join(dir, 'dst', 'in');
+    const into = intoOf('in');
+    // The channel asks the receiver for its directory, and nothing else.
+    expect(openChannelArgv(chan, target, into).at(-1)).toBe(receiveCommand(into));
     // The receiver is up (and has made its directory) before anything is sent.
     expect(run(localOpen(chan, into))).toMatchObject({ code: 0 });
     expect(existsSync(into)).toBe(true);
@@ -76,12 +93,14 @@ describe('the data channel', () => {
 
   it('starts without waiting, and is waited for only when the data is due', () => {
     const chan = join(dir, 'chan');
-    const into = join(dir, 'dst', 'in');
+    const into = intoOf('in');
     const noWait = openChannelArgv(chan, target, into, { wait: false });
     expect(noWait[2]).not.toContain('until grep -qx ready');
     // The receiver's side takes a while to come up (a login shell): the start returns before it is ready.
     const at = noWait.indexOf('ssh');
-    expect(run([...noWait.slice(0, at), 'sh', '-c', `sleep 1; ${noWait.at(-1)}`]).code).toBe(0);
+    expect(run([...noWait.slice(0, at), 'sh', '-c', `sleep 1; ${receiverSide(noWait.at(-1)!)}`]).code).toBe(
+      0,
+    );
     expect(existsSync(join(chan, 'out')) && readFileSync(join(chan, 'out'), 'utf8')).not.toContain('ready');
     // channelReadyArgv waits for it; the channel then carries data as one opened and waited for at once.
     const ready = run(channelReadyArgv(chan));
@@ -96,7 +115,7 @@ describe('the data channel', () => {
 
   it('says so when a channel started without waiting never comes up', () => {
     const chan = join(dir, 'chan');
-    const noWait = openChannelArgv(chan, target, join(dir, 'in'), { wait: false });
+    const noWait = openChannelArgv(chan, target, intoOf('in'), { wait: false });
     const at = noWait.indexOf('ssh');
     expect(run([...noWait.slice(0, at), 'sh', '-c', 'echo "refused" >&2; exit 255']).code).toBe(0);
     const r = run(channelReadyArgv(chan));
@@ -106,14 +125,14 @@ describe('the data channel', () => {
   });
 
   it('fails to open, with the receiver’s words, when the destination side cannot start', () => {
-    const r = run(localOpen(join(dir, 'chan'), join(dir, 'in'), 'echo "no such shell" >&2; exit 3; '));
+    const r = run(localOpen(join(dir, 'chan'), intoOf('in'), 'echo "no such shell" >&2; exit 3; '));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/did not start \(exit 3\): no such shell/);
   });
 
   it('refuses to send through a channel whose receiver has gone', () => {
     const chan = join(dir, 'chan');
-    expect(run(localOpen(chan, join(dir, 'in'), 'trap "" PIPE; ')).code).toBe(0);
+    expect(run(localOpen(chan, intoOf('in'), 'trap "" PIPE; ')).code).toBe(0);
     // The receiver dies (a cut link, a killed session): the send says so instead of hanging.
     const pid = Number(readFileSync(join(chan, 'ssh.pid'), 'utf8'));
     process.kill(pid, 'SIGKILL');
@@ -129,7 +148,7 @@ describe('the data channel', () => {
 
   it('closes an unused channel: its processes end and its files go', () => {
     const chan = join(dir, 'chan');
-    expect(run(localOpen(chan, join(dir, 'in'))).code).toBe(0);
+    expect(run(localOpen(chan, intoOf('in'))).code).toBe(0);
     const pids = ['ssh.pid', 'holder.pid'].map((f) => Number(readFileSync(join(chan, f), 'utf8')));
     expect(run(closeChannelArgv(chan)).code).toBe(0);
     expect(existsSync(chan)).toBe(false);

@@ -1,13 +1,18 @@
-import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path, { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getUser, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
+import { receiverPath, receiverScript, stagingRoot } from '../../src/lib/migration/commands.js';
 import { findUserRule, switchUserArgv } from '../../src/lib/provision/paths.js';
 import {
   type HostFacts,
   hostUnits,
   type LatencyMethod,
   type TrustMaterial,
+  trustUnits,
 } from '../../src/lib/provision/plan.js';
 import { describeCmd } from '../../src/lib/provision/provision.js';
 import { sysctlUnit } from '../../src/lib/provision/units.js';
@@ -224,5 +229,70 @@ describe('AP NAT', () => {
       ['-F', 'EDGECTL-NAT'],
       ['-X', 'EDGECTL-NAT'],
     ]);
+  });
+});
+
+describe('host-to-host trust', () => {
+  const unitsOf = (material: TrustMaterial) => trustUnits(inv, material);
+  const byId = (material: TrustMaterial, id: string) => unitsOf(material).find((u) => u.id === id)!;
+
+  it('authorises the testbed key for the receiver only, from the servers’ data addresses', () => {
+    const apply = byId(trust, 'authorized key').decide(['0 0']).apply;
+    expect(apply).toHaveLength(1);
+    const line = apply[0]!.argv.at(-3);
+    expect(line).toBe(
+      `from="198.18.1.10,198.18.1.11,198.18.1.12,198.18.1.13",restrict,command="${receiverPath('paper-fig3')}" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITEST edgectl-testbed:paper-fig3`,
+    );
+    // Exactly our line, and only it: current; an old unrestricted line of ours as well: not.
+    expect(byId(trust, 'authorized key').decide(['1 1']).current).toBe(true);
+    expect(byId(trust, 'authorized key').decide(['1 2']).current).toBe(false);
+    expect(byId(trust, 'authorized key').decide(['0 1']).current).toBe(false);
+  });
+
+  it('installs the receiver before the key that runs it; a reset removes the key first', () => {
+    const ids = unitsOf(trust).map((u) => u.id);
+    expect(ids.indexOf('receiver')).toBeLessThan(ids.indexOf('authorized key'));
+  });
+
+  it('the receiver is current only as root’s 0755 file with this edgectl’s script, and removed only when it is edgectl’s', () => {
+    const unit = byId(trust, 'receiver');
+    const script = receiverScript(stagingRoot('paper-fig3'));
+    expect(unit.decide([`0 755\n---\n${script}`]).current).toBe(true);
+    expect(unit.decide([`0 775\n---\n${script}`]).current).toBe(false);
+    expect(unit.decide([`1000 755\n---\n${script}`]).current).toBe(false);
+    expect(unit.decide([`0 755\n---\n${script.replace('set -eu', 'set -u')}`]).current).toBe(false);
+    expect(unit.decide(['none\n---\n']).current).toBe(false);
+    expect(unit.decide([`0 755\n---\n${script}`]).apply[0]?.stdin).toBe(script);
+    expect(unit.decide(['none\n---\n']).reset).toEqual([]);
+    expect(unit.decide(['0 755\n---\n#!/bin/sh\necho somebody else’s\n']).reset).toEqual([]);
+    expect(unit.decide([`0 755\n---\n${script}`]).reset).toHaveLength(1);
+  });
+
+  it('refuses to install the receiver where others than root can write (here: under /tmp)', () => {
+    const [install] = byId(trust, 'receiver').decide(['none\n---\n']).apply;
+    const dir = mkdtempSync(join(tmpdir(), 'edgectl-receiver-'));
+    try {
+      const target = join(dir, 'lib', 'receive-x');
+      const argv = [...install!.argv.slice(0, -1), target];
+      const r = spawnSync(argv[0]!, argv.slice(1), { input: install!.stdin, encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      // /tmp: 1777.
+      expect(r.stderr).toMatch(/ is not root's alone \(owner and mode: \d+ \d+\): no forced command/);
+      expect(existsSync(target)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a reset (no key material) removes the key by its marker', () => {
+    const unit = byId({ privateKey: '', publicKey: '', knownHosts: '' }, 'authorized key');
+    const v = unit.decide(['0 1']);
+    expect(v.reset).toHaveLength(1);
+    expect(v.reset[0]!.argv.slice(-3)).toEqual([
+      '',
+      'edgectl-testbed:paper-fig3',
+      'edgectl-testbed-paper-fig3',
+    ]);
+    expect(unit.decide(['0 0']).reset).toEqual([]);
   });
 });

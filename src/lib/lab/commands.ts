@@ -122,7 +122,3 @@ export function dockerdArgv(host: LabHostPlan): string[] {
 export function keygenArgv(file: string, comment: string): string[] {
   return ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file];
 }
-
-export function publicKeyArgv(privateKey: string): string[] {
-  return ['ssh-keygen', '-y', '-f', privateKey];
-}

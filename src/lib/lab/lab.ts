@@ -4,7 +4,7 @@
  */
 
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import {
 import type { Inventory } from '../inventory/index.js';
 import { helperFiles } from '../netem/nfqueue.js';
 import { LocalExecutor, runChecked, SshPool, shellJoin } from '../remote/index.js';
+import { readOwnPrivateKey } from '../remote/keys.js';
 import { knownHostsName } from '../remote/known-hosts.js';
 import type { Executor } from '../remote/types.js';
 import { sleep, waitFor } from '../util/time.js';
@@ -34,10 +35,10 @@ import {
   keygenArgv,
   labNamespaces,
   namespaceSysctlArgv,
-  publicKeyArgv,
   sshdArgv,
 } from './commands.js';
 import {
+  authorizedKeysFiles,
   dockerDaemonConfig,
   type LabHostPlan,
   type LabPaths,
@@ -284,6 +285,10 @@ export async function labDown(
   };
 }
 
+/**
+ * The public half of the key pair at `file` (made where missing), derived from the private key, which
+ * must be root's alone (readOwnPrivateKey): the lab's sshds accept that key as root.
+ */
 async function ensureKey(exec: Executor, file: string, comment: string): Promise<string> {
   if (!existsSync(file)) {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });
@@ -295,11 +300,14 @@ async function ensureKey(exec: Executor, file: string, comment: string): Promise
     await rename(`${fresh}.pub`, `${file}.pub`);
     await rename(fresh, file);
   }
-  if (existsSync(`${file}.pub`)) return (await readFile(`${file}.pub`, 'utf8')).trim();
-  return (await runChecked(exec, publicKeyArgv(file))).stdout.trim();
+  return (await readOwnPrivateKey(file)).publicKey;
 }
 
-/** Replaces the lines of `names` in a known_hosts file (other lines kept) with `lines`. */
+/**
+ * Replaces the lines of `names` in a known_hosts file (other lines kept) with `lines`: a new file beside
+ * it, renamed over it (root writes here, in a directory its owner may not be root: a link put in the
+ * place of the file, or of the new file, is replaced, never followed).
+ */
 async function upsertKnownHosts(
   file: string,
   names: readonly string[],
@@ -315,10 +323,17 @@ async function upsertKnownHosts(
     // a new file
   }
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, `${[...kept, ...lines].join('\n')}\n`, { mode: 0o600 });
+  const fresh = `${file}.${process.pid}.new`;
+  await rm(fresh, { force: true });
+  await writeFile(fresh, `${[...kept, ...lines].join('\n')}\n`, { mode: 0o600, flag: 'wx' });
+  await rename(fresh, file);
 }
 
-/** Keys: the lab users' keys (generated where missing), every host's own host key, known_hosts. */
+/**
+ * Keys: the lab users' keys (generated where missing), every host's own host key, known_hosts. The keys
+ * the sshds accept and their host keys go to the lab's keys directory (root's, 0700); the users' keys stay
+ * where hosts.yml puts them, but only keys root owns alone are accepted.
+ */
 async function prepareKeys(exec: Executor, inv: Inventory, plan: LabPlan): Promise<void> {
   const problems: string[] = [];
   for (const h of inv.hosts) {
@@ -330,8 +345,15 @@ async function prepareKeys(exec: Executor, inv: Inventory, plan: LabPlan): Promi
   if (problems.length > 0) throw new UsageError(`cannot build a lab: ${problems.join('; ')}`);
   const identities = [...new Set(inv.hosts.map((h) => h.ssh.identityFile!))];
   const publics = await Promise.all(identities.map((f) => ensureKey(exec, f, `edgectl-lab-${plan.testbed}`)));
-  await mkdir(plan.stateDir, { recursive: true, mode: 0o700 });
-  await writeFile(plan.authorizedKeys, `${publics.join('\n')}\n`, { mode: 0o600 });
+  // The runtime directory as writeHostFiles makes it (0755), the keys directory inside it root's alone.
+  await mkdir(plan.runDir, { recursive: true, mode: 0o755 });
+  await mkdir(plan.keysDir, { recursive: true, mode: 0o700 });
+  // Made by root on /run; made 0700 again should it have been made otherwise.
+  await chmod(plan.keysDir, 0o700);
+  const authorized = `${plan.authorizedKeys}.new`;
+  await rm(authorized, { force: true });
+  await writeFile(authorized, `${publics.join('\n')}\n`, { mode: 0o600, flag: 'wx' });
+  await rename(authorized, plan.authorizedKeys);
 
   const byFile = new Map<string, { names: string[]; lines: string[] }>();
   for (const [i, h] of inv.hosts.entries()) {
@@ -404,7 +426,8 @@ async function writeHostFiles(plan: LabPlan, sessionDelayMs: number): Promise<vo
     plan.hosts.map(async (h) => {
       await mkdir(h.runDir, { recursive: true, mode: 0o755 });
       await writeFile(h.sshdConfig, sshdConfig(plan, h, sessionDelayMs));
-      if (sessionDelayMs > 0) await writeFile(h.sessionScript, sessionScript(h, sessionDelayMs));
+      if (sessionDelayMs > 0)
+        await writeFile(h.sessionScript, sessionScript(h, sessionDelayMs, authorizedKeysFiles(plan, h)));
       if (h.docker) {
         await writeFile(h.docker.configFile, dockerDaemonConfig());
         await mkdir(h.docker.dataRoot, { recursive: true, mode: 0o711 });
@@ -559,9 +582,13 @@ async function labUpSteps(
   const planText = `${JSON.stringify(built, null, 2)}\n`;
   const current = await labStatus(inv, options);
   const samePlan = existsSync(planFile) && (await readFile(planFile, 'utf8')) === planText;
-  await step(opts, 'keys', () => prepareKeys(exec, inv, plan));
-  throwIfInterrupted(signal);
+  // The keys live in the runtime directory, which clearing leftovers removes: on each path, after that.
+  const keys = async () => {
+    await step(opts, 'keys', () => prepareKeys(exec, inv, plan));
+    throwIfInterrupted(signal);
+  };
   if (current.up && samePlan) {
+    await keys();
     const images = await loadImages(inv, opts);
     throwIfInterrupted(signal);
     return { ...current, built: false, steps, images };
@@ -573,6 +600,7 @@ async function labUpSteps(
     linkExists(plan.controller.ifname) &&
     [plan.hubNs, ...plan.hosts.map((h) => h.ns)].every((n) => namespaces.has(n));
   if (wired) {
+    await keys();
     const dead = (name: string, what: 'sshd' | 'dockerd') =>
       current.hosts.find((x) => x.name === name)?.[what] === false;
     const sshd = plan.hosts.filter((h) => dead(h.name, 'sshd'));
@@ -605,6 +633,7 @@ async function labUpSteps(
   }
   try {
     throwIfInterrupted(signal);
+    await keys();
     await step(
       opts,
       'network',

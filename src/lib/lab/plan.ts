@@ -24,6 +24,7 @@ import {
   serverHosts,
 } from '../inventory/index.js';
 import { parseCidrParts, prefixMask } from '../inventory/net.js';
+import { shellQuote } from '../remote/quote.js';
 
 /** Every lab address must lie in the range set aside for network benchmarking (RFC 2544). */
 export const LAB_RANGE = '198.18.0.0/15';
@@ -86,10 +87,13 @@ export interface LabPlan {
   hubNs: string;
   /** Prefix of every namespace of this lab (`edgectl.T.`), the hub excluded. */
   nsPrefix: string;
-  /** Generated files kept across runs: keys, known_hosts (beside the hosts file). */
-  stateDir: string;
   /** Runtime files: sockets, pid files, configs, logs. Removed by `lab down`. */
   runDir: string;
+  /**
+   * What grants root on the lab's hosts: the keys their sshds accept and their host keys. Root's, 0700,
+   * outside the checkout (whoever owns it need not be root), inside runDir (removed by `lab down`).
+   */
+  keysDir: string;
   /** Docker data roots (images survive `lab down`; `lab down --purge` removes them). */
   dataDir: string;
   controller: { ifname: string; hubIfname: string; cidr: string; address: string };
@@ -109,7 +113,6 @@ export interface LabPlan {
 }
 
 export interface LabPaths {
-  stateDir?: string;
   runRoot?: string;
   dataRoot?: string;
 }
@@ -154,8 +157,8 @@ export function planLab(inv: Inventory, paths: LabPaths = {}): LabPlan {
   const tb = inv.testbed;
   const hubNs = `edgectl.${tb}`;
   const nsPrefix = `${hubNs}.`;
-  const stateDir = paths.stateDir ?? join(inv.dir, '.edgectl', 'lab');
   const runDir = join(paths.runRoot ?? '/run/edgectl', tb);
+  const keysDir = join(runDir, 'keys');
   const dataDir = join(paths.dataRoot ?? '/var/lib/edgectl', tb);
   const first = inv.hosts[0];
   if (!first) throw new UsageError('lab: the inventory has no hosts');
@@ -252,7 +255,7 @@ export function planLab(inv: Inventory, paths: LabPaths = {}): LabPlan {
   const hosts: LabHostPlan[] = inv.hosts.map((h) => {
     const ns = hostNs(h.name);
     const hostRun = join(runDir, h.name);
-    const hostKey = join(stateDir, 'hostkeys', h.name, 'ssh_host_ed25519_key');
+    const hostKey = join(keysDir, `ssh_host_ed25519_key.${h.name}`);
     const serverIndex = servers.findIndex((s) => s.name === h.name);
     const dockerPlan =
       serverIndex < 0
@@ -304,8 +307,8 @@ export function planLab(inv: Inventory, paths: LabPaths = {}): LabPlan {
     testbed: tb,
     hubNs,
     nsPrefix,
-    stateDir,
     runDir,
+    keysDir,
     dataDir,
     controller,
     managementSubnet,
@@ -317,7 +320,7 @@ export function planLab(inv: Inventory, paths: LabPaths = {}): LabPlan {
     routes,
     hosts,
     allAddresses,
-    authorizedKeys: join(stateDir, 'authorized_keys'),
+    authorizedKeys: join(keysDir, 'authorized_keys'),
     edgectlBin: join(runDir, 'edgectl'),
   };
 }
@@ -327,18 +330,31 @@ export function provisionedKeys(plan: LabPlan, host: LabHostPlan): string {
   return `${plan.authorizedKeys}.provisioned.${host.name}`;
 }
 
+/** Every file the sshd of a lab host reads keys from, in its order. */
+export function authorizedKeysFiles(plan: LabPlan, host: LabHostPlan): string[] {
+  return [plan.authorizedKeys, provisionedKeys(plan, host)];
+}
+
 /**
  * With a session delay (meant for tests: every new SSH session then costs what a slow login shell costs
  * on real machines, conda or pyenv in ~/.bashrc), sshd runs this in the user's own login shell before the
  * session's command: it logs the session, waits, then runs the command in that same shell, as sshd would.
+ * sshd's ForceCommand (this script) overrides the forced command of a key (`command=` in `keyFiles`, the
+ * testbed key's receiver; a value without quotes inside): the script runs that one instead, found by the key sshd names in
+ * $SSH_USER_AUTH (ExposeAuthInfo), so the lab's keys are as restricted as on a real host.
  */
-export function sessionScript(host: LabHostPlan, delayMs: number): string {
+export function sessionScript(host: LabHostPlan, delayMs: number, keyFiles: readonly string[] = []): string {
+  const files = keyFiles.map((f) => shellQuote(f)).join(' ');
   return [
     `# edgectl lab: every SSH session of host ${host.name} (lab up --session-delay ${delayMs})`,
     `printf '%s %.300s\\n' "$(date +%s%3N)" "$(printf '%s' "\${SSH_ORIGINAL_COMMAND:-(login shell)}" | tr '\\n' ' ')" >>${host.sessionLog}`,
     `sleep ${(delayMs / 1000).toFixed(3)}`,
-    'if [ -z "$SSH_ORIGINAL_COMMAND" ]; then exec "$SHELL" -l; fi',
-    'eval "$SSH_ORIGINAL_COMMAND"',
+    `edgectl_key=$(sed -n 's/^publickey [^ ]* \\([^ ]*\\).*/\\1/p' "\${SSH_USER_AUTH:-/dev/null}" 2>/dev/null | tail -n 1)`,
+    // The files through cat: awk would stop at the first that does not exist (no key provisioned yet).
+    `edgectl_forced=$([ -z "$edgectl_key" ] || cat ${files || '/dev/null'} 2>/dev/null | k=$edgectl_key LC_ALL=C awk '{ for (i = 1; i < NF; i++) if ($i == ENVIRON["k"]) { if (match($0, /command="[^"]*"/)) print substr($0, RSTART + 9, RLENGTH - 10); exit } }')`,
+    'if [ -n "$edgectl_forced" ]; then eval "$edgectl_forced"',
+    'elif [ -z "$SSH_ORIGINAL_COMMAND" ]; then exec "$SHELL" -l',
+    'else eval "$SSH_ORIGINAL_COMMAND"; fi',
     '',
   ].join('\n');
 }
@@ -346,9 +362,9 @@ export function sessionScript(host: LabHostPlan, delayMs: number): string {
 /** The sshd_config of one lab host (sessionDelayMs > 0: every session goes through sessionScript). */
 export function sshdConfig(plan: LabPlan, host: LabHostPlan, sessionDelayMs = 0): string {
   // The hosts of a lab share this machine's files, root's home included: keys that provision authorises
-  // (host-to-host trust) go to a file of the lab host's own (one per host, as on real machines: hosts
-  // provisioned at the same time would otherwise rewrite one file at once), named to sessions by
-  // EDGECTL_AUTHORIZED_KEYS;
+  // (host-to-host trust) go to a file of the lab host's own (one per host, as on real machines), in the
+  // lab's keys directory (root's alone, like every file sshd reads keys from: StrictModes), named to
+  // sessions by EDGECTL_AUTHORIZED_KEYS;
   // EDGECTL_BIN is the edgectl commands run on this host (offload on the mu host) unless hosts.yml names one.
   const env = [
     `EDGECTL_LAB_HOST=${host.name}`,
@@ -362,13 +378,14 @@ export function sshdConfig(plan: LabPlan, host: LabHostPlan, sessionDelayMs = 0)
     `Port ${host.sshPort}`,
     'ListenAddress 0.0.0.0',
     `HostKey ${host.hostKey}`,
-    `AuthorizedKeysFile ${plan.authorizedKeys} ${provisionedKeys(plan, host)}`,
+    `AuthorizedKeysFile ${authorizedKeysFiles(plan, host).join(' ')}`,
     `PidFile ${host.sshdPidFile}`,
     'PermitRootLogin prohibit-password',
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
     'UsePAM no',
-    'StrictModes no',
+    'StrictModes yes',
+    ...(sessionDelayMs > 0 ? ['ExposeAuthInfo yes'] : []),
     'MaxSessions 64',
     'MaxStartups 100:30:200',
     'LogLevel ERROR',

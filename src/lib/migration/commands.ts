@@ -6,7 +6,13 @@
  * directory) and `rootfs.tar` (the container's writable layer: the overlay upper directory, whiteouts and
  * xattrs included), so that files the app wrote move with it.
  */
+import { createHash } from 'node:crypto';
 import { shellJoin } from '../remote/quote.js';
+
+/** Where the migrations of a testbed keep their files on a host (each in a directory of its own). */
+export function stagingRoot(testbed: string): string {
+  return `/var/lib/edgectl/migrations/${testbed}`;
+}
 
 /** Where a migration keeps its files on a host (`src` and `dst` differ: lab hosts share one filesystem). */
 export function stagingDir(testbed: string, migrationId: number, side: 'src' | 'dst'): string {
@@ -18,7 +24,8 @@ export function checkpointDir(dockerRoot: string, containerId: string, name: str
   return `${dockerRoot}/containers/${containerId}/checkpoints/${name}`;
 }
 
-const TAR_FLAGS_ARGV = ['--xattrs', '--xattrs-include=trusted.*', '--numeric-owner'];
+/** tar's flags for every archive of a migration, made and unpacked (also by the receiver, receive.ts). */
+export const TAR_FLAGS_ARGV = ['--xattrs', '--xattrs-include=trusted.*', '--numeric-owner'];
 const TAR_FLAGS = shellJoin(TAR_FLAGS_ARGV);
 
 /** Takes a snapshot: the checkpoint's images and the writable layer. Prints the snapshot's size in bytes. */
@@ -146,10 +153,81 @@ function sshOptions(to: RsyncTarget): string[] {
 }
 
 /**
+ * The receiver: what the testbed key may do on a server, as the forced command of its line in
+ * authorized_keys (provision installs it at receiverPath). It takes one request, `edgectl-receive VERSION
+ * DIR` (SSH_ORIGINAL_COMMAND, never parsed by a shell), where DIR is ROOT/ID/dst/LEAF: ROOT the testbed's
+ * staging root, ID a migration's directory, LEAF one channel's (letters, digits, `.`, `_` and `-` only,
+ * never starting with a dot: no `..`, no slash, no space). It makes the directory, new (made by nobody
+ * else before, so that nothing an earlier session unpacked, a link out of the staging, can be followed),
+ * 0700 (tar leaves it so), prints `ready` and runs `tar -x` into it with TAR_FLAGS_ARGV. Anything else is refused with a
+ * message on stderr and exit 2. VERSION: a hash of the script, so that a migration with another
+ * edgectl's tar flags fails at once, saying to provision again, instead of unpacking differently.
+ */
+const RECEIVER_TEMPLATE = [
+  '#!/bin/sh',
+  '# edgectl: the receiver of migration data for the testbed key (the forced command of its line in',
+  '# authorized_keys). It unpacks one data channel into a new directory of the staging root, nothing else.',
+  'set -eu',
+  'umask 077',
+  "root='@ROOT@'",
+  "version='@VERSION@'",
+  'refuse() { printf "edgectl-receive: %s\\n" "$1" >&2; exit 2; }',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+  'cmd=${SSH_ORIGINAL_COMMAND-}',
+  'case $cmd in',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+  '  "edgectl-receive $version $root/"*) rest=${cmd#"edgectl-receive $version $root/"} ;;',
+  '  "edgectl-receive $version "*) refuse "not a directory of $root" ;;',
+  '  "edgectl-receive "*) refuse "this receiver is of another edgectl version ($version): run edgectl provision with the edgectl that migrates" ;;',
+  '  *) refuse "this key only receives migration data; refused: $(printf %.100s "$cmd" | tr -c "[:alnum:]/._ -" "?")" ;;',
+  'esac',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+  'id=${rest%%/*}',
+  'case $rest in',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+  '  "$id/dst/"*) leaf=${rest#"$id/dst/"} ;;',
+  '  *) refuse "not ID/dst/LEAF under $root" ;;',
+  'esac',
+  // Character lists spelled out: a range like a-z can match other characters in some locales.
+  'an=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789',
+  'case $id in ""|[!$an]*|*[!$an._-]*) refuse "bad migration directory name" ;; esac',
+  'case $leaf in ""|[!$an]*|*[!$an._-]*) refuse "bad channel directory name" ;; esac',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+  '[ ${#id} -le 64 ] && [ ${#leaf} -le 64 ] || refuse "name too long"',
+  'dir=$root/$id/dst/$leaf',
+  'mkdir -p "$root/$id/dst"',
+  'mkdir "$dir" 2>/dev/null || refuse "$dir exists already, or cannot be made (a channel\'s directory is always new)"',
+  'echo ready',
+  // --no-overwrite-dir: the archive's `.` would give the directory the mode of the sender's (0755 there).
+  `exec tar ${shellJoin(TAR_FLAGS_ARGV)} --no-overwrite-dir -x -C "$dir"`,
+  '',
+].join('\n');
+
+/** The receiver's version: changes with its script (and so with TAR_FLAGS_ARGV). */
+export const RECEIVER_VERSION = createHash('sha256').update(RECEIVER_TEMPLATE).digest('hex').slice(0, 12);
+
+/** The receiver for the staging root `root` (stagingRoot(testbed) on the servers), as installed. */
+export function receiverScript(root: string): string {
+  if (!/^\/[A-Za-z0-9._/-]+$/.test(root)) throw new Error(`not a staging root: ${root}`);
+  return RECEIVER_TEMPLATE.replace('@ROOT@', root).replace('@VERSION@', RECEIVER_VERSION);
+}
+
+/** Where provision installs a testbed's receiver on every server (root's, 0755). */
+export function receiverPath(testbed: string): string {
+  return `/usr/local/lib/edgectl/receive-${testbed}`;
+}
+
+/** What a data channel asks of the receiver: `dir` made anew and the archive unpacked into it. */
+export function receiveCommand(dir: string): string {
+  return `edgectl-receive ${RECEIVER_VERSION} ${dir}`;
+}
+
+/**
  * A data channel (run on the source): one carries the pre-migration image, one what the downtime sends;
- * both open before the final checkpoint. One SSH session to the destination whose remote side, a `tar -x`
- * into `toDir`, is already running, fed from a FIFO in `chan`. A new SSH session costs the destination its login shell (a user's ~/.bashrc: 0.1-2 s on
- * real machines); this pays it before the service stops. A `sleep` holds the FIFO open for writing so
+ * both open before the final checkpoint. One SSH session to the destination whose remote side, the
+ * testbed's receiver (the forced command of the testbed key: a `tar -x` into `toDir`, see receiverScript),
+ * is already running, fed from a FIFO in `chan`. A new SSH session costs the destination its login shell
+ * (a user's ~/.bashrc: 0.1-2 s on real machines); this pays it before the service stops. A `sleep` holds the FIFO open for writing so
  * that the session starts now; `send` writes the archive, then ends the holder: the receiver sees the end
  * of its input, unpacks the rest and exits. Prints nothing; fails when the receiver does not come up.
  */
@@ -159,7 +237,7 @@ export function openChannelArgv(
   toDir: string,
   options: { wait?: boolean } = {},
 ): string[] {
-  const receiver = `${shellJoin(['mkdir', '-p', toDir])} && echo ready && exec ${shellJoin(['tar', ...TAR_FLAGS_ARGV, '-x', '-C', toDir])}`;
+  const receiver = receiveCommand(toDir);
   const script = [
     'set -eu',
     'c=$1; shift',

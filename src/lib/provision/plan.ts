@@ -12,8 +12,9 @@
  * - mu hosts: each user's own address, a routing table per base station (default route via that AP),
  *   a fwmark rule per table, and one MARK rule per user choosing the table (a handover replaces that one
  *   rule in place: atomic); rp_filter off on the radio side; a per-user uplink cap per radio interface;
- * - servers: the testbed's key pair, its public half authorised, known_hosts of every server's data
- *   address, so that one server can push checkpoint data straight to another.
+ * - servers: the testbed's key pair, its public half authorised for one command only (the receiver of
+ *   migration data, installed beside it) from the servers' data addresses, known_hosts of every server's
+ *   data address, so that one server can push checkpoint data straight to another.
  */
 import { join } from 'node:path';
 import { EdgectlError, ExitCode } from '../errors.js';
@@ -28,6 +29,7 @@ import {
   serverHosts,
   type User,
 } from '../inventory/index.js';
+import { receiverPath, receiverScript, stagingRoot } from '../migration/commands.js';
 import {
   ADDR_LABEL,
   flushTableArgv,
@@ -86,6 +88,13 @@ import {
   wantedTree,
 } from '../netem/tc.js';
 import { knownHostsName } from '../remote/known-hosts.js';
+import {
+  authorizedKeyLine,
+  legacyKeyMarker,
+  probeKeyArgv,
+  testbedKeyMarker,
+  writeKeyArgv,
+} from './authorized-keys.js';
 import { cmd, sha256, sysctlUnit, type Unit, writeFileCmd } from './units.js';
 
 /** Until the mobility model sets it from the RSSI: the top 802.11n rate (HT40, two streams). */
@@ -536,19 +545,71 @@ export function serverKnownHosts(inv: Inventory, hostKeys: Map<string, string>):
     .concat('\n');
 }
 
-export function testbedKeyMarker(inv: Inventory): string {
-  return `edgectl-testbed-${inv.testbed}`;
+/**
+ * The testbed's receiver on a server (see receiverScript): written beside it and renamed over it, root's
+ * and 0755, in a directory tree that only root can write to (checked up to /: whoever could replace the
+ * file could run anything as the key's user). Removed by a reset only when it is edgectl's.
+ */
+function receiverUnit(inv: Inventory): Unit {
+  const path = receiverPath(inv.testbed);
+  const script = receiverScript(stagingRoot(inv.testbed));
+  const header = script.split('\n').slice(0, 2).join('\n');
+  const install = [
+    'set -eu',
+    'p=$1; umask 022',
+    'mkdir -p "$(dirname "$p")"',
+    'x=$(readlink -f -- "$(dirname "$p")")',
+    'while :; do',
+    '  s=$(stat -c "%u %a" "$x")',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+    '  [ "${s%% *}" = 0 ] && [ $((0${s#* } & 022)) = 0 ] || { echo "$x is not root\'s alone (owner and mode: $s): no forced command is installed under it" >&2; exit 1; }',
+    '  [ "$x" != / ] || break',
+    '  x=$(dirname "$x")',
+    'done',
+    't=$(mktemp "$p.XXXXXX")',
+    'cat >"$t" && chown 0:0 "$t" && chmod 755 "$t" && mv -f "$t" "$p" || { rm -f "$t"; exit 1; }',
+  ].join('\n');
+  return {
+    id: 'receiver',
+    probes: [
+      [
+        'sh',
+        '-c',
+        'stat -c "%u %a" "$1" 2>/dev/null || echo none; echo ---; cat "$1" 2>/dev/null',
+        'receiver',
+        path,
+      ],
+    ],
+    decide([out = '']) {
+      const at = out.indexOf('\n---\n');
+      const meta = at < 0 ? '' : out.slice(0, at);
+      const text = at < 0 ? '' : out.slice(at + 5);
+      return {
+        current: meta === '0 755' && text === script,
+        apply: [cmd(['sh', '-c', install, 'receiver', path], script)],
+        reset: text.startsWith(header)
+          ? [cmd(['sh', '-c', 'rm -f "$1"; rmdir "$(dirname "$1")" 2>/dev/null; true', 'receiver', path])]
+          : [],
+      };
+    },
+  };
 }
 
 export function trustUnits(inv: Inventory, trust: TrustMaterial): Unit[] {
   const dir = trustDirOnHost(inv);
   const keyFile = `${dir}/id_ed25519`;
   const khFile = `${dir}/known_hosts`;
-  const line = `${trust.publicKey.trim().split(/\s+/).slice(0, 2).join(' ')} ${testbedKeyMarker(inv)}`;
-  const marker = testbedKeyMarker(inv);
-  // The lab's sshd names another file in EDGECTL_AUTHORIZED_KEYS; real hosts use the user's own.
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for the remote shell
-  const authFile = '${EDGECTL_AUTHORIZED_KEYS:-$HOME/.ssh/authorized_keys}';
+  const marker = testbedKeyMarker(inv.testbed);
+  const legacy = legacyKeyMarker(inv.testbed);
+  // A reset has no key material: it removes by marker.
+  const line = trust.publicKey.trim()
+    ? authorizedKeyLine({
+        publicKey: trust.publicKey,
+        from: [...new Set(serverHosts(inv).map((s) => s.dataAddress))],
+        command: receiverPath(inv.testbed),
+        marker,
+      })
+    : '';
   return [
     {
       id: 'testbed key',
@@ -567,30 +628,20 @@ export function trustUnits(inv: Inventory, trust: TrustMaterial): Unit[] {
         };
       },
     },
+    // Before the key that is forced to run it.
+    receiverUnit(inv),
     {
       id: 'authorized key',
-      probes: [
-        [
-          'sh',
-          '-c',
-          `f=${authFile}; echo "$(grep -c -x -F -- "$1" "$f" 2>/dev/null) $(grep -c -F -- "$2" "$f" 2>/dev/null)"`,
-          'auth',
-          line,
-          marker,
-        ],
-      ],
+      probes: [probeKeyArgv(line, marker, legacy)],
       decide([out = '']) {
         const [exact = 0, count = 0] = out
           .trim()
           .split(/\s+/)
           .map((n) => Number(n || '0'));
-        // Rewrites the file without our old lines, then appends the current one, under a lock on the file
-        // (several hosts can share one, e.g. a home directory over NFS, and be provisioned at once).
-        const rewrite = `f=${authFile}; mkdir -p "$(dirname "$f")"; exec 9>>"$f"; flock 9; t="$f.edgectl.$$"; grep -v -F -- "$2" "$f" > "$t"; cat "$t" > "$f"; rm -f "$t"`;
         return {
           current: exact === 1 && count === 1,
-          apply: [cmd(['sh', '-c', `${rewrite}; printf '%s\\n' "$1" >> "$f"`, 'auth', line, marker])],
-          reset: count > 0 ? [cmd(['sh', '-c', rewrite, 'auth', line, marker])] : [],
+          apply: [cmd(writeKeyArgv(line, marker, legacy))],
+          reset: count > 0 ? [cmd(writeKeyArgv('', marker, legacy))] : [],
         };
       },
     },

@@ -4,7 +4,7 @@
  * provisioning made and nothing else; `dryRun` reads and reports without changing anything.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errorMessage, InterruptedError, UnsupportedError } from '../errors.js';
 import {
@@ -26,7 +26,9 @@ import {
   type SshPool,
   shellJoin,
 } from '../remote/index.js';
+import { readOwnPrivateKey } from '../remote/keys.js';
 import type { Executor } from '../remote/types.js';
+import { testbedKeyMarker } from './authorized-keys.js';
 import {
   type HostFacts,
   hostUnits,
@@ -161,20 +163,18 @@ async function trustMaterial(inv: Inventory, pool: SshPool): Promise<TrustMateri
       '-N',
       '',
       '-C',
-      `edgectl-testbed-${inv.testbed}`,
+      testbedKeyMarker(inv.testbed),
       '-f',
       fresh,
     ]);
     await rename(`${fresh}.pub`, `${file}.pub`);
     await rename(fresh, file);
   }
+  // Only a key of this user's alone is authorised (its public half derived from it, not read from .pub).
+  const key = await readOwnPrivateKey(file);
   const hostKeys = new Map<string, string>();
   for (const s of serverHosts(inv)) hostKeys.set(s.name, (await pool.connect(s)).hostKey);
-  return {
-    privateKey: await readFile(file, 'utf8'),
-    publicKey: await readFile(`${file}.pub`, 'utf8'),
-    knownHosts: serverKnownHosts(inv, hostKeys),
-  };
+  return { ...key, knownHosts: serverKnownHosts(inv, hostKeys) };
 }
 
 interface ReadFacts extends HostFacts {
@@ -333,6 +333,36 @@ async function converge(
     describeCmd(failed.c),
     outcome.stderr.trim(),
   );
+}
+
+/**
+ * What provision does on one host, for a list of units given by the caller (e.g. the trust units of
+ * another testbed): read, decide, apply (or reset) in one script. The report says what changed; a failed
+ * change is in its `error`, as in provision's result.
+ */
+export async function convergeUnits(
+  exec: Executor,
+  units: Unit[],
+  options: Pick<ProvisionOptions, 'reset' | 'dryRun'> = {},
+): Promise<HostProvision> {
+  const report: HostProvision = {
+    name: exec.host,
+    role: '',
+    changed: false,
+    commands: [],
+    units: [],
+    latencyEmulated: null,
+    latencyMethod: null,
+  };
+  try {
+    await converge(exec, units, report, options, () => {});
+  } catch (err) {
+    report.error =
+      err instanceof StepFailed
+        ? { message: err.message, ...(err.stderr ? { stderr: err.stderr } : {}) }
+        : { message: errorMessage(err) };
+  }
+  return report;
 }
 
 export async function provision(
