@@ -52,6 +52,7 @@ import {
   closeMasterArgv,
   criuRestoreSecondsArgv,
   deltaArgv,
+  makeStagingArgv,
   manifestArgv,
   openChannelArgv,
   pagesDiffArgv,
@@ -602,8 +603,8 @@ export class Migration {
           this.side(getHost(this.inv, this.req.to), 'dst'),
         ]);
         await Promise.all([
-          this.exec(this.src, ['mkdir', '-p', this.src.staging], 'preparing'),
-          this.exec(this.dst, ['mkdir', '-p', this.dst.staging], 'preparing'),
+          this.exec(this.src, makeStagingArgv(this.src.staging), 'preparing'),
+          this.exec(this.dst, makeStagingArgv(this.dst.staging), 'preparing'),
         ]);
         // The session that takes longest to start (the pre-migration image's channel: a login shell on the
         // destination) starts now, beside the rest of the preparation.
