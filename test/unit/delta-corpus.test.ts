@@ -250,18 +250,41 @@ describe('the xdelta3 codec’s patch script', () => {
       message: /refused: .*pre\/criu\/fifo is not a regular file or directory/,
     },
     {
+      name: 'an encoded difference cut short (xdelta3 itself)',
+      setUp: (w) => {
+        const vcdiff = join(w.delta, 'criu', 'pages-1.img.vcdiff');
+        writeFileSync(vcdiff, readFileSync(vcdiff).subarray(0, 20));
+      },
+      message: /xdelta3: /,
+    },
+    {
+      name: 'an encoded difference of garbage (xdelta3 itself)',
+      setUp: (w) => writeFileSync(join(w.delta, 'criu', 'pages-1.img.vcdiff'), Buffer.alloc(4096, 0xff)),
+      message: /xdelta3: /,
+    },
+    {
       name: 'a newline in a name of the earlier snapshot (removal reads names a line at a time)',
       setUp: (w) => writeFileSync(join(w.pre, 'criu', 'a\n..'), 'x'),
       message: /refused: a name with a control character: .*pre\/criu\/a\?\.\./,
     },
   ];
 
+  it('replaces an output that is a symbolic link, not what it points to', () => {
+    const w = xdelta3World();
+    symlinkSync(w.sentinel, w.out);
+    const before = tree(w.sentinel, []);
+    const p = run(patchArgv(w.pre, w.delta, w.out));
+    expect(p.code, p.stderr).toBe(0);
+    expect(lstatSync(w.out).isDirectory()).toBe(true);
+    expect(tree(w.sentinel, [])).toEqual(before);
+  });
+
   it.each(cases.map((c) => [c.name, c] as const))('refuses %s', (_name, c) => {
     const w = xdelta3World();
     c.setUp(w);
     refused(w, patchArgv(w.pre, w.delta, w.out), c.message);
-    // Refused before anything was written; only a "same" for a missing file is seen while patching.
-    if (!/unchanged/.test(c.message.source)) expect(existsSync(w.out)).toBe(false);
+    // Refused before anything was written, but for what is seen only while patching.
+    if (!/unchanged|xdelta3/.test(c.message.source)) expect(existsSync(w.out)).toBe(false);
   });
 });
 
