@@ -50,7 +50,8 @@ const sh = (script: string, ...args: string[]) => {
 describe('staging is private', () => {
   it('makes the staging root 0700 (also one an earlier edgectl left 0755) and every directory below', () => {
     const root = join(work, 'migrations');
-    mkdirSync(root, { mode: 0o755 });
+    // Left 0755 by an earlier edgectl: the root, and a migration's directory of another state database.
+    mkdirSync(join(root, 'lab', '7'), { recursive: true, mode: 0o755 });
     const dir = join(root, 'lab', '7', 'src');
     const r = run(makeStagingArgv(dir, root));
     expect(r.code, r.stderr).toBe(0);

@@ -26,8 +26,9 @@ export function stagingDir(testbed: string, migrationId: number, side: 'src' | '
 }
 
 /**
- * Creates a migration's staging directory (beneath `root`), private: the root made 0700 even where an
- * earlier edgectl left it 0755, the directories below created 0700.
+ * Creates a migration's staging directory (beneath `root`), private: it and every directory up to the
+ * root made 0700, also those an earlier edgectl left 0755 (a staging directory of the same testbed and
+ * id can be there from another state database).
  */
 export function makeStagingArgv(dir: string, root: string = STAGING_ROOT): string[] {
   if (!dir.startsWith(`${root}/`)) throw new Error(`staging directory ${dir} is not beneath ${root}`);
@@ -35,9 +36,11 @@ export function makeStagingArgv(dir: string, root: string = STAGING_ROOT): strin
     'set -eu',
     'umask 077',
     'root=$1; dir=$2',
-    'mkdir -p "$root"',
-    'chmod 0700 "$root"',
     'mkdir -p "$dir"',
+    'd=$dir',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+    'while [ "$d" != "$root" ]; do chmod 0700 "$d"; d=${d%/*}; done',
+    'chmod 0700 "$root"',
   ].join('\n');
   return ['sh', '-c', script, 'staging', root, dir];
 }
