@@ -15,7 +15,8 @@
 #                  mu               mobile users: networking + sshd, and a node >= 20
 #                                   and an edgectl that runs (offload and the
 #                                   migration probe run `edgectl mu ...` there)
-#                  controller, all  everything (the controller also runs the local lab)
+#                  controller, all  everything (the controller also runs the local lab,
+#                                   and the test suites: attr, acl, libcap2-bin)
 #   --check      only report what is missing; install nothing
 #   --edgectl PATH  role mu: the edgectl the controller runs here (hosts.yml's
 #                hosts[].edgectlPath); default $EDGECTL_BIN, else edgectl in PATH
@@ -81,6 +82,10 @@ readonly PKGS_BASE=(iptables iproute2 openssh-server iputils-ping)
 readonly PKGS_SERVER=(docker.io criu rsync xdelta3 busybox-static)
 # The controller drives the other hosts.
 readonly PKGS_CONTROLLER=(openssh-client)
+# The controller also runs edgectl's test suites: they set and read the xattrs, POSIX ACLs and file
+# capabilities a migration carries (attr, acl, libcap2-bin). Their unit tier also builds edgectl-pages
+# under AddressSanitizer: gcc (PKGS_DELAY) brings libasan and libubsan with it.
+readonly PKGS_TESTS=(attr acl libcap2-bin)
 # Wired hosts (cloud, edge, ap) build edgectl-delay, the link-latency helper for kernels without netem;
 # servers also build edgectl-pages with its gcc and libc6-dev (it needs no other library).
 readonly PKGS_DELAY=(gcc libc6-dev libnetfilter-queue-dev)
@@ -91,6 +96,7 @@ declare -rA PKG_COMMAND=(
   [iptables]=iptables [iproute2]=ip [openssh-server]=sshd [openssh-client]=ssh [iputils-ping]=ping
   [docker.io]=dockerd [criu]=criu [rsync]=rsync [xdelta3]=xdelta3 [busybox-static]=busybox
   [gcc]=gcc [libc6-dev]=gcc [libnetfilter-queue-dev]=gcc
+  [attr]=setfattr [acl]=setfacl [libcap2-bin]=setcap
 )
 
 # Fallback CRIU (used only where the distribution's criu fails on the running
@@ -242,7 +248,7 @@ case $ROLE in
   cloud | edge) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_SERVER[@]}" "${PKGS_DELAY[@]}") ;;
   ap) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_DELAY[@]}") ;;
   mu) ROLE_PKGS=("${PKGS_BASE[@]}") ;;
-  controller | all) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_SERVER[@]}" "${PKGS_CONTROLLER[@]}" "${PKGS_DELAY[@]}") ;;
+  controller | all) ROLE_PKGS=("${PKGS_BASE[@]}" "${PKGS_SERVER[@]}" "${PKGS_CONTROLLER[@]}" "${PKGS_DELAY[@]}" "${PKGS_TESTS[@]}") ;;
   *) die 2 "unknown role '$ROLE' (expected cloud, edge, ap, mu, controller or all)" ;;
 esac
 NEEDS_CRIU=0

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { primeNeighbourArgv, rsyncBatchArgv, rsyncPatchArgv } from '../../src/lib/migration/commands.js';
+import {
+  makeStagingArgv,
+  placeSnapshotArgv,
+  primeNeighbourArgv,
+  rsyncBatchArgv,
+  rsyncPatchArgv,
+  runcCheckpointArgv,
+  STAGING_ROOT,
+  snapshotArgv,
+  stagingDir,
+} from '../../src/lib/migration/commands.js';
 import { DEFAULT_CODEC, phasesOf } from '../../src/lib/migration/pipeline.js';
 
 describe('migration commands', () => {
@@ -7,14 +17,46 @@ describe('migration commands', () => {
     const batch = rsyncBatchArgv('/s/pre', '/s/final', '/s/delta');
     expect(batch[2]).toContain('--no-whole-file --only-write-batch="$out/batch" "$final/" "$pre/"');
     expect(batch.slice(3)).toEqual(['rsync-delta', '/s/pre', '/s/final', '/s/delta']);
-    expect(rsyncPatchArgv('/d/pre', '/d/in')).toEqual([
-      'rsync',
-      '-a',
-      '-I',
-      '--delete',
-      '--read-batch=/d/in/batch',
-      '/d/pre/',
-    ]);
+    const patch = rsyncPatchArgv('/d/pre', '/d/in');
+    expect(patch.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(patch.slice(3)).toEqual(['rsync-patch', '/d/pre', '/d/in/batch']);
+    // The batch's symbolic links neutered, and the result checked for anything but files and directories.
+    expect(patch[2]).toContain(
+      'rsync -a -I --delete --safe-links --munge-links --read-batch="$batch" "$pre/"\nonly_files "$pre"',
+    );
+  });
+
+  it('makes staging private: the root 0700, the directories below under umask 077', () => {
+    expect(stagingDir('lab', 7, 'dst')).toBe(`${STAGING_ROOT}/lab/7/dst`);
+    expect(STAGING_ROOT).toBe('/var/lib/edgectl/migrations');
+    const argv = makeStagingArgv(stagingDir('lab', 7, 'dst'));
+    expect(argv.slice(3)).toEqual(['staging', STAGING_ROOT, `${STAGING_ROOT}/lab/7/dst`]);
+    expect(argv[2]).toMatch(/^set -eu\numask 077\nroot=\$1; dir=\$2\nmkdir -p "\$dir"\n/);
+    expect(argv[2]).toContain('chmod 0700 "$d"');
+    expect(() => makeStagingArgv('/tmp/elsewhere')).toThrow(/not beneath/);
+    expect(() => makeStagingArgv(`${STAGING_ROOT}-other/x`)).toThrow(/not beneath/);
+  });
+
+  it('carries every xattr and ACL of the writable layer, at both ends of its tar', () => {
+    const flags = "--xattrs '--xattrs-include=*' --numeric-owner";
+    const snapshot = snapshotArgv('/s/final', '/ckpt', '/upper')[2]!;
+    expect(snapshot).toContain(`tar ${flags} -C "$upper" -cf "$out/rootfs.tar" .`);
+    const runc = runcCheckpointArgv({
+      runc: 'runc',
+      root: '/run/runc',
+      containerId: 'c',
+      images: '/s/final/criu',
+      work: '/s/w',
+      after: 'freeze',
+      snapshot: { dir: '/s/final', upperDir: '/upper' },
+    })[2]!;
+    expect(runc).toContain(`tar ${flags} -C "$upper" -cf "$snap/rootfs.tar" .`);
+    expect(placeSnapshotArgv('/d/final', '/upper', '/ckpt')[2]).toContain(
+      `tar ${flags} -C "$upper" -xpf "$snap/rootfs.tar"`,
+    );
+    // --acls is not there: tar 1.34 writes ACLs by user name (the ACLs go as their system.posix_acl_* xattrs).
+    expect(snapshot).not.toContain('--acls');
+    for (const script of [snapshot, runc]) expect(script).toMatch(/^set -eu\n(.*\n)?umask 077\n/);
   });
 
   it('primes the neighbour entry with the address and MAC as arguments, not in the script', () => {

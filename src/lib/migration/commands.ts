@@ -3,39 +3,99 @@
  * script takes its paths as positional arguments ("$1", ...), never spliced into its text.
  *
  * A snapshot directory holds `criu/` (the checkpoint images, hard-linked out of Docker's checkpoint
- * directory) and `rootfs.tar` (the container's writable layer: the overlay upper directory, whiteouts and
- * xattrs included), so that files the app wrote move with it.
+ * directory) and `rootfs.tar` (the container's writable layer: the overlay upper directory, whiteouts,
+ * every xattr and POSIX ACL included: TAR_FLAGS_ARGV), so that files the app wrote move with it.
+ *
+ * Everything a migration writes on a server is private to root: a checkpoint holds a process's whole
+ * memory. The scripts run under `umask 077` (CRIU, xdelta3, tar, cp and mkdir create 0600 files and 0700
+ * directories under it; tar -x as root keeps the archive's modes, which are these), and the staging root
+ * itself is 0700, which keeps every file beneath it from other users whatever its own mode.
+ *
+ * What arrives from the other server (the pre-migration image, the delta) is not trusted: each codec's
+ * patch refuses names that leave its directory and anything but regular files and directories (no
+ * symbolic link followed, no device read), and so does placing a snapshot for a restore.
  */
 import { createHash } from 'node:crypto';
 import { shellJoin } from '../remote/quote.js';
 
+/** Where every migration keeps its files on a host: 0700 (makeStagingArgv). */
+export const STAGING_ROOT = '/var/lib/edgectl/migrations';
+
 /** Where the migrations of a testbed keep their files on a host (each in a directory of its own). */
 export function stagingRoot(testbed: string): string {
-  return `/var/lib/edgectl/migrations/${testbed}`;
+  return `${STAGING_ROOT}/${testbed}`;
 }
 
 /** Where a migration keeps its files on a host (`src` and `dst` differ: lab hosts share one filesystem). */
 export function stagingDir(testbed: string, migrationId: number, side: 'src' | 'dst'): string {
-  return `/var/lib/edgectl/migrations/${testbed}/${migrationId}/${side}`;
+  return `${STAGING_ROOT}/${testbed}/${migrationId}/${side}`;
 }
+
+/**
+ * Creates a migration's staging directory (beneath `root`), private: it and every directory up to the
+ * root made 0700, also those an earlier edgectl left 0755 (a staging directory of the same testbed and
+ * id can be there from another state database).
+ */
+export function makeStagingArgv(dir: string, root: string = STAGING_ROOT): string[] {
+  if (!dir.startsWith(`${root}/`)) throw new Error(`staging directory ${dir} is not beneath ${root}`);
+  const script = [
+    'set -eu',
+    'umask 077',
+    'root=$1; dir=$2',
+    'mkdir -p "$dir"',
+    'd=$dir',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+    'while [ "$d" != "$root" ]; do chmod 0700 "$d"; d=${d%/*}; done',
+    'chmod 0700 "$root"',
+  ].join('\n');
+  return ['sh', '-c', script, 'staging', root, dir];
+}
+
+/**
+ * Shell code: fails (exit 3) when anything under the directories given is not a regular file or a
+ * directory (a symbolic link would be followed by what reads or writes through it, a device read), or
+ * has a control character in its name (the scripts read names a line at a time). Names are printed with
+ * control characters as '?'.
+ */
+const ONLY_FILES_FN = [
+  'only_files() {',
+  "  odd=$(find \"$@\" \\( ! -type f ! -type d \\) -printf %p -quit | LC_ALL=C tr -c '[:print:]' '?')",
+  '  [ -z "$odd" ] || { echo "refused: $odd is not a regular file or directory" >&2; exit 3; }',
+  "  odd=$(LC_ALL=C find \"$@\" -name '*[[:cntrl:]]*' -printf %p -quit | LC_ALL=C tr -c '[:print:]' '?')",
+  '  [ -z "$odd" ] || { echo "refused: a name with a control character: $odd" >&2; exit 3; }',
+  '}',
+].join('\n');
 
 /** Docker's directory of a container's checkpoint on its host. */
 export function checkpointDir(dockerRoot: string, containerId: string, name: string): string {
   return `${dockerRoot}/containers/${containerId}/checkpoints/${name}`;
 }
 
-/** tar's flags for every archive of a migration, made and unpacked (also by the receiver, receive.ts). */
-export const TAR_FLAGS_ARGV = ['--xattrs', '--xattrs-include=trusted.*', '--numeric-owner'];
+/**
+ * GNU tar's flags for a container's writable layer (and the data channels' archives, made here and
+ * unpacked by the receiver): every extended
+ * attribute. `--xattrs` alone archives them all but restores only user.* (tar's default when extracting),
+ * so the include pattern is given to both ends: user.*, security.capability (tar restores it after the
+ * owner, whose change would clear it), overlay's trusted.overlay.* (opaque directories, redirects;
+ * whiteouts are character devices 0/0, carried as such), and POSIX ACLs as their system.posix_acl_*
+ * attributes: numeric ids, like the owners. Not `--acls`: tar 1.34 (Debian 12) writes those by user name
+ * even with --numeric-owner, and a container's uids have no names on the host.
+ */
+export const TAR_FLAGS_ARGV = ['--xattrs', '--xattrs-include=*', '--numeric-owner'];
 const TAR_FLAGS = shellJoin(TAR_FLAGS_ARGV);
 
 /** Takes a snapshot: the checkpoint's images and the writable layer. Prints the snapshot's size in bytes. */
 export function snapshotArgv(out: string, checkpoint: string, upperDir: string): string[] {
   const script = [
     'set -eu',
+    'umask 077',
     'out=$1; ckpt=$2; upper=$3',
     'rm -rf "$out"; mkdir -p "$out"',
-    // Hard links where the filesystems allow (no copy), a copy where they do not.
+    // Hard links where the filesystems allow (no copy), a copy where they do not. Docker's checkpoint has
+    // the modes its shim's CRIU gave (0644 under containerd's umask): made private, Docker's copy with it
+    // (the same files; Docker reads them as root).
     'cp -al "$ckpt" "$out/criu" 2>/dev/null || { rm -rf "$out/criu"; cp -a "$ckpt" "$out/criu"; }',
+    'chmod -R go= "$out/criu"',
     `tar ${TAR_FLAGS} -C "$upper" -cf "$out/rootfs.tar" .`,
     'du -sb "$out" | cut -f1',
   ].join('\n');
@@ -51,6 +111,7 @@ export function snapshotArgv(out: string, checkpoint: string, upperDir: string):
 export function deltaArgv(pre: string, final: string, out: string): string[] {
   const script = [
     'set -eu',
+    'umask 077',
     'pre=$1; final=$2; out=$3',
     'rm -rf "$out"; mkdir -p "$out"',
     'cd "$final"',
@@ -77,24 +138,52 @@ export function deltaArgv(pre: string, final: string, out: string): string[] {
  * Rebuilds the later snapshot at the destination from the earlier one (verified when it arrived) and the
  * delta (xdelta3 checks each window it decodes against its checksum and fails on any mismatch): the
  * earlier snapshot hard-linked whole (one process), then each changed or new file replaced.
+ *
+ * The delta's names are not trusted (the source wrote them): each is "./" and a relative path whose
+ * components are neither empty, "." nor "..", none starting with "-", with no control character; else
+ * the script fails (exit 3) before it writes anything. The earlier snapshot and the delta must hold only
+ * regular files and directories: no symbolic link for a name to be followed through, in either or in
+ * `out` (a copy of the earlier one). Files no longer in the later snapshot are removed only by the names
+ * `find` lists in `out`.
  */
 export function patchArgv(pre: string, delta: string, out: string): string[] {
   const script = [
     'set -eu',
+    'umask 077',
+    ONLY_FILES_FN,
+    'name_ok() {',
+    '  case $1 in ./*) ;; *) return 1 ;; esac',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+    '  r=${1#./}',
+    "  case $r in '' | / | /* | */ | *//* | . | .. | ./* | ../* | */. | */.. | */./* | */../* | -* | */-*) return 1 ;; esac",
+    '  case $r in *[[:cntrl:]]*) return 1 ;; esac',
+    '}',
     'pre=$1; delta=$2; out=$3',
+    'only_files "$pre" "$delta"',
+    '[ -f "$delta/MANIFEST" ] && [ -z "$(tail -c 1 "$delta/MANIFEST")" ] || { echo "refused: $delta/MANIFEST is missing or cut short" >&2; exit 3; }',
+    'while IFS= read -r line; do',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+    '  how=${line%% *}; f=${line#* }',
+    '  case $how in same | vcdiff | full) ;; *) how= ;; esac',
+    '  if [ -z "$how" ] || [ "$f" = "$line" ] || ! name_ok "$f"; then',
+    '    echo "refused: a bad line in MANIFEST: $(printf %s "$line" | LC_ALL=C tr -c \'[:print:]\' \'?\')" >&2; exit 3',
+    '  fi',
+    'done < "$delta/MANIFEST"',
     'rm -rf "$out"',
     'cp -al "$pre" "$out" 2>/dev/null || { rm -rf "$out"; cp -a "$pre" "$out"; }',
     'pids=',
-    'while read -r how f; do',
+    'while IFS= read -r line; do',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+    '  how=${line%% *}; f=${line#* }',
     '  case "$how" in',
-    '    same) ;;',
+    '    same) [ -f "$out/$f" ] || { echo "refused: MANIFEST says $f is unchanged, but the earlier snapshot has no such file" >&2; exit 3; } ;;',
     '    vcdiff) rm -f "$out/$f"; xdelta3 -d -f -s "$pre/$f" "$delta/$f.vcdiff" "$out/$f" & pids="$pids $!" ;;',
     '    full) mkdir -p "$(dirname "$out/$f")"; rm -f "$out/$f"; cp "$delta/$f.full" "$out/$f" ;;',
-    '    *) echo "bad manifest line: $how $f" >&2; exit 3 ;;',
     '  esac',
     'done < "$delta/MANIFEST"',
     'for p in $pids; do wait "$p"; done',
-    // Files of the earlier snapshot that the later one no longer has.
+    // Files of the earlier snapshot that the later one no longer has: removed by the names find lists
+    // (checked above: no control character, so a line is a name).
     '(cd "$out" && find . -type f | LC_ALL=C sort) > "$out.have"',
     'sed \'s/^[a-z]* //\' "$delta/MANIFEST" | LC_ALL=C sort > "$out.keep"',
     'LC_ALL=C comm -23 "$out.have" "$out.keep" | while IFS= read -r f; do rm -f "$out/$f"; done',
@@ -240,6 +329,7 @@ export function openChannelArgv(
   const receiver = receiveCommand(toDir);
   const script = [
     'set -eu',
+    'umask 077',
     'c=$1; shift',
     'rm -rf "$c"; mkdir -p "$c"; mkfifo "$c/pipe"',
     '( "$@" <"$c/pipe" >"$c/out" 2>"$c/err" & echo $! >"$c/ssh.pid"; wait $! && r=0 || r=$?; echo $r >"$c/rc.new"; mv "$c/rc.new" "$c/rc" ) </dev/null >/dev/null 2>&1 &',
@@ -290,6 +380,7 @@ export function channelReadyArgv(chan: string): string[] {
 export function sendArgv(chan: string, from: string): string[] {
   const script = [
     'set -eu',
+    'umask 077',
     'c=$1; from=$2',
     '[ -p "$c/pipe" ] && [ ! -f "$c/rc" ] || { echo "the data channel to the destination is not open: $(tail -c 500 "$c/err" 2>/dev/null)" >&2; exit 1; }',
     `tar ${TAR_FLAGS} --totals -C "$from" -cf - . 2>"$c/totals" >"$c/pipe"`,
@@ -322,6 +413,7 @@ export function closeChannelArgv(chan: string): string[] {
 export function rsyncBatchArgv(pre: string, final: string, out: string): string[] {
   const script = [
     'set -eu',
+    'umask 077',
     'pre=$1; final=$2; out=$3',
     'rm -rf "$out"; mkdir -p "$out"',
     'rsync -a -I --delete --no-whole-file --only-write-batch="$out/batch" "$final/" "$pre/"',
@@ -331,10 +423,30 @@ export function rsyncBatchArgv(pre: string, final: string, out: string): string[
   return ['sh', '-c', script, 'rsync-delta', pre, final, out];
 }
 
-/** Applies an rsync batch at the destination: the pre-migration image there becomes the final one (rsync
- * checks each rebuilt file against the whole-file checksum the batch carries). */
+/**
+ * Applies an rsync batch at the destination: the pre-migration image there becomes the final one (rsync
+ * checks each rebuilt file against the whole-file checksum the batch carries).
+ *
+ * The batch is the source's: not trusted. rsync's receiver refuses a name with a ".." component or an
+ * absolute one in it ("ABORTING due to unsafe pathname from sender", exit 4: its file list is checked as
+ * it is from any sender; tried with crafted batches in test/unit/delta-corpus.test.ts). But it creates
+ * whatever the batch lists: the batch's -l and -D override the reader's own ("Setting the --devices (-D)
+ * option to match the batchfile"), so --no-links cannot keep symbolic links out. Those pointing out of
+ * the tree are skipped (--safe-links), the others made to lead nowhere (--munge-links), and anything but
+ * regular files and directories is refused afterwards: a snapshot holds nothing else.
+ */
 export function rsyncPatchArgv(pre: string, delta: string): string[] {
-  return ['rsync', '-a', '-I', '--delete', `--read-batch=${delta}/batch`, `${pre}/`];
+  const script = [
+    'set -eu',
+    'umask 077',
+    ONLY_FILES_FN,
+    'pre=$1; batch=$2',
+    // The pre-migration image came from the source too: no link in it for rsync to write through.
+    'only_files "$pre"',
+    'rsync -a -I --delete --safe-links --munge-links --read-batch="$batch" "$pre/"',
+    'only_files "$pre"',
+  ].join('\n');
+  return ['sh', '-c', script, 'rsync-patch', pre, `${delta}/batch`];
 }
 
 /** Ends the shared SSH connection of a migration. */
@@ -354,6 +466,8 @@ export function closeMasterArgv(to: RsyncTarget): string[] {
  */
 const PLACE_CHECKPOINT_FN = [
   'place_checkpoint() {',
+  // Docker's checkpoint directory as private as the images (Docker and CRIU read them as root).
+  '  umask 077',
   '  rm -rf "$2"; mkdir -p "$(dirname "$2")"',
   '  cp -al "$1" "$2" 2>/dev/null || { rm -rf "$2"; cp -a "$1" "$2"; }',
   `  up=${'../'.repeat(32)}`,
@@ -371,13 +485,17 @@ export function placeCheckpointArgv(images: string, checkpoint: string): string[
   return ['sh', '-c', script, 'place-checkpoint', images, checkpoint];
 }
 
-/** Puts a snapshot in place for a restore: the writable layer into the new container's upper directory,
- * the images into Docker's checkpoint directory of the new container. */
+/** Puts a snapshot in place for a restore: the writable layer into the new container's upper directory
+ * (with its owners, modes, xattrs and ACLs: TAR_FLAGS_ARGV), the images into Docker's checkpoint
+ * directory of the new container. The snapshot came from the other server: it must hold only regular
+ * files and directories (CRIU would read through a symbolic link or from a device, as root). */
 export function placeSnapshotArgv(snapshot: string, upperDir: string, checkpoint: string): string[] {
   const script = [
     'set -eu',
+    ONLY_FILES_FN,
     PLACE_CHECKPOINT_FN,
     'snap=$1; upper=$2; ckpt=$3',
+    'only_files "$snap"',
     `tar ${TAR_FLAGS} -C "$upper" -xpf "$snap/rootfs.tar"`,
     'place_checkpoint "$snap/criu" "$ckpt"',
   ].join('\n');
@@ -497,6 +615,8 @@ export function runcCheckpointArgv(c: RuncCheckpoint): string[] {
   const script = [
     'set -eu',
     CRIU_SECONDS_FN,
+    // CRIU's images (0644 by its own rule) and the layer's tar come out 0600 under this umask.
+    'umask 077',
     'runc=$1; root=$2; id=$3; img=$4; work=$5; freeze=$6; snap=$7; upper=$8',
     'rm -rf "$img" "$work"; mkdir -p "$img" "$work"',
     't0=$(date +%s%N)',

@@ -44,6 +44,7 @@ import {
   checkpointDir,
   criuRestoreSecondsArgv,
   deltaArgv,
+  makeStagingArgv,
   manifestArgv,
   pagesDiffArgv,
   pagesPatchArgv,
@@ -431,8 +432,8 @@ export class Migration {
           'staging',
           async () => {
             await Promise.all([
-              this.exec(this.src, ['mkdir', '-p', this.src.staging], 'preparing'),
-              this.exec(this.dst, ['mkdir', '-p', this.dst.staging], 'preparing'),
+              this.exec(this.src, makeStagingArgv(this.src.staging), 'preparing'),
+              this.exec(this.dst, makeStagingArgv(this.dst.staging), 'preparing'),
             ]);
           },
           () => this.undo('staging'),
