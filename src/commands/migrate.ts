@@ -5,8 +5,8 @@ import {
   CODECS,
   type Codec,
   DEFAULT_CODEC,
-  Migration,
   type MigrationResult,
+  migrate,
   phasesOf,
   STRATEGIES,
   type Strategy,
@@ -68,7 +68,8 @@ service is rolled back to the source (exit 130).`;
     const codec = this.flags.codec as Codec;
     const progress = new StepProgress(phasesOf(strategy), { silent: this.jsonEnabled() });
     try {
-      const migration = new Migration(inv, pool, state, {
+      // migrate() holds the user's lock (this machine's and the source server's) for the whole of it.
+      const r = await migrate(inv, pool, state, {
         user: this.flags.user,
         to: this.flags.to,
         strategy,
@@ -84,7 +85,6 @@ service is rolled back to the source (exit 130).`;
             this.note(`rollback: ${e.status === 'end' ? 'the service runs on the source again' : e.error}`);
         },
       });
-      const r = await migration.migrate();
       await progress.close();
       if (this.signal.aborted)
         this.warn(`interrupted once the service answered on ${r.to}: the migration was finished, not undone`);

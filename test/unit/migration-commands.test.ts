@@ -1,8 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { primeNeighbourArgv, rsyncBatchArgv, rsyncPatchArgv } from '../../src/lib/migration/commands.js';
+import {
+  migrationKey,
+  primeNeighbourArgv,
+  rsyncBatchArgv,
+  rsyncPatchArgv,
+  stagingDir,
+} from '../../src/lib/migration/commands.js';
 import { DEFAULT_CODEC, phasesOf } from '../../src/lib/migration/pipeline.js';
 
 describe('migration commands', () => {
+  it("keys staging by the state database and the migration: two databases' migration 1 do not meet", () => {
+    const a = stagingDir('paper', migrationKey('0123456789abcdef', 1), 'src');
+    const b = stagingDir('paper', migrationKey('fedcba9876543210', 1), 'src');
+    expect(a).toBe('/var/lib/edgectl/migrations/paper/0123456789abcdef-1-src');
+    expect(b).not.toBe(a);
+    // The path goes to rm -rf: anything but a key is refused.
+    for (const bad of ['1', '../1', '0123456789abcdef-0', '0123456789ABCDEF-1', '0123456789abcdef-1/..', ''])
+      expect(() => stagingDir('paper', bad, 'dst'), bad).toThrow(/not a migration key/);
+  });
+
   it('the rsync codec asks for the block delta as a batch, applied at the destination', () => {
     const batch = rsyncBatchArgv('/s/pre', '/s/final', '/s/delta');
     expect(batch[2]).toContain('--no-whole-file --only-write-batch="$out/batch" "$final/" "$pre/"');

@@ -8,9 +8,24 @@
  */
 import { shellJoin } from '../remote/quote.js';
 
-/** Where a migration keeps its files on a host (`src` and `dst` differ: lab hosts share one filesystem). */
-export function stagingDir(testbed: string, migrationId: number, side: 'src' | 'dst'): string {
-  return `/var/lib/edgectl/migrations/${testbed}/${migrationId}/${side}`;
+/** A migration's key, unique across state databases: migration ids start at 1 in every database, so the
+ * database's instance id (16 hex digits) comes first. */
+export function migrationKey(instanceId: string, migrationId: number): string {
+  return `${instanceId}-${migrationId}`;
+}
+
+const MIGRATION_KEY_RE = /^[0-9a-f]{16}-[1-9][0-9]*$/;
+
+/**
+ * Where a migration keeps its files on a host (`src` and `dst` differ: lab hosts share one filesystem),
+ * by its key (migrationKey): the path says which database's migration it is, so that nothing removes
+ * another's. One directory per side, with nothing around it, so that removing it leaves nothing (a
+ * directory per migration holding `src/` and `dst/` stayed behind, empty, after every migration). The key
+ * is checked, as the path goes to `rm -rf`.
+ */
+export function stagingDir(testbed: string, key: string, side: 'src' | 'dst'): string {
+  if (!MIGRATION_KEY_RE.test(key)) throw new Error(`not a migration key: ${JSON.stringify(key)}`);
+  return `/var/lib/edgectl/migrations/${testbed}/${key}-${side}`;
 }
 
 /** Docker's directory of a container's checkpoint on its host. */
