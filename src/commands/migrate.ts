@@ -7,8 +7,8 @@ import {
   type Codec,
   DEFAULT_CODEC,
   DEFAULT_DOWNTIME_BUDGET_MS,
-  Migration,
   type MigrationResult,
+  migrate,
   phasesOf,
   STRATEGIES,
   type Strategy,
@@ -94,7 +94,8 @@ service is rolled back to the source (exit 130).`;
           `an earlier migration of ${o.user} (${o.migrationId}) was left unfinished: ${o.outcome === 'forward' ? `finished, the service runs on ${o.to}` : `undone, the service runs on ${o.from}`}`,
         );
       }
-      const migration = new Migration(inv, pool, state, {
+      // migrate() holds the user's lock (this machine's and the source server's) for the whole of it.
+      const r = await migrate(inv, pool, state, {
         user: this.flags.user,
         to: this.flags.to,
         strategy,
@@ -111,7 +112,6 @@ service is rolled back to the source (exit 130).`;
             this.note(`rollback: ${e.status === 'end' ? 'the service runs on the source again' : e.error}`);
         },
       });
-      const r = await migration.migrate();
       await progress.close();
       if (this.signal.aborted)
         this.warn(`interrupted once the service answered on ${r.to}: the migration was finished, not undone`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerFor } from '../../src/lib/docker/client.js';
 import type { DeployResult } from '../../src/lib/docker/deploy.js';
-import { LABEL } from '../../src/lib/docker/deploy.js';
+import { containerName, LABEL } from '../../src/lib/docker/deploy.js';
 import { getHost, type Inventory } from '../../src/lib/inventory/index.js';
 import type { OffloadResult } from '../../src/lib/mu/offload.js';
 import { SshPool } from '../../src/lib/remote/index.js';
@@ -154,7 +154,7 @@ describe('deploy and offload', () => {
 describe('a recorded placement whose container died', () => {
   it('is reported as such when the user is deployed elsewhere, and undeploy clears it', async () => {
     const docker = dockerFor(pool, getHost(inv, 'edge1'));
-    await docker.getContainer(`edgectl-${inv.testbed}-mu1`).stop({ t: 0 });
+    await docker.getContainer(containerName(inv, 'mu1')).stop({ t: 0 });
     const r = await deployMu1('edge2');
     expect(r.exitCode).toBe(2);
     expect(r.json?.error?.message).toMatch(
@@ -193,7 +193,7 @@ describe('a recorded placement whose container died', () => {
       expect(up.exitCode, up.stderr).toBe(0);
       // What --forget left behind on edge2, removed by hand.
       await dockerFor(pool, getHost(inv, 'edge2'))
-        .getContainer(`edgectl-${inv.testbed}-mu1`)
+        .getContainer(containerName(inv, 'mu1'))
         .remove({ force: true })
         .catch(() => {});
     }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containerName } from '../../src/lib/docker/owner.js';
 import type { Envelope } from '../../src/lib/envelope.js';
 import { getHost, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import { type MigrationResult, phasesOf } from '../../src/lib/migration/pipeline.js';
@@ -59,7 +60,7 @@ async function offloadContinues(count: number): Promise<void> {
 
 /** Where a container of mu1's service exists (running or not), over every server's dockerd. */
 async function containers(): Promise<string[]> {
-  const name = `edgectl-${inv.testbed}-mu1`;
+  const name = containerName(inv, 'mu1');
   const found = await Promise.all(
     servers.map(async (s) => {
       const r = await pool

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reachDocker } from '../../src/lib/docker/deploy.js';
 import { getHost, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
-import { STAGING_ROOT, stagingDir } from '../../src/lib/migration/commands.js';
+import { migrationKey, STAGING_ROOT, stagingDir } from '../../src/lib/migration/commands.js';
 import { Migration } from '../../src/lib/migration/pipeline.js';
 import { type Executor, SshPool } from '../../src/lib/remote/index.js';
 import { openState } from '../../src/lib/state/index.js';
@@ -101,7 +101,7 @@ describe('a migration keeps the app’s xattrs, capabilities and ACLs, and its s
             ['src', 'edge1'],
             ['dst', 'edge2'],
           ] as const) {
-            const staging = stagingDir(inv.testbed, id, side);
+            const staging = stagingDir(inv.testbed, migrationKey(state.instanceId, id), side);
             seen[side] = await sh(
               pool.executor(getHost(inv, host)),
               [

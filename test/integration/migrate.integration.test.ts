@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHost, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import { planLab } from '../../src/lib/lab/plan.js';
-import { stagingDir } from '../../src/lib/migration/commands.js';
+import { migrationKey, stagingDir } from '../../src/lib/migration/commands.js';
 import {
   type Codec,
   DEFAULT_CODEC,
@@ -261,6 +261,7 @@ describe('faults roll back to the source, state intact', () => {
     const state = openState(stateFile);
     const next =
       Number((state.db.prepare('SELECT max(id) AS id FROM migrations').get() as { id: number }).id) + 1;
+    const key = migrationKey(state.instanceId, next);
     state.close();
     const src = pool.executor(getHost(inv, 'edge1'));
     const err = await migrateWithFault(
@@ -268,7 +269,7 @@ describe('faults roll back to the source, state intact', () => {
       'delta',
       async () => {
         // Overwrite the second half of every encoded difference at the source, before it is sent.
-        const delta = `${stagingDir(inv.testbed, next, 'src')}/delta`;
+        const delta = `${stagingDir(inv.testbed, key, 'src')}/delta`;
         const corrupt =
           'for f in $(find "$1" -name "*.blocks"); do s=$(stat -c %s "$f"); head -c $((s - s / 2)) /dev/urandom | dd of="$f" bs=1 seek=$((s / 2)) conv=notrunc 2>/dev/null; echo "$f"; done | wc -l';
         const r = await src.run(['sh', '-c', corrupt, 'corrupt', delta]);

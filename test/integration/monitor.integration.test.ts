@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containerName } from '../../src/lib/docker/owner.js';
 import { getHost, type Inventory } from '../../src/lib/inventory/index.js';
 import { rssiMap } from '../../src/lib/mobility/index.js';
 import type { MonitorResult } from '../../src/lib/monitor/monitor.js';
@@ -74,7 +75,7 @@ describe('edgectl monitor', () => {
       expect(tasks.filter((t) => t.ok && t.host === 'edge1').length).toBeGreaterThanOrEqual(10);
       expect(state.userReports.forUser('mu1', since)).toHaveLength(m.stored.userReports);
       const c = state.hostStats.latestContainers('edge1');
-      expect(c.map((x) => x.container)).toEqual([`edgectl-${inv.testbed}-mu1`]);
+      expect(c.map((x) => x.container)).toEqual([containerName(inv, 'mu1')]);
       expect(c[0]?.memBytes).toBeGreaterThan(1e6);
     } finally {
       state.close();

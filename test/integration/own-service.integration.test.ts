@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerFor } from '../../src/lib/docker/client.js';
+import { containerName } from '../../src/lib/docker/owner.js';
 import { getHost, getUser, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import type { MigrationResult } from '../../src/lib/migration/pipeline.js';
 import { SshPool } from '../../src/lib/remote/index.js';
@@ -60,7 +61,7 @@ async function where(): Promise<string | undefined> {
 }
 
 async function removeImageFrom(docker: Docker): Promise<void> {
-  const name = `edgectl-${inv.testbed}-mu1`;
+  const name = containerName(inv, 'mu1');
   await docker
     .getContainer(name)
     .remove({ force: true })
@@ -106,7 +107,7 @@ describe('a service of your own (an HTTP server in an image of its own)', () => 
     expect(r.json?.error?.code).toBe('IMAGE_MISSING');
     expect(r.json?.error?.hint).toContain('edgectl image load');
     const containers = await edge1.listContainers({ all: true });
-    expect(containers.some((c) => c.Names.includes(`/edgectl-${inv.testbed}-mu1`))).toBe(false);
+    expect(containers.some((c) => c.Names.includes(`/${containerName(inv, 'mu1')}`))).toBe(false);
     expect(await where()).toBeUndefined();
   });
 
@@ -147,7 +148,7 @@ describe('a service of your own (an HTTP server in an image of its own)', () => 
       expect(await count()).toEqual({ memory: before.memory + 1, file: before.file + 1 });
       const docker = dockerFor(pool, getHost(inv, to));
       const running = await docker.listContainers();
-      expect(running.find((c) => c.Names.includes(`/edgectl-${inv.testbed}-mu1`))?.Image).toBe(image.ref);
+      expect(running.find((c) => c.Names.includes(`/${containerName(inv, 'mu1')}`))?.Image).toBe(image.ref);
     },
   );
 });

@@ -24,21 +24,27 @@ describe('the container of a user’s service', () => {
       getService(inv, 'compute'),
       getHost(inv, 'edge1'),
       'edgectl/apps:abc',
+      '0123456789abcdef',
     );
     expect(spec).toEqual({
-      name: 'edgectl-paper-fig3-mu1',
+      name: 'edgectl.paper-fig3.mu1',
       Image: 'edgectl/apps:abc',
       Cmd: ['/usr/local/bin/node', '/apps/compute/server.mjs'],
       Env: ['STATE_MB=64', 'PORT=9001'],
       ExposedPorts: { '9001/tcp': {} },
-      Labels: { [LABEL.testbed]: 'paper-fig3', [LABEL.user]: 'mu1', [LABEL.service]: 'compute' },
+      Labels: {
+        [LABEL.testbed]: 'paper-fig3',
+        [LABEL.user]: 'mu1',
+        [LABEL.database]: '0123456789abcdef',
+        [LABEL.service]: 'compute',
+      },
       HostConfig: {
         PortBindings: { '9001/tcp': [{ HostIp: '198.18.1.11', HostPort: '20000' }] },
         NanoCpus: 1e9,
         Memory: 512 * 1024 * 1024,
       },
     });
-    expect(containerName(inv, 'mu2')).toBe('edgectl-paper-fig3-mu2');
+    expect(containerName(inv, 'mu2')).toBe('edgectl.paper-fig3.mu2');
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   makeStagingArgv,
+  migrationKey,
   placeSnapshotArgv,
   primeNeighbourArgv,
   rsyncBatchArgv,
@@ -13,6 +14,16 @@ import {
 import { DEFAULT_CODEC, phasesOf } from '../../src/lib/migration/pipeline.js';
 
 describe('migration commands', () => {
+  it("keys staging by the state database and the migration: two databases' migration 1 do not meet", () => {
+    const a = stagingDir('paper', migrationKey('0123456789abcdef', 1), 'src');
+    const b = stagingDir('paper', migrationKey('fedcba9876543210', 1), 'src');
+    expect(a).toBe('/var/lib/edgectl/migrations/paper/0123456789abcdef-1/src');
+    expect(b).not.toBe(a);
+    // The path goes to rm -rf: anything but a key is refused.
+    for (const bad of ['1', '../1', '0123456789abcdef-0', '0123456789ABCDEF-1', '0123456789abcdef-1/..', ''])
+      expect(() => stagingDir('paper', bad, 'dst'), bad).toThrow(/not a migration key/);
+  });
+
   it('the rsync codec asks for the block delta as a batch, applied at the destination', () => {
     const batch = rsyncBatchArgv('/s/pre', '/s/final', '/s/delta');
     expect(batch[2]).toContain('--no-whole-file --only-write-batch="$out/batch" "$final/" "$pre/"');
@@ -27,10 +38,11 @@ describe('migration commands', () => {
   });
 
   it('makes staging private: the root 0700, the directories below under umask 077', () => {
-    expect(stagingDir('lab', 7, 'dst')).toBe(`${STAGING_ROOT}/lab/7/dst`);
+    const dir = stagingDir('lab', migrationKey('0123456789abcdef', 7), 'dst');
+    expect(dir).toBe(`${STAGING_ROOT}/lab/0123456789abcdef-7/dst`);
     expect(STAGING_ROOT).toBe('/var/lib/edgectl/migrations');
-    const argv = makeStagingArgv(stagingDir('lab', 7, 'dst'));
-    expect(argv.slice(3)).toEqual(['staging', STAGING_ROOT, `${STAGING_ROOT}/lab/7/dst`]);
+    const argv = makeStagingArgv(dir);
+    expect(argv.slice(3)).toEqual(['staging', STAGING_ROOT, dir]);
     expect(argv[2]).toMatch(/^set -eu\numask 077\nroot=\$1; dir=\$2\nmkdir -p "\$dir"\n/);
     expect(argv[2]).toContain('chmod 0700 "$d"');
     expect(() => makeStagingArgv('/tmp/elsewhere')).toThrow(/not beneath/);

@@ -33,7 +33,7 @@ class FakeServer implements Executor {
     this.ran.push(`${this.host}:${name}`);
     let stdout = '';
     let code = 0;
-    if (name === 'rm') this.dirs.delete(argv[2]!);
+    if (name === 'remove-staging') this.dirs.delete(argv[4]!);
     else if (name === 'mkdir') this.dirs.add(argv[2]!);
     else if (name === 'thaw') {
       const c = this.containers.get(argv[6]!)!;
@@ -98,10 +98,10 @@ function world() {
     dstContainerId: null,
     runc: { runc: 'runc', root: '/run/containerd/runc/moby' },
     srcRoot: '/var/lib/docker',
-    srcStaging: '/var/lib/edgectl/migrations/lab/7/src',
-    dstStaging: '/var/lib/edgectl/migrations/lab/7/dst',
+    srcStaging: '/var/lib/edgectl/migrations/lab/0123456789abcdef-7/src',
+    dstStaging: '/var/lib/edgectl/migrations/lab/0123456789abcdef-7/dst',
     checkpoints: { pre: 'edgectl-7-pre', final: 'edgectl-7-final' },
-    channels: ['/var/lib/edgectl/migrations/lab/7/src/channel-pre'],
+    channels: ['/var/lib/edgectl/migrations/lab/0123456789abcdef-7/src/channel-pre'],
     transfer: null,
     deadman: null,
     port: 9000,

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  migrationKey,
   RECEIVER_VERSION,
   receiveCommand,
   receiverPath,
@@ -89,7 +90,7 @@ describe('the receiver', () => {
   it('accepts every channel directory the migration uses (stagingDir of the destination, pre and in)', () => {
     const tb = 'paper-fig3';
     for (const id of [1, 42, 123456]) {
-      const dst = stagingDir(tb, id, 'dst');
+      const dst = stagingDir(tb, migrationKey('0123456789abcdef', id), 'dst');
       expect(dst.startsWith(`${stagingRoot(tb)}/`)).toBe(true);
       const local = `${root}${dst.slice(stagingRoot(tb).length)}`;
       for (const leaf of ['pre', 'in']) {

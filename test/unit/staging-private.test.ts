@@ -21,8 +21,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   makeStagingArgv,
-  openChannelArgv,
   placeSnapshotArgv,
+  receiveCommand,
+  receiverScript,
   snapshotArgv,
 } from '../../src/lib/migration/commands.js';
 
@@ -84,24 +85,20 @@ describe('staging is private', () => {
     mkdirSync(join(from, 'criu'), { recursive: true, mode: 0o700 });
     writeFileSync(join(from, 'criu', 'pages-1.img'), 'pages', { mode: 0o600 });
     sh('chmod 700 "$1"', from);
-    const into = join(work, 'received', 'in');
-    const receiver = openChannelArgv(
-      join(work, 'chan'),
-      {
-        user: 'root',
-        address: '198.18.1.12',
-        port: 22,
-        key: '/k',
-        knownHosts: '/kh',
-        controlPath: '/cp',
-      },
-      into,
-    ).at(-1)!;
+    // The receiver as provision installs it (the testbed key's forced command), for a staging root here.
+    const root = join(work, 'received');
+    const script = join(work, 'receive.sh');
+    writeFileSync(script, receiverScript(root), { mode: 0o700 });
+    const into = `${root}/0123456789abcdef-1/dst/in`;
     const archive = spawnSync('tar', ['--xattrs', '--xattrs-include=*', '-C', from, '-cf', '-', '.']).stdout;
-    const r = run(['sh', '-c', receiver], archive);
-    expect(r.code, r.stderr).toBe(0);
+    const r = spawnSync('sh', [script], {
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', SSH_ORIGINAL_COMMAND: receiveCommand(into) },
+      input: archive,
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('ready\n');
-    expect(mode(join(work, 'received'))).toBe(0o700);
+    expect(mode(join(root, '0123456789abcdef-1'))).toBe(0o700);
     expect(mode(into)).toBe(0o700);
     expect(mode(join(into, 'criu'))).toBe(0o700);
     expect(mode(join(into, 'criu', 'pages-1.img'))).toBe(0o600);

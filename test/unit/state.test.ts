@@ -31,12 +31,37 @@ describe('the state database', () => {
     again.close();
   });
 
+  it('draws an instance id once per database: kept on reopening, another for another file, one for an old file', () => {
+    const a = openState(join(dir, 'id-a.db'));
+    const id = a.instanceId;
+    expect(id).toMatch(/^[0-9a-f]{16}$/);
+    expect(a.file).toBe(join(dir, 'id-a.db'));
+    a.close();
+    const again = openState(join(dir, 'id-a.db'));
+    expect(again.instanceId).toBe(id);
+    again.close();
+    const b = openState(join(dir, 'id-b.db'));
+    expect(b.instanceId).not.toBe(id);
+    b.close();
+    // A database of the schema before the id (version 6) gets one when it is upgraded.
+    const old = openState(join(dir, 'id-old.db'));
+    old.db.exec('DROP TABLE meta');
+    old.db.pragma('user_version = 6');
+    old.close();
+    const upgraded = openState(join(dir, 'id-old.db'));
+    expect(upgraded.instanceId).toMatch(/^[0-9a-f]{16}$/);
+    upgraded.close();
+    const readonly = openState(join(dir, 'id-old.db'), { readonly: true });
+    expect(readonly.instanceId).toMatch(/^[0-9a-f]{16}$/);
+    readonly.close();
+  });
+
   it('keeps an experiment and its runs: the runs under their parent, each meta saved with its end', () => {
     const file = join(dir, 'v4.db');
     // A database of the schema before experiments had parents: its run rows are kept as they were.
     const old = openState(file);
     old.db.exec(
-      'DROP TABLE migration_journal; DROP INDEX experiments_by_parent; ALTER TABLE experiments DROP COLUMN meta; ALTER TABLE experiments DROP COLUMN parent_id',
+      'DROP TABLE meta; DROP TABLE migration_journal; DROP INDEX experiments_by_parent; ALTER TABLE experiments DROP COLUMN meta; ALTER TABLE experiments DROP COLUMN parent_id',
     );
     old.db.pragma('user_version = 4');
     old.db.prepare("INSERT INTO experiments (name, started_ms) VALUES ('before', 5)").run();

@@ -8,10 +8,22 @@ import type Docker from 'dockerode';
 import { EdgectlError, ExitCode, errorMessage, UsageError } from '../errors.js';
 import { appCommand, benchCommand } from '../image/index.js';
 import { getHost, getService, getUser, type Host, type Inventory, type Service } from '../inventory/index.js';
-import type { SshPool } from '../remote/index.js';
+import { acquireUserLock, LockBusyError, lockDirOf, type UserLock } from '../lock/index.js';
+import { HostUnreachableError, ShellExecutor, type SshPool } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
 import { dockerFor } from './client.js';
 import { ensureAppImage, hasImage } from './images.js';
+import {
+  containerName,
+  LABEL,
+  NotOwnedError,
+  ownedContainer,
+  ownerLabels,
+  ownerOf,
+  removeOwnedContainer,
+} from './owner.js';
+
+export { containerName, LABEL, NotOwnedError } from './owner.js';
 
 export class DeployError extends EdgectlError {
   constructor(message: string, hint?: string, cause?: unknown) {
@@ -45,12 +57,6 @@ export class DockerUnavailableError extends EdgectlError {
   }
 }
 
-export const LABEL = {
-  testbed: 'io.edgectl.testbed',
-  user: 'io.edgectl.user',
-  service: 'io.edgectl.service',
-} as const;
-
 /** Where a user's service is published: one host port per user (`users[].port`, by default 20000 + its
  * place in hosts.yml), the same on every server, so two users never clash and a migration keeps the
  * user's endpoint port. */
@@ -58,17 +64,17 @@ export function userHostPort(inv: Inventory, userName: string): number {
   return getUser(inv, userName).port;
 }
 
-export function containerName(inv: Inventory, user: string): string {
-  return `edgectl-${inv.testbed}-${user}`;
-}
-
-/** The container of a user's service, as dockerode's createContainer takes it (pure). */
+/**
+ * The container of a user's service, as dockerode's createContainer takes it (pure). `database`: the
+ * instance id of the state database that creates it, its owner (docker/owner.ts).
+ */
 export function containerSpec(
   inv: Inventory,
   userName: string,
   service: Service,
   host: Host,
   image: string,
+  database: string,
 ): Docker.ContainerCreateOptions {
   const port = `${service.port}/tcp`;
   const env = { ...service.env, PORT: String(service.port) };
@@ -78,7 +84,7 @@ export function containerSpec(
     ...(service.app ? { Cmd: appCommand(service.app) } : {}),
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     ExposedPorts: { [port]: {} },
-    Labels: { [LABEL.testbed]: inv.testbed, [LABEL.user]: userName, [LABEL.service]: service.name },
+    Labels: { ...ownerLabels(ownerOf(inv, database, userName)), [LABEL.service]: service.name },
     HostConfig: {
       PortBindings: { [port]: [{ HostIp: host.dataAddress, HostPort: String(userHostPort(inv, userName)) }] },
       ...(service.limits
@@ -308,6 +314,29 @@ async function placementState(inv: Inventory, pool: SshPool, p: Placement): Prom
   }
 }
 
+/**
+ * The user's lock (controller and server: lock/) taken while `work` runs, the server's half through a
+ * shell there whose session starts beside `alongside` (so that it costs no time of its own).
+ */
+async function underLock<T, A>(
+  pool: SshPool,
+  lock: UserLock,
+  host: Host,
+  alongside: () => Promise<A>,
+  work: (a: A) => Promise<T>,
+): Promise<T> {
+  const shell = new ShellExecutor(pool, host);
+  try {
+    const [locked, got] = await Promise.allSettled([lock.onHost(shell), alongside()]);
+    if (locked.status === 'rejected') throw locked.reason;
+    if (got.status === 'rejected') throw got.reason;
+    return await work(got.value);
+  } finally {
+    await lock.release();
+    await shell.close();
+  }
+}
+
 export async function deploy(
   inv: Inventory,
   pool: SshPool,
@@ -323,68 +352,92 @@ export async function deploy(
       `${host.name} is ${host.role === 'ap' ? 'an' : 'a'} ${host.role} host: services run on cloud and edge hosts`,
     );
   }
-  const existing = state.placements.get(user.name);
-  if (existing && (existing.host !== host.name || existing.service !== service.name)) {
-    const where = await placementState(inv, pool, existing);
-    if (where === 'running') {
-      throw new UsageError(`${user.name}'s service ${existing.service} already runs on ${existing.host}`, {
-        hint: `edgectl migrate --user ${user.name} --to ${host.name}, or edgectl undeploy --user ${user.name} first`,
-      });
-    }
-    throw new UsageError(
-      `${user.name}'s service ${existing.service} is recorded on ${existing.host}, but ${where}`,
-      {
-        hint: where.includes('cannot be reached')
-          ? `bring ${existing.host} back (the local lab: edgectl lab up) and edgectl undeploy --user ${user.name}, or edgectl undeploy --user ${user.name} --forget if it is gone for good`
-          : `edgectl undeploy --user ${user.name} forgets it (and removes what is left there), then deploy again`,
-      },
-    );
-  }
-  const docker = await reachDocker(pool, host);
-  const name = containerName(inv, user.name);
-  const container = docker.getContainer(name);
-  const current = await container.inspect().catch(() => undefined);
-  if (existing && current?.State.Running && current.Id === existing.containerId) {
-    return toResult(existing, true, performance.now() - started);
-  }
-
-  // The image first: a missing one fails the deploy before anything on the server changes.
-  let image: string;
-  if (service.app) {
-    image = (await ensureAppImage(inv, pool, { hosts: [host] })).name;
-  } else {
-    image = service.image;
-    if (!(await hasImage(docker, image))) throw new ImageMissingError(image, [host.name]);
-  }
-  // A container of this name that is not the recorded placement is a leftover: remove it.
-  if (current) await container.remove({ force: true });
-
-  const created = await docker.createContainer(containerSpec(inv, user.name, service, host, image));
+  const owner = ownerOf(inv, state.instanceId, user.name);
+  const lock = await acquireUserLock({ lockDir: lockDirOf(state), testbed: inv.testbed, user: user.name });
+  let existing: Placement | undefined;
   try {
-    await created.start();
-    await waitUntilAnswers(created, service, req.readyTimeoutMs ?? 30_000, { pool, host });
-    const info = await created.inspect();
-    const placement: Placement = {
-      user: user.name,
-      service: service.name,
-      host: host.name,
-      container: name,
-      containerId: info.Id,
-      address: host.dataAddress,
-      port: hostPort(info, service.port),
-      sinceMs: Date.now(),
-    };
-    state.placements.set(placement, 'deployed');
-    return toResult(placement, false, performance.now() - started);
+    existing = state.placements.get(user.name);
+    if (existing && (existing.host !== host.name || existing.service !== service.name)) {
+      const where = await placementState(inv, pool, existing);
+      if (where === 'running') {
+        throw new UsageError(`${user.name}'s service ${existing.service} already runs on ${existing.host}`, {
+          hint: `edgectl migrate --user ${user.name} --to ${host.name}, or edgectl undeploy --user ${user.name} first`,
+        });
+      }
+      throw new UsageError(
+        `${user.name}'s service ${existing.service} is recorded on ${existing.host}, but ${where}`,
+        {
+          hint: where.includes('cannot be reached')
+            ? `bring ${existing.host} back (the local lab: edgectl lab up) and edgectl undeploy --user ${user.name}, or edgectl undeploy --user ${user.name} --forget if it is gone for good`
+            : `edgectl undeploy --user ${user.name} forgets it (and removes what is left there), then deploy again`,
+        },
+      );
+    }
   } catch (err) {
-    await created.remove({ force: true }).catch(() => {});
-    if (err instanceof EdgectlError) throw err;
-    throw new DeployError(
-      `deploying ${service.name} for ${user.name} on ${host.name}: ${errorMessage(err)}`,
-      undefined,
-      err,
-    );
+    await lock.release();
+    throw err;
   }
+  const name = containerName(inv, user.name);
+  return underLock(
+    pool,
+    lock,
+    host,
+    () => reachDocker(pool, host),
+    async (docker) => {
+      const recorded = existing?.containerId;
+      if (existing && recorded) {
+        const info = await docker
+          .getContainer(recorded)
+          .inspect()
+          .catch(() => undefined);
+        if (info?.State.Running) return toResult(existing, true, performance.now() - started);
+      }
+      // Whatever holds the user's name there must be this database's own, or nothing changes at all.
+      await ownedContainer(docker, name, owner, { host: host.name, recordedId: recorded });
+
+      // The image first: a missing one fails the deploy before anything on the server changes.
+      let image: string;
+      if (service.app) {
+        image = (await ensureAppImage(inv, pool, { hosts: [host] })).name;
+      } else {
+        image = service.image;
+        if (!(await hasImage(docker, image))) throw new ImageMissingError(image, [host.name]);
+      }
+      // Leftovers of this user, proven ours: the recorded container (stopped) and one holding its name.
+      if (recorded)
+        await removeOwnedContainer(docker, recorded, owner, { host: host.name, recordedId: recorded });
+      await removeOwnedContainer(docker, name, owner, { host: host.name, recordedId: recorded });
+
+      const created = await docker.createContainer(
+        containerSpec(inv, user.name, service, host, image, state.instanceId),
+      );
+      try {
+        await created.start();
+        await waitUntilAnswers(created, service, req.readyTimeoutMs ?? 30_000, { pool, host });
+        const info = await created.inspect();
+        const placement: Placement = {
+          user: user.name,
+          service: service.name,
+          host: host.name,
+          container: name,
+          containerId: info.Id,
+          address: host.dataAddress,
+          port: hostPort(info, service.port),
+          sinceMs: Date.now(),
+        };
+        state.placements.set(placement, 'deployed');
+        return toResult(placement, false, performance.now() - started);
+      } catch (err) {
+        await created.remove({ force: true }).catch(() => {});
+        if (err instanceof EdgectlError) throw err;
+        throw new DeployError(
+          `deploying ${service.name} for ${user.name} on ${host.name}: ${errorMessage(err)}`,
+          undefined,
+          err,
+        );
+      }
+    },
+  );
 }
 
 export interface UndeployResult {
@@ -398,8 +451,9 @@ export interface UndeployResult {
 }
 
 /**
- * Removes a user's container and its placement record. `forget`: drop the record even when the
- * container cannot be removed (its server is gone), saying what was left behind.
+ * Removes a user's container (the one its placement record names, by id: proven ours) and the record,
+ * holding the user's lock. `forget`: drop the record even when the container cannot be removed (its
+ * server is gone, or the container turned out to be another database's), saying what was left behind.
  */
 export async function undeploy(
   inv: Inventory,
@@ -409,19 +463,33 @@ export async function undeploy(
   options: { forget?: boolean } = {},
 ): Promise<UndeployResult> {
   const user = getUser(inv, userName);
+  const owner = ownerOf(inv, state.instanceId, user.name);
+  const lock = await acquireUserLock({ lockDir: lockDirOf(state), testbed: inv.testbed, user: user.name });
   const placement = state.placements.get(user.name);
-  if (!placement) return { user: user.name, host: null, container: null, removed: false };
+  if (!placement) {
+    await lock.release();
+    return { user: user.name, host: null, container: null, removed: false };
+  }
   let left: string | undefined;
+  let shell: ShellExecutor | undefined;
   try {
-    const docker = await reachDocker(pool, getHost(inv, placement.host));
-    await docker
-      .getContainer(placement.container)
-      .remove({ force: true })
-      .catch((err: { statusCode?: number }) => {
-        if (err.statusCode !== 404) throw err;
-      });
+    const host = getHost(inv, placement.host);
+    shell = new ShellExecutor(pool, host);
+    const [locked, docker] = await Promise.allSettled([lock.onHost(shell), reachDocker(pool, host)]);
+    // A server that cannot be reached cannot be locked either: with --forget, that is no reason to stop.
+    if (locked.status === 'rejected' && !(locked.reason instanceof HostUnreachableError)) throw locked.reason;
+    if (docker.status === 'rejected') throw docker.reason;
+    if (locked.status === 'rejected') throw locked.reason;
+    await removeOwnedContainer(docker.value, placement.containerId, owner, {
+      host: placement.host,
+      recordedId: placement.containerId,
+    });
   } catch (err) {
-    if (!options.forget) {
+    // Another edgectl at work on this user: never a reason to forget its record.
+    if (!options.forget || err instanceof LockBusyError) {
+      await lock.release();
+      await shell?.close();
+      if (err instanceof LockBusyError || err instanceof NotOwnedError) throw err;
       const forget = `or add --forget to drop the record anyway (if ${placement.host} is gone for good)`;
       if (err instanceof EdgectlError) {
         throw new EdgectlError(err.code, err.exitCode, err.message, {
@@ -437,7 +505,12 @@ export async function undeploy(
     }
     left = `the container ${placement.container} may still be on ${placement.host}: ${errorMessage(err)}`;
   }
-  state.placements.remove(user.name, Date.now());
+  try {
+    state.placements.remove(user.name, Date.now());
+  } finally {
+    await lock.release();
+    await shell?.close();
+  }
   return {
     user: user.name,
     host: placement.host,

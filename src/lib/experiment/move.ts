@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { userHostPort } from '../docker/deploy.js';
 import { errorMessage, InterruptedError } from '../errors.js';
 import { getHost, type Inventory } from '../inventory/index.js';
-import { Migration, MigrationError, type Phase, type PhaseName } from '../migration/pipeline.js';
+import { MigrationError, migrate, type Phase, type PhaseName } from '../migration/pipeline.js';
 import type { SshPool } from '../remote/index.js';
 import type { StateDb } from '../state/index.js';
 import type { UserRun } from './controllers/controller.js';
@@ -80,7 +80,8 @@ export async function moveService(env: MoveEnv, req: MoveRequest): Promise<MoveO
   const at = req.at;
   const base = { from, to, preStartMs: null, checkpointStartMs: null } as const;
   try {
-    const m = new Migration(inv, env.pool, state, {
+    // migrate() holds the user's lock (this machine's and the source server's) for the whole of it.
+    const r = await migrate(inv, env.pool, state, {
       user: u.name,
       to,
       experimentId: env.experimentId,
@@ -102,7 +103,6 @@ export async function moveService(env: MoveEnv, req: MoveRequest): Promise<MoveO
         if (e.name === 'restore' && e.status === 'end') u.agent?.send({ cmd: 'endpoint', endpoint });
       },
     });
-    const r = await m.migrate();
     const p = r.probe;
     let outage: MoveOutcome['outage'] = null;
     if (p?.lastOkBeforeMs != null && p.firstOkAfterMs != null) {

@@ -26,9 +26,23 @@ export function stagingRoot(testbed: string): string {
   return `${STAGING_ROOT}/${testbed}`;
 }
 
-/** Where a migration keeps its files on a host (`src` and `dst` differ: lab hosts share one filesystem). */
-export function stagingDir(testbed: string, migrationId: number, side: 'src' | 'dst'): string {
-  return `${STAGING_ROOT}/${testbed}/${migrationId}/${side}`;
+/** A migration's key, unique across state databases: migration ids start at 1 in every database, so the
+ * database's instance id (16 hex digits) comes first. */
+export function migrationKey(instanceId: string, migrationId: number): string {
+  return `${instanceId}-${migrationId}`;
+}
+
+const MIGRATION_KEY_RE = /^[0-9a-f]{16}-[1-9][0-9]*$/;
+
+/**
+ * Where a migration keeps its files on a host (`src` and `dst` differ: lab hosts share one filesystem),
+ * by its key (migrationKey): the path says which database's migration it is, so that nothing removes
+ * another's. The layout is the receiver's (`KEY/dst/LEAF`: receiverScript); removeStagingArgv removes
+ * a side and then the key's directory once it is empty. The key is checked, as the path goes to `rm -rf`.
+ */
+export function stagingDir(testbed: string, key: string, side: 'src' | 'dst'): string {
+  if (!MIGRATION_KEY_RE.test(key)) throw new Error(`not a migration key: ${JSON.stringify(key)}`);
+  return `${STAGING_ROOT}/${testbed}/${key}/${side}`;
 }
 
 /**
@@ -500,6 +514,16 @@ export function placeSnapshotArgv(snapshot: string, upperDir: string, checkpoint
     'place_checkpoint "$snap/criu" "$ckpt"',
   ].join('\n');
   return ['sh', '-c', script, 'place', snapshot, upperDir, checkpoint];
+}
+
+/**
+ * Removes one side of a migration's staging (with its transfers' control socket beside it), then the
+ * migration's directory (stagingDir's KEY) once neither side is left in it: nothing of the migration stays.
+ */
+export function removeStagingArgv(dir: string): string[] {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+  const script = ['d=$1', 'rm -rf "$d" "$d.ssh" || exit 1', 'rmdir "${d%/*}" 2>/dev/null', 'true'].join('\n');
+  return ['sh', '-c', script, 'remove-staging', dir];
 }
 
 export function removeDirArgv(dir: string): string[] {

@@ -4,6 +4,7 @@
  */
 import type { ProbeResult } from '../mu/probe.js';
 import type { DirectedLatency } from '../provision/latency.js';
+import type { ShellExecutor } from '../remote/index.js';
 import type { Checkpointer } from './checkpointer.js';
 
 export type Strategy = 'delta' | 'full';
@@ -98,6 +99,8 @@ export interface MigrationRequest {
    * switch thaws the service DEADMAN_MARGIN_MS after the budget should the controller be gone.
    */
   downtimeBudgetMs?: number;
+  /** The persistent shell to use on the source (the one the user's lock was taken through: migrate()). */
+  srcShell?: ShellExecutor;
 }
 
 /** The downtime's budget by default: a full migration of a few hundred MB over the lab's cloud link fits. */

@@ -15,6 +15,7 @@ import type Docker from 'dockerode';
 import { deleteCheckpoint, startFromCheckpoint, upperDir } from '../docker/checkpoint.js';
 import { containerName, containerSpec, execIn, reachDocker, waitUntilAnswers } from '../docker/deploy.js';
 import { copyImage, ensureAppImage } from '../docker/images.js';
+import { ownerOf, removeOwnedContainer } from '../docker/owner.js';
 import {
   EdgectlError,
   ExitCode,
@@ -33,6 +34,7 @@ import {
   type Service,
   type User,
 } from '../inventory/index.js';
+import { acquireUserLock, lockDirOf } from '../lock/index.js';
 import { type ActiveProbe, probeAttemptTimeoutMs, type RunningProbe, startRemoteProbe } from '../mu/probe.js';
 import { pathLatency } from '../provision/latency.js';
 import { trustDirOnHost } from '../provision/plan.js';
@@ -46,6 +48,7 @@ import {
   deltaArgv,
   makeStagingArgv,
   manifestArgv,
+  migrationKey,
   pagesDiffArgv,
   pagesPatchArgv,
   parseSeconds,
@@ -264,7 +267,7 @@ export class Migration {
   }
 
   private async side(host: Host, role: 'src' | 'dst'): Promise<Side> {
-    const shell = new ShellExecutor(this.pool, host);
+    const shell = (role === 'src' ? this.req.srcShell : undefined) ?? new ShellExecutor(this.pool, host);
     const [docker] = await Promise.all([reachDocker(this.pool, host), shell.open()]);
     const info = await docker.info();
     return {
@@ -272,7 +275,7 @@ export class Migration {
       docker,
       shell,
       root: String(info.DockerRootDir),
-      staging: stagingDir(this.inv.testbed, this.migrationId, role),
+      staging: stagingDir(this.inv.testbed, migrationKey(this.state.instanceId, this.migrationId), role),
     };
   }
 
@@ -394,8 +397,8 @@ export class Migration {
       dstContainerId: null,
       runc: null,
       srcRoot: null,
-      srcStaging: stagingDir(this.inv.testbed, this.migrationId, 'src'),
-      dstStaging: stagingDir(this.inv.testbed, this.migrationId, 'dst'),
+      srcStaging: stagingDir(this.inv.testbed, migrationKey(this.state.instanceId, this.migrationId), 'src'),
+      dstStaging: stagingDir(this.inv.testbed, migrationKey(this.state.instanceId, this.migrationId), 'dst'),
       checkpoints: this.names,
       channels: [],
       transfer: null,
@@ -456,12 +459,18 @@ export class Migration {
           ? (await ensureAppImage(this.inv, this.pool, { hosts: [this.dst.host] })).name
           : await this.imageAtDestination();
         this.parts['image'] = performance.now() - imageStarted;
+        // A container of the user's name there goes only if it is this database's own (docker/owner.ts).
+        const owner = ownerOf(this.inv, this.state.instanceId, this.user.name);
         const name = containerName(this.inv, this.user.name);
-        await this.dst.docker
-          .getContainer(name)
-          .remove({ force: true })
-          .catch(() => {});
-        const spec = containerSpec(this.inv, this.user.name, this.service, this.dst.host, image);
+        await removeOwnedContainer(this.dst.docker, name, owner, { host: this.dst.host.name });
+        const spec = containerSpec(
+          this.inv,
+          this.user.name,
+          this.service,
+          this.dst.host,
+          image,
+          owner.database,
+        );
         spec.Labels = { ...spec.Labels, [MIGRATION_LABEL]: this.dst.staging };
         // Owed from its start: should this process die while Docker creates it, a recovery finds the
         // container by its label.
@@ -979,11 +988,33 @@ function leftBehind(failed: readonly UndoFailure[]): string {
   return `not undone (edgectl recover finishes it): ${failed.map((f) => `${f.step} (${f.error})`).join('; ')}`;
 }
 
+/**
+ * A migration holding the user's lock (lock/): on this machine first, so that the placement read next is
+ * the one no other command of this database changes meanwhile, then on the source server, through the
+ * persistent shell the migration itself runs its commands in there (no SSH session of its own).
+ */
 export async function migrate(
   inv: Inventory,
   pool: SshPool,
   state: StateDb,
   req: MigrationRequest,
 ): Promise<MigrationResult> {
-  return new Migration(inv, pool, state, req).migrate();
+  const user = getUser(inv, req.user);
+  const lock = await acquireUserLock({
+    lockDir: lockDirOf(state),
+    testbed: inv.testbed,
+    user: user.name,
+    ...(req.signal ? { signal: req.signal } : {}),
+  });
+  let srcShell: ShellExecutor | undefined;
+  try {
+    const from = state.placements.get(user.name)?.host;
+    srcShell = from === undefined ? undefined : new ShellExecutor(pool, getHost(inv, from));
+    const m = new Migration(inv, pool, state, { ...req, ...(srcShell ? { srcShell } : {}) });
+    if (srcShell) await lock.onHost(srcShell);
+    return await m.migrate();
+  } finally {
+    await lock.release();
+    await srcShell?.close();
+  }
 }

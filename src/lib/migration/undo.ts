@@ -21,7 +21,7 @@ import {
   primeNeighbourArgv,
   type RsyncTarget,
   type RuncRuntime,
-  removeDirArgv,
+  removeStagingArgv,
   runcKillFrozenArgv,
 } from './commands.js';
 import { settleDeadmanArgv, thawIfPausedArgv } from './deadman.js';
@@ -110,6 +110,19 @@ async function closeTransfers(env: UndoEnv): Promise<void> {
     await env.src.shell.run(closeMasterArgv(facts.transfer), { timeoutMs: env.timeoutMs }).catch(() => {});
 }
 
+/** Both sides' staging, one after the other (the lab's servers share one filesystem: the migration's
+ * directory goes with the second side). */
+async function removeStaging(env: UndoEnv): Promise<void> {
+  for (const [side, dir] of [
+    [env.src, env.facts.srcStaging],
+    [env.dst, env.facts.dstStaging],
+  ] as const)
+    await runChecked(side.shell, removeStagingArgv(dir), {
+      what: `removing ${dir} on ${side.host.name}`,
+      timeoutMs: env.timeoutMs,
+    });
+}
+
 /** The staging on both servers, the channels, and Docker's checkpoints of the source. */
 async function undoStaging(env: UndoEnv): Promise<void> {
   const { facts } = env;
@@ -117,16 +130,7 @@ async function undoStaging(env: UndoEnv): Promise<void> {
   const src = env.src.docker.getContainer(facts.srcContainerId);
   for (const name of [facts.checkpoints.pre, facts.checkpoints.final])
     await withDeadline(deleteCheckpoint(src, name), env.timeoutMs, 'deleting a checkpoint').catch(() => {});
-  await Promise.all([
-    runChecked(env.src.shell, removeDirArgv(facts.srcStaging), {
-      what: `removing ${facts.srcStaging} on ${env.src.host.name}`,
-      timeoutMs: env.timeoutMs,
-    }),
-    runChecked(env.dst.shell, removeDirArgv(facts.dstStaging), {
-      what: `removing ${facts.dstStaging} on ${env.dst.host.name}`,
-      timeoutMs: env.timeoutMs,
-    }),
-  ]);
+  await removeStaging(env);
 }
 
 /**
@@ -266,16 +270,7 @@ export async function finishOnSource(env: UndoEnv): Promise<void> {
     `removing the source's container on ${env.src.host.name}`,
   );
   await closeTransfers(env);
-  await Promise.all([
-    runChecked(env.src.shell, removeDirArgv(facts.srcStaging), {
-      what: `removing ${facts.srcStaging} on ${env.src.host.name}`,
-      timeoutMs: env.timeoutMs,
-    }),
-    runChecked(env.dst.shell, removeDirArgv(facts.dstStaging), {
-      what: `removing ${facts.dstStaging} on ${env.dst.host.name}`,
-      timeoutMs: env.timeoutMs,
-    }),
-  ]);
+  await removeStaging(env);
 }
 
 export const UNDO: Record<UndoableStep, (env: UndoEnv) => Promise<void>> = {

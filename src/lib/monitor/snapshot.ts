@@ -51,7 +51,7 @@ export interface UserSnapshot {
     rssi: Record<string, number>;
     rateBps: number | null;
   } | null;
-  placement: { host: string; address: string; port: number; sinceMs: number } | null;
+  placement: { host: string; container: string; address: string; port: number; sinceMs: number } | null;
   tasks: TaskSummary;
   /** The window's answered tasks, newest last (at most MAX_SAMPLES). */
   samples: TaskSample[];
@@ -201,7 +201,9 @@ export function buildSnapshot(
             rateBps: report.rateBps,
           }
         : null,
-      placement: p ? { host: p.host, address: p.address, port: p.port, sinceMs: p.sinceMs } : null,
+      placement: p
+        ? { host: p.host, container: p.container, address: p.address, port: p.port, sinceMs: p.sinceMs }
+        : null,
       tasks: summary,
       samples,
     };

@@ -234,9 +234,10 @@ export function planInputFrom(
         recent.length === 2 && recent[0] && recent[1]
           ? [recent[0].position[0] - recent[1].position[0], recent[0].position[1] - recent[1].position[1]]
           : undefined;
+      // By the name its placement recorded (containers deployed before the name's separator changed keep theirs).
       const container = snap.servers
         .find((s) => s.host === u.placement?.host)
-        ?.containers.find((c) => c.name === `edgectl-${inv.testbed}-${u.user}`);
+        ?.containers.find((c) => c.name === u.placement?.container);
       const sizes = migrationSizes(state, u.user, container?.memBytes ?? null);
       return {
         name: u.user,

@@ -107,6 +107,12 @@ export class ShellExecutor implements Executor {
     this.host = target.name;
   }
 
+  /** Whether the shell is open or opening (a command would not start a new one). What a process of the
+   * shell holds (a host lock) lives as long as it does. */
+  get isOpen(): boolean {
+    return this.channel !== undefined;
+  }
+
   /** Opens the shell now and waits until it answers (before the work whose time matters). */
   async open(): Promise<void> {
     const r = await this.run(['true']);

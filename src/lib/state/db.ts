@@ -245,7 +245,20 @@ export const SCHEMA_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX journal_open ON migration_journal(state, user);
   `,
+  // v7: The database's identity, drawn once when the schema reaches this version: the label of every
+  // container it deploys and the key of its migrations' staging, so that another database (whose
+  // migration ids also start at 1) never takes them for its own. 64 random bits.
+  `
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  INSERT INTO meta (key, value) VALUES ('instance_id', lower(hex(randomblob(8))));
+  `,
 ];
+
+/** What an instance id looks like (16 hex digits): checked where it is read, as it names paths on servers. */
+export const INSTANCE_ID_RE = /^[0-9a-f]{16}$/;
 
 export class StateError extends EdgectlError {
   constructor(message: string, cause?: unknown) {
@@ -271,6 +284,8 @@ export class StateDb {
   readonly decisions: Decisions;
   readonly journal: Journals;
 
+  private instance: string | undefined;
+
   constructor(readonly db: Database.Database) {
     this.placements = new Placements(db);
     this.tasks = new Tasks(db);
@@ -285,6 +300,35 @@ export class StateDb {
     this.hostStats = new HostStats(db);
     this.decisions = new Decisions(db);
     this.journal = new Journals(db);
+  }
+
+  /**
+   * This database's identity (16 hex digits, drawn when it was created or upgraded): the owner label of
+   * the containers it deploys and part of its migrations' keys. A copy of the file shares it.
+   */
+  get instanceId(): string {
+    if (this.instance === undefined) {
+      let row: { value: string } | undefined;
+      try {
+        row = this.db.prepare("SELECT value FROM meta WHERE key = 'instance_id'").get() as
+          | { value: string }
+          | undefined;
+      } catch (err) {
+        throw new StateError(
+          `the state database ${this.file} has no instance id (schema version ${this.schemaVersion}): open it once without --readonly to upgrade it`,
+          err,
+        );
+      }
+      if (!row || !INSTANCE_ID_RE.test(row.value))
+        throw new StateError(`the state database ${this.file} has no valid instance id (meta.instance_id)`);
+      this.instance = row.value;
+    }
+    return this.instance;
+  }
+
+  /** The database's file (`:memory:` for an in-memory one). */
+  get file(): string {
+    return this.db.name;
   }
 
   get schemaVersion(): number {

@@ -1,4 +1,4 @@
-export { migrate, openState, SCHEMA_MIGRATIONS, StateDb, StateError } from './db.js';
+export { INSTANCE_ID_RE, migrate, openState, SCHEMA_MIGRATIONS, StateDb, StateError } from './db.js';
 export type { DecisionRecord, NewDecision } from './decisions.js';
 export { Decisions } from './decisions.js';
 export { type ExperimentRecord, Experiments } from './experiments.js';
