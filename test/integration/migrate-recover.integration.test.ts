@@ -8,171 +8,59 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Envelope } from '../../src/lib/envelope.js';
-import { getHost, type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
+import { getHost } from '../../src/lib/inventory/index.js';
 import { planLab } from '../../src/lib/lab/plan.js';
 import { Migration, MigrationError, phasesOf } from '../../src/lib/migration/pipeline.js';
 import type { RecoveryOutcome } from '../../src/lib/migration/recover.js';
 import type { MigrationFacts } from '../../src/lib/migration/undo.js';
 import type { OffloadResult } from '../../src/lib/mu/offload.js';
-import { SshPool } from '../../src/lib/remote/index.js';
 import { openState } from '../../src/lib/state/index.js';
 import { sleep } from '../../src/lib/util/time.js';
-import { edgectl, repoRoot } from '../helpers/cli.js';
-import { hostsFile, writeVariantInventory } from '../helpers/lab.js';
+import { Mu1Lab } from '../helpers/mu1-migrations.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-recover-'));
-const stateFile = join(dir, 'state.db');
-const file = join(dir, 'hosts.yml');
-const pool = new SshPool();
-const servers = ['cloud', 'edge1', 'edge2', 'edge3'];
-let inv: Inventory;
-let counter = 0;
+const lab = new Mu1Lab(dir);
 
-function cli<T>(args: string[], timeoutMs = 300_000) {
-  return edgectl<T>([...args, '-f', file, '--state', stateFile, '--json'], { timeoutMs });
-}
-
-function where(): string | undefined {
-  const s = openState(stateFile);
-  try {
-    return s.placements.get('mu1')?.host;
-  } finally {
-    s.close();
-  }
-}
-
-/** The latest migration's journal facts and state. */
+/** The latest migration's journal: its facts and whether it is closed. */
 function lastJournal(): { id: number; facts: MigrationFacts; state: string } {
-  const s = openState(stateFile);
+  const s = openState(lab.stateFile);
   try {
     const row = s.db
       .prepare('SELECT migration_id AS id FROM migration_journal ORDER BY migration_id DESC LIMIT 1')
-      .get() as { id: number } | undefined;
-    const e = s.journal.get(row!.id)!;
+      .get() as { id: number };
+    const e = s.journal.get(row.id)!;
     return { id: e.migrationId, facts: e.facts as MigrationFacts, state: e.state };
   } finally {
     s.close();
   }
 }
 
-async function offloadContinues(count: number, timeoutMs = 20_000): Promise<void> {
-  const r = await cli<OffloadResult>([
-    'offload',
-    '--user',
-    'mu1',
-    '--count',
-    String(count),
-    '--timeout-ms',
-    String(timeoutMs),
-  ]);
-  expect(r.exitCode, r.stderr).toBe(0);
-  expect(r.json?.result?.tasks.map((t) => t.counter)).toEqual(
-    Array.from({ length: count }, (_, i) => counter + 1 + i),
-  );
-  counter += count;
-}
-
-/** Where a container of mu1's service exists (running or not), over every server's dockerd. */
-async function containers(): Promise<string[]> {
-  const name = `edgectl-${inv.testbed}-mu1`;
-  const found = await Promise.all(
-    servers.map(async (s) => {
-      const r = await pool
-        .executor(getHost(inv, s))
-        .run(['docker', 'ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.Names}}']);
-      expect(r.code, r.stderr).toBe(0);
-      return r.stdout.trim() === name ? [s] : [];
-    }),
-  );
-  return found.flat();
-}
-
 /** The service on exactly one server, the database saying which, no staging of the migration left. */
 async function consistent(): Promise<void> {
   const j = lastJournal();
   expect(j.state).toBe('closed');
-  expect(await containers()).toEqual([where()]);
+  expect(await lab.containers()).toEqual([lab.where()]);
   for (const [host, path] of [
     [j.facts.from, j.facts.srcStaging],
     [j.facts.to, j.facts.dstStaging],
   ] as const) {
-    const r = await pool.executor(getHost(inv, host)).run(['test', '-e', path]);
+    const r = await lab.pool.executor(getHost(lab.inv, host)).run(['test', '-e', path]);
     expect(r.code, `${path} on ${host}`).toBe(1);
   }
-  await offloadContinues(2);
+  await lab.offloadContinues(2);
 }
 
-/**
- * Runs `migrate` to the other edge and, once `phase` has started, sends `signal` to the CLI's process (or
- * does what `signal` says).
- */
-async function signalAt(phase: string, signal: NodeJS.Signals | (() => void), extra: string[] = []) {
-  const from = where()!;
-  const to = from === 'edge1' ? 'edge2' : 'edge1';
-  const child = execa(
-    process.execPath,
-    [
-      `${repoRoot}bin/run.js`,
-      'migrate',
-      '--user',
-      'mu1',
-      '--to',
-      to,
-      '-f',
-      file,
-      '--state',
-      stateFile,
-      '--json',
-      '--verbose',
-      ...extra,
-    ],
-    { reject: false, env: { NO_COLOR: '1' }, timeout: 300_000 },
-  );
-  let sent = false;
-  let sentAt = 0;
-  child.stderr?.on('data', (d: Buffer) => {
-    if (!sent && d.toString().includes(`[migrate] ${phase} started`)) {
-      sent = true;
-      sentAt = Date.now();
-      if (typeof signal === 'function') signal();
-      else child.kill(signal);
-    }
-  });
-  const r = await child;
-  expect(sent, `${phase} never started:\n${r.stderr}`).toBe(true);
-  let json: Envelope<unknown> | undefined;
-  try {
-    json = JSON.parse(String(r.stdout)) as Envelope<unknown>;
-  } catch {
-    json = undefined;
-  }
-  return { from, to, sentAt, exitCode: r.exitCode, signal: r.signal, stderr: String(r.stderr), json };
-}
-
-async function recoverAll() {
-  const r = await cli<{ outcomes: RecoveryOutcome[] }>(['recover']);
+async function recoverAll(): Promise<RecoveryOutcome[]> {
+  const r = await lab.cli<{ outcomes: RecoveryOutcome[] }>(['recover']);
   expect(r.exitCode, r.stderr).toBe(0);
   return r.json!.result!.outcomes;
 }
 
-beforeAll(async () => {
-  writeVariantInventory(file, () => {});
-  inv = await loadInventory(file);
-  expect((await cli(['provision'])).exitCode).toBe(0);
-  await cli(['undeploy', '--user', 'mu1']);
-  expect((await cli(['deploy', '--user', 'mu1', '--service', 'simple', '--host', 'edge1'])).exitCode).toBe(0);
-  counter = 0;
-  await offloadContinues(2);
-});
+beforeAll(() => lab.setUp());
 
 afterAll(async () => {
-  await cli(['recover']).catch(() => {});
-  await cli(['undeploy', '--user', 'mu1']).catch(() => {});
-  await edgectl(['provision', '-f', hostsFile, '--json']);
-  await pool.closeAll();
+  await lab.tearDown();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -180,18 +68,18 @@ describe('edgectl SIGKILLed during a migration, then edgectl recover', () => {
   const phases = phasesOf('delta');
   for (const phase of phases) {
     it(`at ${phase}: ${phase === 'cleanup' ? 'the move is finished' : 'undone, the service on its source'}`, async () => {
-      const r = await signalAt(phase, 'SIGKILL');
+      const r = await lab.migrateAndSignal(phase, 'SIGKILL');
       expect(r.signal, r.stderr).toBe('SIGKILL');
       const outcomes = await recoverAll();
       // verify lasts a few ms once the probe saw the destination answer: the commit may come first.
       const committed = phase === 'cleanup' || (phase === 'verify' && outcomes[0]?.outcome === 'forward');
       if (phase === 'cleanup' && outcomes.length === 0) {
         // Killed after its cleanup had ended (the journal was closed): nothing was left to recover.
-        expect(where()).toBe(r.to);
+        expect(lab.where()).toBe(r.to);
       } else {
         expect(outcomes).toHaveLength(1);
         expect(outcomes[0]).toMatchObject({ outcome: committed ? 'forward' : 'back', error: null });
-        expect(where()).toBe(committed ? r.to : r.from);
+        expect(lab.where()).toBe(committed ? r.to : r.from);
       }
       await consistent();
     });
@@ -200,7 +88,7 @@ describe('edgectl SIGKILLed during a migration, then edgectl recover', () => {
 
 describe('the dead-man switch', () => {
   it('thaws the source of a migration whose controller died in the downtime, within the budget and 5 s', async () => {
-    const r = await signalAt('transfer', 'SIGKILL', ['--downtime-budget', '2']);
+    const r = await lab.migrateAndSignal('transfer', 'SIGKILL', ['--downtime-budget', '2']);
     const bound = 2_000 + 5_000;
     // The service answers again on its source before anyone runs recover: within the bound (and a
     // second or two to see it), not at once (it was frozen).
@@ -208,7 +96,7 @@ describe('the dead-man switch', () => {
     const answeredAt = await (async () => {
       for (;;) {
         attempts++;
-        const o = await cli<OffloadResult>(
+        const o = await lab.cli<OffloadResult>(
           ['offload', '--user', 'mu1', '--count', '1', '--timeout-ms', '1000'],
           30_000,
         );
@@ -217,9 +105,9 @@ describe('the dead-man switch', () => {
           // the thawed service then counted it: the state is intact if the counter went on from where it
           // was, by one per attempt at most.
           const seen = o.json?.result?.tasks[0]?.counter ?? 0;
-          expect(seen).toBeGreaterThan(counter);
-          expect(seen).toBeLessThanOrEqual(counter + attempts);
-          counter = seen;
+          expect(seen).toBeGreaterThan(lab.counter);
+          expect(seen).toBeLessThanOrEqual(lab.counter + attempts);
+          lab.counter = seen;
           return Date.now();
         }
         if (Date.now() - r.sentAt > bound + 15_000)
@@ -236,25 +124,25 @@ describe('the dead-man switch', () => {
 
 describe('SIGHUP during the downtime', () => {
   it('rolls back like Ctrl+C: the service runs on its source, its state intact', async () => {
-    const r = await signalAt('delta', 'SIGHUP');
+    const r = await lab.migrateAndSignal('delta', 'SIGHUP');
     expect(r.exitCode, r.stderr).toBe(130);
     expect(r.json).toMatchObject({ status: 130, error: { code: 'INTERRUPTED' } });
     expect((r.json?.error?.details as { rolledBack?: boolean } | undefined)?.rolledBack).toBe(true);
-    expect(where()).toBe(r.from);
+    expect(lab.where()).toBe(r.from);
     await consistent();
   });
 });
 
 describe("the destination's dockerd stopped during the restore", () => {
   it('rolls back past the budget; recover removes what the destination got once its dockerd answers', async () => {
-    const from = where()!;
+    const from = lab.where()!;
     const to = from === 'edge1' ? 'edge2' : 'edge1';
-    const pidFile = planLab(inv).hosts.find((h) => h.name === to)?.docker?.pidFile;
+    const pidFile = planLab(lab.inv).hosts.find((h) => h.name === to)?.docker?.pidFile;
     const dockerd = Number(readFileSync(pidFile!, 'utf8').trim());
     expect(dockerd).toBeGreaterThan(1);
     let stopped = false;
     try {
-      const r = await signalAt('restore', () => {
+      const r = await lab.migrateAndSignal('restore', () => {
         process.kill(dockerd, 'SIGSTOP');
         stopped = true;
       }, ['--downtime-budget', '5']);
@@ -263,9 +151,9 @@ describe("the destination's dockerd stopped during the restore", () => {
       expect((r.json?.error?.details as { rolledBack?: boolean } | undefined)?.rolledBack).toBe(true);
       expect(r.json?.error?.message).toMatch(/rolled back: the service runs again/);
       expect(r.json?.error?.message).toMatch(/not undone \(edgectl recover finishes it\)/);
-      expect(where()).toBe(from);
+      expect(lab.where()).toBe(from);
       // The service answers on its source while the destination's dockerd is still stopped.
-      await offloadContinues(1);
+      await lab.offloadContinues(1);
     } finally {
       if (stopped) process.kill(dockerd, 'SIGCONT');
     }
@@ -278,11 +166,11 @@ describe("the destination's dockerd stopped during the restore", () => {
 
 describe('the final checkpoint failing after the pause', () => {
   it('a failed archive of the writable layer thaws the source: rolled back, and it answers', async () => {
-    const from = where()!;
+    const from = lab.where()!;
     const to = from === 'edge1' ? 'edge2' : 'edge1';
-    const state = openState(stateFile);
+    const state = openState(lab.stateFile);
     try {
-      const m = new Migration(inv, pool, state, {
+      const m = new Migration(lab.inv, lab.pool, state, {
         user: 'mu1',
         to,
         // Once the pre-migration image is at the destination: rootfs.tar of the final snapshot made a
@@ -290,8 +178,8 @@ describe('the final checkpoint failing after the pause', () => {
         afterPhase: async (name) => {
           if (name !== 'pre-transfer') return;
           const { facts } = lastJournal();
-          const r = await pool
-            .executor(getHost(inv, from))
+          const r = await lab.pool
+            .executor(getHost(lab.inv, from))
             .run(['mkdir', '-p', `${facts.srcStaging}/final/rootfs.tar/x`]);
           expect(r.code, r.stderr).toBe(0);
         },
@@ -306,7 +194,7 @@ describe('the final checkpoint failing after the pause', () => {
     } finally {
       state.close();
     }
-    expect(where()).toBe(from);
+    expect(lab.where()).toBe(from);
     await consistent();
   });
 });

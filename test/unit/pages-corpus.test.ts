@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../src/lib/util/random.js';
 import {
   BLOCK,
   blocksFile,
@@ -80,18 +81,6 @@ function run(args: string[], label = ''): { code: number; stdout: string; stderr
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A small seeded generator (mulberry32): the same bytes and mutations on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function bytes(n: number, rand: () => number): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
@@ -99,7 +88,7 @@ function bytes(n: number, rand: () => number): Buffer {
 }
 
 // The earlier snapshot (FILES order): 0 criu/core-1.img, 1 criu/pages-1.img (8 blocks and 100 bytes), 2 rootfs.tar.
-const rand0 = prng(23);
+const rand0 = seededRandom(23);
 const PAGES = bytes(8 * BLOCK + 100, rand0);
 const PRE: Record<string, Buffer> = {
   'criu/core-1.img': Buffer.from('core v1'),
@@ -651,7 +640,7 @@ describe('edgectl-pages diff', () => {
 describe('edgectl-pages patch over mutated deltas (seeded fuzz, bounded in time)', () => {
   it('exits 0 or 1, never a sanitizer report, never a write outside its output', () => {
     const seed = Number(process.env['EDGECTL_FUZZ_SEED'] ?? 2023);
-    const rand = prng(seed);
+    const rand = seededRandom(seed);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
     const edges = [0n, 1n, 0x7fffn, 0xffffn, 0x7fffffffn, 0xffffffffn, BigInt(BLOCK), 1n << 63n, MAX_U64];
     // Small literals, so that most mutations land on the records' fields (offsets, counts, lengths).
