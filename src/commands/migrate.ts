@@ -40,7 +40,10 @@ writable layer moves too. The downtime is measured by a probe on the user's mach
 answer before the gap to the first one after it. If anything fails after the final checkpoint, the
 container is restored on the source from that checkpoint, state intact (exit 5). Ctrl+C is answered
 when the running phase ends: before the final checkpoint the destination is cleared, after it the
-service is rolled back to the source (exit 130).`;
+service is rolled back to the source (exit 130). Every step is journaled in the state database:
+should edgectl itself die (SIGKILL, a crash), the source's dead-man switch thaws the service once the
+downtime's budget and 5 s have passed, and edgectl recover, which migrate runs first for its user, ends
+the migration. The user's lock (on this machine and on the source server) is held throughout.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --user mu1 --to edge2',
