@@ -291,8 +291,8 @@ describe('two migrations at once', () => {
       cli<MigrationResult>(['migrate', '--user', 'mu1', '--to', 'edge2']),
       cli<MigrationResult>(['migrate', '--user', 'mu2', '--to', 'edge1']),
     ]);
-    expect(a.exitCode, a.stderr).toBe(0);
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(a.exitCode, `${a.stderr}${JSON.stringify(a.json?.error)}`).toBe(0);
+    expect(b.exitCode, `${b.stderr}${JSON.stringify(b.json?.error)}`).toBe(0);
     expect([await where('mu1'), await where('mu2')]).toEqual(['edge2', 'edge1']);
     await offloadContinues('mu1', 2);
     await offloadContinues('mu2', 2);

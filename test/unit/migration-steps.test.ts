@@ -287,3 +287,17 @@ describe('a failure at every step of a migration, undone on fake servers', () =>
     await expect(w.runner.run('late', async () => {})).rejects.toThrow(/after the commit/);
   });
 });
+
+describe("a journal's owner", () => {
+  it('is alive while its process runs, dead once it ended or let go of the migration', async () => {
+    const { currentOwner, ownerAlive } = await import('../../src/lib/migration/undo.js');
+    const me = currentOwner();
+    expect(ownerAlive(me)).toBe(true);
+    // A reused pid: the same number, another start time.
+    expect(ownerAlive({ ...me, start: '1' })).toBe(false);
+    // Let go of (the migration returned unfinished, its undo owed to edgectl recover).
+    expect(ownerAlive({ ...me, pid: 0, start: null })).toBe(false);
+    // Another machine: not known here.
+    expect(ownerAlive({ ...me, host: `${me.host}-elsewhere` })).toBeUndefined();
+  });
+});

@@ -796,6 +796,7 @@ export class Migration {
       () => false,
     );
     if (cleaned) this.state.journal.close(this.migrationId, 'committed');
+    else this.state.journal.release(this.migrationId);
     await this.closeShells();
     const downtimeMs = probed?.answeredBy === 'to' ? probed.downtimeMs : null;
     const after = this.phases.findIndex((p) => p.name === 'checkpoint');
@@ -908,7 +909,11 @@ export class Migration {
     this.downtimeEnd = undefined;
     const failed = await this.steps.unwind();
     await this.closeShells();
-    if (this.migrationId && failed.length === 0) this.state.journal.close(this.migrationId, 'undone');
+    if (this.migrationId) {
+      if (failed.length === 0) this.state.journal.close(this.migrationId, 'undone');
+      // Left for edgectl recover, which need not wait for this process to end.
+      else this.state.journal.release(this.migrationId);
+    }
     return failed;
   }
 

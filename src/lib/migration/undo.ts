@@ -301,6 +301,8 @@ export function processStart(pid: number): string | null {
 
 /** Whether a journal's owner still runs: certain on this machine; on another one, unknown (undefined). */
 export function ownerAlive(owner: JournalOwner): boolean | undefined {
+  // Let go of (Journals.release): the migration returned, unfinished.
+  if (owner.pid === 0) return false;
   if (owner.host !== hostname()) return undefined;
   const start = processStart(owner.pid);
   return start !== null && (owner.start === null || start === owner.start);

@@ -105,6 +105,18 @@ export class Journals {
       .run(owner.pid, owner.host, owner.start, Date.now(), migrationId);
   }
 
+  /**
+   * The owner lets go of a migration it leaves unfinished (an undo failed; it returns): no process works
+   * on it any more, and a recovery need not wait for this one to end (owner pid 0).
+   */
+  release(migrationId: number): void {
+    this.db
+      .prepare(
+        'UPDATE migration_journal SET owner_pid = 0, owner_start = NULL, updated_ms = ? WHERE migration_id = ?',
+      )
+      .run(Date.now(), migrationId);
+  }
+
   close(migrationId: number, outcome: string): void {
     this.db
       .prepare(
