@@ -1,6 +1,7 @@
 /**
  * The integration tier shares one lab per run: `edgectl lab up` on the repository's hosts.yml before the
- * first test file, `edgectl lab down` after the last one, also when tests failed or setup broke half-way.
+ * first test file, `edgectl lab down --purge` after the last one, also when tests failed or setup broke
+ * half-way.
  * The lab is built with a session delay (vitest.config.ts): every new SSH session on it costs 2 s.
  */
 import { execa } from 'execa';
@@ -32,6 +33,10 @@ export async function setup(): Promise<void> {
   }
 }
 
+/**
+ * The lab down with its dockerds' data: a container a failed test left behind belongs to that test's state
+ * database, and no later run's database may remove it (edgectl removes nothing it cannot prove it owns).
+ */
 export async function teardown(): Promise<void> {
-  await edgectl(['lab', 'down']);
+  await edgectl(['lab', 'down', '--purge']);
 }
