@@ -99,8 +99,12 @@ export interface MigrationRequest {
    * switch thaws the service DEADMAN_MARGIN_MS after the budget should the controller be gone.
    */
   downtimeBudgetMs?: number;
-  /** The persistent shell to use on the source (the one the user's lock was taken through: migrate()). */
-  srcShell?: ShellExecutor;
+  /**
+   * Called with the source's persistent shell as soon as the preparation has opened it, before anything
+   * changes on a host: migrate() takes the user's lock on the source server through it (one command on a
+   * shell the migration opens anyway, beside the destination's: no session start of its own).
+   */
+  onSourceShell?: (shell: ShellExecutor) => Promise<void>;
 }
 
 /** The downtime's budget by default: a full migration of a few hundred MB over the lab's cloud link fits. */

@@ -34,7 +34,7 @@ import {
   type Service,
   type User,
 } from '../inventory/index.js';
-import { acquireUserLock, lockDirOf } from '../lock/index.js';
+import { acquireUserLock, LockBusyError, lockDirOf } from '../lock/index.js';
 import { type ActiveProbe, probeAttemptTimeoutMs, type RunningProbe, startRemoteProbe } from '../mu/probe.js';
 import { pathLatency } from '../provision/latency.js';
 import { trustDirOnHost } from '../provision/plan.js';
@@ -267,7 +267,7 @@ export class Migration {
   }
 
   private async side(host: Host, role: 'src' | 'dst'): Promise<Side> {
-    const shell = (role === 'src' ? this.req.srcShell : undefined) ?? new ShellExecutor(this.pool, host);
+    const shell = new ShellExecutor(this.pool, host);
     const [docker] = await Promise.all([reachDocker(this.pool, host), shell.open()]);
     const info = await docker.info();
     return {
@@ -412,6 +412,7 @@ export class Migration {
           this.side(getHost(this.inv, this.placement.host), 'src'),
           this.side(getHost(this.inv, this.req.to), 'dst'),
         ]);
+        await this.req.onSourceShell?.(this.src.shell);
         const trust = trustDirOnHost(this.inv);
         this.channels = new DataChannels(
           (argv, what, timeoutMs) => this.exec(this.src, argv, what, timeoutMs),
@@ -489,7 +490,10 @@ export class Migration {
       });
       this.prepared = true;
     } catch (err) {
-      throw await this.abandon(err, 'nothing changed on the source');
+      const failed = await this.abandon(err, 'nothing changed on the source');
+      // The user's lock held by another controller: its own error (LOCKED, exit 2), naming the holder.
+      const cause = err instanceof PhaseFailed ? err.cause : err;
+      throw cause instanceof LockBusyError ? cause : failed;
     }
   }
 
@@ -1011,15 +1015,15 @@ export async function migrate(
     user: user.name,
     ...(req.signal ? { signal: req.signal } : {}),
   });
-  let srcShell: ShellExecutor | undefined;
   try {
-    const from = state.placements.get(user.name)?.host;
-    srcShell = from === undefined ? undefined : new ShellExecutor(pool, getHost(inv, from));
-    const m = new Migration(inv, pool, state, { ...req, ...(srcShell ? { srcShell } : {}) });
-    if (srcShell) await lock.onHost(srcShell);
-    return await m.migrate();
+    return await new Migration(inv, pool, state, {
+      ...req,
+      onSourceShell: async (shell) => {
+        await lock.onHost(shell);
+        await req.onSourceShell?.(shell);
+      },
+    }).migrate();
   } finally {
     await lock.release();
-    await srcShell?.close();
   }
 }
