@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
-import { UsageError } from '../lib/errors.js';
 import { getService, probeText } from '../lib/inventory/index.js';
 import {
   CODECS,
@@ -84,10 +83,8 @@ the migration. The user's lock (on this machine and on the source server) is hel
       // An earlier migrate of this user that died half-way is ended first (see edgectl recover).
       const earlier = await recover(inv, pool, state, { user: this.flags.user });
       for (const o of earlier) {
-        if (o.outcome === 'busy')
-          throw new UsageError(`another migration of ${o.user} is under way: ${o.error}`, {
-            hint: 'wait for it to end',
-          });
+        // One under way in another process: the user's lock, taken next, refuses this one (LOCKED).
+        if (o.outcome === 'busy') continue;
         if (o.outcome === 'failed')
           throw new RecoverError(
             `an unfinished migration of ${o.user} could not be ended: ${o.error}`,
