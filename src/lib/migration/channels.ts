@@ -1,17 +1,11 @@
 /**
  * A migration's data channels, run on its source: `pre` carries the pre-migration image, `final` what the
  * downtime sends (the delta, or the whole image for full). Each is one SSH session to the destination
- * whose receiver is already running when the data is due (see openChannelArgv).
+ * whose receiver is already running when the data is due (see openChannelArgv). They are closed by the
+ * staging's undo and the cleanup (undo.ts), from the journal's facts, like every other leftover.
  */
 import type { RunResult } from '../remote/index.js';
-import {
-  channelReadyArgv,
-  closeChannelArgv,
-  closeMasterArgv,
-  openChannelArgv,
-  type RsyncTarget,
-  sendArgv,
-} from './commands.js';
+import { channelReadyArgv, openChannelArgv, type RsyncTarget, sendArgv } from './commands.js';
 
 export const CHANNELS = ['pre', 'final'] as const;
 export type ChannelName = (typeof CHANNELS)[number];
@@ -84,13 +78,5 @@ export class DataChannels {
     await this.whenReady(which);
     const r = await this.exec(sendArgv(this.of(which).dir, from), 'sending to the destination', timeoutMs);
     return Number(r.stdout.trim()) || 0;
-  }
-
-  /** Ends the channels and their shared SSH connection (each best effort). */
-  async close(run: (argv: string[]) => Promise<unknown>): Promise<void> {
-    for (const which of CHANNELS) await run(closeChannelArgv(this.of(which).dir)).catch(() => {});
-    this.starts.clear();
-    this.ready.clear();
-    await run(closeMasterArgv(this.target)).catch(() => {});
   }
 }

@@ -195,11 +195,13 @@ async function recoverOne(
     }
     if (errors.length > 0)
       return { ...base, outcome: 'failed', host: null, steps: undone, error: errors.join('; ') };
-    // The service must answer on the source (the undos of a migration that never froze it did not check).
-    await waitUntilAnswers(src.docker.getContainer(facts.srcContainerId), env.service, TIMEOUT_MS, {
-      pool,
-      host: src.host,
-    });
+    // The service must answer on the source: the freeze's undo checked that; a migration that never froze
+    // it is checked here.
+    if (!undone.includes('freeze'))
+      await waitUntilAnswers(src.docker.getContainer(facts.srcContainerId), env.service, TIMEOUT_MS, {
+        pool,
+        host: src.host,
+      });
     finishRow(state, entry.migrationId, false, true, 'undone by edgectl recover after its controller died');
     state.journal.close(entry.migrationId, 'recovered: undone');
     return { ...base, outcome: 'back', host: facts.from, steps: undone, error: null };
