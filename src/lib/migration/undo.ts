@@ -209,8 +209,9 @@ async function undoFreeze(env: UndoEnv): Promise<void> {
       });
     await thaw();
     // A checkpoint its dead controller left running on the source may end after the thaw and leave the
-    // service frozen again (as it found it): thawed until it stays so.
-    for (let waited = 0; waited < env.settleMs; waited += 500) {
+    // service frozen again (as it found it): thawed until it stays so, for at most the call's deadline.
+    const giveUp = Date.now() + env.timeoutMs;
+    for (let waited = 0; waited < env.settleMs && Date.now() < giveUp; waited += 500) {
       await sleep(500);
       const r = await thaw();
       if (r.stdout.trim() === 'paused') waited = 0;
