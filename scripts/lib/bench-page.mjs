@@ -79,8 +79,15 @@ export function replaceLatest(page, title, latest) {
  * Starts a bench's page: `log` prints a line and keeps it for the page (as preformatted text), `md` prints
  * markdown and keeps it as markdown, `write` writes docs/bench/NAME.md (call it once the bench succeeded).
  */
-export async function benchPage(name, { title, command }) {
+export async function benchPage(name, { title, command: script }) {
   const facts = await benchFacts();
+  // The BENCH_* settings of this run belong to its command line: a narrowed run must say so.
+  const settings = Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_PAGE')
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v} `)
+    .join('');
+  const command = `${settings}${script}`;
   const blocks = [];
   const add = (kind, text) => {
     const last = blocks.at(-1);
