@@ -60,7 +60,18 @@ export function renderLatest({ command, facts, blocks }) {
   ];
   for (const b of blocks) {
     if (b.kind === 'md') lines.push(b.text.trimEnd(), '');
-    else lines.push('```text', b.text.trimEnd(), '```', '');
+    else
+      lines.push(
+        '```text',
+        b.text
+          .replace(/^\n+/, '')
+          .split('\n')
+          .map((l) => l.trimEnd())
+          .join('\n')
+          .trimEnd(),
+        '```',
+        '',
+      );
   }
   lines.push(END);
   return lines.join('\n');
