@@ -5,10 +5,15 @@
 // up: nothing to do), down, warm up (after a plain down: images still in the data roots), down.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { benchPage } from './lib/bench-page.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const hosts = process.env.EDGECTL_HOSTS ?? `${root}hosts.yml`;
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const page = await benchPage('lab', {
+  title: "The lab's life cycle (bench:lab)",
+  command: 'npm run bench:lab',
+});
 
 function edgectl(...args) {
   const started = process.hrtime.bigint();
@@ -48,8 +53,9 @@ for (const [name, times] of rows) {
   ]);
 }
 const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-for (const r of cells) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+for (const r of cells) page.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
 const fresh = Math.max(...rows.get('lab up (fresh: empty data roots, images loaded)'));
-console.log(
+page.log(
   `\nGoal: fresh lab up < 90 s. Slowest fresh lab up: ${(fresh / 1000).toFixed(1)} s (${fresh < 90_000 ? 'met' : 'NOT met'}).`,
 );
+page.write();

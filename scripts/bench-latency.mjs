@@ -7,11 +7,12 @@
 //   data) and on the sender (which holds the ACKs), user and system time, in % of one core;
 // - the same transfer with both helpers stopped (the rules' --queue-bypass lets packets pass undelayed)
 //   and the whole machine's busy CPU in both cases.
-// Goal (issue 10): the helper under 5% of one core at 100 Mbit/s.
+// Goal: the helper under 5% of one core at 100 Mbit/s.
 // The system time of a helper is mostly the kernel's own work on the packets it releases: a verdict
 // re-injects the packet, and the rest of its receive path (IP, TCP, the socket; on the ACK side the
 // sender's transmit through HTB) runs inside that system call, where it would otherwise run in softirq.
 import { readFileSync } from 'node:fs';
+import { benchPage } from './lib/bench-page.mjs';
 import { edgectl, root } from './lib/edgectl.mjs';
 
 const { loadInventory, getHost, route } = await import(`${root}dist/lib/inventory/index.js`);
@@ -91,9 +92,13 @@ async function rtt(from, to) {
 const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 function table(rows) {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  for (const r of rows) console.log(r.map((c, i) => String(c).padEnd(w[i])).join('  '));
+  for (const r of rows) page.log(r.map((c, i) => String(c).padEnd(w[i])).join('  '));
 }
 
+const page = await benchPage('latency', {
+  title: 'Link latency without netem (bench:latency)',
+  command: 'npm run bench:latency',
+});
 try {
   edgectl(['lab', 'up']);
   const prov = edgectl(['provision']);
@@ -138,9 +143,7 @@ try {
       f(x.machine),
     ]);
   }
-  console.log(
-    `\nbulk TCP for ${seconds} s, CPU in % of one core (${pings} round trips for the RTT median):\n`,
-  );
+  page.log(`\nbulk TCP for ${seconds} s, CPU in % of one core (${pings} round trips for the RTT median):\n`);
   table(rows);
   // The same transfers with both ends' helpers stopped: packets pass the rules undelayed (--queue-bypass).
   for (const [a, b] of links) {
@@ -153,9 +156,9 @@ try {
     bypass.push([`${a} -> ${b}`, f(x.mbps), f(x.machine), `${f(got)} ms`]);
     edgectl(['provision']);
   }
-  console.log('\nthe same with the helpers of both ends stopped (no delay, packets bypass the queues):\n');
+  page.log('\nthe same with the helpers of both ends stopped (no delay, packets bypass the queues):\n');
   table(bypass);
-  console.log(
+  page.log(
     '\ngoal: edgectl-delay under 5% of one core at 100 Mbit/s (rx helper on edge2). Its system time is mostly the\n' +
       "kernel's own receive path of the packets it releases (IP, TCP, the socket), which a verdict runs in its\n" +
       'system call; without the helper that work runs in softirq. The user time is the helper itself.',
@@ -163,3 +166,4 @@ try {
 } finally {
   await pool.closeAll();
 }
+page.write();

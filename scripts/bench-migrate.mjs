@@ -7,16 +7,17 @@
 // and where the downtime went (the result's breakdown): CRIU's own dump and restore (from its logs), the
 // container runtime around them (runc's checkpoint, Docker's restore path), the delta (computed at the
 // source and applied at the destination), the transfer, and edgectl's own remaining time. Then the
-// ratios delta/full, and the goal of issue 14: the delta downtime at most 1.5 x CRIU's own dump+restore
-// plus the delta at link speed. Earlier goals (issue 6): delta downtime <= 0.5 x full at 64 MB; bytes
+// ratios delta/full, and the goal for the delta: its downtime at most 1.5 x CRIU's own dump+restore
+// plus the delta at link speed. Earlier goals: delta downtime <= 0.5 x full at 64 MB; bytes
 // during the downtime <= 2% of the pre-migration image.
 // Every run is made once per session delay (BENCH_SESSION_DELAYS, default "0,2000": `lab up
 // --session-delay`, every new SSH session on every lab host waits that long, as with a slow login shell):
-// the last table compares them (goal, issue 9: delta downtime within 5% whatever the delay).
+// the last table compares them (goal: delta downtime within 5% whatever the delay).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
+import { benchPage } from './lib/bench-page.mjs';
 import { root, edgectl as run } from './lib/edgectl.mjs';
 
 const sizes = (process.env.BENCH_STATE_MB ?? '16,64,256').split(',').map(Number);
@@ -64,6 +65,10 @@ const pick = (delay, mb, strategy) => {
 const rows = [];
 /** The migrations' link as their results describe it: its latency both ways and how it was emulated. */
 let linkLatency = [];
+const page = await benchPage('migrate', {
+  title: 'Live migration (bench:migrate)',
+  command: 'npm run bench:migrate',
+});
 try {
   for (const delay of delays) {
     edgectl(['lab', 'up', '--session-delay', String(delay)], `${root}hosts.yml`);
@@ -97,7 +102,7 @@ try {
           finalBytes: phase('checkpoint')?.bytes ?? null,
           b,
           linkMs,
-          // Issue 14's bound: 1.5 x CRIU's own dump+restore, plus the delta at link speed.
+          // The delta's goal: 1.5 x CRIU's own dump+restore, plus the delta at link speed.
           goalMs: criuMs === null ? null : 1.5 * criuMs + linkMs,
           overhead: b ? b.edgectlMs : null,
         });
@@ -122,7 +127,7 @@ const mbytes = (v) =>
     : v >= 1e6
       ? `${(v / 1e6).toFixed(1)} MB`
       : `${(v / 1e3).toFixed(1)} kB`;
-/** Whether a downtime meets issue 14's goal; if not, how many times CRIU's own time it is (less the link). */
+/** Whether a downtime meets the delta's goal; if not, how many times CRIU's own time it is (less the link). */
 const meets = (downtimeMs, r) =>
   r.goalMs === null || downtimeMs === null
     ? '-'
@@ -172,12 +177,12 @@ const table = [
   ]),
 ];
 const widths = table[0].map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
-for (const row of table) console.log(row.map((c, i) => String(c).padEnd(widths[i])).join('  '));
+for (const row of table) page.log(row.map((c, i) => String(c).padEnd(widths[i])).join('  '));
 
-console.log(
-  `All in ms. Checkpoints by ${[...new Set(rows.map((r) => r.checkpointer))].join(', ')}. CRIU dump/restore: CRIU's own time, from its logs; runtime: runc's checkpoint and Docker's restore around CRIU; delta: computing it at the source and applying it at the destination; path: the probe's first answer after the gap, its own time on the user's path (a fresh connection and the request: about two round trips); edgectl: the rest of the downtime (the writable layer, placing the images, commands, the host learning the container's MAC). Goal (issue 14): downtime <= 1.5 x (CRIU dump + restore) + the delta at link speed; "no (Nx)": the downtime less the link time is N x CRIU's; "less path": the same for the downtime less the first answer's time on the user's path.`,
+page.log(
+  `All in ms. Checkpoints by ${[...new Set(rows.map((r) => r.checkpointer))].join(', ')}. CRIU dump/restore: CRIU's own time, from its logs; runtime: runc's checkpoint and Docker's restore around CRIU; delta: computing it at the source and applying it at the destination; path: the probe's first answer after the gap, its own time on the user's path (a fresh connection and the request: about two round trips); edgectl: the rest of the downtime (the writable layer, placing the images, commands, the host learning the container's MAC). Goal: downtime <= 1.5 x (CRIU dump + restore) + the delta at link speed; "no (Nx)": the downtime less the link time is N x CRIU's; "less path": the same for the downtime less the first answer's time on the user's path.`,
 );
-console.log(`\nRatios delta / full (median runs of ${repeat}):`);
+page.log(`\nRatios delta / full (median runs of ${repeat}):`);
 const ratios = [['state, codec', 'downtime', 'bytes in downtime', 'bytes in downtime / pre image']];
 for (const delay of delays)
   for (const mb of sizes) {
@@ -194,10 +199,10 @@ for (const delay of delays)
     }
   }
 const w2 = ratios[0].map((_, i) => Math.max(...ratios.map((row) => String(row[i]).length)));
-for (const row of ratios) console.log(row.map((c, i) => String(c).padEnd(w2[i])).join('  '));
+for (const row of ratios) page.log(row.map((c, i) => String(c).padEnd(w2[i])).join('  '));
 if (delays.length > 1) {
   const [base, ...others] = delays;
-  console.log(`\nDowntime (median of ${repeat}) with each session delay against ${base} ms:`);
+  page.log(`\nDowntime (median of ${repeat}) with each session delay against ${base} ms:`);
   const cmp = [
     [
       'state, strategy',
@@ -221,7 +226,7 @@ if (delays.length > 1) {
       ]);
     }
   const w3 = cmp[0].map((_, i) => Math.max(...cmp.map((row) => String(row[i]).length)));
-  for (const row of cmp) console.log(row.map((c, i) => String(c).padEnd(w3[i])).join('  '));
+  for (const row of cmp) page.log(row.map((c, i) => String(c).padEnd(w3[i])).join('  '));
 }
 const latencyText =
   linkLatency
@@ -229,4 +234,5 @@ const latencyText =
       (l) => `${l.from}->${l.to} ${l.latencyMs} ms ${l.emulated ? `emulated (${l.method})` : 'NOT emulated'}`,
     )
     .join(', ') || 'unknown';
-console.log(`\nlink: edge1 <-> edge2, 100 Mbit/s; latency: ${latencyText}.`);
+page.log(`\nlink: edge1 <-> edge2, 100 Mbit/s; latency: ${latencyText}.`);
+page.write();

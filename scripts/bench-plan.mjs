@@ -13,18 +13,23 @@
 //   over the link, waited for by every task meanwhile): many are negative.
 // Per size and solver: solve time, status, objective, the gap proven against the best bound any solver
 // gave, the solver's own gap, and its message (what presolve, the bounds and the fixing did).
-// Goals (issue 12): the testbed size under 20 ms; 100x20x20 proven optimal under 1 s; 1000x50x50
+// Goals: the testbed size under 20 ms; 100x20x20 proven optimal under 1 s; 1000x50x50
 // within 1% of the bound under 10 s (checked on solver auto).
 // BENCH_SIZES (e.g. "5x3x4,100x20x20"), BENCH_SOLVERS (default "greedy,lp-solver,highs,auto"),
 // BENCH_TIME_LIMIT_MS (default 10000), BENCH_SEED (default 1), BENCH_RUNS (timing runs of the small
 // sizes, default 20), BENCH_TIGHTNESS.
 import { existsSync } from 'node:fs';
+import { benchPage } from './lib/bench-page.mjs';
 import { root } from './lib/edgectl.mjs';
 
 if (!existsSync(`${root}dist/lib/planner/mip/index.js`)) {
   console.error('dist/ is missing the planner: run `npm run build` first');
   process.exit(1);
 }
+const page = await benchPage('plan', {
+  title: 'The placement solvers (bench:plan)',
+  command: 'npm run bench:plan',
+});
 const { solve, closeEngines } = await import(`${root}dist/lib/planner/mip/index.js`);
 const { seededRandom } = await import(`${root}dist/lib/util/random.js`);
 
@@ -164,7 +169,7 @@ const fmt = (x, d = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFix
 const pct = (x) => (typeof x === 'number' && Number.isFinite(x) ? `${(100 * x).toFixed(3)}%` : '-');
 function table(rows) {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  for (const r of rows) console.log(r.map((c, i) => String(c).padEnd(w[i])).join('  '));
+  for (const r of rows) page.log(r.map((c, i) => String(c).padEnd(w[i])).join('  '));
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
@@ -252,11 +257,10 @@ for (const [n, a, s] of sizes) {
   }
 }
 await closeEngines();
-console.log(
-  `\ntime limit ${timeLimitMs} ms, seed ${seed0}; gaps are (bound - objective) / max(1, |bound|)\n`,
-);
+page.log(`\ntime limit ${timeLimitMs} ms, seed ${seed0}; gaps are (bound - objective) / max(1, |bound|)\n`);
 table(rows);
 if (goals.length > 0) {
-  console.log('\nGoals (issue 12), solver auto:\n');
+  page.log('\nGoals, solver auto:\n');
   table([['goal', 'measured', ''], ...goals]);
 }
+page.write();

@@ -20,6 +20,7 @@
 // BENCH_LINKS=edge,cloud picks. Every figure is min / median / max over the runs; the machine's load
 // (2 shared cores: other work shows in every figure) is printed with them.
 import { loadavg } from 'node:os';
+import { benchPage } from './lib/bench-page.mjs';
 import { edgectl, root } from './lib/edgectl.mjs';
 
 const lib = async (path) => import(`${root}dist/lib/${path}`);
@@ -29,7 +30,6 @@ const { openState } = await lib('state/index.js');
 const { deploy, undeploy } = await lib('docker/deploy.js');
 const { handoverUser } = await lib('mu/controller.js');
 const { Migration } = await lib('migration/pipeline.js');
-const { sourceRevision, machineFacts } = await lib('util/revision.js');
 
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
 const LINKS = [
@@ -52,6 +52,10 @@ function stats(xs) {
 const f0 = (x) => (x === undefined || x === null ? '-' : x.toFixed(0));
 const cell = (s, f = f0) => (s ? `${f(s.min)} / ${f(s.med)} / ${f(s.max)}` : '-');
 
+const page = await benchPage('reaction', {
+  title: 'How fast a baseline reacts (bench:reaction)',
+  command: 'npm run bench:reaction',
+});
 try {
   edgectl(['hosts', 'check'], { hosts: hostsFile });
   for (const link of LINKS) {
@@ -106,32 +110,26 @@ try {
 }
 
 const by = (link, key) => stats(rows.filter((r) => r.link === link).map((r) => r[key]));
-const rev = sourceRevision(root);
-const machine = machineFacts();
-console.log(
-  `\n## Reactive migrations on the lab (${new Date().toISOString().slice(0, 10)}, commit ${rev.commit?.slice(0, 12) ?? 'unknown'}${rev.dirty ? ' with local changes' : ''}, ${machine.cpus} cores)`,
-);
-console.log(
+page.md(
   `simple service, ${repeat} runs per link; each figure min / median / max; load average at the runs' starts ${cell(stats(rows.map((r) => r.load)), (x) => x.toFixed(1))}\n`,
 );
-console.log(
+page.md(
   '| link | reaction delay (ms) | prepare (ms) | pre-checkpoint (ms) | channel wait (ms) | pre-transfer send (ms) | pre-migration image (kB) | throughput (Mbit/s) | of the link |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|');
+page.md('|---|---|---|---|---|---|---|---|---|');
 for (const l of LINKS)
-  console.log(
+  page.md(
     `| ${l.name} (${l.from} -> ${l.to}, ${l.bps / 1e6} Mbit/s) | ${cell(by(l.name, 'reactionMs'))} | ${cell(by(l.name, 'prepareMs'))} | ${cell(by(l.name, 'preCheckpointMs'))} | ${cell(by(l.name, 'preChannelWaitMs'))} | ${cell(by(l.name, 'preSendMs'))} | ${cell(by(l.name, 'preBytes'), (x) => (x / 1e3).toFixed(0))} | ${cell(by(l.name, 'preMbps'))} | ${cell(by(l.name, 'preShare'), (x) => `${x.toFixed(0)}%`)} |`,
   );
-console.log("\nThe migration's outage (probe) and its parts (ms):\n");
-console.log(
-  '| link | outage | CRIU dump | CRIU restore | runc + Docker | codec | transfer | path | edgectl |',
-);
-console.log('|---|---|---|---|---|---|---|---|---|');
+page.md("\nThe migration's outage (probe) and its parts (ms):\n");
+page.md('| link | outage | CRIU dump | CRIU restore | runc + Docker | codec | transfer | path | edgectl |');
+page.md('|---|---|---|---|---|---|---|---|---|');
 for (const l of LINKS)
-  console.log(
+  page.md(
     `| ${l.name} | ${cell(by(l.name, 'outageMs'))} | ${cell(by(l.name, 'criuDumpMs'))} | ${cell(by(l.name, 'criuRestoreMs'))} | ${cell(by(l.name, 'runtimeMs'))} | ${cell(by(l.name, 'deltaMs'))} | ${cell(by(l.name, 'transferMs'))} | ${cell(by(l.name, 'pathMs'))} | ${cell(by(l.name, 'edgectlMs'))} |`,
   );
 const share = stats(rows.filter((r) => (r.preBytes ?? 0) >= 5e6).map((r) => r.preShare));
-console.log(
+page.md(
   `\nGoal: pre-transfer at least 60% of the link's bandwidth for 5 MB or more: ${share ? `${share.min.toFixed(0)}-${share.max.toFixed(0)}% measured, ${share.min >= 60 ? 'met' : 'not met'}` : 'no such run'}.`,
 );
+page.write();

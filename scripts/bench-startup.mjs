@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { benchPage } from './lib/bench-page.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const runs = Number(process.env.BENCH_RUNS ?? 15);
@@ -11,6 +12,10 @@ if (!existsSync(`${root}/dist/commands`)) {
   console.error('dist/ is missing: run `npm run build` first');
   process.exit(1);
 }
+const page = await benchPage('startup', {
+  title: 'Start-up time of the CLI (bench:startup)',
+  command: 'npm run bench:startup',
+});
 
 const cases = [
   ['edgectl --version', ['--version']],
@@ -44,8 +49,9 @@ const cells = [
   ),
 ];
 const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-for (const r of cells) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+for (const r of cells) page.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
 const worst = Math.max(...rows.map((r) => r[3]));
-console.log(
+page.log(
   `\nGoal: median start-up < 400 ms. Worst median: ${worst.toFixed(0)} ms (${worst < 400 ? 'met' : 'NOT met'}).`,
 );
+page.write();

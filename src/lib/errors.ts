@@ -1,6 +1,7 @@
 /**
  * Typed errors. Every failure that reaches the user is an EdgectlError: it carries a stable code, the
- * process exit code, and (where we know it) what to try next. The exit codes are documented in the README.
+ * process exit code, and (where we know it) what to try next. The exit codes are documented in
+ * docs/guide/scripting.md.
  */
 export const ExitCode = {
   ok: 0,

@@ -27,7 +27,7 @@ export function labTraces(plan: LabPlan): {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state === 'Z') continue; // zombies hold nothing; this VM's pid 1 does not reap them
+      if (state === 'Z') continue; // zombies hold nothing; some pid 1s (VMs, containers) never reap them
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
       // (edgectl-delay names its pidfile under /run/edgectl/delay/TESTBED.)
       if (

@@ -1,8 +1,9 @@
 /**
- * Link latency on this kernel, which has no netem: edgectl-delay holds what each wired host receives from
- * a peer for the route's one-way latency. Round trips between hosts and a user's tasks follow hosts.yml,
- * bulk TCP still fills a 100 Mbit/s link, a migration still works, a dead helper only takes the delay
- * away (and is found and restarted), a second provision changes nothing and a reset leaves nothing.
+ * Link latency on a kernel without netem, such as the development VM's: edgectl-delay holds what each
+ * wired host receives from a peer for the route's one-way latency. Round trips between hosts and a
+ * user's tasks follow hosts.yml, bulk TCP still fills a 100 Mbit/s link, a migration still works, a
+ * dead helper only takes the delay away (and is found and restarted), a second provision changes
+ * nothing and a reset leaves nothing.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

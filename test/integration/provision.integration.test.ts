@@ -79,7 +79,7 @@ describe('edgectl provision on the lab', () => {
       expect(h.changed, h.name).toBe(true);
       expect(h.error, h.name).toBeUndefined();
       if (h.role !== 'mu') {
-        // netem where the kernel has it, else edgectl-delay (this kernel): the result says which, per host.
+        // netem where the kernel has it, else edgectl-delay: the result says which, per host.
         expect([h.name, h.latencyEmulated, h.latencyMethod]).toEqual([
           h.name,
           true,

@@ -486,7 +486,7 @@ async function clearDeadDockerd(h: LabHostPlan): Promise<void> {
     }
     return true;
   }, 5_000); // dockerd refuses to start while its pid file names a live pid, and a dead daemon that nobody reaped
-  // (this VM's pid 1 does not) still has one.
+  // (a pid 1 that does not reap, as on some VMs and containers) still has one.
   await rm(h.docker.pidFile, { force: true });
   // The same goes for the containerd it manages (dockerd would wait for the dead one's socket).
   await rm(join(h.docker.execRoot, 'containerd', 'containerd.pid'), { force: true });

@@ -21,7 +21,7 @@ export const STRATEGIES: readonly Strategy[] = ['delta', 'full'];
  */
 export const CODECS = ['pages', 'xdelta3', 'rsync'] as const;
 export type Codec = (typeof CODECS)[number];
-/** Chosen by measurement (`npm run bench:migrate`, README). */
+/** Chosen by measurement (`npm run bench:migrate`, docs/bench/migrate.md). */
 export const DEFAULT_CODEC: Codec = 'pages';
 
 export type PhaseName =

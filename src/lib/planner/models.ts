@@ -10,8 +10,8 @@ import { median } from '../util/stats.js';
 export const NOMINAL_SCORE = 1000;
 /**
  * Before a server has history: a migration's checkpoint of a 78 MB image took 0.25 s (runc and CRIU) and
- * its restore phase 0.45 s (Docker's restore with the pages linked) on the lab (bench:migrate, README),
- * taken as a server scoring 3800 (host-setup.md's machine). psi = ms * C / bytes;
+ * its restore phase 0.45 s (Docker's restore with the pages linked) on the lab (bench:migrate,
+ * docs/bench/migrate.md), taken as a server scoring 3800 (host-setup.md's machine). psi = ms * C / bytes;
  * rho = ms * C / (S_D + S_pre + S_delta).
  */
 export const PRIOR_PSI = (250 * 3800) / 78e6;
