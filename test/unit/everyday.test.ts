@@ -11,6 +11,7 @@ import path, { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LogDemuxer } from '../../src/lib/docker/logs.js';
 import type { Envelope } from '../../src/lib/envelope.js';
 import { ExitCode } from '../../src/lib/errors.js';
 import { InventoryError, inventorySchema, loadInventory } from '../../src/lib/inventory/index.js';
@@ -285,5 +286,39 @@ describe('status with hosts that refuse every connection', () => {
     const { exitCode, envelope } = await json(Status, ['-f', hosts, '--user', 'nobody']);
     expect(exitCode).toBe(ExitCode.usage);
     expect(envelope.error?.code).toBe('UNKNOWN_USER');
+  });
+});
+
+describe("the demuxer of docker's log stream", () => {
+  const frame = (kind: number, text: string) => {
+    const body = Buffer.from(text);
+    const head = Buffer.alloc(8);
+    head[0] = kind;
+    head.writeUInt32BE(body.length, 4);
+    return Buffer.concat([head, body]);
+  };
+
+  it('splits frames into stdout and stderr in order, whatever the chunking', () => {
+    const all = Buffer.concat([frame(1, 'hello\n'), frame(2, 'oops\n'), frame(1, ''), frame(1, 'bye\n')]);
+    for (const size of [1, 3, 7, 8, 9, all.length]) {
+      const d = new LogDemuxer();
+      const got: string[] = [];
+      for (let i = 0; i < all.length; i += size)
+        for (const c of d.push(all.subarray(i, i + size))) got.push(`${c.stream}:${c.data.toString()}`);
+      expect(got.filter((g) => !g.endsWith(':'))).toEqual([
+        'stdout:hello\n',
+        'stderr:oops\n',
+        'stdout:bye\n',
+      ]);
+      expect(d.leftover).toBe(0);
+    }
+  });
+
+  it('keeps an unfinished frame until the rest arrives', () => {
+    const d = new LogDemuxer();
+    const f = frame(2, 'partial');
+    expect(d.push(f.subarray(0, 10))).toEqual([]);
+    expect(d.leftover).toBe(10);
+    expect(d.push(f.subarray(10)).map((c) => c.data.toString())).toEqual(['partial']);
   });
 });
