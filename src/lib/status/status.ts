@@ -28,7 +28,7 @@ export type ContainerState =
 
 export interface UserStatus {
   user: string;
-  /** The service hosts.yml gives the user. */
+  /** The service deployed for the user (the state database's), else the one hosts.yml gives it. */
   service: string;
   /** The machine that plays the user (its mu host). */
   host: string;
@@ -126,7 +126,7 @@ async function userStatus(
   ]);
   return {
     user: user.name,
-    service: user.service,
+    service: placement?.service ?? user.service,
     host: muHost.name,
     basestation: bs,
     server: placement?.host ?? null,
