@@ -6,9 +6,7 @@ export default class Init extends EdgectlCommand<typeof Init> {
   static override summary = 'Write a hosts.yml to start from: the local lab, or a rack to fill in.';
 
   static override description =
-    `--lab (the default) writes the inventory that \`edgectl lab up\` builds on this machine.
---rack writes a rack's, with example values to replace (each marked CHANGE). Both validate as written.
-An existing file is never replaced without --force.`;
+    `--lab (the default) writes the inventory that \`edgectl lab up\` builds on this machine. --rack writes a rack's, with example values to replace (each marked CHANGE). Both validate as written. An existing file is never replaced without --force.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -14,8 +14,7 @@ export default class Logs extends EdgectlCommand<typeof Logs> {
   static override summary = "Show the logs of a user's service container, from the server it runs on now.";
 
   static override description =
-    `The container's stdout goes to stdout and its stderr to stderr. --follow keeps
-printing until the container stops or Ctrl+C, which ends it with exit 0.`;
+    `The container's stdout goes to stdout and its stderr to stderr. --follow keeps printing until the container stops or Ctrl+C, which ends it with exit 0.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> mu1',

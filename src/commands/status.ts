@@ -8,9 +8,7 @@ export default class Status extends EdgectlCommand<typeof Status> {
   static override summary = 'Show the lab and, for each user, its base station, server, container and agent.';
 
   static override description =
-    `Where each service was deployed comes from the state database; the rest is asked of
-the hosts now. A host that cannot be reached leaves a "?" in its cells and a line saying why; it does not
-make the command fail. Changes nothing.`;
+    `Where each service was deployed comes from the state database; the rest is asked of the hosts now. A host that cannot be reached leaves a "?" in its cells and a line saying why; it does not make the command fail. Changes nothing.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -10,8 +10,7 @@ export default class Validate extends EdgectlCommand<typeof Validate> {
     'Check a hosts.yml offline and list every problem in it. Exits 0 when valid, 3 when not.';
 
   static override description =
-    `Reads nothing but the file: no SSH, no state database. Each problem is one line,
-file:line:column: key: what was expected and what was found (under --json: result.issues).`;
+    `Reads nothing but the file: no SSH, no state database. Each problem is one line, file:line:column: key: what was expected and what was found (under --json: result.issues).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
