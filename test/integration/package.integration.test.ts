@@ -6,8 +6,8 @@
  * Needs no lab, but the npm registry: the dependencies' tarballs come from npm's cache where `npm ci` left
  * them (--prefer-offline), their metadata from the registry when the cache lacks it. better-sqlite3 is
  * native: its install script tries a prebuilt binary from GitHub first and, where that cannot be reached,
- * compiles it (node-gyp, against the headers ~/.npmrc's nodedir names), which takes a minute or more on
- * two cores; hence the long time limit.
+ * compiles it (node-gyp, against the headers ~/.npmrc's nodedir names), the slowest part of the test on
+ * a small machine; hence the long time limit.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
