@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerFor } from '../../src/lib/docker/client.js';
 import type { DeployResult } from '../../src/lib/docker/deploy.js';
@@ -9,7 +10,8 @@ import { getHost, type Inventory } from '../../src/lib/inventory/index.js';
 import type { OffloadResult } from '../../src/lib/mu/offload.js';
 import { SshPool } from '../../src/lib/remote/index.js';
 import { openState } from '../../src/lib/state/index.js';
-import { edgectl } from '../helpers/cli.js';
+import type { StatusResult } from '../../src/lib/status/status.js';
+import { edgectl, repoRoot } from '../helpers/cli.js';
 import { hostsFile, labInventory, SECOND_USER, writeVariantInventory } from '../helpers/lab.js';
 
 const pool = new SshPool();
@@ -131,6 +133,74 @@ describe('deploy and offload', () => {
       expect(t.procMs).not.toBeNull();
       expect(t.sentMs).toBeGreaterThanOrEqual(started - 1000);
     }
+  });
+
+  it('status: mu1 on ap1, its container running on edge1, no agent; the lab up', async () => {
+    const r = await cli<StatusResult>(['status']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json?.result?.lab?.up).toBe(true);
+    expect(r.json?.result?.state).toBe(stateFile);
+    const mu1 = r.json?.result?.users.find((u) => u.user === 'mu1');
+    expect(mu1).toMatchObject({
+      service: 'simple',
+      host: 'mu',
+      basestation: 'ap1',
+      server: 'edge1',
+      container: { name: containerName(inv, 'mu1'), state: 'running' },
+      agent: { running: false },
+      errors: [],
+    });
+    // The container's state is read from the server, not the database: a paused one says so.
+    const container = dockerFor(pool, getHost(inv, 'edge1')).getContainer(containerName(inv, 'mu1'));
+    await container.pause();
+    try {
+      const paused = await cli<StatusResult>(['status', '--user', 'mu1']);
+      expect(paused.json?.result?.users.map((u) => u.container?.state)).toEqual(['paused']);
+    } finally {
+      await container.unpause();
+    }
+  });
+
+  it("logs: the service's output from edgectl's container; --follow ends on Ctrl+C with exit 0", async () => {
+    const r = await cli<{ host: string; output: { stream: string; text: string }[] }>(['logs', 'mu1']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json?.result?.host).toBe('edge1');
+    // The bundled server says on stderr that it listens, one JSON line.
+    const stderr = r.json?.result?.output
+      .filter((o) => o.stream === 'stderr')
+      .map((o) => o.text)
+      .join('');
+    expect(stderr).toMatch(/"event":"listening"/);
+
+    const follow = execa(
+      process.execPath,
+      [
+        `${repoRoot}bin/run.js`,
+        'logs',
+        'mu1',
+        '--follow',
+        '--tail',
+        '5',
+        '-f',
+        hostsFile,
+        '--state',
+        stateFile,
+      ],
+      { reject: false, env: { NO_COLOR: '1' }, timeout: 60_000 },
+    );
+    let seen = '';
+    await new Promise<void>((resolve, reject) => {
+      follow.stderr?.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (seen.includes('"event":"listening"')) resolve();
+      });
+      follow.once('exit', () => reject(new Error(`logs --follow ended before any output: ${seen}`)));
+    });
+    const stopped = Date.now();
+    follow.kill('SIGINT');
+    const end = await follow;
+    expect(end.exitCode, String(end.stderr)).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(10_000);
   });
 
   it('two users on two servers offload at the same time without mixing counters (one with its own address and port)', async () => {

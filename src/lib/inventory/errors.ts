@@ -25,7 +25,7 @@ export class InventoryError extends EdgectlError {
 
   constructor(file: string, issues: InventoryIssue[]) {
     super('INVENTORY_INVALID', ExitCode.inventory, issues.map(formatIssue).join('\n'), {
-      hint: `fix ${issues.length === 1 ? 'this line' : `these ${issues.length} lines`} of ${file}; the commented example hosts.yml in the edgectl repository shows every key`,
+      hint: `fix ${issues.length === 1 ? 'this line' : `these ${issues.length} lines`} of ${file}; edgectl init --out example.yml writes the lab inventory, every key commented, to compare with`,
       details: { file, issues },
     });
     this.name = 'InventoryError';
@@ -45,7 +45,7 @@ export class InventoryNotFoundError extends EdgectlError {
       ExitCode.inventory,
       `hosts file ${options.reason ?? 'not found'}: ${shown}`,
       {
-        hint: 'pass the inventory with --hosts/-f FILE or set EDGECTL_HOSTS (default: ./hosts.yml); copy the commented example hosts.yml from the edgectl repository to start',
+        hint: 'pass the inventory with --hosts/-f FILE or set EDGECTL_HOSTS (default: ./hosts.yml); edgectl init writes one to start from (--rack for real machines)',
         cause: options.cause,
         details: { file, resolved },
       },
