@@ -159,7 +159,7 @@ describe('the npm package', () => {
           target: 'ES2022',
           strict: true,
           noEmit: true,
-          skipLibCheck: true,
+          skipLibCheck: false,
           types: [],
         },
         include: ['check.mts'],
