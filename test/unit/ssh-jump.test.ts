@@ -33,6 +33,8 @@ interface TestServer {
   hostKey: Buffer;
   clients: Connection[];
   forwards: string[];
+  /** The keys offered, in order ('user' the accepted one, 'other' any other). */
+  offered: string[];
   ended: number;
   refuseForwarding: boolean;
   close(): Promise<void>;
@@ -45,6 +47,7 @@ function startServer(kind: 'gateway' | 'host'): Promise<TestServer> {
     hostKey: hostKey.blob,
     clients: [],
     forwards: [],
+    offered: [],
     ended: 0,
     refuseForwarding: false,
     close: async () => {
@@ -57,6 +60,11 @@ function startServer(kind: 'gateway' | 'host'): Promise<TestServer> {
     client.on('error', () => {});
     client.on('end', () => state.ended++);
     client.on('authentication', (ctx) => {
+      if (ctx.method === 'publickey') {
+        const which = ctx.key.data.equals(user.blob) ? 'user' : 'other';
+        // A key is offered once without a signature, then signed: one entry per key.
+        if (state.offered[state.offered.length - 1] !== which) state.offered.push(which);
+      }
       if (ctx.method === 'publickey' && ctx.key.data.equals(user.blob)) ctx.accept();
       else ctx.reject(['publickey']);
     });
@@ -246,6 +254,20 @@ describe('the agent', () => {
     const r = await pool.executor(target).run(['id']);
     expect(r.stdout).toBe('host ran: id\n');
     expect(asked).toBe(0);
+  });
+
+  it('offers a plain key file first, then the agent', async () => {
+    const wrong = path.join(dir, 'wrong');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrong]);
+    pool = new SshPool();
+    const known = knownHosts([[host.port, host.hostKey]]);
+    const e = endpoint('edge1', host.port, known);
+    host.offered.length = 0;
+    const r = await pool
+      .executor({ ...e, ssh: { ...e.ssh, identityFile: wrong, identityAgent: socket } })
+      .run(['uptime']);
+    expect(r.stdout).toBe('host ran: uptime\n');
+    expect(host.offered).toEqual(['other', 'user']);
   });
 
   it('falls back to the file when the agent has no key the host accepts', async () => {

@@ -1,6 +1,7 @@
 /**
  * The private keys SSH offers: read once per file and per run (every host that names the same key shares
- * one read, one passphrase prompt and one error), decrypted only when the agent's keys did not do.
+ * one read, one passphrase prompt and one error); an encrypted one decrypted only when the plain key
+ * files and the agent's keys were not accepted.
  */
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';

@@ -308,24 +308,29 @@ async function openConnection(
   let keyError: unknown;
   const tried: string[] = [];
 
-  // The agent's keys first, then each file (as ssh does); a file's passphrase is asked for only here.
-  const methods: (() => Promise<AnyAuthMethod | undefined>)[] = [];
-  if (agent) {
-    methods.push(async () => {
-      tried.push(`the agent (${agent})`);
-      return { type: 'agent', username: user, agent };
-    });
-  }
-  for (const r of read) {
-    methods.push(async () => {
-      tried.push(r.file);
-      return {
-        type: 'publickey',
-        username: user,
-        key: await keys.usable(r, target.ssh.passphraseFile, origin(r.file)),
-      };
-    });
-  }
+  // Unencrypted key files first: the key hosts.yml names is meant for these hosts, and an agent holding
+  // many keys would otherwise spend sshd's MaxAuthTries (6 by default) before it. Then the agent's keys,
+  // then the encrypted files: their passphrase is asked for only when nothing else was accepted.
+  const fileMethod = (r: (typeof read)[number]) => async (): Promise<AnyAuthMethod> => {
+    tried.push(r.file);
+    return {
+      type: 'publickey',
+      username: user,
+      key: await keys.usable(r, target.ssh.passphraseFile, origin(r.file)),
+    };
+  };
+  const methods: (() => Promise<AnyAuthMethod | undefined>)[] = [
+    ...read.filter((r) => r.parsed).map(fileMethod),
+    ...(agent
+      ? [
+          async (): Promise<AnyAuthMethod> => {
+            tried.push(`the agent (${agent})`);
+            return { type: 'agent', username: user, agent };
+          },
+        ]
+      : []),
+    ...read.filter((r) => !r.parsed).map(fileMethod),
+  ];
   const authHandler: AuthHandlerMiddleware = (_left, _partial, nextAuth) => {
     // ssh2 takes `false` for "no more methods" (its types do not say so).
     const next = nextAuth as (method: AnyAuthMethod | false) => void;
