@@ -8,6 +8,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.integration.test.ts'],
+          // Inventories parsed in unit tests must not depend on the ~/.ssh/config of whoever runs them.
+          env: { EDGECTL_SSH_CONFIG: 'none' },
           testTimeout: 20_000,
         },
       },

@@ -3,7 +3,7 @@ import { Command, Flags, type Interfaces } from '@oclif/core';
 import { errorEnvelope, successEnvelope, toEdgectlError } from './lib/envelope.js';
 import { errorMessage, InterruptedError } from './lib/errors.js';
 import { type Inventory, loadInventory } from './lib/inventory/index.js';
-import { SshPool, shellJoin } from './lib/remote/index.js';
+import { SshPool, shellJoin, terminalPassphrasePrompt } from './lib/remote/index.js';
 import { openState, type StateDb } from './lib/state/index.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -109,6 +109,8 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
   /** A pool of SSH connections that logs every command under --verbose. The caller closes it. */
   protected sshPool(): SshPool {
     return new SshPool({
+      // The passphrase of an encrypted key is asked for on a terminal only: never under --json (a script).
+      ...(process.stdin.isTTY && !this.jsonEnabled() ? { passphrasePrompt: terminalPassphrasePrompt() } : {}),
       onRun: (host, r) =>
         this.verbose(
           `[${host}] ${shellJoin(r.argv)} -> ${r.timedOut ? 'timed out' : r.code} (${r.ms.toFixed(0)} ms)`,

@@ -40,10 +40,10 @@ afterAll(async () => {
 });
 
 describe('edgectl hosts check against a real sshd', () => {
-  it('reports each host ready or not, with the reasons, and exits 6', async () => {
+  it('reports each host ready or not, with the reasons, and exits 4 (one host is unreachable)', async () => {
     const r = await edgectl<ChecksReport>(['hosts', 'check', '-f', hostsFile, '--json']);
-    expect(r.exitCode).toBe(6);
-    expect(r.json?.status).toBe(6);
+    expect(r.exitCode).toBe(4);
+    expect(r.json?.status).toBe(4);
     const report = r.json?.result;
     expect(report?.ready).toBe(false);
     const byName = Object.fromEntries((report?.hosts ?? []).map((h) => [h.name, h]));
@@ -97,7 +97,7 @@ describe('edgectl hosts check against a real sshd', () => {
 
   it('prints a readable table on a terminal', async () => {
     const r = await edgectl(['hosts', 'check', '-f', hostsFile, '--verbose']);
-    expect(r.exitCode).toBe(6);
+    expect(r.exitCode).toBe(4);
     // --verbose logs every remote command with its exit code and time on stderr.
     expect(r.stderr).toMatch(/\[box\] iptables --version -> 0 \(\d+ ms\)/);
     expect(r.stdout).toMatch(/HOST\s+ROLE\s+SSH/);

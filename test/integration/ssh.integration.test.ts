@@ -7,6 +7,7 @@ import {
   HostUnreachableError,
   runChecked,
   ShellExecutor,
+  SshKeyError,
   SshPool,
   type SshTarget,
 } from '../../src/lib/remote/index.js';
@@ -277,8 +278,15 @@ describe('SSH connection failures, each with its own clear error', () => {
     }
   });
 
-  it('an unreadable key file', async () => {
-    const err = await connectError(target({ identityFile: join(sshd.dir, 'missing_key') }));
-    expect(err.reason).toBe('key-file');
+  it('a missing key file: a configuration error (exit 3) naming the file, before any connection', async () => {
+    const missing = join(sshd.dir, 'missing_key');
+    const err = await newPool()
+      .connect(target({ identityFile: missing }))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(SshKeyError);
+    expect(err).toMatchObject({ code: 'SSH_KEY_MISSING', exitCode: 3, file: missing });
   });
 });

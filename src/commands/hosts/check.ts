@@ -14,7 +14,7 @@ known_hosts file that hosts.yml names) and probes what its role needs: docker wi
 that passes \`criu check\` on servers (and /etc/criu/runc.conf with tcp-close and skip-in-flight), tc (HTB) and iptables everywhere, rsync and xdelta3
 on servers, how wired hosts can emulate link latency (LATENCY: netem where the kernel has it, else nfqueue: the
 edgectl-delay helper, which it also finds dead when provisioned rules send packets to queues nothing serves), node >= 20 and the edgectl that offload runs on mu hosts. Every probe of a host runs through one
-SSH session (its login shell runs once; the probes' time limits start after it). Exits 0 only when every host is ready, 6 when some are not, and says why for each.`;
+SSH session (its login shell runs once; the probes' time limits start after it). Exits 0 only when every host is ready, 4 when some cannot be reached, 6 when some are not ready, and says why for each.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -64,7 +64,9 @@ SSH session (its login shell runs once; the probes' time limits start after it).
       }
       for (const host of report.hosts) for (const w of host.warnings) this.warn(`${host.name}: ${w}`);
       if (!this.jsonEnabled()) this.say(renderReport(report));
-      if (!report.ready) this.status = ExitCode.notReady;
+      // The exit code table: 4 when a host cannot be reached at all, 6 when all answer but some are not ready.
+      if (report.hosts.some((h) => !h.reachable)) this.status = ExitCode.unreachable;
+      else if (!report.ready) this.status = ExitCode.notReady;
       return report;
     } finally {
       await pool.closeAll();

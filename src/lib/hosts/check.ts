@@ -6,6 +6,7 @@ import { delaySourceVersion } from '../netem/nfqueue-source.js';
 import {
   HostUnreachableError,
   ShellExecutor,
+  SshKeyError,
   type SshPool,
   type UnreachableReason,
 } from '../remote/index.js';
@@ -333,6 +334,9 @@ export async function checkHost(pool: SshPool, host: Host, versions?: HelperVers
     report.reachable = true;
     report.ssh = { ok: true, ms: Math.round(performance.now() - started) };
   } catch (err) {
+    // A key file that cannot be used is the same problem for every host that names it: one error for
+    // the command (exit 3), not one line per host.
+    if (err instanceof SshKeyError) throw err;
     if (err instanceof HostUnreachableError) {
       report.ssh = {
         ok: false,

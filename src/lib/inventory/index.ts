@@ -49,6 +49,7 @@ export {
   type Service,
   type ServiceProbe,
   type SourcePos,
+  type SshHop,
   type SshSettings,
   serverHosts,
   type Task,

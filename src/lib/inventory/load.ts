@@ -4,7 +4,6 @@
  * `hosts.yml:14:5: links[2].latency: expected a duration ..., got "fast"`.
  */
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { type Document, isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -21,7 +20,8 @@ import {
   type SshSettings,
 } from './model.js';
 import { defaultUserAddress, radioAddressing } from './net.js';
-import { DEFAULT_SSH, type InventoryFile, inventorySchema, type SshFile } from './schema.js';
+import { type InventoryFile, inventorySchema } from './schema.js';
+import { resolveSsh, type SshResolveOptions } from './ssh.js';
 import { parseBandwidth, parseDuration } from './units.js';
 
 /** The hosts file when neither --hosts/-f nor EDGECTL_HOSTS says otherwise. */
@@ -37,6 +37,8 @@ export function hostsFileFrom(flag: string | undefined, env: NodeJS.ProcessEnv =
 export interface ParseInventoryOptions {
   /** Directory that a relative `file` is relative to (default: process.cwd()). */
   cwd?: string;
+  /** How the ssh config file is found and read (default: ~/.ssh/config or $EDGECTL_SSH_CONFIG). */
+  ssh?: SshResolveOptions;
 }
 
 /** Reads and validates a hosts file. Throws InventoryNotFoundError or InventoryError (exit code 3). */
@@ -112,7 +114,15 @@ export function parseInventory(text: string, file: string, options: ParseInvento
     );
   }
 
-  return buildInventory(parsed.data, {
+  const ssh = resolveSsh(parsed.data, path.dirname(absolute), options.ssh);
+  if (ssh.issues.length > 0) {
+    throw new InventoryError(
+      file,
+      sortIssues(ssh.issues.map((p) => issueAt(locate(doc, p.path, 'value'), p.path, p.message))),
+    );
+  }
+
+  return buildInventory(parsed.data, ssh.settings, {
     file,
     path: absolute,
     dir: path.dirname(absolute),
@@ -314,40 +324,14 @@ interface BuildContext {
   at: (segments: PathSegment[]) => SourcePos;
 }
 
-function resolvePath(dir: string, file: string): string {
-  if (file === '~') return homedir();
-  if (file.startsWith('~/')) return path.join(homedir(), file.slice(2));
-  return path.resolve(dir, file);
-}
-
-function mergeSsh(dir: string, ...layers: (SshFile | undefined)[]): SshSettings {
-  const merged: SshFile = {};
-  for (const layer of layers) {
-    if (layer === undefined) continue;
-    for (const [key, value] of Object.entries(layer)) {
-      if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
-    }
-  }
-  const ssh: SshSettings = {
-    user: merged.user ?? DEFAULT_SSH.user,
-    port: merged.port ?? DEFAULT_SSH.port,
-    acceptNewHostKeys: merged.acceptNewHostKeys ?? DEFAULT_SSH.acceptNewHostKeys,
-    sudo: merged.sudo ?? DEFAULT_SSH.sudo,
-    connectTimeoutMs: merged.connectTimeoutMs ?? DEFAULT_SSH.connectTimeoutMs,
-  };
-  if (merged.identityFile !== undefined) ssh.identityFile = resolvePath(dir, merged.identityFile);
-  if (merged.knownHosts !== undefined) ssh.knownHosts = resolvePath(dir, merged.knownHosts);
-  return ssh;
-}
-
-function buildInventory(data: InventoryFile, ctx: BuildContext): Inventory {
+function buildInventory(data: InventoryFile, ssh: SshSettings[], ctx: BuildContext): Inventory {
   const hosts = data.hosts.map((h, i): Host => {
     const host: Host = {
       name: h.name,
       role: h.role,
       address: h.address,
       dataAddress: h.dataAddress ?? h.address,
-      ssh: mergeSsh(ctx.dir, data.defaults?.ssh, h.ssh),
+      ssh: ssh[i]!,
       isServer: h.role === 'cloud' || h.role === 'edge',
       at: ctx.at(['hosts', i]),
     };

@@ -31,6 +31,30 @@ export interface SshSettings {
   /** Run privileged commands through `sudo -n` (for a non-root user). */
   sudo: boolean;
   connectTimeoutMs: number;
+  /** Where SSH connects when the ssh config's HostName says otherwise than `address`. */
+  hostName?: string;
+  /**
+   * Keys the ssh config names (IdentityFile), tried after the agent when hosts.yml names no identityFile;
+   * a missing one is skipped, as ssh does.
+   */
+  configIdentityFiles?: string[];
+  /** The ssh config's IdentityAgent: `none`, or a socket path (default: $SSH_AUTH_SOCK). */
+  identityAgent?: string;
+  /** Absolute path of a file holding the passphrase of an encrypted identityFile. */
+  passphraseFile?: string;
+  /** The jump list as written (hosts.yml's `jump` or the ssh config's ProxyJump). */
+  jump?: string;
+  /** The hops to go through, in order (the first is connected directly); absent: a direct connection. */
+  via?: SshHop[];
+  /** The ssh config file that was read for this host (absent: none). */
+  configFile?: string;
+}
+
+/** A jump host: another host of hosts.yml, or a `[user@]host[:port]` spec (then `name` is the spec). */
+export interface SshHop {
+  name: string;
+  address: string;
+  ssh: Omit<SshSettings, 'via' | 'jump'>;
 }
 
 export interface Capacity {

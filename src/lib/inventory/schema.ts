@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { formatIpv4, MAX_RADIO_PREFIX, parseCidr, parseCidrParts, parseIpv4, prefixMask } from './net.js';
+import { isJumpList } from './ssh-config.js';
 import { parseBandwidth, parseDuration } from './units.js';
 
 /** Names of the testbed, hosts, base stations, users and services (used in netns/container names). */
@@ -133,6 +134,8 @@ export const pointSchema = z.tuple([finite('x in metres'), finite('y in metres')
 
 const SSH_USER_TEXT = 'a user name of a-z, 0-9, "_" and "-", not starting with a digit or "-"';
 const TIMEOUT_TEXT = 'a timeout in milliseconds, a whole number 1..600000';
+const JUMP_TEXT =
+  'jump hosts separated by commas, each a host name of this file or [user@]host[:port], or "none"';
 
 export const sshSchema = object(
   {
@@ -148,6 +151,23 @@ export const sshSchema = object(
       .min(1, said(TIMEOUT_TEXT))
       .max(600_000, said(TIMEOUT_TEXT))
       .optional(),
+    config: pathSchema
+      .optional()
+      .describe(
+        'The OpenSSH client config file to read (HostName, User, Port, IdentityFile, ProxyJump, ...), or "none". Default: $EDGECTL_SSH_CONFIG, else ~/.ssh/config when it exists. Values in hosts.yml win over it.',
+      ),
+    jump: z
+      .string(said(JUMP_TEXT))
+      .refine((s) => !hasControlChars(s) && isJumpList(s), said(JUMP_TEXT))
+      .optional()
+      .describe(
+        'Reach this host through jump hosts, in order: each a host of this file by name, or [user@]host[:port] (an ssh config alias works). "none" turns off a jump set in defaults or a ProxyJump of the ssh config.',
+      ),
+    passphraseFile: pathSchema
+      .optional()
+      .describe(
+        'A file holding the passphrase of an encrypted identityFile (first line; keep it mode 600). $EDGECTL_SSH_PASSPHRASE wins over it.',
+      ),
   },
   'SSH settings (a mapping)',
 );

@@ -10,6 +10,7 @@ export type UnreachableReason =
   | 'hostkey-mismatch'
   | 'unreachable'
   | 'key-file'
+  | 'jump'
   | 'error';
 
 export class HostUnreachableError extends EdgectlError {

@@ -1,8 +1,24 @@
 export { HostUnreachableError, RemoteCommandError, type UnreachableReason } from './errors.js';
+export {
+  KeyStore,
+  PASSPHRASE_ENV,
+  type PassphrasePrompt,
+  SshKeyError,
+  terminalPassphrasePrompt,
+} from './identity.js';
 export { LocalExecutor } from './local.js';
 export { shellJoin, shellQuote } from './quote.js';
 export { ShellExecutor } from './shell.js';
-export { fingerprint, SshExecutor, SshPool, type SshPoolOptions, type SshTarget, wrapArgv } from './ssh.js';
+export {
+  destinationOf,
+  fingerprint,
+  type SshEndpoint,
+  SshExecutor,
+  SshPool,
+  type SshPoolOptions,
+  type SshTarget,
+  wrapArgv,
+} from './ssh.js';
 export type { Executor, RemoteProcess, RunOptions, RunResult, SpawnOptions } from './types.js';
 
 import { RemoteCommandError } from './errors.js';

@@ -1,9 +1,16 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import {
+  type AnyAuthMethod,
+  type AuthHandlerMiddleware,
+  Client,
+  type ClientChannel,
+  type ConnectConfig,
+} from 'ssh2';
 import { errorMessage } from '../errors.js';
 import { HostUnreachableError } from './errors.js';
+import { KeyStore, type PassphrasePrompt, SshKeyError } from './identity.js';
 import {
   appendKnownHost,
   keyTypeOfBlob,
@@ -14,19 +21,42 @@ import {
 import { shellJoin } from './quote.js';
 import type { Executor, RemoteProcess, RunOptions, RunResult, SpawnOptions } from './types.js';
 
-/** What the SSH layer needs to know about a host (a subset of the inventory's Host). */
-export interface SshTarget {
+/** How to reach one SSH server (a host, or a jump host on the way to one). */
+export interface SshEndpoint {
   name: string;
   address: string;
   ssh: {
     user: string;
     port: number;
+    /** The key hosts.yml names: it must exist. */
     identityFile?: string | undefined;
+    /** Keys the ssh config names: tried when hosts.yml names none, skipped when missing. */
+    configIdentityFiles?: readonly string[] | undefined;
+    /** `none`, `SSH_AUTH_SOCK` or a socket path; default: $SSH_AUTH_SOCK. */
+    identityAgent?: string | undefined;
+    passphraseFile?: string | undefined;
     knownHosts?: string | undefined;
     acceptNewHostKeys: boolean;
     sudo: boolean;
     connectTimeoutMs: number;
+    /** Where to connect when not `address` (the ssh config's HostName). */
+    hostName?: string | undefined;
+    /** The ssh config file these settings came from, for messages. */
+    configFile?: string | undefined;
   };
+}
+
+/** What the SSH layer needs to know about a host (a subset of the inventory's Host). */
+export interface SshTarget extends SshEndpoint {
+  ssh: SshEndpoint['ssh'] & {
+    /** Jump hosts, in order: the first is connected directly, each next one through the one before. */
+    via?: readonly SshEndpoint[] | undefined;
+  };
+}
+
+/** The address SSH connects to. */
+export function destinationOf(endpoint: SshEndpoint): string {
+  return endpoint.ssh.hostName ?? endpoint.address;
 }
 
 /**
@@ -72,12 +102,18 @@ interface PooledConnection {
 export interface SshPoolOptions {
   /** Called after every command with its host and result (e.g. to log it under --verbose). */
   onRun?: (host: string, result: RunResult) => void;
+  /** Asks for the passphrase of an encrypted key (on a terminal); absent: never ask. */
+  passphrasePrompt?: PassphrasePrompt;
 }
 
 export class SshPool {
   private readonly connections = new Map<string, Promise<PooledConnection>>();
+  /** One read (one error, one passphrase) per key file for all the pool's hosts. */
+  private readonly keys: KeyStore;
 
-  constructor(readonly options: SshPoolOptions = {}) {}
+  constructor(readonly options: SshPoolOptions = {}) {
+    this.keys = new KeyStore(options.passphrasePrompt ? { prompt: options.passphrasePrompt } : {});
+  }
 
   executor(target: SshTarget): Executor {
     return new SshExecutor(this, target);
@@ -85,10 +121,12 @@ export class SshPool {
 
   /** Connects (or reuses the connection) and throws a HostUnreachableError saying why not. */
   async connect(target: SshTarget): Promise<PooledConnection> {
-    const key = `${target.ssh.user}@${target.address}:${target.ssh.port}`;
+    const key = [...(target.ssh.via ?? []), target]
+      .map((e) => `${e.ssh.user}@${destinationOf(e)}:${e.ssh.port}`)
+      .join(' > ');
     let pending = this.connections.get(key);
     if (!pending) {
-      pending = openConnection(target).then(({ client, hostKey }) => {
+      pending = openChain(target, this.keys).then(({ client, hostKey }) => {
         const forget = () => {
           if (this.connections.get(key) === pending) this.connections.delete(key);
         };
@@ -152,39 +190,171 @@ export class SshPool {
   }
 }
 
-async function openConnection(target: SshTarget): Promise<{ client: Client; hostKey: string }> {
-  const { name, address } = target;
+/**
+ * Connects to a host, through its jump hosts when it has some: each hop is a full SSH connection (its
+ * host key verified against its known_hosts like a direct one), and the next one runs over a TCP
+ * connection the hop's sshd opens (a direct-tcpip channel, what `ssh -J` does). The hops live as long as
+ * the host's connection: they are closed when it closes, and it closes when one of them drops.
+ */
+async function openChain(target: SshTarget, keys: KeyStore): Promise<{ client: Client; hostKey: string }> {
+  const hops = target.ssh.via ?? [];
+  const opened: Client[] = [];
+  const closeHops = () => {
+    for (const c of [...opened].reverse()) c.end();
+  };
+  try {
+    let sock: Duplex | undefined;
+    for (const [k, hop] of hops.entries()) {
+      let client: Client;
+      try {
+        ({ client } = await openConnection(hop, keys, sock));
+      } catch (err) {
+        if (err instanceof HostUnreachableError) {
+          throw new HostUnreachableError(
+            target.name,
+            err.reason,
+            `jump host ${hop.name} of ${target.name}: ${err.message}`,
+            err.hint ?? 'run with --verbose',
+            err,
+          );
+        }
+        throw err;
+      }
+      opened.push(client);
+      sock = await forwardThrough(client, hop, hops[k + 1] ?? target, target);
+    }
+    const last = await openConnection(target, keys, sock);
+    if (opened.length > 0) {
+      last.client.once('close', closeHops);
+      for (const c of opened) c.once('close', () => last.client.end());
+    }
+    return last;
+  } catch (err) {
+    closeHops();
+    throw err;
+  }
+}
+
+/** A TCP connection from `hop` to the next endpoint's SSH port, for the next connection to run over. */
+function forwardThrough(
+  client: Client,
+  hop: SshEndpoint,
+  next: SshEndpoint,
+  target: SshTarget,
+): Promise<Duplex> {
+  const dest = destinationOf(next);
+  const { port, connectTimeoutMs } = next.ssh;
+  return new Promise<Duplex>((resolve, reject) => {
+    let late = false;
+    const fail = (why: string, cause?: unknown) =>
+      reject(
+        new HostUnreachableError(
+          target.name,
+          'jump',
+          `jump host ${hop.name} could not connect to ${next.name} (${dest}:${port}) for ${target.name}: ${why}`,
+          `can ${hop.name} reach ${dest}:${port} (try \`ssh -J ${hop.ssh.user}@${destinationOf(hop)}:${hop.ssh.port} ${next.ssh.user}@${dest} -p ${port}\`), and does its sshd allow TCP forwarding (AllowTcpForwarding, and no \`restrict\` on the key)?`,
+          cause,
+        ),
+      );
+    const timer = setTimeout(() => {
+      late = true;
+      fail(`no answer within ${connectTimeoutMs} ms`);
+    }, connectTimeoutMs);
+    client.forwardOut('127.0.0.1', 0, dest, port, (err, channel) => {
+      clearTimeout(timer);
+      if (late) channel?.destroy();
+      else if (err) fail(errorMessage(err), err);
+      else resolve(channel);
+    });
+  });
+}
+
+/** The agent socket to offer keys from, if one is there. */
+function agentSocket(endpoint: SshEndpoint): string | undefined {
+  const setting = endpoint.ssh.identityAgent;
+  if (setting !== undefined && setting.toLowerCase() === 'none') return undefined;
+  const socket =
+    setting === undefined || setting === 'SSH_AUTH_SOCK' ? process.env['SSH_AUTH_SOCK'] : setting;
+  return socket && existsSync(socket) ? socket : undefined;
+}
+
+async function openConnection(
+  target: SshEndpoint,
+  keys: KeyStore,
+  sock?: Duplex,
+): Promise<{ client: Client; hostKey: string }> {
+  const { name } = target;
   const { user, port, identityFile, knownHosts, acceptNewHostKeys, connectTimeoutMs } = target.ssh;
+  const address = destinationOf(target);
   const where = `${user}@${address}:${port}`;
 
-  let privateKey: Buffer | undefined;
-  if (identityFile) {
-    try {
-      privateKey = await readFile(identityFile);
-    } catch (err) {
-      throw new HostUnreachableError(
-        name,
-        'key-file',
-        `cannot read the SSH key ${identityFile} for host ${name}: ${errorMessage(err)}`,
-        `check ssh.identityFile of host ${name} in hosts.yml`,
-        err,
-      );
-    }
-  }
+  // The files first (a missing key named in hosts.yml is one error for all its hosts, before any
+  // connection); their passphrases only when the agent's keys were not accepted.
+  const origin = (file: string) =>
+    file === identityFile
+      ? `ssh.identityFile of host ${name}`
+      : `IdentityFile of ${target.ssh.configFile ?? 'the ssh config'}`;
+  const files = identityFile !== undefined ? [identityFile] : [...(target.ssh.configIdentityFiles ?? [])];
+  const read = (await Promise.all(files.map((f) => keys.read(f, f === identityFile, origin(f))))).filter(
+    (r) => r !== undefined,
+  );
+  const agent = agentSocket(target);
+
   const knownName = knownHostsName(address, port);
   const known = knownHosts ? await readKnownHosts(knownHosts) : [];
   let keyProblem: { verdict: string; fp: string } | undefined;
   let newKey: Buffer | undefined;
   let seenKey: Buffer | undefined;
+  let keyError: unknown;
+  const tried: string[] = [];
+
+  // Unencrypted key files first: the key hosts.yml names is meant for these hosts, and an agent holding
+  // many keys would otherwise spend sshd's MaxAuthTries (6 by default) before it. Then the agent's keys,
+  // then the encrypted files: their passphrase is asked for only when nothing else was accepted.
+  const fileMethod = (r: (typeof read)[number]) => async (): Promise<AnyAuthMethod> => {
+    tried.push(r.file);
+    return {
+      type: 'publickey',
+      username: user,
+      key: await keys.usable(r, target.ssh.passphraseFile, origin(r.file)),
+    };
+  };
+  const methods: (() => Promise<AnyAuthMethod | undefined>)[] = [
+    ...read.filter((r) => r.parsed).map(fileMethod),
+    ...(agent
+      ? [
+          async (): Promise<AnyAuthMethod> => {
+            tried.push(`the agent (${agent})`);
+            return { type: 'agent', username: user, agent };
+          },
+        ]
+      : []),
+    ...read.filter((r) => !r.parsed).map(fileMethod),
+  ];
+  const authHandler: AuthHandlerMiddleware = (_left, _partial, nextAuth) => {
+    // ssh2 takes `false` for "no more methods" (its types do not say so).
+    const next = nextAuth as (method: AnyAuthMethod | false) => void;
+    const method = methods.shift();
+    if (!method) {
+      next(false);
+      return;
+    }
+    method().then(
+      (m) => next(m ?? false),
+      (err: unknown) => {
+        keyError = err;
+        next(false);
+      },
+    );
+  };
 
   const config: ConnectConfig = {
-    host: address,
-    port,
+    ...(sock ? { sock } : { host: address, port }),
     username: user,
     readyTimeout: connectTimeoutMs,
     keepaliveInterval: KEEPALIVE_MS,
     keepaliveCountMax: 3,
-    ...(privateKey ? { privateKey } : { agent: process.env['SSH_AUTH_SOCK'] }),
+    authHandler,
     hostVerifier: (blob: Buffer) => {
       seenKey = blob;
       const verdict = knownHosts ? verifyHostKey(known, knownName, blob) : 'unknown';
@@ -207,7 +377,7 @@ async function openConnection(target: SshTarget): Promise<{ client: Client; host
       client.once('ready', () => {
         // Small writes (an agent's commands, its clock answers) go out at once, not after Nagle's wait
         // for the previous segment's ACK (40 ms measured with delayed ACKs on the other side).
-        client.setNoDelay(true);
+        if (!sock) client.setNoDelay(true);
         resolve();
       });
       client.once('error', reject);
@@ -219,7 +389,9 @@ async function openConnection(target: SshTarget): Promise<{ client: Client; host
     });
   } catch (err) {
     client.end();
-    throw classify(target, where, err, keyProblem);
+    // A key that could not be used (encrypted without passphrase, wrong passphrase) is the reason.
+    if (keyError instanceof SshKeyError) throw keyError;
+    throw classify(target, where, err, keyProblem, tried);
   }
   if (newKey && knownHosts) await appendKnownHost(knownHosts, knownName, newKey);
   const hostKey = seenKey ? `${keyTypeOfBlob(seenKey)} ${seenKey.toString('base64')}` : '';
@@ -227,10 +399,11 @@ async function openConnection(target: SshTarget): Promise<{ client: Client; host
 }
 
 function classify(
-  target: SshTarget,
+  target: SshEndpoint,
   where: string,
   err: unknown,
   keyProblem: { verdict: string; fp: string } | undefined,
+  tried: readonly string[] = [],
 ): HostUnreachableError {
   const { name } = target;
   const { knownHosts, connectTimeoutMs, port } = target.ssh;
@@ -275,8 +448,10 @@ function classify(
     return new HostUnreachableError(
       name,
       'auth',
-      `SSH authentication to ${name} (${where}) failed: the key was not accepted`,
-      `check ssh.user and ssh.identityFile of host ${name} in hosts.yml, and that its public key is in ~${target.ssh.user}/.ssh/authorized_keys there`,
+      tried.length === 0
+        ? `SSH authentication to ${name} (${where}) failed: no key to offer (no ssh.identityFile, no IdentityFile in an ssh config, no agent)`
+        : `SSH authentication to ${name} (${where}) failed: not accepted from ${tried.join(', ')}`,
+      `check ssh.user and ssh.identityFile of host ${name} in hosts.yml${target.ssh.configFile ? ` (or User and IdentityFile in ${target.ssh.configFile})` : ''}, and that the public key is in ~${target.ssh.user}/.ssh/authorized_keys there`,
       err,
     );
   }
