@@ -127,7 +127,7 @@ describe('latency with edgectl-delay on a kernel without netem', () => {
     expectWithin(toEdge3, 200, 0.05);
   });
 
-  it('as the README says: `ping -U` sees the whole round trip to edge2 (100 ms), plain `ping` only its request’s 50 ms', async () => {
+  it('as docs/design/latency.md says: `ping -U` sees the whole round trip to edge2 (100 ms), plain `ping` only its request’s 50 ms', async () => {
     const avg = async (flags: string[]) => {
       const r = await exec('edge1').run([
         'ping',
