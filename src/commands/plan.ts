@@ -44,7 +44,8 @@ export default class Plan extends EdgectlCommand<typeof Plan> {
       summary: 'The MIP solver (orchestrated): auto picks by the problem’s size.',
     }),
     snapshot: Flags.string({
-      summary: 'Plan from this saved plan input instead of the testbed (no hosts.yml needed).',
+      summary:
+        'Plan from this saved plan input (plan --save-input) instead: reads neither hosts.yml nor the state database.',
     }),
     'save-input': Flags.string({ summary: 'Also write the plan input to this file (for --snapshot).' }),
     window: durationFlag({

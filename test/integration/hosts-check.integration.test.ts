@@ -40,10 +40,10 @@ afterAll(async () => {
 });
 
 describe('edgectl hosts check against a real sshd', () => {
-  it('reports each host ready or not, with the reasons, and exits 6', async () => {
+  it('reports each host ready or not, with the reasons, and exits 4 (one host unreachable)', async () => {
     const r = await edgectl<ChecksReport>(['hosts', 'check', '-f', hostsFile, '--json']);
-    expect(r.exitCode).toBe(6);
-    expect(r.json?.status).toBe(6);
+    expect(r.exitCode).toBe(4);
+    expect(r.json?.status).toBe(4);
     const report = r.json?.result;
     expect(report?.ready).toBe(false);
     const byName = Object.fromEntries((report?.hosts ?? []).map((h) => [h.name, h]));
@@ -85,6 +85,25 @@ describe('edgectl hosts check against a real sshd', () => {
     expect(gone?.ready).toBe(false);
   });
 
+  it('exits 6 when every host checked answers but one is not ready', async () => {
+    const r = await edgectl<ChecksReport>([
+      'hosts',
+      'check',
+      '-f',
+      hostsFile,
+      '--host',
+      'box',
+      '--host',
+      'srv',
+      '--json',
+    ]);
+    expect(r.exitCode).toBe(6);
+    expect(r.json?.result?.hosts.map((h) => [h.name, h.reachable, h.ready])).toEqual([
+      ['box', true, true],
+      ['srv', true, false],
+    ]);
+  });
+
   it('exits 0 when every host checked is ready, and leaves no probe interface behind', async () => {
     const r = await edgectl<ChecksReport>(['hosts', 'check', '-f', hostsFile, '--host', 'box', '--json']);
     expect(r.exitCode).toBe(0);
@@ -97,7 +116,7 @@ describe('edgectl hosts check against a real sshd', () => {
 
   it('prints a readable table on a terminal', async () => {
     const r = await edgectl(['hosts', 'check', '-f', hostsFile, '--verbose']);
-    expect(r.exitCode).toBe(6);
+    expect(r.exitCode).toBe(4);
     // --verbose logs every remote command with its exit code and time on stderr.
     expect(r.stderr).toMatch(/\[box\] iptables --version -> 0 \(\d+ ms\)/);
     expect(r.stdout).toMatch(/HOST\s+ROLE\s+SSH/);
