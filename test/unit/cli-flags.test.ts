@@ -169,7 +169,13 @@ describe('old flag names', () => {
       'cloud',
     ]);
     expect((await p([])).flags['planner']).toEqual(['all']);
-    expect((cmd.flags['planner'] as { options?: string[] }).options).toEqual(['orchestrated', 'nearest', 'cloud', 'random', 'all']);
+    expect((cmd.flags['planner'] as { options?: string[] }).options).toEqual([
+      'orchestrated',
+      'nearest',
+      'cloud',
+      'random',
+      'all',
+    ]);
     await expect(p(['--planner', 'nearest,best'])).rejects.toThrow(/best/);
     expect((await p(['--service', 'simple,compute', '--service', 'web'])).flags['service']).toEqual([
       'simple',
