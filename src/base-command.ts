@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { Command, Flags, type Interfaces } from '@oclif/core';
+import { applyColor } from './lib/cli/color.js';
 import { errorEnvelope, successEnvelope, toEdgectlError } from './lib/envelope.js';
 import { errorMessage, InterruptedError } from './lib/errors.js';
 import { type Inventory, loadInventory } from './lib/inventory/index.js';
@@ -17,7 +18,22 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
 export abstract class EdgectlCommand<T extends typeof Command = typeof Command> extends Command {
   static override enableJsonFlag = true;
 
-  static override baseFlags = {
+  /** Flags every command has. */
+  static readonly globalFlags = {
+    verbose: Flags.boolean({
+      summary: 'Print every remote command and its timing on stderr.',
+      default: false,
+      helpGroup: 'GLOBAL',
+    }),
+    'no-color': Flags.boolean({
+      summary: 'Print no colour (also: NO_COLOR set to anything).',
+      default: false,
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  /** The inventory and the state database: every command that reads them. */
+  static readonly inventoryFlags = {
     hosts: Flags.string({
       char: 'f',
       summary: 'The testbed inventory.',
@@ -30,11 +46,16 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
       env: 'EDGECTL_STATE',
       helpGroup: 'GLOBAL',
     }),
-    verbose: Flags.boolean({
-      summary: 'Print every remote command and its timing on stderr.',
-      default: false,
-      helpGroup: 'GLOBAL',
-    }),
+  };
+
+  /**
+   * Commands that read neither hosts.yml nor the state database (experiment report, the mu plumbing)
+   * set `static override baseFlags = EdgectlCommand.globalFlags` so their help does not offer them.
+   */
+  static override baseFlags: typeof EdgectlCommand.globalFlags &
+    Partial<typeof EdgectlCommand.inventoryFlags> = {
+    ...EdgectlCommand.inventoryFlags,
+    ...EdgectlCommand.globalFlags,
   };
 
   protected flags!: BaseFlags<T>;
@@ -77,6 +98,7 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
       strict: this.ctor.strict,
     });
     this.flags = flags as BaseFlags<T>;
+    applyColor((flags as { 'no-color'?: boolean })['no-color'] === true);
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
     process.on('SIGHUP', this.onSignal);
@@ -88,7 +110,7 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
   }
 
   protected get hostsFile(): string {
-    return resolve(this.flags.hosts);
+    return resolve(this.flags.hosts ?? 'hosts.yml');
   }
 
   protected get stateFile(): string {
@@ -103,7 +125,7 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
   }
 
   protected loadInventory(): Promise<Inventory> {
-    return loadInventory(this.flags.hosts);
+    return loadInventory(this.flags.hosts ?? 'hosts.yml');
   }
 
   /** A pool of SSH connections that logs every command under --verbose. The caller closes it. */

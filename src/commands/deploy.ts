@@ -6,11 +6,7 @@ import { refuseWhileMigrating } from '../lib/migration/recover.js';
 export default class Deploy extends EdgectlCommand<typeof Deploy> {
   static override summary = "Start a user's service on a server and record the placement.";
   static override description =
-    `Creates the user's container (one per user) from the service definition of hosts.yml, through
-dockerode over SSH: its image, env, CPU and memory limits, its port published on the server's data address
-(the user's own host port: users[].port, by default 20000 + its place in hosts.yml, so two users' services never clash and the
-port stays the same when the service moves). Waits until the service answers, then records
-the placement in the state database. Deploying what already runs returns it. Nothing is left behind on failure.`;
+    `Creates the user's container from its service in hosts.yml (image, env, CPU and memory limits), with its port published on the server's data address, waits until it answers and records the placement. Deploying what already runs returns it; nothing is left behind on failure.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --user mu1 --service compute --host edge1',

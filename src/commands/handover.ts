@@ -1,26 +1,31 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
+import { durationFlag } from '../lib/cli/flags.js';
 import { type HandoverResult, handoverUser } from '../lib/mu/controller.js';
 
 export default class Handover extends EdgectlCommand<typeof Handover> {
   static override summary =
     "Move a user's radio link to another base station: the blackout, then the path switch.";
   static override description =
-    `Cuts the user's link for --blackout-ms (500 ms by default, the paper's handover),
-then switches its path to --to in one rule replacement. The gap is measured on the user's machine by pinging
-its service from the user's own address: durationMs runs from the last answer before the link went down to
-the first request sent after it came back that was answered (answerGapMs: to that answer). Recorded in the
-state database. Refuses while the user's agent runs (it owns the link: send it a command instead).`;
+    `Cuts the user's link for --blackout (500ms, the paper's handover), then switches its path to --to. The gap is measured from the user's machine and recorded in the state database. Refuses while the user's agent runs: it owns the link.`;
 
   static override examples = [
     '<%= config.bin %> handover --user mu1 --to ap2',
     '<%= config.bin %> handover --user mu1 --to ap1 --blackout 0 --json',
+    '<%= config.bin %> handover --user mu1 --to ap2 --blackout 50ms',
   ];
 
   static override flags = {
     user: Flags.string({ summary: 'The user.', required: true }),
     to: Flags.string({ summary: 'The base station to move it to.', required: true }),
-    blackout: Flags.integer({ summary: 'The disconnection, in ms.', default: 500, min: 0, max: 60_000 }),
+    blackout: durationFlag({
+      summary: 'The disconnection.',
+      unit: 'ms',
+      defaultMs: 500,
+      minMs: 0,
+      maxMs: 60_000,
+      aliases: ['blackout-ms'],
+    }),
   };
 
   async run(): Promise<HandoverResult> {

@@ -3,6 +3,9 @@ import { EdgectlCommand } from '../base-command.js';
 import { type InitResult, initInventory } from '../lib/inventory/init.js';
 
 export default class Init extends EdgectlCommand<typeof Init> {
+  /** The hosts file only: no state database is read or made. */
+  static override baseFlags = { ...EdgectlCommand.globalFlags, hosts: EdgectlCommand.inventoryFlags.hosts };
+
   static override summary = 'Write a hosts.yml to start from: the local lab, or a rack to fill in.';
 
   static override description =

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
+import { durationFlag } from '../lib/cli/flags.js';
 import { getService, probeText } from '../lib/inventory/index.js';
 import {
   CODECS,
@@ -27,22 +28,7 @@ export default class Migrate extends EdgectlCommand<typeof Migrate> {
   static override summary =
     "Move a user's service to another server: a live migration with a delta checkpoint.";
   static override description =
-    `delta (default): checkpoint the running container and push that image straight to the
-destination, then checkpoint it again (the service stops), send only the difference through a data
-channel opened before the service stopped (codec pages, the default: each 4 KiB block of the new image
-found by content in the earlier one, changed blocks as their changed bytes, by edgectl-pages on both
-ends; codec rsync: rsync's block delta as a batch; codec xdelta3: an xdelta3 delta per changed image
-file, fewest bytes, most work), restore it there, check it answers, and only then remove the source.
-full: the stop-and-copy baseline. Checkpoints are taken by runc under the container Docker created
-(Docker's checkpoint API where the runtime is not runc), and restored by Docker. The container's
-writable layer moves too. The downtime is measured by a probe on the user's machine: from the last
-answer before the gap to the first one after it. If anything fails after the final checkpoint, the
-container is restored on the source from that checkpoint, state intact (exit 5). Ctrl+C is answered
-when the running phase ends: before the final checkpoint the destination is cleared, after it the
-service is rolled back to the source (exit 130). Every step is journaled in the state database:
-should edgectl itself die (SIGKILL, a crash), the source's dead-man switch thaws the service once the
-downtime's budget and 5 s have passed, and edgectl recover, which migrate runs first for its user, ends
-the migration. The user's lock (on this machine and on the source server) is held throughout.`;
+    `delta (default): checkpoint the running container and copy it ahead, then stop it, send only what changed (--codec) and restore it on --to. full: stop and copy. The downtime is measured from the user's machine. On failure the service is restored on the source (exit 5); Ctrl+C finishes or undoes it (exit 130).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --user mu1 --to edge2',
@@ -63,12 +49,11 @@ the migration. The user's lock (on this machine and on the source server) is hel
       default: DEFAULT_CODEC,
     }),
     'no-probe': Flags.boolean({ summary: "Do not measure the downtime from the user's machine." }),
-    'downtime-budget': Flags.integer({
-      summary: 'Seconds the service may stay down before the migration rolls back by itself.',
-      description:
-        "Every call during the downtime has what is left of it as its deadline. Should edgectl itself die, the source's dead-man switch thaws the service 5 s after the budget (runc's checkpoint path).",
-      default: DEFAULT_DOWNTIME_BUDGET_MS / 1000,
-      min: 1,
+    'downtime-budget': durationFlag({
+      summary: 'How long the service may stay down before the migration rolls back by itself.',
+      unit: 's',
+      defaultMs: DEFAULT_DOWNTIME_BUDGET_MS,
+      minMs: 1000,
     }),
   };
 
@@ -102,7 +87,7 @@ the migration. The user's lock (on this machine and on the source server) is hel
         codec,
         probe: !this.flags['no-probe'],
         signal: this.signal,
-        downtimeBudgetMs: this.flags['downtime-budget'] * 1000,
+        downtimeBudgetMs: this.flags['downtime-budget'],
         onPhase: (e) => {
           if (e.status === 'start') this.verbose(`[migrate] ${e.name} started`);
           if (e.status === 'end')

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
+import { durationFlag } from '../lib/cli/flags.js';
 import { ExitCode, UsageError } from '../lib/errors.js';
 import { DEFAULT_INTERVAL_S, type MonitorResult, runMonitor } from '../lib/monitor/monitor.js';
 import { DEFAULT_WINDOW_S, type MonitorSnapshot } from '../lib/monitor/snapshot.js';
@@ -9,16 +10,7 @@ export default class Monitor extends EdgectlCommand<typeof Monitor> {
   static override summary =
     'Fill the state database with live measurements, and export the snapshot the planner reads.';
   static override description =
-    `Each round reads every server's CPU, load and memory and its containers' (Docker's stats), and
-probes the round trip of every pair the planner needs on the data network (each AP to every server, every server
-to every other) with a user-level ping (ping -U, which sees the latency edgectl-delay emulates). Bandwidths come
-from hosts.yml (the route's bottleneck, as provision shapes it). --once takes one round. Otherwise the users'
-agents (edgectl mu run) are started on their machines too, walking, offloading and handing over as hosts.yml
-says and reporting every position, RSSI, task, handover and gap, and rounds follow every --interval until
---duration is over or Ctrl+C; then the agents are stopped and put back what they changed. The result holds the
-counts stored and the snapshot: per user its newest report (RSSI to every base station), its tasks of the last
---window (E2E, processing and transmission samples, counts), per server its CPU score, load and free
-capacity, per pair its RTT against the one hosts.yml gives, its bandwidth and how its latency is emulated.`;
+    `Each round reads every server's CPU, load and memory and its containers', and probes the round trip of every link the planner needs. Unless --once, the users' agents run too (walking, offloading, handing over) until --duration is over or Ctrl+C. The result holds the counts stored and the snapshot plan reads.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --once --json',
@@ -31,16 +23,18 @@ capacity, per pair its RTT against the one hosts.yml gives, its bandwidth and ho
       summary: 'Take one round (no agents) and print the snapshot.',
       exclusive: ['duration', 'no-agents'],
     }),
-    duration: Flags.integer({ summary: 'Stop after this many seconds (default: at Ctrl+C).', min: 1 }),
-    interval: Flags.integer({
-      summary: 'Seconds between rounds of server statistics and link probes.',
-      default: DEFAULT_INTERVAL_S,
-      min: 1,
+    duration: durationFlag({ summary: 'Stop after this long (default: at Ctrl+C).', unit: 's', minMs: 1000 }),
+    interval: durationFlag({
+      summary: 'Time between rounds of server statistics and link probes.',
+      unit: 's',
+      defaultMs: DEFAULT_INTERVAL_S * 1000,
+      minMs: 1000,
     }),
-    window: Flags.integer({
-      summary: "The snapshot's task window, in seconds.",
-      default: DEFAULT_WINDOW_S,
-      min: 1,
+    window: durationFlag({
+      summary: "The snapshot's task window.",
+      unit: 's',
+      defaultMs: DEFAULT_WINDOW_S * 1000,
+      minMs: 1000,
     }),
     user: Flags.string({ summary: "Start only this user's agent (repeatable).", multiple: true }),
     'no-agents': Flags.boolean({ summary: 'Start no agents: server statistics and link probes only.' }),
@@ -63,14 +57,14 @@ capacity, per pair its RTT against the one hosts.yml gives, its bandwidth and ho
     try {
       if (!this.flags.once)
         this.note(
-          `Monitoring testbed ${inv.testbed} ${timed ? `for ${this.flags.duration} s` : 'until Ctrl+C'}, a round every ${this.flags.interval} s...`,
+          `Monitoring testbed ${inv.testbed} ${timed ? `for ${(this.flags.duration ?? 0) / 1000} s` : 'until Ctrl+C'}, a round every ${this.flags.interval / 1000} s...`,
         );
       const users = this.flags['no-agents'] ? [] : this.flags.user;
       const r = await runMonitor(inv, pool, state, {
         once: this.flags.once,
-        ...(timed ? { durationMs: (this.flags.duration ?? 0) * 1000 } : {}),
-        intervalMs: this.flags.interval * 1000,
-        windowS: this.flags.window,
+        ...(timed ? { durationMs: this.flags.duration ?? 0 } : {}),
+        intervalMs: this.flags.interval,
+        windowS: this.flags.window / 1000,
         ...(users ? { users } : {}),
         checkpoints: this.flags.checkpoints,
         signal: this.signal,

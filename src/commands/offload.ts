@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
+import { durationFlag } from '../lib/cli/flags.js';
 import { ExitCode } from '../lib/errors.js';
 import { type OffloadResult, offload } from '../lib/mu/offload.js';
 import { describeLatency, warnUnemulated } from '../lib/provision/latency.js';
@@ -9,10 +10,7 @@ export default class Offload extends EdgectlCommand<typeof Offload> {
   static override summary =
     "Send tasks from a user's machine, through its current base station, to its service.";
   static override description =
-    `Runs on the user's mu host (over SSH, through the edgectl installed there): sends the tasks
-one after another from the user's own address, so they take the user's radio path, and returns for each its
-counter, end-to-end time, processing time (measured by the service) and transmission time (the rest). Every
-task is recorded in the state database. Exits 5 when a task failed.`;
+    `Sends the tasks from the user's own address on its mu host, so they take the user's radio path, and gives each task's end-to-end, processing and transmission time. Every task is recorded in the state database. Exits 5 when a task failed.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --user mu1',
@@ -27,10 +25,12 @@ task is recorded in the state database. Exits 5 when a task failed.`;
       min: 0,
       max: 64 * 1024 * 1024 - 1024,
     }),
-    'timeout-ms': Flags.integer({
+    timeout: durationFlag({
       summary: 'Give up on a task after this long (reconnects included).',
-      default: 10_000,
-      min: 1,
+      unit: 'ms',
+      defaultMs: 10_000,
+      minMs: 1,
+      aliases: ['timeout-ms'],
     }),
   };
 
@@ -43,7 +43,7 @@ task is recorded in the state database. Exits 5 when a task failed.`;
         user: this.flags.user,
         count: this.flags.count,
         ...(this.flags.size === undefined ? {} : { sizeBytes: this.flags.size }),
-        timeoutMs: this.flags['timeout-ms'],
+        timeoutMs: this.flags.timeout,
       });
       if (!this.jsonEnabled()) {
         this.say(

@@ -1,24 +1,30 @@
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
-import { errorMessage, UsageError } from '../lib/errors.js';
+import { durationFlag } from '../lib/cli/flags.js';
+import { EdgectlError, ExitCode, errorMessage, UsageError } from '../lib/errors.js';
 import { buildSnapshot, DEFAULT_WINDOW_S } from '../lib/monitor/snapshot.js';
 import { type PlanInput, parsePlanInput, planInputFrom } from '../lib/planner/input.js';
 import { PLANNERS, type PlannerName, type PlanResult, plan } from '../lib/planner/plan.js';
+import { openState } from '../lib/state/index.js';
 import { renderTable } from '../lib/util/table.js';
+
+/** Nothing to plan from: no state database, or no user with monitor data (exit 6, not ready). */
+export class NothingToPlanError extends EdgectlError {
+  constructor(message: string, hint: string) {
+    super('NOTHING_TO_PLAN', ExitCode.notReady, message, { hint });
+  }
+}
+
+const MONITOR_HINT =
+  "run edgectl monitor --duration 60 first (the users' agents report their RSSI and tasks)";
 
 export default class Plan extends EdgectlCommand<typeof Plan> {
   static override summary =
     'Plan where every user’s service and radio link should go, and when to move them.';
   static override description =
-    `Reads the latest monitor data in the state database (what \`edgectl monitor --once --json\`
-exports: RSSI, recent tasks, CPU scores and loads, RTTs) with hosts.yml, or a saved plan input (--snapshot FILE,
-which needs no testbed), and prints one decision per user: its base station and server, the estimates behind
-them (E2E delay by eq. 4, pre-migration and migration times by eq. 5 with psi and rho fitted from the recorded
-checkpoints and restores, the downtime) and when to start pre-migration, migration and handover.
-orchestrated solves the placement MIP (delay gain minus downtime, under server capacities and base-station
-limits) and times every move to finish, as one outage of max(T_mig, T_ho), before the user's predicted handover;
-nearest, cloud and random choose by rule and react to the handover (two outages). Nothing is moved.`;
+    `Reads the latest monitor data (or a saved plan input: --snapshot, no testbed needed) and prints one decision per user: its base station and server, the estimates behind them, and when to pre-migrate, migrate and hand over. Nothing is moved. Exits 6 when there is no monitor data to plan from.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -38,16 +44,24 @@ nearest, cloud and random choose by rule and react to the handover (two outages)
       summary: 'The MIP solver (orchestrated): auto picks by the problem’s size.',
     }),
     snapshot: Flags.string({
-      summary: 'Plan from this saved plan input instead of the testbed (no hosts.yml needed).',
+      summary:
+        'Plan from this saved plan input (plan --save-input) instead: reads neither hosts.yml nor the state database.',
     }),
     'save-input': Flags.string({ summary: 'Also write the plan input to this file (for --snapshot).' }),
-    window: Flags.integer({
-      summary: 'The task window (s) the gains count over, when reading the state database.',
-      default: DEFAULT_WINDOW_S,
-      min: 1,
+    window: durationFlag({
+      summary: 'The task window the gains count over, when reading the state database.',
+      unit: 's',
+      defaultMs: DEFAULT_WINDOW_S * 1000,
+      minMs: 1000,
     }),
     seed: Flags.integer({ summary: 'The random planner’s seed.', default: 1 }),
-    'time-limit-ms': Flags.integer({ summary: 'Give the solver this long.', default: 10_000, min: 1 }),
+    'time-limit': durationFlag({
+      summary: 'Give the solver this long.',
+      unit: 'ms',
+      defaultMs: 10_000,
+      minMs: 1,
+      aliases: ['time-limit-ms'],
+    }),
   };
 
   async run(): Promise<PlanResult & { inputFile?: string }> {
@@ -65,15 +79,18 @@ nearest, cloud and random choose by rule and react to the handover (two outages)
       input = parsePlanInput(inner, f.snapshot);
     } else {
       const inv = await this.loadInventory();
-      const state = this.openState();
+      // plan only reads: it neither creates a state database nor changes one.
+      if (!existsSync(this.stateFile))
+        throw new NothingToPlanError(`no state database at ${this.stateFile}`, MONITOR_HINT);
+      const state = openState(this.stateFile, { readonly: true });
       try {
-        const snap = buildSnapshot(inv, state, { atMs: Date.now(), windowS: f.window });
+        const snap = buildSnapshot(inv, state, { atMs: Date.now(), windowS: f.window / 1000 });
         for (const u of snap.users) {
           if (!u.report)
             this.warn(
               `${u.user}: no report from its agent in the state database (run edgectl monitor first)`,
             );
-          else if (u.report.ageS > f.window)
+          else if (u.report.ageS > f.window / 1000)
             this.warn(`${u.user}: its newest report is ${u.report.ageS.toFixed(0)} s old (edgectl monitor)`);
         }
         input = planInputFrom(inv, state, snap);
@@ -81,12 +98,22 @@ nearest, cloud and random choose by rule and react to the handover (two outages)
         state.close();
       }
     }
+    // A plan needs to know where the users are: without one RSSI reading there is nothing to plan.
+    if (!input.users.some((u) => Object.keys(u.rssi).length > 0))
+      throw new NothingToPlanError(
+        input.users.length === 0
+          ? `nothing to plan: ${f.snapshot ?? 'hosts.yml'} has no users`
+          : `nothing to plan: no monitor data for any user (${input.users.map((u) => u.name).join(', ')})`,
+        f.snapshot
+          ? 'save a plan input after edgectl monitor has run: edgectl plan --save-input FILE'
+          : MONITOR_HINT,
+      );
     if (f['save-input']) await writeFile(f['save-input'], `${JSON.stringify(input, null, 2)}\n`);
     const r = await plan(input, {
       planner: f.planner,
       solver: f.solver,
       seed: f.seed,
-      timeLimitMs: f['time-limit-ms'],
+      timeLimitMs: f['time-limit'],
       ...(f.snapshot ? {} : { nowMs: input.atMs }),
     });
     for (const w of r.warnings) this.warn(w);

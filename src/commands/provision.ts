@@ -17,15 +17,7 @@ export default class Provision extends EdgectlCommand<typeof Provision> {
   static override summary =
     "Prepare every host: link shaping, NAT on the APs, the users' paths, host-to-host trust.";
   static override description =
-    `Over SSH, from hosts.yml, on real hosts and on the local lab alike. Each wired host shapes
-its traffic per destination on its data interface (an HTB class per peer at the bandwidth of the route to it)
-and delays what it receives from each peer by the route's one-way latency: with netem where the kernel has it,
-else with edgectl-delay, a small helper that holds each packet in a netfilter queue (NFQUEUE) for that
-long; --latency picks one, and every result says which was applied per host (latencyMethod). Each AP forwards and NATs its radio side; the
-mobile-user host gets each user's own address, a routing table per base station and one MARK rule per user
-choosing it (a handover replaces that rule); the servers get the testbed's key pair so that they can push
-checkpoints to each other. Reads the live state back and changes only what differs: a second run changes
-nothing. --reset removes everything provisioning made and nothing else.`;
+    `Shapes each wired host's links (bandwidth and latency, with netem or edgectl-delay: --latency), NATs the APs' radio sides, gives each user its own address and path, and lets the servers push checkpoints to each other. Changes only what differs: a second run changes nothing. --reset removes what it made, and only that.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

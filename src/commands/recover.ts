@@ -6,13 +6,7 @@ export default class Recover extends EdgectlCommand<typeof Recover> {
   static override summary = 'Bring migrations whose controller died to one consistent end.';
 
   static override description =
-    `A migration keeps a journal (in the state database) of what it made where. If its controller
-died (SIGKILL, a crash, the machine lost), recover finds the unfinished migration and ends it: a move
-the journal shows committed is finished on the destination; any other is undone, the service answering
-again on its source. Either way the service runs on exactly one server, the database says which, and no
-staging is left on either server. Meanwhile the source's dead-man switch has already thawed a frozen
-service (runc's path) once the downtime's budget and 5 s had passed. A migration whose controller still
-runs is left alone; one started on another machine needs --force. migrate runs this for its user first.`;
+    `Finds migrations whose controller died (SIGKILL, a crash) and ends each from its journal: finished on the destination if it had committed, else undone on the source. The service then runs on exactly one server. migrate runs this for its user first; --force takes over migrations started on another machine.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -7,9 +7,7 @@ export default class Undeploy extends EdgectlCommand<typeof Undeploy> {
   static override summary = "Remove a user's service container and its placement.";
 
   static override description =
-    `Removes the container where the placement record says it runs, then the record. If that
-server cannot be reached, nothing changes (exit 5), unless --forget: then the record goes anyway and a
-warning says what may be left on the server.`;
+    `Removes the container where the placement record says it runs, then the record. If that server cannot be reached nothing changes (exit 5), unless --forget.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --user mu1',

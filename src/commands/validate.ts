@@ -6,6 +6,9 @@ import { formatIssue } from '../lib/inventory/index.js';
 import { type ValidateResult, validateInventory } from '../lib/inventory/validate.js';
 
 export default class Validate extends EdgectlCommand<typeof Validate> {
+  /** The hosts file only: no state database is read or made. */
+  static override baseFlags = { ...EdgectlCommand.globalFlags, hosts: EdgectlCommand.inventoryFlags.hosts };
+
   static override summary =
     'Check a hosts.yml offline and list every problem in it. Exits 0 when valid, 3 when not.';
 

@@ -1,13 +1,13 @@
 /**
  * Typed errors. Every failure that reaches the user is an EdgectlError: it carries a stable code, the
  * process exit code, and (where we know it) what to try next. The exit codes are documented in
- * docs/guide/scripting.md.
+ * docs/guide/scripting.md (a unit test keeps that table and this object the same).
  */
 export const ExitCode = {
   ok: 0,
   /** Unexpected failure: a bug in edgectl. */
   internal: 1,
-  /** Bad command-line usage (unknown flag, missing argument). */
+  /** Bad command-line usage (unknown flag, missing argument, a bad value) or a conflict (LOCKED, NOT_OWNED, OUT_DIR_NOT_EMPTY). */
   usage: 2,
   /** hosts.yml missing or invalid. */
   inventory: 3,
@@ -15,10 +15,12 @@ export const ExitCode = {
   unreachable: 4,
   /** A command on a host failed. */
   remote: 5,
-  /** Hosts are reachable but not ready for their role (hosts check). */
+  /** Not ready: hosts reachable but not ready for their role (hosts check), the lab not up (lab status), no monitor data to plan from (plan). */
   notReady: 6,
   /** The local machine cannot do what was asked (missing kernel feature, not root, ...). */
   unsupported: 7,
+  /** No such command (set by @oclif/plugin-not-found, as a shell does; the closest command is suggested). */
+  unknownCommand: 127,
   /** Interrupted (SIGINT, SIGTERM, SIGHUP): what was under way was finished or undone first. */
   interrupted: 130,
 } as const;

@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 describe('edgectl hosts check against a real sshd', () => {
-  it('reports each host ready or not, with the reasons, and exits 4 (one host is unreachable)', async () => {
+  it('reports each host ready or not, with the reasons, and exits 4 (one host unreachable)', async () => {
     const r = await edgectl<ChecksReport>(['hosts', 'check', '-f', hostsFile, '--json']);
     expect(r.exitCode).toBe(4);
     expect(r.json?.status).toBe(4);
@@ -83,6 +83,25 @@ describe('edgectl hosts check against a real sshd', () => {
     expect(gone?.ssh.reason).toBe('refused');
     expect(gone?.errors[0]).toMatch(/refused/);
     expect(gone?.ready).toBe(false);
+  });
+
+  it('exits 6 when every host checked answers but one is not ready', async () => {
+    const r = await edgectl<ChecksReport>([
+      'hosts',
+      'check',
+      '-f',
+      hostsFile,
+      '--host',
+      'box',
+      '--host',
+      'srv',
+      '--json',
+    ]);
+    expect(r.exitCode).toBe(6);
+    expect(r.json?.result?.hosts.map((h) => [h.name, h.reachable, h.ready])).toEqual([
+      ['box', true, true],
+      ['srv', true, false],
+    ]);
   });
 
   it('exits 0 when every host checked is ready, and leaves no probe interface behind', async () => {

@@ -2,18 +2,14 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
+import { checkOutDir } from '../../lib/cli/out.js';
 import { UsageError } from '../../lib/errors.js';
 import { type ExportResult, exportExperiment } from '../../lib/experiment/export.js';
 
 export default class ExperimentExport extends EdgectlCommand<typeof ExperimentExport> {
   static override summary = "Write an experiment's results directory from the state database alone.";
   static override description =
-    `Writes the files edgectl experiment run writes (meta.json, summary.json, the CSV files, and the report
-unless --no-report) for every run of experiment ID that ended, from the rows in the state database: what an
-experiment killed or stopped half way had measured, or a results directory lost or edited since. By default
-into the directory the experiment wrote to (each file replaced whole). --unfinished adds the run that was
-under way when edgectl was killed, marked incomplete, with the rows it had recorded. The id is meta.json's
-"id", printed when the experiment starts.`;
+    `Writes what experiment run writes (meta.json, summary.json, the CSV files, the report) for every run of experiment ID that ended, from the state database: for an experiment killed half way, or a lost directory. ID is meta.json's "id". --out refuses a directory holding other files unless --force.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> 12',
@@ -26,6 +22,9 @@ under way when edgectl was killed, marked incomplete, with the rows it had recor
 
   static override flags = {
     out: Flags.string({ summary: 'The results directory (default: the one the experiment wrote to).' }),
+    force: Flags.boolean({
+      summary: 'Write into --out even if it holds files (those of the same name replaced).',
+    }),
     unfinished: Flags.boolean({
       summary: 'Include the runs that never ended (edgectl killed during them), marked incomplete.',
     }),
@@ -39,6 +38,7 @@ under way when edgectl was killed, marked incomplete, with the rows it had recor
       throw new UsageError(`no state database at ${this.stateFile}`, {
         hint: '--state names the database the experiment ran with (default .edgectl/state.db beside hosts.yml)',
       });
+    if (this.flags.out) checkOutDir(resolve(this.flags.out), { force: this.flags.force, ownId: args.id });
     const state = this.openState();
     try {
       const r = await exportExperiment(state, args.id, {

@@ -1,20 +1,14 @@
 import { Args, Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
+import { durationFlag } from '../../lib/cli/flags.js';
 import { type ReportResult, writeReport } from '../../lib/experiment/report.js';
 
 export default class ExperimentReport extends EdgectlCommand<typeof ExperimentReport> {
+  /** Offline: reads a results directory, neither hosts.yml nor the state database. */
+  static override baseFlags = EdgectlCommand.globalFlags;
   static override summary = "Draw the paper's figures and write report.md from a results directory.";
   static override description =
-    `Reads the results directory of edgectl experiment run (meta.json, summary.json and the CSV files) and
-writes, beside them: fig4-delay (mean processing + transmission delay per planner, ±1 std of E2E),
-fig5-downtime (total downtime per run per planner, 95% CI over repetitions), fig6-handover (the E2E delay
-of each task over a 50 s window around a handover, one panel per planner, the outages shaded), each as SVG
-and PNG, and report.md: first the verdict (for each pair of planners the difference in total downtime and
-in mean E2E with its 95% interval, over repetitions or over handovers, and whether it can be claimed), then
-the headline ratios to orchestrated, the figures, a per-planner summary with the downtime per handover, the
-coordination of planned pairs, the planner's prediction errors, the migrations' reaction delay and
-pre-transfer throughput (decisions.csv), Table I of checkpoint sizes, and what was and was not emulated.
-Empty CSV files, incomplete runs and results from before decisions.csv are reported, not refused.`;
+    `Reads a results directory of experiment run and writes beside its files: Fig. 4 (delay), Fig. 5 (downtime) and Fig. 6 (delay around a handover) as SVG and PNG, and report.md with the verdict first. Reads neither hosts.yml nor the state database.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> results/paper-fig3-20250101-120000',
@@ -33,19 +27,25 @@ Empty CSV files, incomplete runs and results from before decisions.csv are repor
       summary:
         "Fig. 6's service (default: openface when it ran, as in the paper, else the first with a handover).",
     }),
-    window: Flags.integer({ summary: "Fig. 6's window around the handover, in s.", default: 50, min: 5 }),
-    before: Flags.integer({
-      summary: 'How much of the window comes before the handover, in s.',
-      default: 20,
-      min: 0,
+    window: durationFlag({
+      summary: "Fig. 6's window around the handover.",
+      unit: 's',
+      defaultMs: 50_000,
+      minMs: 5000,
+    }),
+    before: durationFlag({
+      summary: 'How much of the window comes before the handover.',
+      unit: 's',
+      defaultMs: 20_000,
+      minMs: 0,
     }),
   };
 
   async run(): Promise<ReportResult> {
     const { args } = await this.parse(ExperimentReport);
     const r = await writeReport(args.dir, {
-      windowS: this.flags.window,
-      beforeS: Math.min(this.flags.before, this.flags.window),
+      windowS: this.flags.window / 1000,
+      beforeS: Math.min(this.flags.before, this.flags.window) / 1000,
       ...(this.flags['handover-service'] ? { handoverService: this.flags['handover-service'] } : {}),
     });
     for (const w of r.warnings) this.warn(w);

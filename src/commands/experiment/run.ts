@@ -3,6 +3,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
+import { durationFlag } from '../../lib/cli/flags.js';
+import { checkOutDir } from '../../lib/cli/out.js';
 import { ExitCode, UsageError } from '../../lib/errors.js';
 import {
   type ExperimentCommon,
@@ -18,43 +20,35 @@ import { PLANNERS, type PlannerName } from '../../lib/planner/plan.js';
 export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> {
   static override summary = 'Run the paper’s comparison of planners on the testbed, and report on it.';
   static override description =
-    `Each planner (and service, and repetition) runs in turn from the same clean start: the users'
-containers removed, each user on its start base station at the start of its walk. Its service is deployed
-where the planner puts it, its agent walks, offloads and reports, and the controller acts: cloud, random and
-nearest react as the link of a handover the user's RSSI makes goes down (migrating after it: two outages);
-orchestrated plans ahead from the monitor data (the models, the MIP) and carries out pre-migration, then the
-final checkpoint and the handover at the same instant (one outage). After the duration no new handover
-starts, and the run goes on until the reactions to those inside it have ended (at most 60 s): every planner
-pays for its handovers. Server statistics and link probes are taken all along. Every run's tasks, migrations
-(with their phases), handovers, outages, checkpoints and decisions (planned and actual instants, estimates
-and measurements, reaction delays) go to the results directory as CSV, with meta.json (what ran: versions,
-commit, command line, machine; what was emulated) and summary.json (per planner: E2E, processing and
-transmission delay, downtime per run and per handover, migrations, handovers, counter continuity; for each
-pair of planners the difference with its 95% interval), and the report (the verdict first; figures as SVG
-and PNG; report.md) is drawn there. The directory is rewritten as each run ends (each file replaced whole),
-so it always holds complete files for the runs that ended; meta.json says which, and whether the experiment
-finished. Ctrl+C, SIGTERM or a closed terminal (SIGHUP) stops cleanly: what was recorded is kept and the run
-is marked incomplete (exit 130). An experiment that stopped, even killed, is finished by --resume ID (its id
-is meta.json's, and is printed at the start): its complete runs are kept, the others run with its own
-settings; edgectl experiment export ID writes its results from the state database alone.`;
+    `Each planner, service and repetition runs in turn from the same clean start: the users' services deployed where the planner puts them, their agents walking, offloading and handing over, the controller migrating. Results go to --out as CSV files, meta.json and summary.json, with the report (figures, report.md). Ctrl+C stops cleanly (exit 130); --resume ID finishes a stopped or killed experiment.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --planner all --service simple --duration 60 --velocity 5',
-    '<%= config.bin %> <%= command.id %> --planner nearest,orchestrated --duration 1600 --out results/paper',
+    '<%= config.bin %> <%= command.id %> --planner nearest --planner orchestrated --duration 1600s --out results/paper',
     '<%= config.bin %> <%= command.id %> --planner all --repeat 3 --json | jq .result.outDir',
     '<%= config.bin %> <%= command.id %> --resume 12',
   ];
 
   static override flags = {
     planner: Flags.string({
-      summary: `Planners to compare, comma-separated (${PLANNERS.join(', ')}), or all.`,
-      default: 'all',
+      summary: 'A planner to compare (repeatable, or comma-separated), or all.',
+      multiple: true,
+      delimiter: ',',
+      options: [...PLANNERS, 'all'],
+      default: ['all'],
     }),
     service: Flags.string({
-      summary: 'Services to run, comma-separated (hosts.yml services[].name).',
-      default: 'simple',
+      summary: 'A service to run (hosts.yml services[].name; repeatable, or comma-separated).',
+      multiple: true,
+      delimiter: ',',
+      default: ['simple'],
     }),
-    duration: Flags.integer({ summary: 'Seconds each run lasts.', default: 60, min: 5 }),
+    duration: durationFlag({
+      summary: 'How long each run lasts.',
+      unit: 's',
+      defaultMs: 60_000,
+      minMs: 5000,
+    }),
     velocity: Flags.string({ summary: 'The users’ walking speed in m/s (default: hosts.yml’s).' }),
     seed: Flags.integer({
       summary: 'The random planner’s seed (repetition k uses seed + k - 1).',
@@ -62,6 +56,9 @@ settings; edgectl experiment export ID writes its results from the state databas
     }),
     repeat: Flags.integer({ summary: 'Repetitions of the whole comparison.', default: 1, min: 1 }),
     out: Flags.string({ summary: 'The results directory (default: results/TESTBED-TIME beside hosts.yml).' }),
+    force: Flags.boolean({
+      summary: 'Write into --out even if it holds files (those of the same name replaced).',
+    }),
     'no-report': Flags.boolean({ summary: 'Write the data only; draw no figures.' }),
     resume: Flags.integer({
       summary:
@@ -76,10 +73,9 @@ settings; edgectl experiment export ID writes its results from the state databas
     /** Given on the command line, not a default (a resumed experiment keeps its own). */
     const given = (name: string) =>
       (f as Record<string, unknown>)[name] !== undefined && !metadata.flags[name]?.setFromDefault;
+    // In the order given, each once; oclif has checked every name against the options.
     const planners = (
-      f.planner === 'all'
-        ? ['cloud', 'random', 'nearest', 'orchestrated']
-        : f.planner.split(',').map((p) => p.trim())
+      f.planner.includes('all') ? ['cloud', 'random', 'nearest', 'orchestrated'] : [...new Set(f.planner)]
     ) as PlannerName[];
     const bad = planners.filter((p) => !PLANNERS.includes(p));
     if (bad.length > 0 || planners.length === 0)
@@ -90,10 +86,11 @@ settings; edgectl experiment export ID writes its results from the state databas
     if (velocity !== undefined && !(velocity > 0 && velocity < 1000))
       throw new UsageError(`--velocity must be a speed in m/s above 0, got ${f.velocity}`);
     const inv = await this.loadInventory();
-    const services = f.service
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
+    // Before anything runs: an experiment writes its results over whatever --out holds. Its own directory
+    // (--resume) is rewritten by design.
+    if (f.out)
+      checkOutDir(resolve(f.out), { force: f.force, ...(f.resume === undefined ? {} : { ownId: f.resume }) });
+    const services = [...new Set(f.service.map((s) => s.trim()).filter(Boolean))];
     const unknown = services.filter((s) => !inv.services.some((x) => x.name === s));
     // A resumed experiment's services are its own: the default need not be in hosts.yml.
     if (unknown.length > 0 && (f.resume === undefined || given('service')))
@@ -142,7 +139,7 @@ settings; edgectl experiment export ID writes its results from the state databas
         const asked: Partial<ExperimentConfig> = {
           ...(given('planner') ? { planners } : {}),
           ...(given('service') ? { services } : {}),
-          ...(given('duration') ? { durationS: f.duration } : {}),
+          ...(given('duration') ? { durationS: f.duration / 1000 } : {}),
           ...(velocity !== undefined ? { velocity } : {}),
           ...(given('seed') ? { seed: f.seed } : {}),
           ...(given('repeat') ? { repeat: f.repeat } : {}),
@@ -156,15 +153,16 @@ settings; edgectl experiment export ID writes its results from the state databas
       } else {
         const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
         const outDir = resolve(f.out ?? join(inv.dir, 'results', `${inv.testbed}-${stamp}`));
+        const durationS = f.duration / 1000;
         const total = planners.length * services.length * f.repeat;
         this.note(
-          `Experiment on ${inv.testbed}: ${planners.join(', ')} x ${services.join(', ')} x ${f.repeat}, ${f.duration} s each (${total} runs, about ${Math.ceil((total * (f.duration + 30)) / 60)} min); results in ${outDir}`,
+          `Experiment on ${inv.testbed}: ${planners.join(', ')} x ${services.join(', ')} x ${f.repeat}, ${durationS} s each (${total} runs, about ${Math.ceil((total * (durationS + 30)) / 60)} min); results in ${outDir}`,
         );
         r = await runExperiment(inv, pool, state, {
           ...common,
           planners,
           services,
-          durationS: f.duration,
+          durationS,
           ...(velocity !== undefined ? { velocity } : {}),
           seed: f.seed,
           repeat: f.repeat,
@@ -172,7 +170,7 @@ settings; edgectl experiment export ID writes its results from the state databas
           args: {
             planners,
             services,
-            duration: f.duration,
+            duration: durationS,
             velocity: velocity ?? null,
             seed: f.seed,
             repeat: f.repeat,

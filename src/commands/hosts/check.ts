@@ -9,12 +9,7 @@ import { renderTable } from '../../lib/util/table.js';
 export default class HostsCheck extends EdgectlCommand<typeof HostsCheck> {
   static override summary = 'Check that every host is reachable over SSH and ready for its role.';
   static override description =
-    `Connects to every host of the inventory at once (host keys verified against the
-known_hosts file that hosts.yml names) and probes what its role needs: docker with experimental mode and a CRIU
-that passes \`criu check\` on servers (and /etc/criu/runc.conf with tcp-close and skip-in-flight), tc (HTB) and iptables everywhere, rsync and xdelta3
-on servers, how wired hosts can emulate link latency (LATENCY: netem where the kernel has it, else nfqueue: the
-edgectl-delay helper, which it also finds dead when provisioned rules send packets to queues nothing serves), node >= 20 and the edgectl that offload runs on mu hosts. Every probe of a host runs through one
-SSH session (its login shell runs once; the probes' time limits start after it). Exits 0 only when every host is ready, 4 when some cannot be reached, 6 when some are not ready, and says why for each.`;
+    `Connects to every host at once (host keys checked against hosts.yml's known_hosts) and probes what its role needs: Docker and CRIU on servers, tc and iptables everywhere, node and edgectl on mu hosts. Says why for each host that is not ready. Exits 0 when every host is ready, 4 when any is unreachable over SSH, 6 when all answer but some are not ready.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -64,14 +59,22 @@ SSH session (its login shell runs once; the probes' time limits start after it).
       }
       for (const host of report.hosts) for (const w of host.warnings) this.warn(`${host.name}: ${w}`);
       if (!this.jsonEnabled()) this.say(renderReport(report));
-      // The exit code table: 4 when a host cannot be reached at all, 6 when all answer but some are not ready.
-      if (report.hosts.some((h) => !h.reachable)) this.status = ExitCode.unreachable;
-      else if (!report.ready) this.status = ExitCode.notReady;
+      this.status = checkExitCode(report);
       return report;
     } finally {
       await pool.closeAll();
     }
   }
+}
+
+/**
+ * The exit code of a check: 4 (unreachable) when any host cannot be reached over SSH, whatever the others;
+ * 6 (not ready) when every host answered but some are not ready for their role; 0 otherwise.
+ */
+export function checkExitCode(report: Pick<ChecksReport, 'hosts'>): number {
+  if (report.hosts.some((h) => !h.ssh.ok)) return ExitCode.unreachable;
+  if (report.hosts.some((h) => !h.ready)) return ExitCode.notReady;
+  return ExitCode.ok;
 }
 
 function mark(ok: boolean | null | undefined, text = ''): string {

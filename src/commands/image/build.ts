@@ -6,10 +6,7 @@ import { getHost, serverHosts } from '../../lib/inventory/index.js';
 export default class ImageBuild extends EdgectlCommand<typeof ImageBuild> {
   static override summary = "Build the bundled services' image from local files and load it on every server.";
   static override description =
-    `The image holds this machine's node runtime with its shared libraries and the bundled
-apps (simple, compute); no registry is needed. It is tagged with a hash of its contents, built once into
-.edgectl/images beside the hosts file, and imported (dockerode over SSH) into the dockerd of every cloud and
-edge host that does not have that exact image yet.`;
+    `The image holds this machine's node runtime and the bundled apps (simple, compute); no registry is needed. Built once into .edgectl/images beside the hosts file, and loaded on every server that lacks it.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

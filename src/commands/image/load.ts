@@ -11,13 +11,7 @@ const PROGRESS_EVERY_MS = 1000;
 export default class ImageLoad extends EdgectlCommand<typeof ImageLoad> {
   static override summary = 'Put a Docker image (your own service) on every server that lacks it.';
   static override description =
-    `IMAGE|FILE: a file (a \`docker save\` archive, or an OCI image layout archive) when the argument names
-one (an OCI layout without manifest.json is first copied into one that Docker engines before 25 load too);
-otherwise an image of this machine's Docker (DOCKER_HOST, else /var/run/docker.sock), saved once into
-.edgectl/images beside the hosts file (named by its image ID, reused). The archive streams to the dockerd of
-every cloud and edge host over its SSH connection, all servers at once, with progress on stderr. A server
-that already has the image ID, with the tags, is skipped: a second run sends nothing (a missing tag alone is
-set without sending the image). No registry is used.`;
+    `IMAGE|FILE: a docker save or OCI archive file, or an image of this machine's Docker. The archive streams to every server's dockerd over SSH, all at once; a server that has the image is skipped. No registry is used.`;
 
   static override examples = [
     {

@@ -13,12 +13,7 @@ export default class LabDown extends EdgectlCommand<typeof LabDown> {
   static override summary =
     'Remove the local lab: every namespace, interface, process, mount and runtime file it made.';
   static override description =
-    `Stops the lab's dockerds (their containers with them) and sshds, kills whatever is left in
-the lab's namespaces and cgroups, unmounts what lies under its runtime and data directories, deletes its
-namespaces (and so its veths and bridges) and the controller's veth. Works after a killed lab up too.
-Docker data (loaded images) is kept for the next lab up unless --purge. The state database forgets the
-placements on the lab servers it took down (their containers are gone; the history keeps them), so that
-deploy works again after the next lab up.`;
+    `Stops the lab's dockerds and sshds and removes its namespaces, interfaces, mounts and runtime files, also after a killed lab up. Loaded images are kept unless --purge. Placements on its servers are forgotten.`;
 
   static override flags = {
     purge: Flags.boolean({

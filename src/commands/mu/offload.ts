@@ -1,15 +1,16 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
+import { durationFlag } from '../../lib/cli/flags.js';
 import { ExitCode } from '../../lib/errors.js';
 import { sendTasks, type TaskResult } from '../../lib/mu/client.js';
 
 export default class MuOffload extends EdgectlCommand<typeof MuOffload> {
+  static override hidden = true;
+  static override baseFlags = EdgectlCommand.globalFlags;
   static override summary =
     'Send tasks to a service from this machine (what `edgectl offload` runs on the mu host).';
   static override description =
-    `Runs on the user's machine. Needs no hosts.yml: the service's address and port and the
-user's own address come as flags. One connection, tasks one after another, reconnecting when the service
-closes the connection (a migration does). Exits 5 when a task failed.`;
+    `Plumbing: what offload runs on the user's machine. Needs no hosts.yml. Exits 5 when a task failed.`;
 
   static override flags = {
     address: Flags.string({ summary: "The service's address.", required: true }),
@@ -18,11 +19,19 @@ closes the connection (a migration does). Exits 5 when a task failed.`;
     user: Flags.string({ summary: 'The user, sent in each task header.' }),
     count: Flags.integer({ summary: 'Tasks to send.', default: 1, min: 1 }),
     size: Flags.integer({ summary: 'Payload bytes per task.', default: 10_000, min: 0 }),
-    'timeout-ms': Flags.integer({ summary: 'Give up on a task after this long.', default: 10_000, min: 1 }),
-    'interval-ms': Flags.integer({
+    timeout: durationFlag({
+      summary: 'Give up on a task after this long.',
+      unit: 'ms',
+      defaultMs: 10_000,
+      minMs: 1,
+      aliases: ['timeout-ms'],
+    }),
+    interval: durationFlag({
       summary: 'Start tasks this far apart (0: back to back).',
-      default: 0,
-      min: 0,
+      unit: 'ms',
+      defaultMs: 0,
+      minMs: 0,
+      aliases: ['interval-ms'],
     }),
   };
 
@@ -35,9 +44,9 @@ closes the connection (a migration does). Exits 5 when a task failed.`;
       ...(f.user ? { user: f.user } : {}),
       count: f.count,
       sizeBytes: f.size,
-      timeoutMs: f['timeout-ms'],
-      attemptTimeoutMs: Math.min(f['timeout-ms'], 3_000),
-      intervalMs: f['interval-ms'],
+      timeoutMs: f.timeout,
+      attemptTimeoutMs: Math.min(f.timeout, 3_000),
+      intervalMs: f.interval,
     });
     if (!this.jsonEnabled()) for (const t of tasks) this.say(JSON.stringify(t));
     if (tasks.some((t) => !t.ok)) this.status = ExitCode.remote;

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
+import { durationFlag } from '../../lib/cli/flags.js';
 import { UsageError } from '../../lib/errors.js';
 import { HTTP_PROBE_RE, parseProbe } from '../../lib/inventory/index.js';
 import { type ActiveProbe, type ProbeResult, probeGap } from '../../lib/mu/probe.js';
@@ -14,13 +15,12 @@ function target(text: string, local?: string) {
 }
 
 export default class MuProbe extends EdgectlCommand<typeof MuProbe> {
+  static override hidden = true;
+  static override baseFlags = EdgectlCommand.globalFlags;
   static override summary =
     'Measure the gap a migration leaves in a service, as its user sees it (runs on the mu host).';
   static override description =
-    `Asks the service at --from every few milliseconds (--probe: an edgectl ping task, which does
-not count; a TCP connection accepted; or a 2xx answer to GET PATH); once it answers, prints "ready" on stdout. When it stops answering, pings --to and --from in turn until one
-answers, then prints the result as one JSON line: the last answer before the gap, the first after it, the
-downtime between them, and who answered.`;
+    `Plumbing: what migrate runs on the user's machine to measure the downtime. Prints "ready" once the service answers, then one JSON line with the gap.`;
 
   static override flags = {
     from: Flags.string({ summary: 'Where the service runs now (ADDRESS:PORT).', required: true }),
@@ -30,16 +30,26 @@ downtime between them, and who answered.`;
       summary: 'What counts as an answer: edgectl, tcp or http:/PATH.',
       default: 'edgectl',
     }),
-    'interval-ms': Flags.integer({ summary: 'Time between pings.', default: 10, min: 1 }),
-    'attempt-timeout-ms': Flags.integer({
-      summary: 'A ping unanswered for this long is a failure.',
-      default: 250,
-      min: 10,
+    interval: durationFlag({
+      summary: 'Time between pings.',
+      unit: 'ms',
+      defaultMs: 10,
+      minMs: 1,
+      aliases: ['interval-ms'],
     }),
-    'timeout-ms': Flags.integer({
+    'attempt-timeout': durationFlag({
+      summary: 'A ping unanswered for this long is a failure.',
+      unit: 'ms',
+      defaultMs: 250,
+      minMs: 10,
+      aliases: ['attempt-timeout-ms'],
+    }),
+    timeout: durationFlag({
       summary: 'Give up after this long without an answer.',
-      default: 300_000,
-      min: 100,
+      unit: 'ms',
+      defaultMs: 300_000,
+      minMs: 100,
+      aliases: ['timeout-ms'],
     }),
   };
 
@@ -52,9 +62,9 @@ downtime between them, and who answered.`;
       probe: parseProbe(f.probe) as ActiveProbe,
       from: target(f.from, local),
       to: target(f.to, local),
-      intervalMs: f['interval-ms'],
-      attemptTimeoutMs: f['attempt-timeout-ms'],
-      timeoutMs: f['timeout-ms'],
+      intervalMs: f.interval,
+      attemptTimeoutMs: f['attempt-timeout'],
+      timeoutMs: f.timeout,
       onReady: () => (this.jsonEnabled() ? process.stderr : process.stdout).write('ready\n'),
     });
     if (!this.jsonEnabled()) this.say(JSON.stringify(result));

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../../base-command.js';
+import { durationFlag } from '../../lib/cli/flags.js';
 import { errorMessage, UsageError } from '../../lib/errors.js';
 import { MuAgent } from '../../lib/mu/agent.js';
 import type { ByeReport } from '../../lib/mu/agent-protocol.js';
@@ -7,32 +8,28 @@ import { LineSplitter, parseAgentCommand } from '../../lib/mu/agent-protocol.js'
 import { type AgentSpec, agentSpec, parseAgentSpec } from '../../lib/mu/agent-spec.js';
 
 export default class MuRun extends EdgectlCommand<typeof MuRun> {
+  static override hidden = true;
   static override summary =
     "The virtual mobile user: walks, hands over, offloads and reports (runs on the user's machine).";
   static override description =
-    `Speaks JSON lines. On stdout, one object per line: hello, position (RSSI to every base
-station, current base station, rate cap), task (send time, E2E, processing, counter, server, the NAT address it
-arrived from), handover (the gap the user saw; with the command's id, its planned instant and how late the
-link went down; dropped: true when it could not take place), gap, clock (the offset to the controller's
-clock), error, bye. On stdin it takes commands, one JSON object per line:
-{"cmd":"handover","to":"ap2"[,"at":EPOCH_MS][,"id":N]} (at: when the link goes down, controller clock),
-{"cmd":"endpoint","endpoint":{"address":A,"port":P}|null}, {"cmd":"auto","on":false}, {"cmd":"stop"}, and the
-controller's {"cmd":"clock",...} answers. It ends on "stop", at the end of stdin (its SSH session is gone),
-on SIGINT/SIGTERM/SIGHUP or after --duration, and then puts back its rate caps and any blackout rule.
-\`edgectl monitor --duration\` starts it over SSH with --spec; given no --spec it reads hosts.yml and the state
-database itself. Under --json the last line is the envelope, on one line like every other.`;
+    `Plumbing: monitor and experiment run start it over SSH. Speaks JSON lines: reports on stdout, commands on stdin. Without --spec it reads hosts.yml and the state database itself.`;
 
   static override flags = {
     user: Flags.string({ summary: 'The user to play.', required: true }),
     spec: Flags.string({
       summary: 'The agent spec as JSON (what the controller passes; default: from hosts.yml).',
     }),
-    duration: Flags.integer({ summary: 'Stop after this many seconds (0: until stopped).', min: 0 }),
+    duration: durationFlag({ summary: 'Stop after this long (0: until stopped).', unit: 's', minMs: 0 }),
     handover: Flags.string({
       summary: 'auto: hand over by the RSSI hysteresis rule; controller: only when told.',
       options: ['auto', 'controller'],
     }),
-    'blackout-ms': Flags.integer({ summary: 'The disconnection of a handover.', min: 0 }),
+    blackout: durationFlag({
+      summary: 'The disconnection of a handover.',
+      unit: 'ms',
+      minMs: 0,
+      aliases: ['blackout-ms'],
+    }),
   };
 
   /** The envelope on one line: the output stays JSON lines. */
@@ -54,9 +51,9 @@ database itself. Under --json the last line is the envelope, on one line like ev
       }
     }
     if (spec.user !== f.user) throw new UsageError(`--spec is for user ${spec.user}, not ${f.user}`);
-    if (f.duration !== undefined) spec.durationS = f.duration;
+    if (f.duration !== undefined) spec.durationS = f.duration / 1000;
     if (f.handover) spec.handover = f.handover as AgentSpec['handover'];
-    if (f['blackout-ms'] !== undefined) spec.blackoutMs = f['blackout-ms'];
+    if (f.blackout !== undefined) spec.blackoutMs = f.blackout;
 
     const agent = new MuAgent(spec, {
       emit: (r) => {

@@ -2,6 +2,7 @@
  * Live progress of a sequence of named steps that a library call reports as events: listr2 on stderr
  * (its default renderer on a terminal, plain lines otherwise), nothing under --json.
  */
+import chalk from 'chalk';
 import { Listr, ListrLogger, ProcessOutput } from 'listr2';
 
 interface Waiter<T> {
@@ -27,7 +28,13 @@ export class StepProgress {
 
   constructor(steps: readonly string[], options: { silent: boolean }) {
     for (const s of steps) this.waiters.set(s, waiter<string>());
-    const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) });
+    // listr2 colours through colorette, which reads NO_COLOR once at import: follow chalk's level instead,
+    // which the base command sets from --no-color, NO_COLOR and FORCE_COLOR.
+    const plain = chalk.level === 0 ? { color: {} } : {};
+    const logger = new ListrLogger({
+      processOutput: new ProcessOutput(process.stderr, process.stderr),
+      ...plain,
+    });
     const listr = new Listr(
       steps.map((name) => ({
         title: name,
@@ -44,8 +51,8 @@ export class StepProgress {
         registerSignalListeners: false,
         renderer: options.silent ? 'silent' : 'default',
         fallbackRenderer: options.silent ? 'silent' : 'simple',
-        rendererOptions: { logger },
-        fallbackRendererOptions: { logger },
+        rendererOptions: { logger, ...plain },
+        fallbackRendererOptions: { logger, ...plain },
       } as ConstructorParameters<typeof Listr>[1],
     );
     this.done = listr.run().catch(() => {});
