@@ -2,6 +2,7 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openState, SCHEMA_MIGRATIONS, StateError } from '../../src/lib/state/index.js';
 
@@ -336,5 +337,38 @@ db.close();
     const s = openState(file);
     expect(s.tasks.count()).toBe(600);
     s.close();
+  });
+});
+
+describe('a state database opened read-only', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgectl-state-ro-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is read when its schema is this edgectl’s', () => {
+    const file = join(dir, 'current.db');
+    openState(file).close();
+    const ro = openState(file, { readonly: true });
+    expect(ro.schemaVersion).toBe(SCHEMA_MIGRATIONS.length);
+    ro.close();
+  });
+
+  it('of an older schema is refused with what to do, and left as it was', () => {
+    const file = join(dir, 'older.db');
+    const rw = openState(file);
+    rw.db.pragma(`user_version = ${SCHEMA_MIGRATIONS.length - 1}`);
+    rw.close();
+    expect(() => openState(file, { readonly: true })).toThrow(StateError);
+    expect(() => openState(file, { readonly: true })).toThrow(/older than this edgectl's.*monitor --once/);
+    const raw = new Database(file, { readonly: true });
+    expect(raw.pragma('user_version', { simple: true })).toBe(SCHEMA_MIGRATIONS.length - 1);
+    raw.close();
+  });
+
+  it('of a newer schema is refused', () => {
+    const file = join(dir, 'newer.db');
+    const rw = openState(file);
+    rw.db.pragma(`user_version = ${SCHEMA_MIGRATIONS.length + 1}`);
+    rw.close();
+    expect(() => openState(file, { readonly: true })).toThrow(/newer than this edgectl knows/);
   });
 });

@@ -360,6 +360,22 @@ export function migrate(db: Database.Database): void {
   }
 }
 
+/**
+ * A database opened read-only cannot be upgraded, and the queries of this edgectl name tables and columns of
+ * its own schema: an older or newer one is refused with what to do, not met with an SQL error half-way.
+ */
+function checkReadableVersion(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current === SCHEMA_MIGRATIONS.length) return;
+  const file = db.name;
+  db.close();
+  throw new StateError(
+    current < SCHEMA_MIGRATIONS.length
+      ? `the state database ${file} has schema version ${current}, older than this edgectl's (${SCHEMA_MIGRATIONS.length}), and this command only reads it: run a command that writes it first (edgectl monitor --once upgrades it)`
+      : `the state database ${file} has schema version ${current}, newer than this edgectl knows (${SCHEMA_MIGRATIONS.length})`,
+  );
+}
+
 export function openState(file: string, options: { readonly?: boolean } = {}): StateDb {
   try {
     if (!options.readonly && file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -374,6 +390,7 @@ export function openState(file: string, options: { readonly?: boolean } = {}): S
     }
     db.pragma('foreign_keys = ON');
     if (!options.readonly) migrate(db);
+    else checkReadableVersion(db);
     return new StateDb(db);
   } catch (err) {
     if (err instanceof EdgectlError) throw err;
