@@ -73,9 +73,10 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
     if (name === 'SIGHUP') for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
     this.signals++;
     if (this.signals === 1) {
-      process.stderr.write(
-        `\n${name}: stopping; what is under way is finished or undone first (twice more to quit at once, leaving it half done)\n`,
-      );
+      if (!this.signalEndsNormally)
+        process.stderr.write(
+          `\n${name}: stopping; what is under way is finished or undone first (twice more to quit at once, leaving it half done)\n`,
+        );
       this.interrupt.abort(new InterruptedError(name));
     } else if (this.signals >= 3) {
       process.stderr.write(`${name}: quitting now; things may be left half done\n`);
@@ -84,6 +85,11 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
       process.stderr.write(`${name}: still finishing or undoing; once more to quit at once\n`);
     }
   };
+  /**
+   * True where the first Ctrl+C is how the command is meant to end (logs --follow): it ends without the
+   * "stopping…" notice. The second and third signals behave as everywhere.
+   */
+  protected signalEndsNormally = false;
   protected readonly warnings: string[] = [];
   /** The exit status a command that returns a result wants (e.g. "not ready"), 0 by default. */
   protected status = 0;

@@ -42,6 +42,7 @@ export default class Logs extends EdgectlCommand<typeof Logs> {
     const state = openState(this.stateFile, { readonly: true });
     const pool = this.sshPool();
     const json = this.jsonEnabled();
+    this.signalEndsNormally = this.flags.follow;
     const output: LogsJson['output'] = [];
     try {
       const r = await serviceLogs(inv, pool, state, {

@@ -200,6 +200,8 @@ describe('deploy and offload', () => {
     follow.kill('SIGINT');
     const end = await follow;
     expect(end.exitCode, String(end.stderr)).toBe(0);
+    // Ctrl+C is how --follow is meant to end: no "stopping; what is under way…" notice.
+    expect(String(end.stderr)).not.toContain('stopping');
     expect(Date.now() - stopped).toBeLessThan(10_000);
   });
 
