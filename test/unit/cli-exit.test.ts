@@ -14,6 +14,7 @@ import { loadInventory } from '../../src/lib/inventory/index.js';
 import { buildSnapshot } from '../../src/lib/monitor/snapshot.js';
 import { planInputFrom } from '../../src/lib/planner/input.js';
 import { openState } from '../../src/lib/state/index.js';
+import { runJson } from '../helpers/run-json.js';
 
 const fake = vi.hoisted(() => ({ hosts: [] as Partial<HostReport>[] }));
 vi.mock('../../src/lib/hosts/check.js', () => ({
@@ -33,27 +34,15 @@ const hostsFile = join(ROOT, 'hosts.yml');
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-cli-exit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+type Envelope = { status: number; error?: { code: string; message: string; hint?: string } };
+
 /** Runs a command class under --json; returns its envelope and exit code. */
 async function run(
-  cmd: { run(argv: string[], root: string): Promise<unknown> },
+  cmd: Parameters<typeof runJson>[0],
   argv: string[],
-): Promise<{ status: number; error?: { code: string; message: string; hint?: string }; exitCode: unknown }> {
-  let out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const before = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await cmd.run([...argv, '--json'], ROOT).catch(() => {});
-    // oclif's run sets the exit code only at the end of the process: the envelope's status is that code.
-    return { ...(JSON.parse(out) as { status: number }), exitCode: process.exitCode ?? 0 };
-  } finally {
-    vi.restoreAllMocks();
-    process.exitCode = before;
-  }
+): Promise<Envelope & { exitCode: number }> {
+  const r = await runJson<Envelope>(cmd, argv);
+  return { ...r.envelope, exitCode: r.exitCode };
 }
 
 const host = (name: string, reachable: boolean, ready: boolean): Partial<HostReport> => ({

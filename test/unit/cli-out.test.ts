@@ -6,10 +6,11 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { checkOutDir, OutDirNotEmptyError } from '../../src/lib/cli/out.js';
 import { ExitCode } from '../../src/lib/errors.js';
 import { openState } from '../../src/lib/state/index.js';
+import { runJson } from '../helpers/run-json.js';
 
 const { default: ExperimentExport } = await import('../../src/commands/experiment/export.js');
 const { default: ExperimentRun } = await import('../../src/commands/experiment/run.js');
@@ -32,24 +33,10 @@ function results(name: string, id?: number): string {
   return d;
 }
 
-async function run(
-  cmd: { run(argv: string[], root: string): Promise<unknown> },
-  argv: string[],
-): Promise<{ status: number; error?: { code: string; message: string; details?: unknown } }> {
-  let out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const before = process.exitCode;
-  try {
-    await cmd.run([...argv, '--json'], ROOT).catch(() => {});
-    return JSON.parse(out) as { status: number };
-  } finally {
-    vi.restoreAllMocks();
-    process.exitCode = before;
-  }
+type Envelope = { status: number; error?: { code: string; message: string; details?: unknown } };
+
+async function run(cmd: Parameters<typeof runJson>[0], argv: string[]): Promise<Envelope> {
+  return (await runJson<Envelope>(cmd, argv)).envelope;
 }
 
 describe('checkOutDir', () => {

@@ -6,8 +6,7 @@
 import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ExperimentReport from '../../src/commands/experiment/report.js';
 import type { Comparison, RunMeta } from '../../src/lib/experiment/format.js';
 import {
@@ -33,8 +32,8 @@ import {
 } from '../../src/lib/experiment/report.js';
 import type { DecisionRow, HandoverRow, OutageRow, TaskRow } from '../../src/lib/experiment/report-data.js';
 import { writeFixture } from '../fixtures/results/generate.js';
+import { runJson } from '../helpers/run-json.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 let tmp: string;
 beforeAll(async () => {
@@ -697,24 +696,7 @@ describe('what the report tolerates and refuses', () => {
     expect((await writeReport(dir)).files).toHaveLength(7);
   });
 
-  async function runCommand(
-    argv: string[],
-  ): Promise<{ envelope: Record<string, unknown>; exitCode: unknown }> {
-    let out = '';
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      out += String(chunk);
-      return true;
-    });
-    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    const before = process.exitCode;
-    try {
-      await ExperimentReport.run([...argv, '--json'], ROOT).catch(() => {});
-      return { envelope: JSON.parse(out) as Record<string, unknown>, exitCode: process.exitCode };
-    } finally {
-      vi.restoreAllMocks();
-      process.exitCode = before;
-    }
-  }
+  const runCommand = (argv: string[]) => runJson(ExperimentReport, argv);
 
   it('refuses a directory that is not a results directory with exit 2, naming what is missing', async () => {
     const dir = join(tmp, 'not-results');
