@@ -34,7 +34,6 @@ import type { DecisionRow, HandoverRow, OutageRow, TaskRow } from '../../src/lib
 import { writeFixture } from '../fixtures/results/generate.js';
 import { runJson } from '../helpers/run-json.js';
 
-
 let tmp: string;
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'edgectl-report-'));
