@@ -130,8 +130,10 @@ export abstract class EdgectlCommand<T extends typeof Command = typeof Command> 
     return openState(this.stateFile);
   }
 
-  protected loadInventory(): Promise<Inventory> {
-    return loadInventory(this.flags.hosts ?? 'hosts.yml');
+  protected async loadInventory(): Promise<Inventory> {
+    const inv = await loadInventory(this.flags.hosts ?? 'hosts.yml');
+    for (const w of inv.warnings ?? []) this.warn(w);
+    return inv;
   }
 
   /** A pool of SSH connections that logs every command under --verbose. The caller closes it. */

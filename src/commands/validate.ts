@@ -27,6 +27,7 @@ export default class Validate extends EdgectlCommand<typeof Validate> {
   async run(): Promise<ValidateResult> {
     const { args } = await this.parse(Validate);
     const r = await validateInventory(args.file ?? this.flags.hosts);
+    for (const w of r.warnings) this.warn(w);
     if (r.valid && r.summary) {
       const s = r.summary;
       this.say(

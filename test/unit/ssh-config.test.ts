@@ -194,6 +194,15 @@ Host cloud
     ]);
   });
 
+  it('carries what of the file it did not follow (Include, Match exec) as warnings, once per file', () => {
+    const inv = rack(THREE, `Include ~/.ssh/more\nMatch exec "true"\n  User x\nHost *\n  User ubuntu\n`);
+    expect(inv.warnings).toEqual([
+      '/home/alice/.ssh/config: Include is not followed',
+      '/home/alice/.ssh/config: Match exec is never run (its block does not apply)',
+    ]);
+    expect(rack(THREE, config).warnings).toBeUndefined();
+  });
+
   it('takes the file from EDGECTL_SSH_CONFIG when hosts.yml names none', () => {
     const inv = parseInventory(
       `testbed: t\nhosts:\n  - { name: a, role: mu, address: 10.0.0.1 }\n`,

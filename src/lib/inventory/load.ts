@@ -122,12 +122,14 @@ export function parseInventory(text: string, file: string, options: ParseInvento
     );
   }
 
-  return buildInventory(parsed.data, ssh.settings, {
+  const inventory = buildInventory(parsed.data, ssh.settings, {
     file,
     path: absolute,
     dir: path.dirname(absolute),
     at: (segments) => at(locate(doc, segments, 'value')),
   });
+  if (ssh.warnings.length > 0) inventory.warnings = ssh.warnings;
+  return inventory;
 }
 
 interface Located {

@@ -210,6 +210,8 @@ export interface Inventory {
   lab?: LabFile;
   /** The validated file as written (schema defaults filled, paths not resolved). */
   raw: InventoryFile;
+  /** What loading it did not follow (an ssh config's Include or Match exec), for the command to show. */
+  warnings?: string[];
 }
 
 export function isServerRole(role: Role): role is ServerRole {

@@ -59,7 +59,7 @@ export function resolveSsh(
   data: InventoryFile,
   dir: string,
   options: SshResolveOptions = {},
-): { settings: SshSettings[]; issues: CheckIssue[] } {
+): { settings: SshSettings[]; issues: CheckIssue[]; warnings: string[] } {
   const issues: CheckIssue[] = [];
   const ctx = options.expand ?? defaultExpandContext();
   const env = options.env ?? process.env;
@@ -89,6 +89,8 @@ export function resolveSsh(
 
   // Pass 1: each host's own settings (no jump chain yet).
   const entries: SshConfigEntry[] = [];
+  /** What of the ssh config files was not followed, once per file and thing. */
+  const warnings: string[] = [];
   const configOf: (SSHConfig | undefined)[] = [];
   const settings = data.hosts.map((h, i): SshSettings => {
     const src = sources[i]!;
@@ -125,6 +127,10 @@ export function resolveSsh(
       ? lookupSshConfig(config, h.name, ctx, user ?? DEFAULT_SSH.user)
       : { identityFiles: [], warnings: [] };
     entries.push(entry);
+    for (const w of entry.warnings) {
+      const text = `${configFile}: ${w}`;
+      if (!warnings.includes(text)) warnings.push(text);
+    }
 
     const s: SshSettings = {
       user: user ?? entry.user ?? DEFAULT_SSH.user,
@@ -261,7 +267,7 @@ export function resolveSsh(
       });
     }
   });
-  return { settings, issues };
+  return { settings, issues, warnings };
 }
 
 /**

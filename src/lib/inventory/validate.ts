@@ -12,6 +12,8 @@ export interface ValidateResult {
   valid: boolean;
   /** Every problem, in the order of the file: `hosts.yml:14:5: links[2].latency: ...`. Empty when valid. */
   issues: InventoryIssue[];
+  /** What loading it did not follow (an ssh config's Include or Match exec); the file is still valid. */
+  warnings: string[];
   /** What a valid file describes; absent when it is invalid. */
   summary?: {
     testbed: string;
@@ -37,6 +39,7 @@ export async function validateInventory(
       file,
       valid: true,
       issues: [],
+      warnings: inv.warnings ?? [],
       summary: {
         testbed: inv.testbed,
         hosts: inv.hosts.length,
@@ -47,7 +50,7 @@ export async function validateInventory(
       },
     };
   } catch (err) {
-    if (err instanceof InventoryError) return { file, valid: false, issues: err.issues };
+    if (err instanceof InventoryError) return { file, valid: false, issues: err.issues, warnings: [] };
     throw err;
   }
 }
