@@ -196,13 +196,13 @@ describe('deploy and offload', () => {
       });
       follow.once('exit', () => reject(new Error(`logs --follow ended before any output: ${seen}`)));
     });
-    const stopped = Date.now();
     follow.kill('SIGINT');
     const end = await follow;
+    // Ended by the Ctrl+C itself, not by execa's time limit killing it.
+    expect(end.timedOut).toBe(false);
     expect(end.exitCode, String(end.stderr)).toBe(0);
     // Ctrl+C is how --follow is meant to end: no "stopping; what is under way…" notice.
     expect(String(end.stderr)).not.toContain('stopping');
-    expect(Date.now() - stopped).toBeLessThan(10_000);
   });
 
   it('two users on two servers offload at the same time without mixing counters (one with its own address and port)', async () => {
