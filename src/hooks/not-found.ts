@@ -4,28 +4,13 @@
  * warning and exits (127, as a shell does for an unknown command).
  */
 import { type Hook, toConfiguredId } from '@oclif/core';
-
-/** Edit distance (insertions, deletions, substitutions), enough for command names. */
-export function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++)
-      next[j] = Math.min(
-        (row[j] ?? 0) + 1,
-        (next[j - 1] ?? 0) + 1,
-        (row[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    row = next;
-  }
-  return row[b.length] ?? 0;
-}
+import { distance } from 'fastest-levenshtein';
 
 /** The visible command closest to `id` (oclif's colon form), as the user would type it. */
 export function suggestCommand(id: string, ids: readonly string[]): string | undefined {
   let best: { id: string; d: number } | undefined;
   for (const c of ids) {
-    const d = editDistance(id, c);
+    const d = distance(id, c);
     if (!best || d < best.d) best = { id: c, d };
   }
   return best?.id;
