@@ -8,10 +8,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path, { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LogDemuxer } from '../../src/lib/docker/logs.js';
+import { splitLogStream } from '../../src/lib/docker/logs.js';
 import type { Envelope } from '../../src/lib/envelope.js';
 import { ExitCode } from '../../src/lib/errors.js';
 import { InventoryError, inventorySchema, loadInventory } from '../../src/lib/inventory/index.js';
@@ -289,7 +291,7 @@ describe('status with hosts that refuse every connection', () => {
   });
 });
 
-describe("the demuxer of docker's log stream", () => {
+describe("the split of docker's log stream", () => {
   const frame = (kind: number, text: string) => {
     const body = Buffer.from(text);
     const head = Buffer.alloc(8);
@@ -297,28 +299,36 @@ describe("the demuxer of docker's log stream", () => {
     head.writeUInt32BE(body.length, 4);
     return Buffer.concat([head, body]);
   };
+  const modem = new Docker().modem;
 
-  it('splits frames into stdout and stderr in order, whatever the chunking', () => {
+  async function split(chunks: Buffer[], tty: boolean): Promise<string[]> {
+    const source = new PassThrough();
+    const got: string[] = [];
+    splitLogStream(modem, source, tty, (c) => got.push(`${c.stream}:${c.data.toString()}`));
+    for (const c of chunks) source.write(c);
+    source.end();
+    await new Promise((resolve) => source.once('end', resolve));
+    return got.filter((g) => !g.endsWith(':'));
+  }
+
+  it('splits frames into stdout and stderr in order, whatever the chunking', async () => {
     const all = Buffer.concat([frame(1, 'hello\n'), frame(2, 'oops\n'), frame(1, ''), frame(1, 'bye\n')]);
     for (const size of [1, 3, 7, 8, 9, all.length]) {
-      const d = new LogDemuxer();
-      const got: string[] = [];
-      for (let i = 0; i < all.length; i += size)
-        for (const c of d.push(all.subarray(i, i + size))) got.push(`${c.stream}:${c.data.toString()}`);
-      expect(got.filter((g) => !g.endsWith(':'))).toEqual([
-        'stdout:hello\n',
-        'stderr:oops\n',
-        'stdout:bye\n',
-      ]);
-      expect(d.leftover).toBe(0);
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < all.length; i += size) chunks.push(all.subarray(i, i + size));
+      expect(await split(chunks, false)).toEqual(['stdout:hello\n', 'stderr:oops\n', 'stdout:bye\n']);
     }
   });
 
-  it('keeps an unfinished frame until the rest arrives', () => {
-    const d = new LogDemuxer();
+  it('keeps an unfinished frame until the rest arrives', async () => {
     const f = frame(2, 'partial');
-    expect(d.push(f.subarray(0, 10))).toEqual([]);
-    expect(d.leftover).toBe(10);
-    expect(d.push(f.subarray(10)).map((c) => c.data.toString())).toEqual(['partial']);
+    expect(await split([f.subarray(0, 10), f.subarray(10)], false)).toEqual(['stderr:partial']);
+  });
+
+  it('passes the bytes of a TTY container on as they are', async () => {
+    expect(await split([Buffer.from('raw '), Buffer.from('text')], true)).toEqual([
+      'stdout:raw ',
+      'stdout:text',
+    ]);
   });
 });

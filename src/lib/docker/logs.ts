@@ -4,6 +4,8 @@
  * taken, so the logs of a service can be followed while it is migrated (the follow then ends with the
  * source container; run it again to read the destination's).
  */
+import { Readable, Writable } from 'node:stream';
+import type Docker from 'dockerode';
 import { EdgectlError, ExitCode } from '../errors.js';
 import { getHost, getUser, type Inventory } from '../inventory/index.js';
 import type { SshPool } from '../remote/index.js';
@@ -18,32 +20,26 @@ export interface LogChunk {
 }
 
 /**
- * Splits docker's multiplexed log stream (a container without a TTY) into its stdout and stderr parts.
- * Every frame is an 8-byte header (byte 0: 1 stdout, 2 stderr; bytes 4-7: the payload's length, big
- * endian) and the payload. Incremental: a frame may arrive across any number of chunks.
+ * Passes a container's log stream on as stdout and stderr pieces, in order. Without a TTY docker frames
+ * every piece (an 8-byte header naming the stream, then the bytes): dockerode's own demultiplexer splits
+ * them, whatever the chunking; with a TTY the bytes come as they are (edgectl's own containers have none).
  */
-export class LogDemuxer {
-  private pending: Buffer = Buffer.alloc(0);
-
-  push(chunk: Buffer): LogChunk[] {
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    const out: LogChunk[] = [];
-    while (this.pending.length >= 8) {
-      const kind = this.pending[0];
-      const size = this.pending.readUInt32BE(4);
-      if (this.pending.length < 8 + size) break;
-      const data = this.pending.subarray(8, 8 + size);
-      // 0 is stdin (never in logs); anything else but 2 is shown as stdout rather than lost.
-      out.push({ stream: kind === 2 ? 'stderr' : 'stdout', data });
-      this.pending = this.pending.subarray(8 + size);
-    }
-    return out;
-  }
-
-  /** Bytes of an unfinished frame left at the end (0 when the stream ended on a frame boundary). */
-  get leftover(): number {
-    return this.pending.length;
-  }
+export function splitLogStream(
+  modem: Pick<Docker['modem'], 'demuxStream'>,
+  source: NodeJS.ReadableStream,
+  tty: boolean,
+  onChunk: (chunk: LogChunk) => void,
+): void {
+  const to = (stream: LogStream) =>
+    new Writable({
+      write(data: Buffer, _encoding, done) {
+        onChunk({ stream, data });
+        done();
+      },
+    });
+  if (tty)
+    source.on('data', (data: Buffer | string) => onChunk({ stream: 'stdout', data: Buffer.from(data) }));
+  else modem.demuxStream(source, to('stdout'), to('stderr'));
 }
 
 export interface LogsRequest {
@@ -111,48 +107,35 @@ export async function serviceLogs(
     container: placement.container,
     containerId: placement.containerId,
   };
-  // With a TTY docker sends the bytes as they are, without frames (edgectl's own containers have none).
-  const tty = info.Config?.Tty === true;
-  const demux = new LogDemuxer();
   let bytes = 0;
-  const feed = (chunk: Buffer) => {
-    const parts = tty ? [{ stream: 'stdout' as const, data: chunk }] : demux.push(chunk);
-    for (const part of parts) {
-      bytes += part.data.length;
-      req.onChunk(part);
-    }
-  };
   const options = { stdout: true, stderr: true, ...(req.tail === undefined ? {} : { tail: req.tail }) };
-  if (!req.follow) {
-    feed(await container.logs({ ...options, follow: false }));
-    return { ...base, interrupted: false, bytes };
-  }
-  if (req.signal?.aborted) return { ...base, interrupted: true, bytes };
-  const stream = (await container.logs({ ...options, follow: true })) as NodeJS.ReadableStream & {
-    destroy?: () => void;
-  };
+  if (req.follow && req.signal?.aborted) return { ...base, interrupted: true, bytes };
+  const source = req.follow
+    ? ((await container.logs({ ...options, follow: true })) as NodeJS.ReadableStream & {
+        destroy?: () => void;
+      })
+    : Readable.from([await container.logs({ ...options, follow: false })]);
+  splitLogStream(docker.modem, source, info.Config?.Tty === true, (chunk) => {
+    bytes += chunk.data.length;
+    req.onChunk(chunk);
+  });
   const interrupted = await new Promise<boolean>((resolve, reject) => {
     const onAbort = () => {
       done();
-      stream.destroy?.();
+      source.destroy?.();
       resolve(true);
     };
-    const done = () => {
-      req.signal?.removeEventListener('abort', onAbort);
-      stream.removeListener('data', onData);
-    };
-    const onData = (chunk: Buffer | string) => feed(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-    stream.on('data', onData);
-    stream.once('end', () => {
+    const done = () => req.signal?.removeEventListener('abort', onAbort);
+    source.once('end', () => {
       done();
       resolve(false);
     });
-    stream.once('error', (err: Error) => {
+    source.once('error', (err: Error) => {
       done();
       if (req.signal?.aborted) resolve(true);
       else reject(err);
     });
-    req.signal?.addEventListener('abort', onAbort, { once: true });
+    if (req.follow) req.signal?.addEventListener('abort', onAbort, { once: true });
   });
   return { ...base, interrupted, bytes };
 }
