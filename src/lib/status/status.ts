@@ -12,7 +12,7 @@ import { getHost, getUser, type Inventory } from '../inventory/index.js';
 import { type LabOptions, type LabStatus, labStatus } from '../lab/lab.js';
 import { agentStatusArgv, parseAgentStatus } from '../mu/agent-status.js';
 import { currentBasestation } from '../provision/paths.js';
-import type { SshPool } from '../remote/index.js';
+import { runChecked, type SshPool } from '../remote/index.js';
 import { openState, type Placement } from '../state/index.js';
 
 /** What docker says of the container (its State.Status), 'absent' when it is gone, null when unknown. */
@@ -100,11 +100,11 @@ async function userStatus(
       errors.push(`base station: ${short(err)}`);
       return null;
     }),
-    pool
-      .executor(muHost)
-      .run(agentStatusArgv(inv.testbed, user.name), { timeoutMs: 15_000 })
+    runChecked(pool.executor(muHost), agentStatusArgv(inv.testbed, user.name), {
+      timeoutMs: 15_000,
+      what: 'the agent check',
+    })
       .then((r) => {
-        if (r.code !== 0) throw new Error(`the check on ${muHost.name} exited ${r.code}: ${r.stderr.trim()}`);
         const pid = parseAgentStatus(r.stdout);
         return pid === undefined ? { running: false } : { running: true, pid };
       })
