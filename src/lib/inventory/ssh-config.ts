@@ -56,12 +56,17 @@ export function expandPath(
   remoteUser: string,
   base = ctx.home,
 ): string {
-  let out = text.replace(/%([%dhur])/g, (_, t: string) =>
+  const out = text.replace(/%([%dhur])/g, (_, t: string) =>
     t === '%' ? '%' : t === 'd' ? ctx.home : t === 'h' ? host : t === 'u' ? ctx.localUser : remoteUser,
   );
-  if (out === '~') out = ctx.home;
-  else if (out.startsWith('~/')) out = path.join(ctx.home, out.slice(2));
-  return path.resolve(base, out);
+  return expandHome(out, ctx.home, base);
+}
+
+/** A path as hosts.yml and ssh config write it: `~` or `~/...` in `home`, else relative to `base`. */
+export function expandHome(text: string, home: string, base: string): string {
+  if (text === '~') return home;
+  if (text.startsWith('~/')) return path.join(home, text.slice(2));
+  return path.resolve(base, text);
 }
 
 export function parseSshConfig(text: string): SSHConfig {

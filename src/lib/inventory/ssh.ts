@@ -11,6 +11,7 @@ import { DEFAULT_SSH, type InventoryFile, type SshFile } from './schema.js';
 import {
   defaultExpandContext,
   type ExpandContext,
+  expandHome,
   expandPath,
   lookupSshConfig,
   parseJumpSpec,
@@ -73,12 +74,7 @@ export function resolveSsh(
     return configs.get(file);
   };
   // Paths of hosts.yml: `~` expanded, relative to the file's directory (no %-tokens: those are ssh config's).
-  const resolvePath = (file: string) =>
-    file === '~'
-      ? ctx.home
-      : file.startsWith('~/')
-        ? path.join(ctx.home, file.slice(2))
-        : path.resolve(dir, file);
+  const resolvePath = (file: string) => expandHome(file, ctx.home, dir);
 
   const sources: Source[] = data.hosts.map((h, i) => ({
     layers: [
