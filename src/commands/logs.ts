@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
 import { type LogStream, type LogsResult, NoServiceError, serviceLogs } from '../lib/docker/logs.js';
 import { getUser } from '../lib/inventory/index.js';
-import { openState } from '../lib/state/index.js';
+import { readState } from '../lib/state/index.js';
 
 interface LogsJson extends LogsResult {
   /** The output in order, as text, each piece tagged with its stream. */
@@ -38,8 +37,8 @@ export default class Logs extends EdgectlCommand<typeof Logs> {
     const inv = await this.loadInventory();
     getUser(inv, args.user);
     // Read-only, and never created: logs of a testbed nothing was deployed to are an answer, not a new file.
-    if (!existsSync(this.stateFile)) throw new NoServiceError(args.user);
-    const state = openState(this.stateFile, { readonly: true });
+    const state = readState(this.stateFile);
+    if (!state) throw new NoServiceError(args.user);
     const pool = this.sshPool();
     const json = this.jsonEnabled();
     this.signalEndsNormally = this.flags.follow;

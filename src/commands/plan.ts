@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import { EdgectlCommand } from '../base-command.js';
@@ -7,7 +6,7 @@ import { EdgectlError, ExitCode, errorMessage, UsageError } from '../lib/errors.
 import { buildSnapshot, DEFAULT_WINDOW_S } from '../lib/monitor/snapshot.js';
 import { type PlanInput, parsePlanInput, planInputFrom } from '../lib/planner/input.js';
 import { PLANNERS, type PlannerName, type PlanResult, plan } from '../lib/planner/plan.js';
-import { openState } from '../lib/state/index.js';
+import { readState } from '../lib/state/index.js';
 import { renderTable } from '../lib/util/table.js';
 
 /** Nothing to plan from: no state database, or no user with monitor data (exit 6, not ready). */
@@ -80,9 +79,8 @@ export default class Plan extends EdgectlCommand<typeof Plan> {
     } else {
       const inv = await this.loadInventory();
       // plan only reads: it neither creates a state database nor changes one.
-      if (!existsSync(this.stateFile))
-        throw new NothingToPlanError(`no state database at ${this.stateFile}`, MONITOR_HINT);
-      const state = openState(this.stateFile, { readonly: true });
+      const state = readState(this.stateFile);
+      if (!state) throw new NothingToPlanError(`no state database at ${this.stateFile}`, MONITOR_HINT);
       try {
         const snap = buildSnapshot(inv, state, { atMs: Date.now(), windowS: f.window / 1000 });
         for (const u of snap.users) {

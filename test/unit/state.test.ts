@@ -1,10 +1,10 @@
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openState, SCHEMA_MIGRATIONS, StateError } from '../../src/lib/state/index.js';
+import { openState, readState, SCHEMA_MIGRATIONS, StateError } from '../../src/lib/state/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-state-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -362,6 +362,16 @@ describe('a state database opened read-only', () => {
     const raw = new Database(file, { readonly: true });
     expect(raw.pragma('user_version', { simple: true })).toBe(SCHEMA_MIGRATIONS.length - 1);
     raw.close();
+  });
+
+  it('is absent, and not made, when there is no file (readState)', () => {
+    const file = join(dir, 'none', 'state.db');
+    expect(readState(file)).toBeUndefined();
+    expect(existsSync(join(dir, 'none'))).toBe(false);
+    openState(file).close();
+    const ro = readState(file);
+    expect(ro?.schemaVersion).toBe(SCHEMA_MIGRATIONS.length);
+    ro?.close();
   });
 
   it('of a newer schema is refused', () => {

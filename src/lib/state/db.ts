@@ -3,7 +3,7 @@
  * over time. Versioned schema migrations (PRAGMA user_version), WAL so that a monitor and a command can
  * write at once (each waits up to busy_timeout for the other's write lock), foreign keys on.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { EdgectlError, ExitCode, errorMessage } from '../errors.js';
@@ -374,6 +374,14 @@ function checkReadableVersion(db: Database.Database): void {
       ? `the state database ${file} has schema version ${current}, older than this edgectl's (${SCHEMA_MIGRATIONS.length}), and this command only reads it: run a command that writes it first (edgectl monitor --once upgrades it)`
       : `the state database ${file} has schema version ${current}, newer than this edgectl knows (${SCHEMA_MIGRATIONS.length})`,
   );
+}
+
+/**
+ * The state database opened read-only, or undefined when there is none yet: for the commands that only read
+ * it (plan, status, logs), which must never leave a new database behind.
+ */
+export function readState(file: string): StateDb | undefined {
+  return existsSync(file) ? openState(file, { readonly: true }) : undefined;
 }
 
 export function openState(file: string, options: { readonly?: boolean } = {}): StateDb {

@@ -1,4 +1,12 @@
-export { INSTANCE_ID_RE, migrate, openState, SCHEMA_MIGRATIONS, StateDb, StateError } from './db.js';
+export {
+  INSTANCE_ID_RE,
+  migrate,
+  openState,
+  readState,
+  SCHEMA_MIGRATIONS,
+  StateDb,
+  StateError,
+} from './db.js';
 export type { DecisionRecord, NewDecision } from './decisions.js';
 export { Decisions } from './decisions.js';
 export { type ExperimentRecord, Experiments } from './experiments.js';

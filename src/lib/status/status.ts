@@ -4,7 +4,6 @@
  * its agent run), plus the local lab when the inventory describes one. Read-only: nothing is locked, written
  * or repaired here. A host that cannot be reached costs its row a field and an error, never the whole answer.
  */
-import { existsSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { reachDocker } from '../docker/deploy.js';
 import { errorMessage } from '../errors.js';
@@ -13,7 +12,7 @@ import { type LabOptions, type LabStatus, labStatus } from '../lab/lab.js';
 import { agentStatusArgv, parseAgentStatus } from '../mu/agent-status.js';
 import { currentBasestation } from '../provision/paths.js';
 import { runChecked, type SshPool } from '../remote/index.js';
-import { openState, type Placement } from '../state/index.js';
+import { type Placement, readState } from '../state/index.js';
 
 /** What docker says of the container (its State.Status), 'absent' when it is gone, null when unknown. */
 export type ContainerState =
@@ -155,9 +154,8 @@ export async function testbedStatus(
   for (const name of names) getUser(inv, name); // an unknown user is a usage error, before any check
   // Read-only and never created: status on a fresh checkout must not leave a database behind.
   let placements = new Map<string, Placement>();
-  const hasState = existsSync(req.stateFile);
-  if (hasState) {
-    const state = openState(req.stateFile, { readonly: true });
+  const state = readState(req.stateFile);
+  if (state) {
     try {
       placements = new Map(state.placements.list().map((p) => [p.user, p]));
     } finally {
@@ -170,5 +168,5 @@ export async function testbedStatus(
       : labStatus(inv, req.lab).then((s) => ({ up: s.up, hosts: s.hosts })),
     Promise.all(names.map((name) => userStatus(inv, pool, name, placements.get(name)))),
   ]);
-  return { testbed: inv.testbed, lab, state: hasState ? req.stateFile : null, users };
+  return { testbed: inv.testbed, lab, state: state ? req.stateFile : null, users };
 }
