@@ -4,24 +4,13 @@
  */
 
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
+import { readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ensureAppImage, type ImageReport } from '../docker/images.js';
-import {
-  EdgectlError,
-  ExitCode,
-  InterruptedError,
-  throwIfInterrupted,
-  UnsupportedError,
-  UsageError,
-} from '../errors.js';
+import { InterruptedError, throwIfInterrupted, UnsupportedError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
 import { helperFiles } from '../netem/nfqueue.js';
-import { LocalExecutor, runChecked, SshPool, shellJoin } from '../remote/index.js';
-import { readOwnPrivateKey } from '../remote/keys.js';
-import { knownHostsName } from '../remote/known-hosts.js';
+import { LocalExecutor, runChecked, SshPool } from '../remote/index.js';
 import type { Executor } from '../remote/types.js';
 import { sleep, waitFor } from '../util/time.js';
 import {
@@ -32,21 +21,13 @@ import {
   createNamespacesBatch,
   dockerdArgv,
   ipBatchArgv,
-  keygenArgv,
   labNamespaces,
   namespaceSysctlArgv,
-  sshdArgv,
 } from './commands.js';
-import {
-  authorizedKeysFiles,
-  dockerDaemonConfig,
-  type LabHostPlan,
-  type LabPaths,
-  type LabPlan,
-  planLab,
-  sessionScript,
-  sshdConfig,
-} from './plan.js';
+import { clearDeadDockerd, startDaemons, writeHostFiles } from './daemons.js';
+import { LabError } from './errors.js';
+import { prepareKeys } from './keys.js';
+import { type LabPaths, type LabPlan, planLab, sshdConfig } from './plan.js';
 import {
   cgroupTree,
   dockerPing,
@@ -112,11 +93,7 @@ const REQUIRED_TOOLS = [
   'containerd',
 ];
 
-export class LabError extends EdgectlError {
-  constructor(message: string, hint?: string) {
-    super('LAB_FAILED', ExitCode.remote, message, hint ? { hint } : {});
-  }
-}
+export { LabError } from './errors.js';
 
 async function step<T>(
   options: LabOptions,
@@ -285,90 +262,6 @@ export async function labDown(
   };
 }
 
-/**
- * The public half of the key pair at `file` (made where missing), derived from the private key, which
- * must be root's alone (readOwnPrivateKey): the lab's sshds accept that key as root.
- */
-async function ensureKey(exec: Executor, file: string, comment: string): Promise<string> {
-  if (!existsSync(file)) {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    // Under another name first: a Ctrl+C reaches ssh-keygen too, and half a key would stay for good.
-    const fresh = `${file}.new`;
-    await rm(fresh, { force: true });
-    await rm(`${fresh}.pub`, { force: true });
-    await runChecked(exec, keygenArgv(fresh, comment), { what: `generating ${file}` });
-    await rename(`${fresh}.pub`, `${file}.pub`);
-    await rename(fresh, file);
-  }
-  return (await readOwnPrivateKey(file)).publicKey;
-}
-
-/**
- * Replaces the lines of `names` in a known_hosts file (other lines kept) with `lines`: a new file beside
- * it, renamed over it (root writes here, in a directory its owner may not be root: a link put in the
- * place of the file, or of the new file, is replaced, never followed).
- */
-async function upsertKnownHosts(
-  file: string,
-  names: readonly string[],
-  lines: readonly string[],
-): Promise<void> {
-  let kept: string[] = [];
-  try {
-    kept = (await readFile(file, 'utf8')).split('\n').filter((l) => {
-      const first = l.trim().split(/\s+/)[0] ?? '';
-      return l.trim() !== '' && !first.split(',').some((n) => names.includes(n));
-    });
-  } catch {
-    // a new file
-  }
-  await mkdir(dirname(file), { recursive: true });
-  const fresh = `${file}.${process.pid}.new`;
-  await rm(fresh, { force: true });
-  await writeFile(fresh, `${[...kept, ...lines].join('\n')}\n`, { mode: 0o600, flag: 'wx' });
-  await rename(fresh, file);
-}
-
-/**
- * Keys: the lab users' keys (generated where missing), every host's own host key, known_hosts. The keys
- * the sshds accept and their host keys go to the lab's keys directory (root's, 0700); the users' keys stay
- * where hosts.yml puts them, but only keys root owns alone are accepted.
- */
-async function prepareKeys(exec: Executor, inv: Inventory, plan: LabPlan): Promise<void> {
-  const problems: string[] = [];
-  for (const h of inv.hosts) {
-    if (!h.ssh.identityFile)
-      problems.push(`${h.name}: ssh.identityFile is not set (the lab generates that key)`);
-    if (!h.ssh.knownHosts)
-      problems.push(`${h.name}: ssh.knownHosts is not set (the lab records its host keys there)`);
-  }
-  if (problems.length > 0) throw new UsageError(`cannot build a lab: ${problems.join('; ')}`);
-  const identities = [...new Set(inv.hosts.map((h) => h.ssh.identityFile!))];
-  const publics = await Promise.all(identities.map((f) => ensureKey(exec, f, `edgectl-lab-${plan.testbed}`)));
-  // The runtime directory as writeHostFiles makes it (0755), the keys directory inside it root's alone.
-  await mkdir(plan.runDir, { recursive: true, mode: 0o755 });
-  await mkdir(plan.keysDir, { recursive: true, mode: 0o700 });
-  // Made by root on /run; made 0700 again should it have been made otherwise.
-  await chmod(plan.keysDir, 0o700);
-  const authorized = `${plan.authorizedKeys}.new`;
-  await rm(authorized, { force: true });
-  await writeFile(authorized, `${publics.join('\n')}\n`, { mode: 0o600, flag: 'wx' });
-  await rename(authorized, plan.authorizedKeys);
-
-  const byFile = new Map<string, { names: string[]; lines: string[] }>();
-  for (const [i, h] of inv.hosts.entries()) {
-    const lh = plan.hosts[i]!;
-    const pub = await ensureKey(exec, lh.hostKey, `edgectl-lab-${plan.testbed}-${h.name}`);
-    const [type, blob] = pub.split(/\s+/);
-    const name = knownHostsName(h.address, h.ssh.port);
-    const entry = byFile.get(h.ssh.knownHosts!) ?? { names: [], lines: [] };
-    entry.names.push(name);
-    entry.lines.push(`${name} ${type} ${blob}`);
-    byFile.set(h.ssh.knownHosts!, entry);
-  }
-  for (const [file, { names, lines }] of byFile) await upsertKnownHosts(file, names, lines);
-}
-
 async function batch(exec: Executor, ns: string, lines: readonly string[], what: string): Promise<void> {
   if (lines.length === 0) return;
   await runChecked(exec, ipBatchArgv(ns), { stdin: `${lines.join('\n')}\n`, what });
@@ -388,108 +281,6 @@ async function buildNetwork(exec: Executor, plan: LabPlan): Promise<void> {
       batch(exec, ns, configureBatch(plan, ns), `configuring ${ns || 'the root namespace'}`),
     ),
   );
-}
-
-function tcpOpen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: address, port, timeout: 500 });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-async function tail(file: string, lines = 8): Promise<string> {
-  try {
-    return (await readFile(file, 'utf8')).trim().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-/** This edgectl, for the lab's hosts: they share this machine's files, so they share its install. */
-const EDGECTL_ENTRY = fileURLToPath(new URL('../../../bin/run.js', import.meta.url));
-
-async function writeHostFiles(plan: LabPlan, sessionDelayMs: number): Promise<void> {
-  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
-  await mkdir(plan.runDir, { recursive: true, mode: 0o755 });
-  await writeFile(plan.edgectlBin, `#!/bin/sh\nexec ${shellJoin([process.execPath, EDGECTL_ENTRY])} "$@"\n`, {
-    mode: 0o755,
-  });
-  await Promise.all(
-    plan.hosts.map(async (h) => {
-      await mkdir(h.runDir, { recursive: true, mode: 0o755 });
-      await writeFile(h.sshdConfig, sshdConfig(plan, h, sessionDelayMs));
-      if (sessionDelayMs > 0)
-        await writeFile(h.sessionScript, sessionScript(h, sessionDelayMs, authorizedKeysFiles(plan, h)));
-      if (h.docker) {
-        await writeFile(h.docker.configFile, dockerDaemonConfig());
-        await mkdir(h.docker.dataRoot, { recursive: true, mode: 0o711 });
-      }
-    }),
-  );
-}
-
-/** Starts the sshd of `sshd` hosts and the dockerd of `dockerd` hosts, and waits until they answer. */
-async function startDaemons(
-  exec: Executor,
-  which: { sshd: readonly LabHostPlan[]; dockerd: readonly LabHostPlan[] },
-  signal?: AbortSignal,
-): Promise<void> {
-  const stopped = () => signal?.aborted === true;
-  await Promise.all([
-    ...which.sshd.map((h) => runChecked(exec, sshdArgv(h), { what: `starting sshd of ${h.name}` })),
-    ...which.dockerd.map((h) => runChecked(exec, dockerdArgv(h), { what: `starting dockerd of ${h.name}` })),
-  ]);
-  await Promise.all([
-    ...which.sshd.map(async (h) => {
-      if (!(await waitFor(async () => stopped() || (await tcpOpen(h.address, h.sshPort)), 15_000))) {
-        throw new LabError(`sshd of ${h.name} does not listen on ${h.address}:${h.sshPort}`);
-      }
-    }),
-    ...which.dockerd.map(async (h) => {
-      if (
-        h.docker &&
-        !(await waitFor(async () => stopped() || (await dockerPing(h.docker!.socket)), 60_000, 200))
-      ) {
-        throw new LabError(
-          `dockerd of ${h.name} did not come up within 60 s; its log (${h.docker.logFile}) ends:\n${await tail(h.docker.logFile)}`,
-        );
-      }
-    }),
-  ]);
-  throwIfInterrupted(signal);
-}
-
-/** Stops what is left of a dead dockerd (its containerd and shims) so that a new one can start clean. */
-async function clearDeadDockerd(h: LabHostPlan): Promise<void> {
-  if (!h.docker) return;
-  const pids = await pidsInNetns(h.ns);
-  for (const pid of pids) {
-    try {
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmdline.includes(h.docker.execRoot)) kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  await waitFor(async () => {
-    for (const pid of await pidsInNetns(h.ns)) {
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.includes(h.docker!.execRoot)) return false;
-    }
-    return true;
-  }, 5_000); // dockerd refuses to start while its pid file names a live pid, and a dead daemon that nobody reaped
-  // (a pid 1 that does not reap, as on some VMs and containers) still has one.
-  await rm(h.docker.pidFile, { force: true });
-  // The same goes for the containerd it manages (dockerd would wait for the dead one's socket).
-  await rm(join(h.docker.execRoot, 'containerd', 'containerd.pid'), { force: true });
 }
 
 export interface LabUpResult extends LabStatus {
