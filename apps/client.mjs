@@ -4,6 +4,7 @@
 //
 //   node client.mjs --address A --port P [--count N] [--size BYTES] [--timeout-ms T] [--interval-ms I]
 //                   [--attempt-timeout-ms T] [--connect-timeout-ms T] [--retries R] [--user U] [--seed S] [--ping]
+//   node client.mjs --address A --port P (--state | --state-at C) [--timeout-ms T] [--retries R] ...
 //
 // Sends N tasks of BYTES pseudo-random bytes one after another on one TCP connection (framing:
 // PROTOCOL.md) and prints one JSON line per task on stdout:
@@ -11,6 +12,9 @@
 //   {"i":1,"id":2,"ok":false,"error":"...","e2eMs":10000.2,"bytes":100,"reconnects":7}
 // A broken connection (a migrated or restored service closes it) is reopened and the task sent again,
 // with backoff, up to --retries times per task and within --timeout-ms per task; e2eMs includes that.
+// --state prints the service's counter and the digest of its state after it, {"counter":7,"digest":"<32 hex>"};
+// --state-at C the digest of the state after task C, {"counter":C,"digest":"..."}, from the service's ring of
+// recent states (a migration's check: tasks that came since do not change it); see PROTOCOL.md.
 // Exit status: 0 when every task was answered, 1 when any failed, 2 on bad usage.
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -137,8 +141,53 @@ class Connection {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const round = (ms) => Math.round(ms * 1000) / 1000;
 
+/**
+ * Sends one task frame and waits for its answer on `link.conn`, reopening a broken connection with
+ * backoff, up to o.retries times and until `deadline`. Returns {answer, e2eMs, reconnects}, or {error,
+ * e2eMs, reconnects} when no answer came; a wrong answer id closes the connection (the stream is out of step).
+ */
+async function exchange(link, o, frame, id, started, deadline) {
+  let reconnects = 0;
+  let retries = 0;
+  let backoff = 50;
+  for (;;) {
+    try {
+      if (!link.conn || link.conn.closed) {
+        reconnects += 1;
+        link.conn = await Connection.open(
+          o.address,
+          o.port,
+          Math.min(o.connectTimeoutMs, deadline - performance.now()),
+          o.localAddress,
+        );
+      }
+      const body = await link.conn.request(frame, Math.min(o.attemptTimeoutMs, deadline - performance.now()));
+      const answer = JSON.parse(body.toString('utf8'));
+      const e2eMs = round(performance.now() - started);
+      if (answer.error === undefined && answer.id !== id) {
+        link.conn.close();
+        return { error: `answer for task ${answer.id} while waiting for ${id}`, e2eMs, reconnects };
+      }
+      return { answer, e2eMs, reconnects };
+    } catch (err) {
+      link.conn?.close();
+      link.conn = null;
+      const left = deadline - performance.now();
+      if (!(err instanceof ConnectionLost) || retries >= o.retries || left <= 0) {
+        const why = retries >= o.retries && left > 0 ? ` (gave up after ${retries} retries)` : '';
+        return { error: `${err.message}${why}`, e2eMs: round(performance.now() - started), reconnects };
+      }
+      retries += 1;
+      await sleep(Math.min(backoff, left));
+      backoff = Math.min(backoff * 2, 1000);
+    }
+  }
+}
+
 async function sendTasks(o, onResult) {
-  let conn = await Connection.open(o.address, o.port, o.connectTimeoutMs, o.localAddress).catch(() => null);
+  const link = {
+    conn: await Connection.open(o.address, o.port, o.connectTimeoutMs, o.localAddress).catch(() => null),
+  };
   const t0 = performance.now();
   let failed = 0;
   for (let i = 0; i < o.count; i++) {
@@ -150,63 +199,69 @@ async function sendTasks(o, onResult) {
       payload,
     );
     const started = performance.now();
-    const deadline = started + o.timeoutMs;
-    let reconnects = 0;
-    let retries = 0;
-    let backoff = 50;
+    const { answer, error, e2eMs, reconnects } = await exchange(
+      link,
+      o,
+      frame,
+      id,
+      started,
+      started + o.timeoutMs,
+    );
     let result;
-    for (;;) {
-      try {
-        if (!conn || conn.closed) {
-          reconnects += 1;
-          conn = await Connection.open(
-            o.address,
-            o.port,
-            Math.min(o.connectTimeoutMs, deadline - performance.now()),
-            o.localAddress,
-          );
-        }
-        const body = await conn.request(frame, Math.min(o.attemptTimeoutMs, deadline - performance.now()));
-        const answer = JSON.parse(body.toString('utf8'));
-        const e2eMs = round(performance.now() - started);
-        if (answer.error !== undefined) {
-          result = { ok: false, error: `server: ${answer.error}`, e2eMs };
-        } else if (answer.id !== id) {
-          conn.close();
-          result = { ok: false, error: `answer for task ${answer.id} while waiting for ${id}`, e2eMs };
-        } else {
-          const { counter, procMs, checksum, fileLines, service, peer } = answer;
-          result = { ok: true, counter, e2eMs, procMs, ...(checksum !== undefined ? { checksum } : {}) };
-          if (fileLines !== undefined) result.fileLines = fileLines;
-          result.service = service;
-          if (peer !== undefined) result.peer = peer;
-        }
-        break;
-      } catch (err) {
-        conn?.close();
-        conn = null;
-        const left = deadline - performance.now();
-        if (!(err instanceof ConnectionLost) || retries >= o.retries || left <= 0) {
-          const why = retries >= o.retries && left > 0 ? ` (gave up after ${retries} retries)` : '';
-          result = { ok: false, error: `${err.message}${why}`, e2eMs: round(performance.now() - started) };
-          break;
-        }
-        retries += 1;
-        await sleep(Math.min(backoff, left));
-        backoff = Math.min(backoff * 2, 1000);
-      }
+    if (error !== undefined) result = { ok: false, error, e2eMs };
+    else if (answer.error !== undefined) result = { ok: false, error: `server: ${answer.error}`, e2eMs };
+    else {
+      const { counter, procMs, checksum, fileLines, service, peer } = answer;
+      result = { ok: true, counter, e2eMs, procMs, ...(checksum !== undefined ? { checksum } : {}) };
+      if (fileLines !== undefined) result.fileLines = fileLines;
+      result.service = service;
+      if (peer !== undefined) result.peer = peer;
     }
     if (!result.ok) failed += 1;
     onResult({ i, id, ...result, bytes: payload.length, reconnects });
   }
-  conn?.close();
+  link.conn?.close();
   return failed;
+}
+
+/**
+ * --state and --state-at C: one ping, answered with the service's state digest (PROTOCOL.md). Prints
+ * {counter, digest} (the current counter and the digest of the state after it; no digest from a service
+ * that keeps none), or {counter: C, digest} of the state after task C; on failure {counter?, error} and 1.
+ */
+async function askState(o, onLine) {
+  const link = { conn: null };
+  const started = performance.now();
+  const at = o.stateAt;
+  const frame = encodeTask({ id: 1, op: 'ping', ...(at !== undefined ? { at } : {}) }, Buffer.alloc(0));
+  const { answer, error } = await exchange(link, o, frame, 1, started, started + o.timeoutMs);
+  link.conn?.close();
+  const fail = (message) => {
+    onLine({ ...(at !== undefined ? { counter: at } : {}), error: message });
+    return 1;
+  };
+  if (error !== undefined) return fail(error);
+  if (answer.error !== undefined) return fail(`server: ${answer.error}`);
+  if (at === undefined) {
+    onLine({
+      counter: answer.counter,
+      ...(typeof answer.digest === 'string' ? { digest: answer.digest } : {}),
+    });
+    return 0;
+  }
+  const kept = answer.stateAt;
+  if (kept === null || typeof kept !== 'object' || typeof kept.digest !== 'string')
+    return fail(`the ${answer.service ?? 'bundled'} service keeps no state digests (built before them)`);
+  if (kept.counter !== at) return fail(`asked for the state after task ${at}, got ${kept.counter}'s`);
+  onLine({ counter: at, digest: kept.digest });
+  return 0;
 }
 
 function usage(message) {
   process.stderr.write(
     `${message}\nusage: node client.mjs --address A --port P [--count N] [--size BYTES] [--timeout-ms T]\n` +
       '         [--interval-ms I] [--attempt-timeout-ms T] [--connect-timeout-ms T] [--retries R] [--user U] [--seed S] [--ping]\n' +
+      '         [--state | --state-at C]   (the state digest now, or after task C, as one JSON line)\n' +
       "         [--local-address ADDR]   (send from this address: a user's own address on the mu host)\n",
   );
   process.exit(2);
@@ -230,6 +285,8 @@ function main() {
         'local-address': { type: 'string' },
         seed: { type: 'string', default: '1' },
         ping: { type: 'boolean', default: false },
+        state: { type: 'boolean', default: false },
+        'state-at': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -248,6 +305,9 @@ function main() {
   };
   if (values.port === undefined) usage('--port is required');
   const timeoutMs = int('timeout-ms', 1, 86_400_000);
+  const stateAt = values['state-at'] === undefined ? undefined : int('state-at', 0, Number.MAX_SAFE_INTEGER);
+  if ([values.ping, values.state, stateAt !== undefined].filter(Boolean).length > 1)
+    usage('--ping, --state and --state-at exclude one another');
   const options = {
     address: values.address,
     port: int('port', 1, 65535),
@@ -263,8 +323,10 @@ function main() {
     seed: int('seed', 0, 2 ** 32 - 1),
     user: values.user,
     ping: values.ping,
+    stateAt,
   };
-  sendTasks(options, (line) => process.stdout.write(`${JSON.stringify(line)}\n`)).then(
+  const print = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
+  (values.state || stateAt !== undefined ? askState(options, print) : sendTasks(options, print)).then(
     (failed) => {
       process.exitCode = failed > 0 ? 1 : 0;
     },
