@@ -123,6 +123,11 @@ export default class Migrate extends EdgectlCommand<typeof Migrate> {
       }
       if (r.stateCheck && !this.jsonEnabled())
         this.say(`state check (${r.stateCheck.argv.join(' ')}): the same before and after`);
+      if (r.stateDigest?.digest && !this.jsonEnabled())
+        this.say(
+          `state: after task ${r.stateDigest.counter} the same on ${r.to} (digest ${r.stateDigest.digest})`,
+        );
+      if (r.stateDigest?.note) this.note(`state ${r.stateDigest.note}`);
       if (!this.jsonEnabled()) this.say(`latency: ${describeLatency(r.latency)}`);
       warnUnemulated(this, r.latency);
       return r;

@@ -137,6 +137,12 @@ export interface MigrationResult {
   image: ImageCopy | null;
   /** The service's state check (hosts.yml stateCheck): its output before and after, the same. */
   stateCheck: { argv: string[]; output: string } | null;
+  /**
+   * A bundled app's own check, when hosts.yml gives no stateCheck (state-check.ts): the digest of its
+   * state after task `counter`, read on the source before the final checkpoint, the same on the
+   * destination after the restore. `digest` is null when it was not checked, and `note` says why.
+   */
+  stateDigest: { counter: number | null; digest: string | null; note?: string } | null;
   endpoint: { address: string; port: number };
   /** The source-destination link both ways: its latency and whether (and how) it was emulated. */
   latency: DirectedLatency[];

@@ -13,7 +13,7 @@
  */
 import type Docker from 'dockerode';
 import { deleteCheckpoint, startFromCheckpoint, upperDir } from '../docker/checkpoint.js';
-import { containerName, containerSpec, execIn, reachDocker, waitUntilAnswers } from '../docker/deploy.js';
+import { containerName, containerSpec, reachDocker, waitUntilAnswers } from '../docker/deploy.js';
 import { copyImage, ensureAppImage } from '../docker/images.js';
 import { ownerOf, removeOwnedContainer } from '../docker/owner.js';
 import {
@@ -75,6 +75,7 @@ import {
   type Strategy,
 } from './model.js';
 import { PAGES_BIN, pagesSourceVersion } from './pages-source.js';
+import { recordedState, runIn, type StateCheck, stateCheckFor } from './state-check.js';
 import { StepRunner, type UndoFailure } from './steps.js';
 import {
   currentOwner,
@@ -155,7 +156,8 @@ export class Migration {
   private preDone = false;
   private finalTaken = false;
   private imageCopy: ImageCopy | null = null;
-  private stateBefore: string | undefined;
+  /** What must survive: checked before the final checkpoint and after the restore (state-check.ts). */
+  private readonly check: StateCheck | undefined;
   /** runc under the source container, or undefined: Docker's checkpoint API. */
   private runc: RuncRuntime | undefined;
   /** The data channels (set up in prepare). */
@@ -193,6 +195,7 @@ export class Migration {
     }
     this.placement = placement;
     this.service = getService(inv, placement.service);
+    this.check = stateCheckFor(this.service);
     const to = getHost(inv, req.to);
     if (!to.isServer) throw new UsageError(`${to.name} is not a server (cloud or edge host)`);
     if (to.name === placement.host)
@@ -540,17 +543,6 @@ export class Migration {
     return name;
   }
 
-  /** Runs the service's state check in a container: its output (a failure throws). */
-  private async stateCheck(container: Docker.Container, where: string): Promise<string> {
-    const argv = this.service.stateCheck!;
-    const r = await execIn(container, argv, 30_000);
-    if (r.code !== 0)
-      throw new Error(
-        `the state check (${argv.join(' ')}) exited with ${r.code} on ${where}: ${r.stdout.trim()}`,
-      );
-    return r.stdout;
-  }
-
   /** Pre-migration (delta): checkpoint the running container and push that image to the destination. */
   async preMigrate(): Promise<void> {
     await this.prepare();
@@ -585,9 +577,9 @@ export class Migration {
     // destination (its SSH session and login shell now, not during the downtime).
     let probe: RunningProbe | undefined;
     try {
-      [probe, this.stateBefore] = await Promise.all([
+      [probe] = await Promise.all([
         this.probeOnce(),
-        this.service.stateCheck ? this.stateCheck(this.srcContainer, this.src.host.name) : undefined,
+        this.check?.before(runIn(this.srcContainer), this.src.host.name),
         this.chan.whenReady('final'),
       ]);
       throwIfInterrupted(this.req.signal);
@@ -748,16 +740,11 @@ export class Migration {
             }),
             `waiting for the service on ${this.dst.host.name}`,
           );
-        if (this.stateBefore !== undefined) {
-          const after = await this.bounded(
-            this.stateCheck(this.dstContainer!, this.dst.host.name),
+        if (this.check)
+          await this.bounded(
+            this.check.after(runIn(this.dstContainer!), this.dst.host.name),
             'the state check',
           );
-          if (after !== this.stateBefore)
-            throw new Error(
-              `the state check (${this.service.stateCheck!.join(' ')}) gave ${JSON.stringify(after.trim().slice(0, 200))} on ${this.dst.host.name}, ${JSON.stringify(this.stateBefore.trim().slice(0, 200))} before`,
-            );
-        }
         return null;
       });
       // The commit: the source's dead-man switch is settled first (a switch that fired has thawed the
@@ -839,8 +826,7 @@ export class Migration {
       phases: this.phases,
       probe: probed,
       image: this.imageCopy,
-      stateCheck:
-        this.stateBefore === undefined ? null : { argv: this.service.stateCheck!, output: this.stateBefore },
+      ...recordedState(this.check),
       endpoint: { address: placement.address, port: placement.port },
       latency: pathLatency(
         this.inv,
