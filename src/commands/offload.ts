@@ -21,7 +21,8 @@ export default class Offload extends EdgectlCommand<typeof Offload> {
     user: Flags.string({ summary: 'The user (hosts.yml users[].name).', required: true }),
     count: Flags.integer({ summary: 'Tasks to send.', default: 1, min: 1, max: 100_000 }),
     size: Flags.integer({
-      summary: "Payload bytes per task (default: the user's task size in hosts.yml).",
+      summary:
+        "Payload bytes per task, seeded bytes instead of frames (default: the user's frames or task size in hosts.yml).",
       min: 0,
       max: 64 * 1024 * 1024 - 1024,
     }),

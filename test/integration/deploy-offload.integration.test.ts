@@ -7,6 +7,7 @@ import { dockerFor } from '../../src/lib/docker/client.js';
 import type { DeployResult } from '../../src/lib/docker/deploy.js';
 import { containerName, LABEL } from '../../src/lib/docker/deploy.js';
 import { getHost, type Inventory } from '../../src/lib/inventory/index.js';
+import { loadFrames } from '../../src/lib/mu/frames.js';
 import type { OffloadResult } from '../../src/lib/mu/offload.js';
 import { SshPool } from '../../src/lib/remote/index.js';
 import { openState } from '../../src/lib/state/index.js';
@@ -43,7 +44,13 @@ beforeAll(async () => {
   ({ inv } = await labInventory());
   // Appended, with an address and a host port of its own (mu1 keeps its defaults: 198.18.10.10, 20000).
   writeVariantInventory(twoUsersFile, (doc) =>
-    doc.addIn(['users'], { ...SECOND_USER, address: '198.18.10.77', port: 21077 }),
+    doc.addIn(['users'], {
+      ...SECOND_USER,
+      address: '198.18.10.77',
+      port: 21077,
+      // Camera frames instead of seeded bytes (simple takes any payload): read and scaled on the mu host.
+      task: { frames: 'samples', frameWidth: 320 },
+    }),
   );
   expect((await edgectl(['provision', '-f', hostsFile, '--json'])).exitCode).toBe(0);
   for (const user of ['mu1', 'mu2']) await cli(['undeploy', '--user', user], twoUsersFile);
@@ -220,6 +227,15 @@ describe('deploy and offload', () => {
     expect(a?.json?.result?.tasks.map((t) => t.counter)).toEqual(Array.from({ length: 20 }, (_, i) => 9 + i));
     expect(b?.json?.result?.tasks.map((t) => t.counter)).toEqual(Array.from({ length: 20 }, (_, i) => 1 + i));
     expect(b?.json?.result).toMatchObject({ host: 'edge2', bs: 'ap3' });
+    // mu2 sent the sample frames, task i frame i mod 6: the sizes the same scaling gives here.
+    const frames = await loadFrames({ frames: 'samples', frameWidth: 320, frameQuality: 80 });
+    const s = openState(stateFile);
+    const rows = s.tasks.forUser('mu2');
+    s.close();
+    expect(rows.map((t) => t.bytes)).toEqual(
+      Array.from({ length: 20 }, (_, i) => frames[i % frames.length]?.jpeg.length),
+    );
+    expect(rows.every((t) => t.ok)).toBe(true);
   });
 });
 

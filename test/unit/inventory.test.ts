@@ -357,7 +357,12 @@ describe('defaults and resolution', () => {
       pathLoss: { exponent: 2.5, referenceLossDb: 30, minRssiDbm: -82 },
     });
     expect(getService(inv, 'app').env).toEqual({ STATE_MB: '64', MODE: 'fast', EMPTY: '' });
-    expect(getUser(inv, 'u1').task).toEqual({ sizeBytes: 10000, ratePerSec: 0.5 });
+    expect(getUser(inv, 'u1').task).toEqual({
+      sizeBytes: 10000,
+      ratePerSec: 0.5,
+      frameWidth: 640,
+      frameQuality: 80,
+    });
   });
 });
 

@@ -76,10 +76,12 @@ export {
   DEFAULT_PATH_LOSS,
   DEFAULT_SSH,
   DEFAULT_TASK,
+  FRAME_WIDTH_RANGE,
   HTTP_PROBE_RE,
   type InventoryFile,
   type InventoryFileInput,
   inventorySchema,
   ROLES,
+  SAMPLE_FRAMES,
 } from './schema.js';
 export { type Bandwidth, parseBandwidth, parseDuration } from './units.js';

@@ -22,7 +22,7 @@ import {
   type SshSettings,
 } from './model.js';
 import { defaultUserAddress, radioAddressing } from './net.js';
-import { type InventoryFile, inventorySchema } from './schema.js';
+import { type InventoryFile, inventorySchema, SAMPLE_FRAMES } from './schema.js';
 import { resolveSsh, type SshResolveOptions } from './ssh.js';
 import { parseBandwidth, parseDuration } from './units.js';
 
@@ -371,7 +371,15 @@ function buildInventory(data: InventoryFile, ssh: SshSettings[], ctx: BuildConte
       to: [u.trajectory.to[0], u.trajectory.to[1]] as [number, number],
       speed: u.trajectory.speed,
     },
-    task: { ...u.task },
+    task: {
+      sizeBytes: u.task.sizeBytes,
+      ratePerSec: u.task.ratePerSec,
+      ...(u.task.frames === undefined
+        ? {}
+        : { frames: u.task.frames === SAMPLE_FRAMES ? SAMPLE_FRAMES : path.resolve(ctx.dir, u.task.frames) }),
+      frameWidth: u.task.frameWidth,
+      frameQuality: u.task.frameQuality,
+    },
     ...(u.startBasestation === undefined ? {} : { startBasestation: u.startBasestation }),
     address: u.address ?? defaultUserAddress(data.userSubnet, i),
     port: u.port ?? DEFAULT_USER_PORT_BASE + i,

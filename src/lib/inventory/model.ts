@@ -127,8 +127,18 @@ export interface RoundtripTrajectory {
 export type Trajectory = RoundtripTrajectory;
 
 export interface Task {
+  /** Payload bytes of a task (not used when the user sends frames). */
   sizeBytes: number;
   ratePerSec: number;
+  /**
+   * As written: "samples" or a directory on the user's machine, made absolute against hosts.yml's directory.
+   * Unset: seeded bytes, except for a face or detect service (see taskFrames in src/lib/mu/frames.ts).
+   */
+  frames?: string;
+  /** The long side of a frame after scaling (pixels; a smaller frame is not upscaled). */
+  frameWidth: number;
+  /** JPEG quality of the re-encoded frames (1..100). */
+  frameQuality: number;
 }
 
 export interface User {

@@ -33,7 +33,7 @@ export const IMAGE_RE = new RegExp(
 
 export const ROLES = ['cloud', 'edge', 'ap', 'mu'] as const;
 export const SERVER_ROLES = ['cloud', 'edge'] as const;
-export const BUNDLED_APPS = ['simple', 'compute'] as const;
+export const BUNDLED_APPS = ['simple', 'compute', 'face', 'detect'] as const;
 export const RADIO_STANDARDS = ['802.11n'] as const;
 
 /** Built-in defaults (documented in the example hosts.yml). */
@@ -47,7 +47,10 @@ export const DEFAULT_SSH = {
 export const DEFAULT_MAX_USERS = 10;
 /** Log-distance path loss RSSI = -(10 n log10 d + A), n = 3, A = 30 dB; -82 dBm: 802.11n MCS0 sensitivity. */
 export const DEFAULT_PATH_LOSS = { exponent: 3, referenceLossDb: 30, minRssiDbm: -82 } as const;
-export const DEFAULT_TASK = { sizeBytes: 10_000, ratePerSec: 1 } as const;
+export const DEFAULT_TASK = { sizeBytes: 10_000, ratePerSec: 1, frameWidth: 640, frameQuality: 80 } as const;
+/** `frames: samples`: the photos shipped in the installed vision packages (src/lib/mu/frames.ts). */
+export const SAMPLE_FRAMES = 'samples';
+export const FRAME_WIDTH_RANGE = [64, 4096] as const;
 
 /** True if the string holds a C0 control character, DEL, or a Unicode line/paragraph separator. */
 export function hasControlChars(text: string): boolean {
@@ -248,12 +251,32 @@ export const trajectorySchema = z.discriminatedUnion('type', [roundtripSchema], 
   error: 'a trajectory type: roundtrip',
 });
 
+function intIn(what: string, min: number, max: number) {
+  const text = `${what}, a whole number from ${min} to ${max}`;
+  return z.number(said(text)).int(said(text)).min(min, said(text)).max(max, said(text));
+}
+
+// `~` is not expanded: the directory is on the user's machine, whose home the controller does not know.
+const FRAMES_TEXT =
+  '"samples" or a directory of JPEG files on the user\'s machine (absolute, or relative to hosts.yml), not starting with "-" or "~"';
+export const framesSchema = z
+  .string(said(FRAMES_TEXT))
+  .min(1, said(FRAMES_TEXT))
+  .max(4096, said(FRAMES_TEXT))
+  .refine((s) => !hasControlChars(s) && !s.startsWith('-') && !s.startsWith('~'), said(FRAMES_TEXT));
+
 export const taskSchema = object(
   {
     sizeBytes: positiveInt('a task size in bytes').default(DEFAULT_TASK.sizeBytes),
     ratePerSec: positive('tasks per second').default(DEFAULT_TASK.ratePerSec),
+    /** Camera frames instead of sizeBytes of seeded bytes (default for face and detect users: samples). */
+    frames: framesSchema.optional(),
+    frameWidth: intIn('the long side of a frame in pixels', ...FRAME_WIDTH_RANGE).default(
+      DEFAULT_TASK.frameWidth,
+    ),
+    frameQuality: intIn('the JPEG quality of a frame', 1, 100).default(DEFAULT_TASK.frameQuality),
   },
-  'a task { sizeBytes, ratePerSec }',
+  'a task { sizeBytes, ratePerSec, frames, frameWidth, frameQuality }',
 );
 
 export const userSchema = object(

@@ -4,12 +4,24 @@
  * needs no hosts.yml of its own. Checked with zod on arrival: a spec from another edgectl version fails
  * with the path of what is wrong, not later with a TypeError.
  */
+import path from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
-import { getHost, getUser, type Inventory, route, type Trajectory } from '../inventory/index.js';
+import {
+  DEFAULT_TASK,
+  FRAME_WIDTH_RANGE,
+  getHost,
+  getUser,
+  type Inventory,
+  route,
+  SAMPLE_FRAMES,
+  type Trajectory,
+} from '../inventory/index.js';
+import { hasControlChars } from '../inventory/schema.js';
 import { DEFAULT_HYSTERESIS_DB } from '../mobility/index.js';
 import { basestationTable, DEFAULT_RADIO_RATE_BPS } from '../provision/plan.js';
 import type { Placement } from '../state/index.js';
+import { taskFrames } from './frames.js';
 
 /** The handover of the paper's virtual user: a fixed 500 ms disconnection. */
 export const DEFAULT_BLACKOUT_MS = 500;
@@ -51,7 +63,27 @@ export const agentSpecSchema = z
       .min(1),
     hysteresisDb: z.number().min(0),
     blackoutMs: z.number().int().min(0),
-    task: z.object({ sizeBytes: z.number().int().min(0), ratePerSec: z.number().positive() }).strict(),
+    task: z
+      .object({
+        sizeBytes: z.number().int().min(0),
+        ratePerSec: z.number().positive(),
+        /** The frames task i carries (i mod n): "samples" or an absolute directory on this machine. */
+        frames: z
+          .string()
+          .max(4096)
+          .refine((s) => s === SAMPLE_FRAMES || (path.isAbsolute(s) && !hasControlChars(s)), {
+            error: `"${SAMPLE_FRAMES}" or an absolute directory`,
+          })
+          .optional(),
+        frameWidth: z
+          .number()
+          .int()
+          .min(FRAME_WIDTH_RANGE[0])
+          .max(FRAME_WIDTH_RANGE[1])
+          .default(DEFAULT_TASK.frameWidth),
+        frameQuality: z.number().int().min(1).max(100).default(DEFAULT_TASK.frameQuality),
+      })
+      .strict(),
     endpoint: endpoint.nullable(),
     /** A ping unanswered this long counts as lost (beyond the longest round trip of the testbed). */
     attemptTimeoutMs: z.number().int().positive(),
@@ -89,6 +121,7 @@ export function agentSpec(
 ): AgentSpec {
   const user = getUser(inv, userName);
   const host = getHost(inv, user.host);
+  const frames = taskFrames(inv, user, placement?.service ?? user.service);
   const classIndex = inv.users.filter((u) => u.host === host.name).findIndex((u) => u.name === user.name);
   let rtt = 0;
   for (const bs of inv.basestations)
@@ -112,7 +145,12 @@ export function agentSpec(
     })),
     hysteresisDb: options.hysteresisDb ?? DEFAULT_HYSTERESIS_DB,
     blackoutMs: options.blackoutMs ?? DEFAULT_BLACKOUT_MS,
-    task: { sizeBytes: user.task.sizeBytes, ratePerSec: user.task.ratePerSec },
+    task: {
+      sizeBytes: user.task.sizeBytes,
+      ratePerSec: user.task.ratePerSec,
+      // The service deployed (an experiment may run another than hosts.yml's) decides the default frames.
+      ...(frames ?? { frameWidth: user.task.frameWidth, frameQuality: user.task.frameQuality }),
+    },
     endpoint: placement ? { address: placement.address, port: placement.port } : null,
     attemptTimeoutMs: 250 + 2 * rtt,
     classIndex,

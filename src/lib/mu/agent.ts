@@ -17,6 +17,7 @@ import { type Executor, LocalExecutor, runChecked } from '../remote/index.js';
 import { type AgentCommand, type AgentReport, type ByeReport, clockSample } from './agent-protocol.js';
 import type { AgentSpec, Endpoint } from './agent-spec.js';
 import { sendTasks, type TaskResult } from './client.js';
+import { type Frame, framePayload, loadFrames } from './frames.js';
 import {
   firstAnswerAfter,
   GAP_GIVE_UP_MS,
@@ -109,6 +110,8 @@ export class MuAgent {
   private tasksAbort: AbortController | undefined;
   private tasksDone: Promise<void> = Promise.resolve();
   private nextTaskId = 1;
+  /** The frames task id i carries (frame i - 1 mod n), read once before the first task; none: seeded bytes. */
+  private frames: Frame[] | undefined;
   private tasks = 0;
   private handovers = 0;
   private lastAnswerMs: number | null = null;
@@ -211,6 +214,13 @@ export class MuAgent {
       if (other) throw new UsageError(`an agent of ${this.spec.user} already runs here (pid ${other})`);
       await mkdir(dirname(lock), { recursive: true });
       await writeFile(lock, `${process.pid}\n`);
+      // Before hello: a frame directory that cannot be read fails the agent at once, naming the file.
+      if (this.spec.task.frames !== undefined)
+        this.frames = await loadFrames({
+          frames: this.spec.task.frames,
+          frameWidth: this.spec.task.frameWidth,
+          frameQuality: this.spec.task.frameQuality,
+        });
       await this.start();
       this.restartTasks();
       this.requestClock(CLOCK_SAMPLES);
@@ -578,6 +588,7 @@ export class MuAgent {
     }
     const abort = new AbortController();
     this.tasksAbort = abort;
+    const frames = this.frames;
     this.stopping.signal.addEventListener('abort', () => abort.abort(), { once: true });
     this.tasksDone = previous.then(() =>
       abort.signal.aborted
@@ -593,10 +604,17 @@ export class MuAgent {
             attemptTimeoutMs: this.spec.attemptTimeoutMs,
             firstId: this.nextTaskId,
             seed: this.nextTaskId,
+            // Over the whole run (task ids go on across endpoints), task id i carries frame i - 1 mod n.
+            ...(frames ? { payload: this.framePayloads(frames, this.nextTaskId) } : {}),
             signal: abort.signal,
             onAnswer: (r) => this.onTask(r, endpoint),
           }).then(() => undefined),
     );
+  }
+
+  /** The payloads of a task stream whose first task has id `firstId`. */
+  private framePayloads(frames: Frame[], firstId: number): (index: number) => Buffer {
+    return (index) => framePayload(frames, firstId - 1 + index);
   }
 
   private onTask(r: TaskResult, endpoint: Endpoint): void {

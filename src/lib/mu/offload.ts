@@ -17,6 +17,7 @@ import { currentBasestation } from '../provision/paths.js';
 import { RemoteCommandError, ShellExecutor, type SshPool } from '../remote/index.js';
 import type { Placement, StateDb } from '../state/index.js';
 import type { TaskResult } from './client.js';
+import { taskFrames } from './frames.js';
 
 /** How the controller runs edgectl on another host: hosts.yml's edgectlPath, else $EDGECTL_BIN, else PATH. */
 export function remoteEdgectlArgv(host: Host, args: readonly string[]): string[] {
@@ -100,6 +101,8 @@ async function offloadThrough(
   const muHost = getHost(inv, user.host);
   const count = req.count ?? 1;
   const size = req.sizeBytes ?? user.task.sizeBytes;
+  // An explicit size asks for seeded bytes; otherwise the frames of the user (or of its image service).
+  const frames = req.sizeBytes === undefined ? taskFrames(inv, user, placement.service) : undefined;
   const bs = await currentBasestation(inv, shell.pool, user.name, shell);
   const timeoutMs = req.timeoutMs ?? 10_000;
   const args = [
@@ -116,8 +119,16 @@ async function offloadThrough(
     user.name,
     '--count',
     String(count),
-    '--size',
-    String(size),
+    ...(frames
+      ? [
+          '--frames',
+          frames.frames,
+          '--frame-width',
+          String(frames.frameWidth),
+          '--frame-quality',
+          String(frames.frameQuality),
+        ]
+      : ['--size', String(size)]),
     '--timeout-ms',
     String(timeoutMs),
     ...(req.intervalMs ? ['--interval-ms', String(req.intervalMs)] : []),
