@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   decodeAnswer,
+  RESULT_MAX_BYTES,
   decodeTask,
   encodeAnswer,
   encodeFrame,
@@ -217,6 +218,23 @@ describe('answers', () => {
     const error = decodeAnswer(Buffer.from('{"id":null,"error":"frame too big"}'));
     expect(error).toEqual({ id: null, error: 'frame too big' });
     expect(isAnswerError(error)).toBe(true);
+  });
+
+  it("passes a service's own fields on as its result, the protocol's fields and an oversized result left out", () => {
+    const base = { id: 2, service: 'detect', counter: 2, procMs: 310.5, bytes: 51234, peer: '198.18.11.1' };
+    const found = { width: 640, height: 427, objects: [{ class: 'person', score: 0.8, box: [1, 2, 3, 4] }] };
+    const answer = { ...base, digest: 'ab'.repeat(16), ...found, tally: { person: 1 } };
+    expect(decodeAnswer(encodeAnswer(answer).subarray(4))).toEqual({
+      ...base,
+      result: { ...found, tally: { person: 1 } },
+    });
+    expect(decodeAnswer(encodeAnswer(base).subarray(4))).not.toHaveProperty('result');
+    const huge = {
+      ...base,
+      objects: Array.from({ length: 5000 }, (_, i) => ({ class: `c${i}`, box: [i, i, i, i] })),
+    };
+    expect(JSON.stringify(huge.objects).length).toBeGreaterThan(RESULT_MAX_BYTES);
+    expect(decodeAnswer(encodeAnswer(huge).subarray(4))).toEqual(base);
   });
 
   it('rejects bodies that are not answers', () => {

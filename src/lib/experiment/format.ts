@@ -34,6 +34,7 @@ export const TASK_COLUMNS = [
   'bs',
   'host',
   'counter',
+  'bytes',
   'e2e_ms',
   'proc_ms',
   'tx_ms',

@@ -295,6 +295,9 @@ function cellStr(v: string | undefined): string | null {
   return v === undefined || v === '' ? null : v;
 }
 
+/** tasks.csv's columns the report reads: `bytes` came later, and results written before it lack it. */
+const REPORT_TASK_COLUMNS = TASK_COLUMNS.filter((c) => c !== 'bytes');
+
 const isTrue = (v: string | undefined) => v === 'true' || v === '1';
 
 /**
@@ -325,7 +328,7 @@ export async function readResults(dirArg: string): Promise<ResultsData> {
   const warnings: string[] = [];
 
   const tasks: TaskRow[] = [];
-  for (const r of await readCsv(dir, 'tasks.csv', TASK_COLUMNS, warnings)) {
+  for (const r of await readCsv(dir, 'tasks.csv', REPORT_TASK_COLUMNS, warnings)) {
     const t = cellNum(r['t_ms']);
     if (t === null) continue;
     tasks.push({

@@ -119,6 +119,7 @@ function allRunRows(state: StateDb, run: RunMeta): RunRows {
     bs: string | null;
     host: string | null;
     counter: number | null;
+    bytes: number;
     e2e_ms: number | null;
     proc_ms: number | null;
     tx_ms: number | null;
@@ -133,6 +134,7 @@ function allRunRows(state: StateDb, run: RunMeta): RunRows {
     bs: t.bs,
     host: t.host,
     counter: t.counter,
+    bytes: t.bytes,
     e2e_ms: t.e2e_ms,
     proc_ms: t.proc_ms,
     tx_ms: t.tx_ms,

@@ -203,6 +203,8 @@ export interface TaskOk extends TaskResultBase {
   checksum?: string;
   fileLines?: number;
   peer?: string;
+  /** What the service found (the answer's own fields: faces, objects, tally...), as it came. */
+  result?: Record<string, unknown>;
 }
 
 export interface TaskFailed extends TaskResultBase {
@@ -348,6 +350,7 @@ function okResult(base: Omit<TaskOk, 'ok' | 'counter' | 'procMs' | 'service'>, a
     ...(answer.checksum !== undefined ? { checksum: answer.checksum } : {}),
     ...(answer.fileLines !== undefined ? { fileLines: answer.fileLines } : {}),
     ...(answer.peer !== undefined ? { peer: answer.peer } : {}),
+    ...(answer.result !== undefined ? { result: answer.result } : {}),
   };
 }
 

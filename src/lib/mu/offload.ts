@@ -18,6 +18,7 @@ import { RemoteCommandError, ShellExecutor, type SshPool } from '../remote/index
 import type { Placement, StateDb } from '../state/index.js';
 import type { TaskResult } from './client.js';
 import { taskFrames } from './frames.js';
+import { RESULT_MAX_BYTES } from './protocol.js';
 
 /** How the controller runs edgectl on another host: hosts.yml's edgectlPath, else $EDGECTL_BIN, else PATH. */
 export function remoteEdgectlArgv(host: Host, args: readonly string[]): string[] {
@@ -46,7 +47,21 @@ export interface OffloadedTask {
   peer?: string;
   /** compute: lines in the service's data file after this task (the file it writes survives migrations). */
   fileLines?: number;
+  /** The task's payload bytes (a frame's size when the user sends frames). */
+  bytes: number;
+  /** What the service found: the answer's own fields (face: faces, gallery; detect: objects, tally). */
+  result?: Record<string, unknown>;
   reconnects: number;
+}
+
+/** A service result from the mu host's report is passed on only as a plain object of bounded size. */
+function keptResult(result: unknown): result is Record<string, unknown> {
+  return (
+    result !== null &&
+    typeof result === 'object' &&
+    !Array.isArray(result) &&
+    Buffer.byteLength(JSON.stringify(result)) <= RESULT_MAX_BYTES
+  );
 }
 
 export interface OffloadResult {
@@ -158,6 +173,8 @@ async function offloadThrough(
     ...(t.ok ? {} : { error: t.error }),
     ...(t.ok && t.peer ? { peer: t.peer } : {}),
     ...(t.ok && t.fileLines !== undefined ? { fileLines: t.fileLines } : {}),
+    bytes: t.bytes,
+    ...(t.ok && keptResult(t.result) ? { result: t.result } : {}),
   }));
   state.tasks.insert(
     results.map((t, i) => ({

@@ -37,6 +37,36 @@ export interface AnswerOk {
   /** The client's address as the service saw it (after NAT on the way). */
   peer?: string;
   op?: 'ping';
+  /**
+   * The rest of the answer: what the service found (face: faces, gallery; detect: objects, tally; width,
+   * height, rss), passed through as it came, when its JSON is at most RESULT_MAX_BYTES.
+   */
+  result?: Record<string, unknown>;
+}
+
+/** The largest service result kept from an answer (its JSON); a larger one is left out. */
+export const RESULT_MAX_BYTES = 64 * 1024;
+/** The answer's fields of the protocol itself: everything else is the service's result. */
+const PROTOCOL_FIELDS = new Set([
+  'id',
+  'service',
+  'counter',
+  'procMs',
+  'bytes',
+  'checksum',
+  'fileLines',
+  'peer',
+  'op',
+  'error',
+  'digest',
+  'stateAt',
+]);
+
+/** The fields of an answer that are not the protocol's, if any and not too large. */
+function serviceResult(raw: Record<string, unknown>): Record<string, unknown> | undefined {
+  const rest = Object.fromEntries(Object.entries(raw).filter(([k]) => !PROTOCOL_FIELDS.has(k)));
+  if (Object.keys(rest).length === 0) return undefined;
+  return Buffer.byteLength(JSON.stringify(rest)) <= RESULT_MAX_BYTES ? rest : undefined;
 }
 
 export interface AnswerError {
@@ -166,6 +196,7 @@ export function decodeAnswer(body: Buffer): Answer {
   if (fileLines !== undefined && (typeof fileLines !== 'number' || !Number.isSafeInteger(fileLines))) {
     throw bad('answer "fileLines" is not an integer');
   }
+  const result = serviceResult(raw);
   return {
     id,
     service,
@@ -176,6 +207,7 @@ export function decodeAnswer(body: Buffer): Answer {
     ...(fileLines !== undefined ? { fileLines } : {}),
     ...(typeof peer === 'string' ? { peer } : {}),
     ...(op === 'ping' ? { op: 'ping' as const } : {}),
+    ...(result !== undefined ? { result } : {}),
   };
 }
 
