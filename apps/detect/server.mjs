@@ -14,6 +14,7 @@ import { fatal, intEnv, roundMs, runServer } from '../lib/server.mjs';
 import {
   boolEnv,
   decodeFrame,
+  packageDir,
   readStateFile,
   require,
   round4,
@@ -25,17 +26,9 @@ import {
 
 const SERVICE = 'detect';
 
-/**
- * Human's dist directory. Its `exports` map names no "./" subpaths, so the node-wasm build cannot be
- * required by name; its "require" entry (dist/human.node.js) is only resolved, never loaded.
- */
-export function humanDistDir() {
-  return join(require.resolve('@vladmandic/human'), '..');
-}
-
 /** Human's models directory (centernet.json and .bin). */
 export function humanModelDir() {
-  return join(humanDistDir(), '..', 'models');
+  return join(packageDir('@vladmandic/human'), 'models');
 }
 
 /**
@@ -67,7 +60,8 @@ async function main() {
   globalThis.fetch = localFetch;
   const tf = require('@tensorflow/tfjs-core');
   await setupWasm(tf, require('@tensorflow/tfjs-backend-wasm'), { zeroFreed });
-  const { Human } = require(join(humanDistDir(), 'human.node-wasm.js'));
+  // Required by file path: Human's `exports` map names no "./" subpaths, so not by name.
+  const { Human } = require(join(packageDir('@vladmandic/human'), 'dist', 'human.node-wasm.js'));
   const human = new Human({
     backend: 'wasm',
     wasmPath: `${wasmDir()}/`,

@@ -1,9 +1,9 @@
 // What the face and detect services share: TensorFlow.js on its WebAssembly backend (one thread, the
 // wasm file from node_modules, never a URL), JPEG frames decoded and scaled down to a cap, freed tensors
 // zeroed in the wasm heap, and per-user state kept in memory and in one JSON file under DATA_DIR.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { TaskError } from './framing.mjs';
 
@@ -11,6 +11,18 @@ export const require = createRequire(import.meta.url);
 
 /** The one wasm binary the services load: SIMD without threads (Node 20 has SIMD; threads would spawn workers). */
 export const WASM_FILE = 'tfjs-backend-wasm-simd.wasm';
+
+/**
+ * A package's directory, looked up along node's own node_modules paths from here. For packages whose
+ * `exports` map hides the files we need (Human's names no "./" subpaths), so require.resolve cannot.
+ */
+export function packageDir(name) {
+  for (const dir of require.resolve.paths(name) ?? []) {
+    const candidate = join(dir, name);
+    if (existsSync(join(candidate, 'package.json'))) return realpathSync(candidate);
+  }
+  throw new Error(`package ${name} is not installed`);
+}
 
 /** The wasm backend's directory of .wasm files. */
 export function wasmDir() {
