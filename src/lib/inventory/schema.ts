@@ -33,7 +33,7 @@ export const IMAGE_RE = new RegExp(
 
 export const ROLES = ['cloud', 'edge', 'ap', 'mu'] as const;
 export const SERVER_ROLES = ['cloud', 'edge'] as const;
-export const BUNDLED_APPS = ['simple', 'compute'] as const;
+export const BUNDLED_APPS = ['simple', 'compute', 'face', 'detect'] as const;
 export const RADIO_STANDARDS = ['802.11n'] as const;
 
 /** Built-in defaults (documented in the example hosts.yml). */
@@ -315,7 +315,7 @@ export const limitsSchema = object(
 export const serviceSchema = object(
   {
     name: nameSchema,
-    app: z.enum(BUNDLED_APPS, said('a bundled app: simple or compute')).optional(),
+    app: z.enum(BUNDLED_APPS, said('a bundled app: simple, compute, face or detect')).optional(),
     image: z.string(said(IMAGE_TEXT)).max(255, said(IMAGE_TEXT)).regex(IMAGE_RE, said(IMAGE_TEXT)).optional(),
     port: portSchema,
     env: envSchema.default({}),
@@ -335,7 +335,7 @@ export const serviceSchema = object(
     when: isMapping,
   })
   .refine((service) => service.app !== undefined || service.image !== undefined, {
-    error: 'exactly one of "app" (simple or compute) or "image" (a Docker image reference)',
+    error: 'exactly one of "app" (simple, compute, face or detect) or "image" (a Docker image reference)',
     path: ['app'],
     params: { found: 'neither' },
     when: isMapping,
