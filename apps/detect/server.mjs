@@ -5,7 +5,8 @@
 // (rewritten atomically per task, read at start). Framing and answers: ../PROTOCOL.md.
 //   env PORT (default 9003), HOST, DATA_DIR (default /data), MAX_SIDE (default 640: larger frames are
 //       scaled down first), MIN_CONFIDENCE (percent, default 30), MAX_OBJECTS (default 20),
-//       ZERO_FREED (default 1), MAX_FRAME_BYTES
+//       ZERO_FREED (default 1), FIXED_INPUT (default 1: frames padded to MAX_SIDE square),
+//       MAX_FRAME_BYTES
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,6 +15,7 @@ import { fatal, intEnv, roundMs, runServer } from '../lib/server.mjs';
 import {
   boolEnv,
   decodeFrame,
+  padToSquare,
   packageDir,
   readStateFile,
   require,
@@ -43,6 +45,7 @@ function localFetch(url) {
 
 async function main() {
   const maxSide = intEnv(SERVICE, 'MAX_SIDE', 640, 64, 8192);
+  const fixedInput = boolEnv('FIXED_INPUT', true);
   const minConfidence = intEnv(SERVICE, 'MIN_CONFIDENCE', 30, 1, 99) / 100;
   const maxObjects = intEnv(SERVICE, 'MAX_OBJECTS', 20, 1, 100);
   const dataDir = process.env.DATA_DIR || '/data';
@@ -101,19 +104,21 @@ async function main() {
       minConfidence,
       maxObjects,
       zeroFreed,
+      fixedInput,
       tallyFile,
       users: Object.keys(tallies).length,
       backend: tf.getBackend(),
       loadMs,
     }),
     async handle({ header, payload }) {
-      const { data, width, height } = decodeFrame(payload, header.id, maxSide);
-      const input = tf.tensor4d(data, [1, height, width, 3], 'int32');
+      const { width, height, ...frame } = decodeFrame(payload, header.id, maxSide);
+      const input = fixedInput ? padToSquare({ width, height, ...frame }, maxSide) : { width, height, ...frame };
+      const tensor = tf.tensor4d(input.data, [1, input.height, input.width, 3], 'int32');
       let result;
       try {
-        result = await human.detect(input);
+        result = await human.detect(tensor);
       } finally {
-        input.dispose();
+        tensor.dispose();
       }
       if (result.error) throw new Error(result.error);
       const objects = result.object.map((o) => ({

@@ -8,13 +8,15 @@
 // at start). Framing and answers: ../PROTOCOL.md.
 //   env PORT (default 9002), HOST, DATA_DIR (default /data), MAX_SIDE (default 640: larger frames are
 //       scaled down first), MIN_CONFIDENCE (percent, default 50), THRESHOLD (per mille, default 500),
-//       ZERO_FREED (default 1), MAX_FRAME_BYTES
+//       ZERO_FREED (default 1), FIXED_INPUT (default 1: frames padded to MAX_SIDE square),
+//       MAX_FRAME_BYTES
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fatal, intEnv, roundMs, runServer } from '../lib/server.mjs';
 import {
   boolEnv,
   decodeFrame,
+  padToSquare,
   readStateFile,
   require,
   round4,
@@ -39,6 +41,7 @@ function euclidean(a, b) {
 
 async function main() {
   const maxSide = intEnv(SERVICE, 'MAX_SIDE', 640, 64, 8192);
+  const fixedInput = boolEnv('FIXED_INPUT', true);
   const minConfidence = intEnv(SERVICE, 'MIN_CONFIDENCE', 50, 1, 99) / 100;
   const threshold = intEnv(SERVICE, 'THRESHOLD', 500, 1, 2000) / 1000;
   const dataDir = process.env.DATA_DIR || '/data';
@@ -69,19 +72,21 @@ async function main() {
       minConfidence,
       threshold,
       zeroFreed,
+      fixedInput,
       galleryFile,
       users: Object.keys(galleries).length,
       backend: tf.getBackend(),
       loadMs,
     }),
     async handle({ header, payload }) {
-      const { data, width, height } = decodeFrame(payload, header.id, maxSide);
-      const input = tf.tensor3d(data, [height, width, 3], 'int32');
+      const { width, height, ...frame } = decodeFrame(payload, header.id, maxSide);
+      const input = fixedInput ? padToSquare({ width, height, ...frame }, maxSide) : { width, height, ...frame };
+      const tensor = tf.tensor3d(input.data, [input.height, input.width, 3], 'int32');
       let found;
       try {
-        found = await faceapi.detectAllFaces(input, options).withFaceLandmarks().withFaceDescriptors();
+        found = await faceapi.detectAllFaces(tensor, options).withFaceLandmarks().withFaceDescriptors();
       } finally {
-        input.dispose();
+        tensor.dispose();
       }
       const user = userOf(header);
       // A new gallery for the user, committed only once the file is written: a failed task changes nothing.

@@ -117,6 +117,20 @@ export function scaleDown(rgb, width, height, maxSide) {
   return { data: out, width: w, height: h };
 }
 
+/**
+ * The frame padded with black to a fixed square of side x side pixels (image at the top left, so boxes
+ * keep their coordinates): every task then runs on tensors of the same shapes, and the wasm allocator
+ * reuses the same blocks instead of carving new ones from a heap that never shrinks.
+ */
+export function padToSquare(frame, side) {
+  if (frame.width === side && frame.height === side) return frame;
+  const out = new Uint8Array(side * side * 3);
+  for (let y = 0; y < frame.height; y++) {
+    out.set(frame.data.subarray(y * frame.width * 3, (y + 1) * frame.width * 3), y * side * 3);
+  }
+  return { data: out, width: side, height: side };
+}
+
 /** The task's user (the header's, or "anonymous"). */
 export function userOf(header) {
   return header.user ?? 'anonymous';
