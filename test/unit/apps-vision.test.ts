@@ -2,6 +2,7 @@
  * The face and detect services as real processes with their real models (one process per service for
  * the whole file, so each model loads once), on the sample photos shipped in face-api's npm package.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,6 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-type Answer = Record<string, unknown>;
 type Box = [number, number, number, number];
 interface Face {
   box: Box;
@@ -214,4 +214,33 @@ describe('detect', () => {
     for (const o of [...seen, ...objects]) expected[o.class] = (expected[o.class] ?? 0) + 1;
     expect(answer!['tally']).toEqual(expected);
   }, 60_000);
+});
+
+describe('simple (the same server: the digest of the counter alone)', () => {
+  it('answers sha256 of {"counter":N}, for now and for `at`, and forgets nothing within the ring', async () => {
+    const service = await startService(join(APPS, 'simple', 'server.mjs'), {});
+    const digest = (n: number) => createHash('sha256').update(`{"counter":${n}}`).digest('hex').slice(0, 32);
+    const answers = await exchange(service.port, [
+      ping(1),
+      task(2, Buffer.alloc(0)),
+      task(3, Buffer.alloc(0)),
+      ping(4, 1),
+      ping(5),
+    ]);
+    expect(answers[0]).toMatchObject({ counter: 0, digest: digest(0) });
+    expect(answers[3]).toMatchObject({
+      counter: 2,
+      digest: digest(2),
+      stateAt: { counter: 1, digest: digest(1) },
+    });
+    expect(answers[4]).toMatchObject({ counter: 2, digest: digest(2) });
+    const bad = await exchange(service.port, [{ header: { id: 6, op: 'ping', at: -1 } }]);
+    expect(bad[0]).toEqual({ id: 6, error: 'task header "at" must be a non-negative integer' });
+    // The ring keeps the last 4096 counters: after 4098 tasks, the states after 3..4098 are kept.
+    const many = Array.from({ length: 4096 }, (_, i) => task(10 + i, Buffer.alloc(0)));
+    const answers2 = await exchange(service.port, [...many, ping(9000, 2), ping(9001, 3)]);
+    expect(answers2.at(-2)).toEqual({ id: 9000, error: 'state after task 2 is no longer kept' });
+    expect(answers2.at(-1)).toMatchObject({ counter: 4098, stateAt: { counter: 3, digest: digest(3) } });
+    expect(await service.stop()).toBe(0);
+  }, 30_000);
 });
