@@ -15,8 +15,8 @@ import { fatal, intEnv, roundMs, runServer } from '../lib/server.mjs';
 import {
   boolEnv,
   decodeFrame,
-  padToSquare,
   packageDir,
+  padToSquare,
   readStateFile,
   require,
   round4,
@@ -112,7 +112,9 @@ async function main() {
     }),
     async handle({ header, payload }) {
       const { width, height, ...frame } = decodeFrame(payload, header.id, maxSide);
-      const input = fixedInput ? padToSquare({ width, height, ...frame }, maxSide) : { width, height, ...frame };
+      const input = fixedInput
+        ? padToSquare({ width, height, ...frame }, maxSide)
+        : { width, height, ...frame };
       const tensor = tf.tensor4d(input.data, [1, input.height, input.width, 3], 'int32');
       let result;
       try {

@@ -80,7 +80,9 @@ async function main() {
     }),
     async handle({ header, payload }) {
       const { width, height, ...frame } = decodeFrame(payload, header.id, maxSide);
-      const input = fixedInput ? padToSquare({ width, height, ...frame }, maxSide) : { width, height, ...frame };
+      const input = fixedInput
+        ? padToSquare({ width, height, ...frame }, maxSide)
+        : { width, height, ...frame };
       const tensor = tf.tensor3d(input.data, [input.height, input.width, 3], 'int32');
       let found;
       try {
