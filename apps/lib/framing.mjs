@@ -151,7 +151,7 @@ export function decodeTask(body) {
   if (header === null || typeof header !== 'object' || Array.isArray(header)) {
     throw new TaskError('task header is not a JSON object');
   }
-  const { id, user, op } = header;
+  const { id, user, op, at } = header;
   if (!Number.isSafeInteger(id) || id < 0) {
     throw new TaskError('task header "id" must be a non-negative integer');
   }
@@ -161,8 +161,16 @@ export function decodeTask(body) {
   if (op !== undefined && op !== 'task' && op !== 'ping') {
     throw new TaskError('task header "op" must be "task" or "ping"', id);
   }
+  if (at !== undefined && (!Number.isSafeInteger(at) || at < 0)) {
+    throw new TaskError('task header "at" must be a non-negative integer', id);
+  }
   return {
-    header: { id, ...(user !== undefined ? { user } : {}), op: op ?? 'task' },
+    header: {
+      id,
+      ...(user !== undefined ? { user } : {}),
+      op: op ?? 'task',
+      ...(at !== undefined ? { at } : {}),
+    },
     payload: body.subarray(4 + headerLength),
   };
 }

@@ -1,5 +1,7 @@
 // The TCP server both bundled services run: framing, the shared task counter, error answers, logging and
-// a clean shutdown. A service only supplies `handle`, the work done for one task.
+// a clean shutdown, and the ring of state digests. A service supplies `handle`, the work done for one
+// task, and `state`, what it keeps beside the counter.
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
@@ -38,36 +40,85 @@ export function intEnv(service, name, fallback, min, max) {
   return value;
 }
 
-/**
- * Starts the service: listens on HOST:PORT (env; PORT=0 picks a free port, logged), answers every task
- * frame with {id, service, counter, procMs, bytes, ...handle()}; a `ping` task answers the current
- * counter without counting. `handle({header, payload, counter})` runs synchronously for the task that
- * will get `counter`; it may return extra answer fields, and a throw becomes an error answer (the counter
- * is then not advanced). `describe()` adds fields to the start log line.
- */
 /** The client's address as this service sees it (after any NAT on the way), without an IPv4-mapped prefix. */
 function peerOf(socket) {
   return String(socket.remoteAddress ?? '').replace(/^::ffff:/, '');
 }
 
-export function runServer({ service, defaultPort, handle, describe = () => ({}) }) {
+/** JSON with every object's keys sorted, so equal states give equal bytes whatever their insertion order. */
+export function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** 32 hex digits: the first 128 bits of the sha256 of the state's canonical JSON. */
+export function stateDigestOf(state) {
+  return createHash('sha256').update(canonicalJson(state)).digest('hex').slice(0, 32);
+}
+
+/** How many counters back a `ping` with `at` can still be answered. */
+export const DIGEST_RING = 4096;
+
+/**
+ * Starts the service: listens on HOST:PORT (env; PORT=0 picks a free port, logged), answers every task
+ * frame with {id, service, counter, procMs, bytes, ...handle()}; a `ping` task answers the current
+ * counter and state digest without counting. `handle({header, payload, counter})` may be async; it runs
+ * for the task that will get `counter`, one task at a time over all connections (tasks are queued in the
+ * order they arrive, so each connection's answers come back in order and the counter and the state move
+ * together); it may return extra answer fields, and a throw becomes an error answer (the counter is then
+ * not advanced, and the service must then leave its state as it was). `state()` returns the service's
+ * state beside the counter (e.g. {galleries}), hashed into the digest after every counted task.
+ * `describe()` adds fields to the start log line.
+ */
+export function runServer({ service, defaultPort, handle, state = () => ({}), describe = () => ({}) }) {
   const port = intEnv(service, 'PORT', defaultPort, 0, 65535);
   const host = process.env.HOST || '0.0.0.0';
   const maxFrameBytes = intEnv(service, 'MAX_FRAME_BYTES', MAX_FRAME_BYTES, 1024, 2 ** 32 - 1);
   let counter = 0;
   const sockets = new Set();
+  // counter -> digest of the state after that many tasks, the last DIGEST_RING of them: a migration's
+  // check asks for the state at the counter it saw before the checkpoint, even if tasks came since.
+  const digests = new Map();
+  const record = () => {
+    digests.set(counter, stateDigestOf({ counter, ...state() }));
+    digests.delete(counter - DIGEST_RING);
+  };
+  record();
 
-  function answerTask(body, peer) {
+  function pingAnswer(header, payload, peer) {
+    const answer = {
+      id: header.id,
+      service,
+      counter,
+      procMs: 0,
+      bytes: payload.length,
+      peer,
+      op: 'ping',
+      digest: digests.get(counter),
+    };
+    if (header.at === undefined) return answer;
+    const digest = digests.get(header.at);
+    if (digest !== undefined) return { ...answer, stateAt: { counter: header.at, digest } };
+    const why = header.at > counter ? 'not reached yet' : 'no longer kept';
+    return { id: header.id, error: `state after task ${header.at} is ${why}` };
+  }
+
+  async function answerTask(body, peer) {
     const started = performance.now();
     let id = null;
     try {
       const { header, payload } = decodeTask(body);
       id = header.id;
-      if (header.op === 'ping') {
-        return { id, service, counter, procMs: 0, bytes: payload.length, peer, op: 'ping' };
-      }
-      const extra = handle({ header, payload, counter: counter + 1 }) ?? {};
+      if (header.op === 'ping') return pingAnswer(header, payload, peer);
+      const extra = (await handle({ header, payload, counter: counter + 1 })) ?? {};
       counter += 1;
+      record();
       return {
         id,
         service,
@@ -83,6 +134,12 @@ export function runServer({ service, defaultPort, handle, describe = () => ({}) 
       return { id, error: `task failed: ${err?.message ?? err}` };
     }
   }
+
+  // One queue for all connections: each job runs after the one before it has answered.
+  let queue = Promise.resolve();
+  const enqueue = (job) => {
+    queue = queue.then(job, job);
+  };
 
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -100,12 +157,20 @@ export function runServer({ service, defaultPort, handle, describe = () => ({}) 
           if (!(err instanceof FrameTooLargeError)) throw err;
           // The rest of the stream cannot be framed: answer, then half-close and drop what follows.
           closing = true;
-          socket.end(encodeAnswer({ id: null, error: err.message }));
-          setTimeout(() => socket.destroy(), 5000).unref();
+          const message = err.message;
+          enqueue(() => {
+            if (socket.destroyed) return;
+            socket.end(encodeAnswer({ id: null, error: message }));
+            setTimeout(() => socket.destroy(), 5000).unref();
+          });
           return;
         }
         if (body === undefined) return;
-        socket.write(encodeAnswer(answerTask(body, peerOf(socket))));
+        const peer = peerOf(socket);
+        enqueue(async () => {
+          const answer = await answerTask(body, peer);
+          if (!socket.destroyed) socket.write(encodeAnswer(answer));
+        });
       }
     });
     socket.on('error', () => {}); // resets by clients are routine; 'close' follows

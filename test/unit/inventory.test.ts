@@ -144,7 +144,13 @@ describe('the repository hosts.yml (the paper testbed, Fig. 3)', () => {
     expect(linksOf(inv, 'mu')).toEqual([]);
   });
 
-  it('has the two services and the user mu1 on a round trip across the three APs at 1 m/s', () => {
+  it('has the four services and the user mu1 on a round trip across the three APs at 1 m/s', () => {
+    expect(inv.services.map((s) => [s.name, s.app, s.port])).toEqual([
+      ['simple', 'simple', 9000],
+      ['compute', 'compute', 9001],
+      ['face', 'face', 9002],
+      ['detect', 'detect', 9003],
+    ]);
     expect(getService(inv, 'simple')).toMatchObject({ app: 'simple', port: 9000, env: {} });
     expect(getService(inv, 'compute')).toMatchObject({
       app: 'compute',

@@ -1,7 +1,8 @@
 /**
  * The root filesystem of the bundled services' image, built from local files only (no registry is
  * needed): the running node binary at /usr/local/bin/node, every shared library it needs and the dynamic
- * loader (from `ldd`), the apps/ directory at /apps, and empty /tmp and /data directories. Written as a
+ * loader (from `ldd`), the apps/ directory at /apps, the node_modules files each app lists in its
+ * files.json at /apps/node_modules (./app-files.ts), and empty /tmp and /data directories. Written as a
  * reproducible tar (sorted names, mtime 0, owner 0:0, normalised modes: the same inputs give the same
  * bytes), to be turned into the image `edgectl/apps:<contentTag>` with `docker import` and importChanges().
  */
@@ -16,6 +17,7 @@ import { EdgectlError, ExitCode } from '../errors.js';
 import type { BundledApp } from '../inventory/model.js';
 import { LocalExecutor } from '../remote/local.js';
 import type { Executor } from '../remote/types.js';
+import { APP_FILES_NAME, readAppFiles, resolveAppFiles } from './app-files.js';
 
 /** Where node sits inside the image. */
 export const IMAGE_NODE_PATH = '/usr/local/bin/node';
@@ -23,7 +25,7 @@ export const IMAGE_NODE_PATH = '/usr/local/bin/node';
 export const IMAGE_APPS_DIR = '/apps';
 export const IMAGE_REPOSITORY = 'edgectl/apps';
 /** Bumped whenever the layout or the tar encoding changes, so old tags are never reused for new bytes. */
-export const ROOTFS_FORMAT = 'edgectl-rootfs/1';
+export const ROOTFS_FORMAT = 'edgectl-rootfs/2';
 
 /** The command that runs a bundled app in the image: ["/usr/local/bin/node", "/apps/<app>/server.mjs"]. */
 export function appCommand(app: BundledApp): string[] {
@@ -251,6 +253,29 @@ export async function planRootfs(options: PlanRootfsOptions = {}): Promise<Rootf
       source: join(appsDir, ...file.split('/')),
       mode: 0o644,
     });
+  }
+  // The files an app reads from node_modules, from wherever npm installed them, at /apps/node_modules.
+  for (const listed of appFiles.filter(
+    (f) => f.endsWith(`/${APP_FILES_NAME}`) && f.split('/').length === 2,
+  )) {
+    const app = listed.split('/')[0]!;
+    let packageFiles: ReturnType<typeof resolveAppFiles>;
+    try {
+      const list = await readAppFiles(appsDir, app);
+      packageFiles = list ? resolveAppFiles(appsDir, app, list) : [];
+    } catch (err) {
+      throw new ImageBuildError(
+        `cannot resolve the files app ${app} needs from node_modules: ${(err as Error).message}`,
+        'run `npm ci` in the edgectl package',
+        err,
+      );
+    }
+    for (const file of packageFiles) {
+      files.set(imagePath(`${IMAGE_APPS_DIR}/node_modules/${file.path}`), {
+        source: file.source,
+        mode: 0o644,
+      });
+    }
   }
 
   const entries = new Map<string, RootfsEntry>();

@@ -338,7 +338,7 @@ export const limitsSchema = object(
 export const serviceSchema = object(
   {
     name: nameSchema,
-    app: z.enum(BUNDLED_APPS, said('a bundled app: simple or compute')).optional(),
+    app: z.enum(BUNDLED_APPS, said('a bundled app: simple, compute, face or detect')).optional(),
     image: z.string(said(IMAGE_TEXT)).max(255, said(IMAGE_TEXT)).regex(IMAGE_RE, said(IMAGE_TEXT)).optional(),
     port: portSchema,
     env: envSchema.default({}),
@@ -358,7 +358,7 @@ export const serviceSchema = object(
     when: isMapping,
   })
   .refine((service) => service.app !== undefined || service.image !== undefined, {
-    error: 'exactly one of "app" (simple or compute) or "image" (a Docker image reference)',
+    error: 'exactly one of "app" (simple, compute, face or detect) or "image" (a Docker image reference)',
     path: ['app'],
     params: { found: 'neither' },
     when: isMapping,
