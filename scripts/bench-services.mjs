@@ -6,8 +6,9 @@
 // the pre-migration checkpoint, the delta sent in the downtime, the reduction ratio (1 - delta / pre) and
 // the downtime the probe saw. Goal, after the paper's Table I (7.94 MB Openface, 5.60 MB Yolo): a delta
 // under 8 MB and a reduction of at least 96% for both.
+// Both delta codecs: `pages` (the default) and `xdelta3` (smaller deltas, its encoding in the downtime).
 //   BENCH_SERVICES (default face,detect), BENCH_REPEAT (default 3), BENCH_WARMUP (frames, default 5),
-//   BENCH_TASKS (tasks between the checkpoints, default "1,10")
+//   BENCH_TASKS (tasks between the checkpoints, default "1,10"), BENCH_CODECS (default "pages,xdelta3")
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ const services = (process.env.BENCH_SERVICES ?? 'face,detect').split(',');
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
 const warmup = Number(process.env.BENCH_WARMUP ?? 5);
 const between = (process.env.BENCH_TASKS ?? '1,10').split(',').map(Number);
+const codecs = (process.env.BENCH_CODECS ?? 'pages,xdelta3').split(',');
 const hosts = `${root}hosts.yml`;
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-bench-services-'));
 const state = join(dir, 'state.db');
@@ -88,14 +90,16 @@ try {
         const ok = warm.tasks.filter((t) => t.ok);
         // The first frame pays for the model's first run (kernels compiled, memory grown): left out.
         const proc = ok.slice(1).map((t) => t.procMs);
-        const rss = Math.max(...ok.map((t) => t.rss ?? 0)) || null;
+        const rss = Math.max(...ok.map((t) => t.result?.rssBytes ?? 0)) || null;
         let at = 'edge1';
-        for (const k of between) {
+        for (const [codec, k] of codecs.flatMap((c) => between.map((n) => [c, n]))) {
           const to = at === 'edge1' ? 'edge2' : 'edge1';
           let sent = 0;
           const m = await lib.migrate(inv, pool, db, {
             user: 'mu1',
             to,
+            strategy: 'delta',
+            codec,
             // The tasks go between the pre-checkpoint and the final one: what a user sends meanwhile.
             beforeCheckpoint: async () => {
               const r = await offloadAsync(k);
@@ -106,6 +110,7 @@ try {
           const pre = m.phases.find((p) => p.name === 'pre-checkpoint')?.bytes ?? null;
           rows.push({
             service,
+            codec,
             rep,
             k,
             sent,
@@ -118,7 +123,7 @@ try {
             digest: m.stateDigest?.digest ? 'same' : (m.stateDigest?.note ?? 'not checked'),
           });
           process.stderr.write(
-            `  ${service} #${rep + 1}, ${k} task(s) between: pre ${(pre / 1e6).toFixed(1)} MB, delta ${(m.bytesDuringDowntime / 1e6).toFixed(2)} MB, downtime ${m.downtimeMs?.toFixed(0)} ms\n`,
+            `  ${service} #${rep + 1}, ${codec}, ${k} task(s) between: pre ${(pre / 1e6).toFixed(1)} MB, delta ${(m.bytesDuringDowntime / 1e6).toFixed(2)} MB, downtime ${m.downtimeMs?.toFixed(0)} ms\n`,
           );
         }
       }
@@ -145,6 +150,7 @@ const range = (xs, fmt) => {
 const table = [
   [
     'service',
+    'codec',
     'tasks between',
     'proc ms/frame',
     'RSS MB',
@@ -156,13 +162,14 @@ const table = [
   ],
 ];
 for (const service of services)
-  for (const k of between) {
-    const rs = rows.filter((r) => r.service === service && r.k === k);
+  for (const [codec, k] of codecs.flatMap((c) => between.map((n) => [c, n]))) {
+    const rs = rows.filter((r) => r.service === service && r.codec === codec && r.k === k);
     const pct = (v) => `${f(v * 100, 1)}%`;
     const deltaMed = median(rs.map((r) => r.deltaBytes));
     const redMed = median(rs.map((r) => r.reduction));
     table.push([
       service,
+      codec,
       String(k),
       range(
         rs.map((r) => r.procMs),
@@ -194,6 +201,6 @@ for (const service of services)
 const widths = table[0].map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
 for (const row of table) page.log(row.map((c, i) => String(c).padEnd(widths[i])).join('  '));
 page.log(
-  `\nMedian (min-max) over ${repeat} deployments per service. proc: the service's own time per frame (the first frame of each deployment left out); RSS: the service process's resident memory after the warm-up; pre-checkpoint: the image copied ahead; delta: bytes sent during the downtime (the pages codec); reduction: 1 - delta / pre-checkpoint; downtime: the gap the probe on the user's machine saw. State digest after every migration: ${[...new Set(rows.map((r) => r.digest))].join(', ')}.`,
+  `\nMedian (min-max) over ${repeat} deployments per service. proc: the service's own time per frame (the first frame of each deployment left out); RSS: the service process's resident memory after the warm-up; pre-checkpoint: the image copied ahead; delta: bytes sent during the downtime (by the codec); reduction: 1 - delta / pre-checkpoint; downtime: the gap the probe on the user's machine saw. State digest after every migration: ${[...new Set(rows.map((r) => r.digest))].join(', ')}.`,
 );
 page.write();

@@ -134,7 +134,7 @@ async function main() {
       const next = { ...tallies, [user]: tally };
       writeStateFile(tallyFile, next);
       tallies = next;
-      return { width, height, objects, tally };
+      return { width, height, objects, tally, rssBytes: process.memoryUsage.rss() };
     },
   });
 }

@@ -119,7 +119,7 @@ async function main() {
       const next = { ...galleries, [user]: gallery };
       writeStateFile(galleryFile, next);
       galleries = next;
-      return { width, height, faces, gallery: gallery.length };
+      return { width, height, faces, gallery: gallery.length, rssBytes: process.memoryUsage.rss() };
     },
   });
 }
