@@ -6,7 +6,7 @@ import { getHost, serverHosts } from '../../lib/inventory/index.js';
 export default class ImageBuild extends EdgectlCommand<typeof ImageBuild> {
   static override summary = "Build the bundled services' image from local files and load it on every server.";
   static override description =
-    `The image holds this machine's node runtime and the bundled apps (simple, compute); no registry is needed. Built once into .edgectl/images beside the hosts file, and loaded on every server that lacks it.`;
+    `The image holds this machine's node runtime and the bundled apps (simple, compute, face, detect) with the model files they read; no registry is needed. Built once into .edgectl/images beside the hosts file, and loaded on every server that lacks it.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
