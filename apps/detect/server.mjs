@@ -15,6 +15,7 @@ import { fatal, intEnv, roundMs, runServer } from '../lib/server.mjs';
 import {
   boolEnv,
   decodeFrame,
+  entryOf,
   packageDir,
   padToSquare,
   readStateFile,
@@ -129,7 +130,7 @@ async function main() {
         box: o.box.map((v) => Math.round(v)),
       }));
       const user = userOf(header);
-      const tally = { ...(tallies[user] ?? {}) };
+      const tally = { ...(entryOf(tallies, user) ?? {}) };
       for (const o of objects) tally[o.class] = (tally[o.class] ?? 0) + 1;
       const next = { ...tallies, [user]: tally };
       writeStateFile(tallyFile, next);

@@ -16,6 +16,7 @@ import { fatal, intEnv, roundMs, runServer } from '../lib/server.mjs';
 import {
   boolEnv,
   decodeFrame,
+  entryOf,
   padToSquare,
   readStateFile,
   require,
@@ -92,7 +93,7 @@ async function main() {
       }
       const user = userOf(header);
       // A new gallery for the user, committed only once the file is written: a failed task changes nothing.
-      const gallery = (galleries[user] ?? []).map((entry) => ({ ...entry }));
+      const gallery = (entryOf(galleries, user) ?? []).map((entry) => ({ ...entry }));
       const faces = [];
       for (const face of found) {
         const descriptor = Array.from(face.descriptor, (x) => Math.round(x * 1e6) / 1e6);

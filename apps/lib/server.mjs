@@ -62,6 +62,9 @@ export function stateDigestOf(state) {
   return createHash('sha256').update(canonicalJson(state)).digest('hex').slice(0, 32);
 }
 
+/** Tasks one connection may have read and not yet answered before the service stops reading it. */
+export const PENDING_MAX = 4;
+
 /** How many counters back a `ping` with `at` can still be answered. */
 export const DIGEST_RING = 4096;
 
@@ -146,6 +149,10 @@ export function runServer({ service, defaultPort, handle, state = () => ({}), de
     socket.setNoDelay(true);
     const decoder = new FrameDecoder(maxFrameBytes);
     let closing = false;
+    // Tasks of this connection read but not answered yet: past PENDING_MAX the socket stops reading (TCP
+    // then holds the client back), so a client that sends faster than the service works cannot make it
+    // buffer frames without end.
+    let pending = 0;
     socket.on('data', (chunk) => {
       if (closing) return; // draining after a framing error
       decoder.push(chunk);
@@ -167,9 +174,14 @@ export function runServer({ service, defaultPort, handle, state = () => ({}), de
         }
         if (body === undefined) return;
         const peer = peerOf(socket);
+        pending += 1;
+        if (pending >= PENDING_MAX) socket.pause();
         enqueue(async () => {
           const answer = await answerTask(body, peer);
-          if (!socket.destroyed) socket.write(encodeAnswer(answer));
+          pending -= 1;
+          if (socket.destroyed) return;
+          socket.write(encodeAnswer(answer));
+          if (pending < PENDING_MAX && socket.isPaused()) socket.resume();
         });
       }
     });

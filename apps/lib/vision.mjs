@@ -131,6 +131,14 @@ export function padToSquare(frame, side) {
   return { data: out, width: side, height: side };
 }
 
+/**
+ * A user's entry of a per-user state object, or undefined: own keys only, so that a user named
+ * "constructor" or "__proto__" (the name comes from the network) finds nothing inherited.
+ */
+export function entryOf(byUser, user) {
+  return Object.hasOwn(byUser, user) ? byUser[user] : undefined;
+}
+
 /** The task's user (the header's, or "anonymous"). */
 export function userOf(header) {
   return header.user ?? 'anonymous';

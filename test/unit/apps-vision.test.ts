@@ -108,10 +108,11 @@ describe('face', () => {
   }, 30_000);
 
   it('keeps a gallery per user: another user enrols the same faces anew', async () => {
-    const [answer] = await exchange(service.port, [task(3, sample(6), 'bob')]);
+    // A user named like an Object property (the name comes from the network) has a gallery of its own too.
+    const [answer] = await exchange(service.port, [task(3, sample(6), 'constructor')]);
     const faces = answer!['faces'] as Face[];
     expect(faces.map((f) => f.enrolled)).toEqual([true, true, true, true]);
-    expect(faces.every((f) => f.id.startsWith('bob#'))).toBe(true);
+    expect(faces.every((f) => f.id.startsWith('constructor#'))).toBe(true);
     expect(answer).toMatchObject({ counter: 3, gallery: 4 });
   }, 30_000);
 
@@ -149,7 +150,7 @@ describe('face', () => {
       string,
       unknown[]
     >;
-    expect(Object.keys(gallery).sort()).toEqual(['alice', 'bob']);
+    expect(Object.keys(gallery).sort()).toEqual(['alice', 'constructor']);
     service = await start('face', dataDir);
     const [answer] = await exchange(service.port, [task(1, sample(6), 'alice')]);
     expect(answer).toMatchObject({ counter: 1, gallery: 4 });
@@ -203,6 +204,20 @@ describe('detect', () => {
     expect(answers[1]).toEqual({ id: 5, error: 'the payload is not a JPEG image' });
     expect(answers[2]).toMatchObject({ id: 6, error: expect.any(String) });
     expect(answers[3]).toMatchObject({ counter: 3, digest: answers[0]!['digest'] });
+  }, 30_000);
+
+  it('keeps the tallies of users named like Object properties as their own', async () => {
+    const answers = await exchange(service.port, [
+      task(30, sample(1), '__proto__'),
+      task(31, sample(1), 'constructor'),
+      task(32, sample(1), 'toString'),
+    ]);
+    const objects = answers[0]!['objects'] as DetectedObject[];
+    const expected: Record<string, number> = {};
+    for (const o of objects) expected[o.class] = (expected[o.class] ?? 0) + 1;
+    for (const a of answers) expect(a['tally']).toEqual(expected);
+    // Nothing leaked into the prototype every object inherits (in this process nor, by its answers, there).
+    expect(({} as Record<string, unknown>)['person']).toBeUndefined();
   }, 30_000);
 
   it('finds the tallies again after a restart (DATA_DIR/tally.json)', async () => {
