@@ -14,10 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { fatal, intEnv, roundMs, runServer } from '../lib/server.mjs';
 import {
   boolEnv,
-  decodeFrame,
   entryOf,
+  frameInput,
   packageDir,
-  padToSquare,
   readStateFile,
   require,
   round4,
@@ -112,10 +111,7 @@ async function main() {
       loadMs,
     }),
     async handle({ header, payload }) {
-      const { width, height, ...frame } = decodeFrame(payload, header.id, maxSide);
-      const input = fixedInput
-        ? padToSquare({ width, height, ...frame }, maxSide)
-        : { width, height, ...frame };
+      const { width, height, input } = frameInput(payload, header.id, { maxSide, fixedInput });
       const tensor = tf.tensor4d(input.data, [1, input.height, input.width, 3], 'int32');
       let result;
       try {

@@ -15,9 +15,8 @@ import { performance } from 'node:perf_hooks';
 import { fatal, intEnv, roundMs, runServer } from '../lib/server.mjs';
 import {
   boolEnv,
-  decodeFrame,
   entryOf,
-  padToSquare,
+  frameInput,
   readStateFile,
   require,
   round4,
@@ -80,10 +79,7 @@ async function main() {
       loadMs,
     }),
     async handle({ header, payload }) {
-      const { width, height, ...frame } = decodeFrame(payload, header.id, maxSide);
-      const input = fixedInput
-        ? padToSquare({ width, height, ...frame }, maxSide)
-        : { width, height, ...frame };
+      const { width, height, input } = frameInput(payload, header.id, { maxSide, fixedInput });
       const tensor = tf.tensor3d(input.data, [input.height, input.width, 3], 'int32');
       let found;
       try {

@@ -118,6 +118,19 @@ export function scaleDown(rgb, width, height, maxSide) {
 }
 
 /**
+ * A task's JPEG as the model's input: decoded, scaled down to maxSide, and with `fixedInput` padded to a
+ * maxSide square; `width` and `height` are the scaled frame's (the answer's, and the boxes' frame).
+ */
+export function frameInput(payload, id, { maxSide, fixedInput }) {
+  const frame = decodeFrame(payload, id, maxSide);
+  return {
+    width: frame.width,
+    height: frame.height,
+    input: fixedInput ? padToSquare(frame, maxSide) : frame,
+  };
+}
+
+/**
  * The frame padded with black to a fixed square of side x side pixels (image at the top left, so boxes
  * keep their coordinates): every task then runs on tensors of the same shapes, and the wasm allocator
  * reuses the same blocks instead of carving new ones from a heap that never shrinks.
