@@ -11,27 +11,18 @@
 //       ZERO_FREED (default 1), FIXED_INPUT (default 1: frames padded to MAX_SIDE square),
 //       MAX_FRAME_BYTES
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { fatal, intEnv, roundMs, runServer } from '../lib/server.mjs';
+import { fatal, intEnv, runServer } from '../lib/server.mjs';
 import {
   boolEnv,
   entryOf,
-  frameInput,
   readStateFile,
-  require,
   round4,
-  setupWasm,
+  startModel,
   userOf,
   writeStateFile,
 } from '../lib/vision.mjs';
 
 const SERVICE = 'face';
-const MODELS = ['ssdMobilenetv1', 'faceLandmark68Net', 'faceRecognitionNet'];
-
-/** The directory of face-api's weights, wherever npm put the package. */
-export function faceModelDir() {
-  return join(require.resolve('@vladmandic/face-api/dist/face-api.node-wasm.js'), '..', '..', 'model');
-}
 
 function euclidean(a, b) {
   let sum = 0;
@@ -55,13 +46,12 @@ async function main() {
     fatal(SERVICE, err.message);
   }
 
-  const started = performance.now();
-  const tf = require('@tensorflow/tfjs');
-  const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
-  await setupWasm(tf, require('@tensorflow/tfjs-backend-wasm'), { zeroFreed });
-  for (const net of MODELS) await faceapi.nets[net].loadFromDisk(faceModelDir());
-  const options = new faceapi.SsdMobilenetv1Options({ minConfidence, maxResults: 20 });
-  const loadMs = roundMs(performance.now() - started);
+  // The model in a worker thread: this one stays free to answer pings while a frame is processed.
+  const model = await startModel(
+    new URL('./model.mjs', import.meta.url),
+    { maxSide, fixedInput, minConfidence, zeroFreed },
+    (err) => fatal(SERVICE, `the model failed: ${err.message}`),
+  );
 
   runServer({
     service: SERVICE,
@@ -75,35 +65,21 @@ async function main() {
       fixedInput,
       galleryFile,
       users: Object.keys(galleries).length,
-      backend: tf.getBackend(),
-      loadMs,
+      ...model.info,
     }),
     async handle({ header, payload }) {
-      const { width, height, input } = frameInput(payload, header.id, { maxSide, fixedInput });
-      const tensor = tf.tensor3d(input.data, [input.height, input.width, 3], 'int32');
-      let found;
-      try {
-        found = await faceapi.detectAllFaces(tensor, options).withFaceLandmarks().withFaceDescriptors();
-      } finally {
-        tensor.dispose();
-      }
+      const { width, height, faces: found } = await model.run(payload, header.id);
       const user = userOf(header);
       // A new gallery for the user, committed only once the file is written: a failed task changes nothing.
       const gallery = (entryOf(galleries, user) ?? []).map((entry) => ({ ...entry }));
       const faces = [];
-      for (const face of found) {
-        const descriptor = Array.from(face.descriptor, (x) => Math.round(x * 1e6) / 1e6);
+      for (const { descriptor, ...shown } of found) {
         let best;
         let bestDistance = Number.POSITIVE_INFINITY;
         for (const entry of gallery) {
           const distance = euclidean(descriptor, entry.descriptor);
           if (distance < bestDistance) [best, bestDistance] = [entry, distance];
         }
-        const box = face.detection.box;
-        const shown = {
-          box: [Math.round(box.x), Math.round(box.y), Math.round(box.width), Math.round(box.height)],
-          score: round4(face.detection.score),
-        };
         if (best && bestDistance <= threshold) {
           best.seen += 1;
           faces.push({ ...shown, id: best.id, distance: round4(bestDistance), enrolled: false });

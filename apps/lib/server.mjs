@@ -138,10 +138,21 @@ export function runServer({ service, defaultPort, handle, state = () => ({}), de
     }
   }
 
-  // One queue for all connections: each job runs after the one before it has answered.
+  // One queue of tasks for all connections: each runs after the one before it has been answered, so the
+  // counter and the state move one task at a time. A ping does not wait in it: it reads the state as the
+  // last finished task left it, at once (a downtime probe asks while frames are being processed).
   let queue = Promise.resolve();
-  const enqueue = (job) => {
-    queue = queue.then(job, job);
+  const runTask = (job) => {
+    const run = queue.then(job);
+    queue = run.catch(() => {});
+    return run;
+  };
+  const isPing = (body) => {
+    try {
+      return decodeTask(body).header.op === 'ping';
+    } catch {
+      return false; // answerTask answers what is wrong with it
+    }
   };
 
   const server = createServer((socket) => {
@@ -153,6 +164,11 @@ export function runServer({ service, defaultPort, handle, state = () => ({}), de
     // then holds the client back), so a client that sends faster than the service works cannot make it
     // buffer frames without end.
     let pending = 0;
+    // This connection's answers, in the order its frames came.
+    let answers = Promise.resolve();
+    const inOrder = (job) => {
+      answers = answers.then(job).catch(() => {});
+    };
     socket.on('data', (chunk) => {
       if (closing) return; // draining after a framing error
       decoder.push(chunk);
@@ -165,7 +181,7 @@ export function runServer({ service, defaultPort, handle, state = () => ({}), de
           // The rest of the stream cannot be framed: answer, then half-close and drop what follows.
           closing = true;
           const message = err.message;
-          enqueue(() => {
+          inOrder(() => {
             if (socket.destroyed) return;
             socket.end(encodeAnswer({ id: null, error: message }));
             setTimeout(() => socket.destroy(), 5000).unref();
@@ -176,8 +192,9 @@ export function runServer({ service, defaultPort, handle, state = () => ({}), de
         const peer = peerOf(socket);
         pending += 1;
         if (pending >= PENDING_MAX) socket.pause();
-        enqueue(async () => {
-          const answer = await answerTask(body, peer);
+        const working = isPing(body) ? undefined : runTask(() => answerTask(body, peer));
+        inOrder(async () => {
+          const answer = working ? await working : await answerTask(body, peer);
           pending -= 1;
           if (socket.destroyed) return;
           socket.write(encodeAnswer(answer));

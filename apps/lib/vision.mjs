@@ -4,10 +4,86 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import jpeg from 'jpeg-js';
 import { TaskError } from './framing.mjs';
 
 export const require = createRequire(import.meta.url);
+
+/** Set once the process exits: its workers end with it, which is no failure. */
+let exiting = false;
+process.once('exit', () => {
+  exiting = true;
+});
+
+/**
+ * Starts the service's model in a worker thread (`url`, a module that calls serveModel) and resolves once
+ * it has loaded, with `run(payload, id)`: the frame's inference, off the thread that answers the network.
+ * A model runs for hundreds of milliseconds and WebAssembly does not yield: on one thread a `ping` would
+ * wait that long, and a downtime probe take the wait for the service being gone. The caller runs one task
+ * at a time. A worker that fails after the start calls `onFatal`.
+ */
+export function startModel(url, workerData, onFatal) {
+  const worker = new Worker(url, { workerData });
+  const pending = new Map();
+  let seq = 0;
+  return new Promise((resolve, reject) => {
+    let started = false;
+    const failed = (err) => {
+      if (exiting) return; // the service is stopping: its worker goes with it
+      if (!started) return reject(err);
+      for (const p of pending.values()) p.fail(err);
+      onFatal(err);
+    };
+    worker.on('error', failed);
+    worker.on('exit', (code) => failed(new Error(`the model's worker exited with code ${code}`)));
+    worker.on('message', (m) => {
+      if (m.ready) {
+        started = true;
+        resolve({
+          info: m.info,
+          run(payload, id) {
+            const at = ++seq;
+            return new Promise((done, fail) => {
+              pending.set(at, { done, fail, id });
+              worker.postMessage({ seq: at, payload, id });
+            });
+          },
+        });
+        return;
+      }
+      const p = pending.get(m.seq);
+      if (!p) return;
+      pending.delete(m.seq);
+      if (m.error === undefined) p.done(m.result);
+      else p.fail(m.taskError ? new TaskError(m.error, p.id) : new Error(m.error));
+    });
+  });
+}
+
+/**
+ * The worker's side of startModel: `load(workerData)` once (its time and backend reported with ready),
+ * then `infer(model, payload, id)` per message, its result (plain data) or its error sent back; a
+ * TaskError stays one (an error answer, not a failed service).
+ */
+export async function serveModel(parentPort, workerData, load, infer) {
+  const started = performance.now();
+  const { model, info } = await load(workerData);
+  parentPort.postMessage({ ready: true, info: { ...info, loadMs: Math.round(performance.now() - started) } });
+  parentPort.on('message', async ({ seq, payload, id }) => {
+    try {
+      const frame = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+      parentPort.postMessage({ seq, result: await infer(model, frame, id) });
+    } catch (err) {
+      parentPort.postMessage({
+        seq,
+        error: String(err?.message ?? err),
+        taskError: err instanceof TaskError,
+      });
+    }
+  });
+}
 
 /** The one wasm binary the services load: SIMD without threads (Node 20 has SIMD; threads would spawn workers). */
 export const WASM_FILE = 'tfjs-backend-wasm-simd.wasm';

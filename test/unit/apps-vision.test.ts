@@ -231,6 +231,31 @@ describe('detect', () => {
   }, 60_000);
 });
 
+describe('a ping while a frame is processed (the downtime probe asks so)', () => {
+  it('is answered at once, from another connection, with the state before that frame', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'edgectl-face-ping-'));
+    dirs.push(dataDir);
+    const service = await start('face', dataDir);
+    try {
+      const order: string[] = [];
+      const working = exchange(service.port, [task(1, sample(6), 'erin')]).then((a) => {
+        order.push('task');
+        return a;
+      });
+      // The model runs for hundreds of ms in its worker; the network thread stays free.
+      await new Promise((r) => setTimeout(r, 100));
+      const [pong] = await exchange(service.port, [ping(2)]);
+      order.push('ping');
+      expect(pong).toMatchObject({ op: 'ping', counter: 0 });
+      const [answer] = await working;
+      expect(answer).toMatchObject({ counter: 1, gallery: 4 });
+      expect(order).toEqual(['ping', 'task']);
+    } finally {
+      await service.stop();
+    }
+  }, 60_000);
+});
+
 describe('simple (the same server: the digest of the counter alone)', () => {
   it('answers sha256 of {"counter":N}, for now and for `at`, and forgets nothing within the ring', async () => {
     const service = await startService(join(APPS, 'simple', 'server.mjs'), {});
