@@ -156,6 +156,41 @@ describe('sendTasks', () => {
     expect(results[1]?.e2eMs).toBeGreaterThanOrEqual((s.seenAt[2] ?? 0) - (s.seenAt[1] ?? 0));
   });
 
+  it('waits longer for a service that takes long to process, by what its answers say it takes', async () => {
+    // Each answer comes 250 ms late and says so (procMs): the path is not silent, the service is busy.
+    let counter = 0;
+    const s = await fakeService((task, _counter, socket) => {
+      setTimeout(() => {
+        counter += 1;
+        socket.write(encodeAnswer({ ...okAnswer(task, counter), procMs: 250 }));
+      }, 250);
+      return 'silent';
+    });
+    const known = await sendTasks({
+      ...target(s),
+      count: 3,
+      sizeBytes: 1,
+      attemptTimeoutMs: 100,
+      timeoutMs: 5000,
+      expectedProcMs: 250,
+    });
+    expect(known.map((r) => r.ok && r.reconnects)).toEqual([0, 0, 0]);
+    expect(s.seen).toEqual([1, 2, 3]);
+    // Not known at first: the first task's attempt gives up once and is sent again; the answers teach
+    // the client what the service takes, and the next tasks wait for it.
+    const learned = await sendTasks({
+      ...target(s),
+      count: 3,
+      firstId: 10,
+      sizeBytes: 1,
+      attemptTimeoutMs: 100,
+      timeoutMs: 5000,
+    });
+    expect(learned.map((r) => r.ok)).toEqual([true, true, true]);
+    expect(learned[0]!.reconnects).toBeGreaterThan(0);
+    expect(learned.slice(1).map((r) => r.reconnects)).toEqual([0, 0]);
+  });
+
   it('fails a task on an error answer without retrying it, and carries on', async () => {
     const s = await fakeService((task, counter) =>
       task.header.id === 2 ? { id: 2, error: 'out of cheese' } : okAnswer(task, counter),

@@ -2,7 +2,6 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   decodeAnswer,
-  RESULT_MAX_BYTES,
   decodeTask,
   encodeAnswer,
   encodeFrame,
@@ -13,6 +12,7 @@ import {
   MAX_FRAME_BYTES,
   makePayload,
   ProtocolError,
+  RESULT_MAX_BYTES,
 } from '../../src/lib/mu/protocol.js';
 
 /** The services' own codec (plain JS), to check both sides agree byte for byte. */

@@ -110,6 +110,8 @@ export class MuAgent {
   private tasksAbort: AbortController | undefined;
   private tasksDone: Promise<void> = Promise.resolve();
   private nextTaskId = 1;
+  /** The service's processing time of the last answered task (ms; unset before any): the next stream's wait. */
+  private procMs: number | undefined;
   /** The frames task id i carries (frame i - 1 mod n), read once before the first task; none: seeded bytes. */
   private frames: Frame[] | undefined;
   private tasks = 0;
@@ -602,6 +604,8 @@ export class MuAgent {
             intervalMs: 1000 / this.spec.task.ratePerSec,
             timeoutMs: 10_000,
             attemptTimeoutMs: this.spec.attemptTimeoutMs,
+            // What the service took lately, carried over to the stream after a handover or a migration.
+            ...(this.procMs === undefined ? {} : { expectedProcMs: this.procMs }),
             firstId: this.nextTaskId,
             seed: this.nextTaskId,
             // Over the whole run (task ids go on across endpoints), task id i carries frame i - 1 mod n.
@@ -619,6 +623,7 @@ export class MuAgent {
 
   private onTask(r: TaskResult, endpoint: Endpoint): void {
     this.nextTaskId = r.id + 1;
+    if (r.ok) this.procMs = r.procMs;
     this.tasks++;
     const answeredMs = r.at + r.e2eMs;
     this.emit({

@@ -28,9 +28,12 @@ export interface OffloadTarget {
 /** The connection broke, could not be opened, or went silent: worth reconnecting and trying again. */
 export class ConnectionLostError extends Error {
   readonly code = 'CONNECTION_LOST';
-  constructor(message: string) {
+  /** No answer came within the attempt's time (the connection itself did not break). */
+  readonly timedOut: boolean;
+  constructor(message: string, options: { timedOut?: boolean } = {}) {
     super(message);
     this.name = 'ConnectionLostError';
+    this.timedOut = options.timedOut === true;
   }
 }
 
@@ -102,7 +105,7 @@ export class OffloadConnection {
       const timer = setTimeout(
         () => {
           this.pending = undefined;
-          reject(new ConnectionLostError(`no answer within ${Math.round(timeoutMs)} ms`));
+          reject(new ConnectionLostError(`no answer within ${Math.round(timeoutMs)} ms`, { timedOut: true }));
         },
         Math.max(1, timeoutMs),
       );
@@ -159,6 +162,12 @@ export interface SendTasksOptions extends OffloadTarget {
    * i.e. never). Set it below timeoutMs when a path can go silent (packets dropped during a handover).
    */
   attemptTimeoutMs?: number;
+  /**
+   * The service's processing time per task as known so far (ms; unset: not known yet). An attempt waits
+   * attemptTimeoutMs plus twice the longest processing time of the last few answers (this value until
+   * there are some): a service that works for a second per frame is not taken for a silent path.
+   */
+  expectedProcMs?: number;
   /** Time limit of one connect (default 3000 ms, never past the task's budget). */
   connectTimeoutMs?: number;
   /** Retries of one task after a broken connection (default 20). */
@@ -215,6 +224,8 @@ export interface TaskFailed extends TaskResultBase {
 export type TaskResult = TaskOk | TaskFailed;
 
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
+/** How many answers' processing times an attempt's wait is drawn from. */
+const PROC_WINDOW = 5;
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (ms <= 0 || signal?.aborted) return Promise.resolve();
@@ -250,6 +261,15 @@ export async function sendTasks(options: SendTasksOptions): Promise<TaskResult[]
     ...(options.localAddress ? { localAddress: options.localAddress } : {}),
   };
   const results: TaskResult[] = [];
+  // The last few answers' processing times: an attempt's wait grows with what the service takes.
+  const recentProcMs: number[] = [options.expectedProcMs ?? 0];
+  // While nothing is known of it (no expectedProcMs, no answer yet), the wait doubles after each attempt
+  // given up on: a first frame slower than the wait (a busy machine) is then answered on a later attempt,
+  // not resent for ever. Once the service's time is known, a silent attempt is a silent path (a handover)
+  // and the wait stays as it is.
+  let learning = options.expectedProcMs === undefined;
+  let extraMs = 0;
+  const attemptMs = () => attemptTimeoutMs + Math.max(2 * Math.max(...recentProcMs), extraMs);
 
   // The first connection is not part of any task's time; when it fails, task 0 retries it (timed).
   let conn: OffloadConnection | undefined = await OffloadConnection.open(target, connectTimeoutMs).catch(
@@ -295,7 +315,7 @@ export async function sendTasks(options: SendTasksOptions): Promise<TaskResult[]
             conn = await OffloadConnection.open(target, Math.min(connectTimeoutMs, left()));
             if (signal?.aborted) break;
           }
-          const body = await conn.request(frame, Math.min(attemptTimeoutMs, left()));
+          const body = await conn.request(frame, Math.min(attemptMs(), left()));
           const answer = decodeAnswer(body);
           if (isAnswerError(answer)) {
             result = { ...base(), ok: false, error: `service: ${answer.error}` };
@@ -308,6 +328,10 @@ export async function sendTasks(options: SendTasksOptions): Promise<TaskResult[]
             };
           } else {
             result = okResult(base(), answer);
+            recentProcMs.push(answer.procMs);
+            if (recentProcMs.length > PROC_WINDOW) recentProcMs.shift();
+            learning = false;
+            extraMs = 0;
           }
         } catch (err) {
           conn?.close();
@@ -324,6 +348,8 @@ export async function sendTasks(options: SendTasksOptions): Promise<TaskResult[]
             result = { ...base(), ok: false, error: `${message}${why}` };
           } else {
             retries += 1;
+            if (learning && err instanceof ConnectionLostError && err.timedOut)
+              extraMs = Math.max(attemptTimeoutMs, 2 * extraMs);
             await abortableSleep(Math.min(backoff, left()), signal);
             backoff = Math.min(backoff * 2, 1000);
           }
