@@ -307,7 +307,7 @@ describe('two migrations at once', () => {
 });
 
 describe('no SSH session starts during the downtime', () => {
-  it('every session of every lab host (the lab logs them all) started before the final checkpoint or after verify', async () => {
+  it('every session of every lab host (the lab logs them all) started before the final checkpoint or after the service answered on the destination', async () => {
     const plan = planLab(inv);
     // The lab of this run makes every new session wait (vitest.config.ts) and logs it.
     const delay = Number(process.env['EDGECTL_LAB_SESSION_DELAY_MS']);
@@ -332,8 +332,13 @@ describe('no SSH session starts during the downtime', () => {
       state.close();
     }
     expect(m.probe?.answeredBy).toBe('to');
-    const { down, up } = marks as { down: number; up: number };
+    const { down, up: verified } = marks as { down: number; up: number };
+    // The downtime the user sees ends with the probe's first answer from the destination (the lab's hosts
+    // share this machine's clock). The state digest check's exec on the destination comes after it, in
+    // verify: the one session allowed there, outside the downtime.
+    const up = m.probe!.firstOkAfterMs!;
     expect(up).toBeGreaterThan(down);
+    expect(verified).toBeGreaterThanOrEqual(up);
     const sessions = plan.hosts.flatMap((h) =>
       readFileSync(h.sessionLog, 'utf8')
         .split('\n')
@@ -346,8 +351,11 @@ describe('no SSH session starts during the downtime', () => {
     );
     // The log does record this migration's own sessions (its shells, the probe, the data channel)...
     expect(sessions.filter((s) => s.at >= down - 120_000 && s.at < down).length).toBeGreaterThan(3);
-    // ...and none between the final checkpoint and the end of verify.
+    // ...and none between the final checkpoint and the service's first answer on the destination.
     expect(sessions.filter((s) => s.at >= down && s.at <= up)).toEqual([]);
+    // Between that answer and the end of verify: only the state check's exec, on the destination.
+    const inVerify = sessions.filter((s) => s.at > up && s.at <= verified);
+    expect(inVerify.filter((s) => s.host !== to)).toEqual([]);
     expect(await where('mu1')).toBe(to);
     await offloadContinues('mu1', 2);
   });
