@@ -9,12 +9,11 @@
 // Both delta codecs: `pages` (the default) and `xdelta3` (smaller deltas, its encoding in the downtime).
 //   BENCH_SERVICES (default face,detect), BENCH_REPEAT (default 3), BENCH_WARMUP (frames, default 5),
 //   BENCH_TASKS (tasks between the checkpoints, default "1,10"), BENCH_CODECS (default "pages,xdelta3")
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchPage } from './lib/bench-page.mjs';
-import { root, edgectl as run } from './lib/edgectl.mjs';
+import { edgectlAsync, root, edgectl as run } from './lib/edgectl.mjs';
 
 const services = (process.env.BENCH_SERVICES ?? 'face,detect').split(',');
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
@@ -25,40 +24,6 @@ const hosts = `${root}hosts.yml`;
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-bench-services-'));
 const state = join(dir, 'state.db');
 const edgectl = (args) => run(args, { hosts, state });
-
-/** `edgectl offload` in a child process, awaited without blocking this one (a migration runs here). */
-function offloadAsync(count) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        `${root}bin/run.js`,
-        'offload',
-        '--user',
-        'mu1',
-        '--count',
-        String(count),
-        '-f',
-        hosts,
-        '--state',
-        state,
-        '--json',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.on('close', (code) =>
-      code === 0 ? resolve(JSON.parse(out).result) : reject(new Error(`offload failed (${code}): ${err}`)),
-    );
-  });
-}
 
 const median = (xs) => {
   const v = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b);
@@ -102,7 +67,10 @@ try {
             codec,
             // The tasks go between the pre-checkpoint and the final one: what a user sends meanwhile.
             beforeCheckpoint: async () => {
-              const r = await offloadAsync(k);
+              const r = await edgectlAsync(['offload', '--user', 'mu1', '--count', String(k)], {
+                hosts,
+                state,
+              });
               sent = r.tasks.filter((t) => t.ok).length;
             },
           });

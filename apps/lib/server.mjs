@@ -112,11 +112,21 @@ export function runServer({ service, defaultPort, handle, state = () => ({}), de
     return { id: header.id, error: `state after task ${header.at} is ${why}` };
   }
 
-  async function answerTask(body, peer) {
+  /** A frame's body decoded once: {task} or, for a malformed one, {error} (answered by answerTask). */
+  function decodeOnce(body) {
+    try {
+      return { task: decodeTask(body) };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  async function answerTask(decoded, peer) {
     const started = performance.now();
     let id = null;
     try {
-      const { header, payload } = decodeTask(body);
+      if (decoded.error) throw decoded.error;
+      const { header, payload } = decoded.task;
       id = header.id;
       if (header.op === 'ping') return pingAnswer(header, payload, peer);
       const extra = (await handle({ header, payload, counter: counter + 1 })) ?? {};
@@ -147,14 +157,6 @@ export function runServer({ service, defaultPort, handle, state = () => ({}), de
     queue = run.catch(() => {});
     return run;
   };
-  const isPing = (body) => {
-    try {
-      return decodeTask(body).header.op === 'ping';
-    } catch {
-      return false; // answerTask answers what is wrong with it
-    }
-  };
-
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
@@ -192,9 +194,11 @@ export function runServer({ service, defaultPort, handle, state = () => ({}), de
         const peer = peerOf(socket);
         pending += 1;
         if (pending >= PENDING_MAX) socket.pause();
-        const working = isPing(body) ? undefined : runTask(() => answerTask(body, peer));
+        const decoded = decodeOnce(body);
+        const working =
+          decoded.task?.header.op === 'ping' ? undefined : runTask(() => answerTask(decoded, peer));
         inOrder(async () => {
-          const answer = working ? await working : await answerTask(body, peer);
+          const answer = working ? await working : await answerTask(decoded, peer);
           pending -= 1;
           if (socket.destroyed) return;
           socket.write(encodeAnswer(answer));

@@ -1,5 +1,5 @@
 // How the bench scripts run edgectl: the built CLI of this checkout, --json, the result or a thrown error.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -20,4 +20,22 @@ export function edgectl(args, { hosts = `${root}hosts.yml`, state } = {}) {
   if (r.status !== 0)
     throw new Error(`edgectl ${args.join(' ')} failed (${r.status}): ${doc?.error?.message ?? r.stderr}`);
   return doc.result;
+}
+
+/** The same, without blocking this process (for a call made while the bench awaits something else). */
+export function edgectlAsync(args, { hosts = `${root}hosts.yml`, state } = {}) {
+  const argv = [`${root}bin/run.js`, ...args, '-f', hosts, ...(state ? ['--state', state] : []), '--json'];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, argv, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      let doc;
+      try {
+        doc = JSON.parse(stdout);
+      } catch {
+        doc = undefined;
+      }
+      if (err)
+        reject(new Error(`edgectl ${args.join(' ')} failed (${err.code}): ${doc?.error?.message ?? stderr}`));
+      else resolve(doc.result);
+    });
+  });
 }
