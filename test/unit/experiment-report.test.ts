@@ -50,6 +50,8 @@ function task(over: Partial<TaskRow>): TaskRow {
     service: 'simple',
     user: 'mu1',
     tMs: 0,
+    bs: null,
+    host: null,
     e2eMs: 30,
     procMs: 10,
     txMs: 20,

@@ -7,10 +7,16 @@
  *   meta.json        ExperimentMeta
  *   summary.json     ExperimentSummary
  *   tasks.csv        TASK_COLUMNS: every offloaded task
- *   migrations.csv   MIGRATION_COLUMNS: every phase of every migration (one row per phase)
+ *   migrations.csv   MIGRATION_COLUMNS: every migration, one row each
+ *   migration_phases.csv  MIGRATION_PHASE_COLUMNS: every phase of every migration (one row per phase)
  *   handovers.csv    HANDOVER_COLUMNS
  *   outages.csv      OUTAGE_COLUMNS: every gap in service the user saw (handover, migration, service, ...)
  *   checkpoints.csv  CHECKPOINT_COLUMNS: every checkpoint a migration took (pre, final, delta), for Table I
+ *   positions.csv    POSITION_COLUMNS: every report of a user's agent (position, base station, its RSSI, rate)
+ *   rssi.csv         RSSI_COLUMNS: every base station's RSSI in every report (one row per base station)
+ *   host_stats.csv   HOST_STAT_COLUMNS: every host and container statistic sampled during a run
+ *   links.csv        LINK_COLUMNS: every link measurement taken during a run
+ *   datapackage.json the data dictionary (Frictionless Data Package): every file, column, type and unit
  *   decisions.csv    DECISION_COLUMNS: every decision the run's controller acted on (planned and actual
  *                    instants, the planner's estimates and what was measured); absent in results of edgectl before decisions were recorded
  *   report.md, fig4-delay.svg/png, fig5-downtime.svg/png, fig6-handover.svg/png: `experiment report DIR`
@@ -60,10 +66,90 @@ export const MIGRATION_COLUMNS = [
   'bytes',
   'ok',
   'rolled_back',
+  'error',
+] as const;
+
+/**
+ * migrations.csv before it was one row per migration: each migration repeated on each of its phase rows, with
+ * these four columns added. Still read (report-data.ts) so that older results report the same.
+ */
+export const LEGACY_MIGRATION_PHASE_COLUMNS = [
   'phase',
   'phase_start_ms',
   'phase_duration_ms',
   'phase_bytes',
+] as const;
+
+/** The phases of each migration: `start_ms` counts from the migration's start (migrations.csv `t_ms`). */
+export const MIGRATION_PHASE_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  'user',
+  'migration',
+  'seq',
+  'phase',
+  'start_ms',
+  'duration_ms',
+  'bytes',
+] as const;
+
+/** The agent's reports: position (m), the base station it is attached to, that station's RSSI, the radio rate. */
+export const POSITION_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  'user',
+  't_ms',
+  'x_m',
+  'y_m',
+  'bs',
+  'rssi_dbm',
+  'rate_mbps',
+] as const;
+
+/** Every base station's RSSI as each report of the agent gave it. */
+export const RSSI_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  'user',
+  't_ms',
+  'bs',
+  'rssi_dbm',
+] as const;
+
+/** Host (container empty) and container statistics sampled during a run. */
+export const HOST_STAT_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  't_ms',
+  'host',
+  'container',
+  'cpu_pct',
+  'mem_bytes',
+  'mem_limit_bytes',
+  'load1',
+  'cpus',
+] as const;
+
+/** Link measurements taken during a run (the monitor's probes). */
+export const LINK_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  't_ms',
+  'from',
+  'to',
+  'rtt_ms',
+  'bandwidth_mbps',
+  'method',
 ] as const;
 
 export const HANDOVER_COLUMNS = [

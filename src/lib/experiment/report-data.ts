@@ -27,10 +27,97 @@ export interface TaskRow {
   service: string;
   user: string;
   tMs: number;
+  /** The base station and the server that answered (or were tried); null when not recorded. */
+  bs: string | null;
+  host: string | null;
   e2eMs: number | null;
   procMs: number | null;
   txMs: number | null;
   ok: boolean;
+}
+
+/** One row of migrations.csv (one per migration; older results' phase rows collapsed). */
+export interface MigrationRow {
+  run: string;
+  planner: string;
+  repeat: number;
+  service: string;
+  user: string;
+  /** The migration's id (checkpoints.csv, decisions.csv and migration_phases.csv `migration`). */
+  migration: string;
+  from: string;
+  to: string;
+  strategy: string;
+  codec: string | null;
+  tMs: number;
+  downtimeMs: number | null;
+  totalMs: number | null;
+  bytes: number | null;
+  /** null: the migration had not ended when the run stopped. */
+  ok: boolean | null;
+  rolledBack: boolean;
+  error: string | null;
+}
+
+/** One phase of a migration (migration_phases.csv; older results: migrations.csv's phase columns). */
+export interface MigrationPhaseRow {
+  run: string;
+  planner: string;
+  repeat: number;
+  service: string;
+  user: string;
+  migration: string;
+  seq: number;
+  phase: string;
+  /** From the migration's start (its row's tMs). */
+  startMs: number;
+  durationMs: number;
+  bytes: number | null;
+}
+
+/** One report of a user's agent (positions.csv). */
+export interface PositionRow {
+  run: string;
+  planner: string;
+  repeat: number;
+  service: string;
+  user: string;
+  tMs: number;
+  xM: number;
+  yM: number;
+  bs: string | null;
+  rssiDbm: number | null;
+  rateMbps: number | null;
+}
+
+/** One host or container statistic (host_stats.csv); container null: the host's own. */
+export interface HostStatRow {
+  run: string;
+  planner: string;
+  repeat: number;
+  service: string;
+  tMs: number;
+  host: string;
+  container: string | null;
+  cpuPct: number | null;
+  memBytes: number | null;
+  memLimitBytes: number | null;
+  load1: number | null;
+  cpus: number | null;
+}
+
+/** One link measurement (links.csv). */
+export interface LinkRow {
+  run: string;
+  planner: string;
+  repeat: number;
+  service: string;
+  tMs: number;
+  from: string;
+  to: string;
+  rttMs: number | null;
+  bandwidthMbps: number | null;
+  method: string;
 }
 
 export interface HandoverRow {
@@ -102,6 +189,12 @@ export interface ResultsData {
   handovers: HandoverRow[];
   outages: OutageRow[];
   checkpoints: CheckpointRow[];
+  migrations: MigrationRow[];
+  migrationPhases: MigrationPhaseRow[];
+  /** null: the results have no such file (written before it was). */
+  positions: PositionRow[] | null;
+  hostStats: HostStatRow[] | null;
+  links: LinkRow[] | null;
   /** null: the results have no decisions.csv (written before decisions were recorded). */
   decisions: DecisionRow[] | null;
   /** What was missing or odd but did not stop the report. */
@@ -338,6 +431,8 @@ export async function readResults(dirArg: string): Promise<ResultsData> {
       service: r['service'] ?? '',
       user: r['user'] ?? '',
       tMs: t,
+      bs: cellStr(r['bs']),
+      host: cellStr(r['host']),
       e2eMs: cellNum(r['e2e_ms']),
       procMs: cellNum(r['proc_ms']),
       txMs: cellNum(r['tx_ms']),
@@ -421,6 +516,12 @@ export async function readResults(dirArg: string): Promise<ResultsData> {
     handovers,
     outages,
     checkpoints,
+    // TODO(contract): read by the data helper (migrations.csv, migration_phases.csv, positions.csv, ...).
+    migrations: [],
+    migrationPhases: [],
+    positions: null,
+    hostStats: null,
+    links: null,
     decisions: decisions ?? null,
     warnings,
   };
