@@ -295,6 +295,13 @@ describe('compareDirs: the differences, by hand', () => {
     const other = await writeDir('other', [oneHandover(1500, [34]), oneHandover(1700, [36])], {
       args: { duration: 120, velocity: 1, seed: 1, repeat: 2 },
       testbed: 'rack',
+      versions: {
+        edgectl: '0.1.0',
+        node: 'v20',
+        docker: {},
+        criu: {},
+        kernel: { edge1: '6.8', edge2: '6.8' },
+      },
       inventory: { testbed: 'lab', hosts: [{ name: 'edge1', address: '10.0.0.9' }] },
       provenance: {
         commit: 'abc123',
@@ -336,6 +343,9 @@ describe('compareDirs: the differences, by hand', () => {
     expect(merged.settings.find((s) => s.setting === 'testbed')?.withinLabel).toBe(true);
     const md = compareMarkdown(c);
     expect(md).toContain('| args.duration | A: 60; other: 120 |');
+    // A kernel upgraded on both hosts: one row.
+    expect(settings).toEqual(expect.arrayContaining(['versions.kernel.edge1', 'versions.kernel.edge2']));
+    expect(md).toContain('| versions.kernel.{edge1, edge2} | A: (absent); other: 6.8 |');
     const same = compareDirs([
       { label: 'A', data: await readResults(A) },
       { label: 'B', data: await readResults(B) },

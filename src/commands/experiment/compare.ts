@@ -11,8 +11,6 @@ export default class ExperimentCompare extends EdgectlCommand<typeof ExperimentC
   static override description =
     `Reads two or more results directories of experiment run (codec A against B, this version against the last, ...), each with a label (--label, once per DIR in order; default: the directory's name). Directories with the same label are one condition, their runs pooled as repetitions; the first label is the baseline. Per service and planner it compares each condition with the baseline in total downtime per run, mean E2E per run and downtime per handover, each difference with its 95% interval (Welch over runs when both ran twice or more, else a bootstrap over handovers), and lists the settings in which the directories differ besides (testbed, edgectl commit, duration, velocity, hosts.yml). Writes compare.md, compare.csv, compare.json and the figures (Fig. 5 and Fig. 4 with one bar per condition, and the differences) as SVG and PNG into --out. Reads neither hosts.yml nor the state database.`;
 
-  static override usage = '<%= command.id %> DIR DIR... [--label L]... [--out DIR] [--force] [--json]';
-
   static override examples = [
     '<%= config.bin %> <%= command.id %> results/zstd results/none --label zstd --label none --out results/codecs',
     '<%= config.bin %> <%= command.id %> results/v1-a results/v1-b results/v2 --label v1,v1,v2 --json | jq .result.differences',

@@ -80,6 +80,44 @@ function settingValues(s: SettingDifference): string {
 
 const MAX_SETTINGS = 40;
 
+/**
+ * Neighbouring settings of one parent with the same values, as one row: `versions.kernel.{ap1, edge1}` (a
+ * kernel upgraded on every host is one change, not eight).
+ */
+function collapse(settings: readonly SettingDifference[]): SettingDifference[] {
+  const out: SettingDifference[] = [];
+  const parent = (k: string) => k.replace(/\.[^.[\]]+$/, '');
+  const leaf = (k: string) => k.slice(parent(k).length + 1);
+  const same = (a: SettingDifference, b: SettingDifference) =>
+    JSON.stringify(a.values.map((v) => v.value)) === JSON.stringify(b.values.map((v) => v.value));
+  for (let i = 0; i < settings.length; ) {
+    const first = settings[i] as SettingDifference;
+    let j = i + 1;
+    while (j < settings.length) {
+      const next = settings[j] as SettingDifference;
+      if (
+        parent(next.setting) === parent(first.setting) &&
+        parent(first.setting) !== first.setting &&
+        same(first, next)
+      )
+        j++;
+      else break;
+    }
+    const group = settings.slice(i, j);
+    out.push(
+      group.length === 1
+        ? first
+        : {
+            ...first,
+            setting: `${parent(first.setting)}.{${group.map((g) => leaf(g.setting)).join(', ')}}`,
+            withinLabel: group.some((g) => g.withinLabel),
+          },
+    );
+    i = j;
+  }
+  return out;
+}
+
 function settingsSection(settings: readonly SettingDifference[]): string[] {
   const out = ['## What else differs', ''];
   if (settings.length === 0) {
@@ -93,12 +131,10 @@ function settingsSection(settings: readonly SettingDifference[]): string[] {
     'Settings (meta.json) in which the directories differ. Those the labels stand for are expected; any other changed too, and may explain part of a difference. Rows marked * differ between directories of the same label (merged as repetitions).',
     '',
   );
-  const rows = settings
-    .slice(0, MAX_SETTINGS)
-    .map((s) => [`${s.setting}${s.withinLabel ? ' *' : ''}`, settingValues(s)]);
-  out.push(table(['Setting', 'Values'], rows), '');
-  if (settings.length > MAX_SETTINGS)
-    out.push(`And ${settings.length - MAX_SETTINGS} more (compare.json \`settings\`).`, '');
+  const rows = collapse(settings).map((s) => [`${s.setting}${s.withinLabel ? ' *' : ''}`, settingValues(s)]);
+  out.push(table(['Setting', 'Values'], rows.slice(0, MAX_SETTINGS)), '');
+  if (rows.length > MAX_SETTINGS)
+    out.push(`And ${rows.length - MAX_SETTINGS} more (compare.json \`settings\`).`, '');
   return out;
 }
 
