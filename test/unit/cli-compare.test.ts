@@ -59,6 +59,7 @@ describe('edgectl experiment compare (built)', () => {
     const r = await edgectl(['experiment', 'compare', join(tmp, 'one'), join(tmp, 'two'), '--out', out]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(join(out, 'compare.md'));
+    expect(r.stdout).toMatch(/2 conditions against one: \d+ of 6 differences exclude zero at 95%/);
     const bad = await edgectl(['experiment', 'compare', join(tmp, 'one'), tmp, '--json']);
     expect(bad.exitCode).toBe(2);
     expect(bad.json?.status).toBe(2);

@@ -47,6 +47,10 @@ export default class ExperimentCompare extends EdgectlCommand<typeof ExperimentC
     });
     for (const w of r.warnings) this.warn(w);
     for (const f of r.files) this.say(f);
+    const claimed = r.differences.filter((d) => d.includesZero === false).length;
+    this.say(
+      `${r.conditions.length} conditions against ${r.baseline}: ${claimed} of ${r.differences.length} differences exclude zero at 95%. Read ${r.files.find((f) => f.endsWith('compare.md'))}`,
+    );
     return r;
   }
 }
