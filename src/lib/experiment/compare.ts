@@ -40,7 +40,11 @@ export interface RunSample {
 const round = (v: number, digits = 3) => Math.round(v * 10 ** digits) / 10 ** digits;
 const nums = (values: readonly (number | null)[]) => values.filter((v): v is number => v !== null);
 
-function compareOne(
+/**
+ * The difference a - b in one metric: over runs (Welch) when both sides have at least two, else over their
+ * handover episodes (bootstrap). Also used by `experiment compare` (compare-dirs.ts), across directories.
+ */
+export function compareOne(
   a: readonly RunSample[],
   b: readonly RunSample[],
   metric: Comparison['metric'],

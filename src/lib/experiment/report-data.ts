@@ -256,6 +256,8 @@ const metaSchema = z.object({
   complete: z.boolean(),
   runs: z.array(runMetaSchema),
   caveats: z.array(z.string()).default([]),
+  // Kept as written (absent in older results): experiment compare lists where it differs.
+  provenance: z.unknown().optional(),
 });
 
 const statSchema = z.object({ mean: nullableNum, std: nullableNum, n: num });
