@@ -42,9 +42,9 @@ import {
   e2eEcdf,
   ecdfCaption,
   ecdfSpec,
-  FIG4_CAPTION,
-  FIG5_CAPTION,
+  fig4Caption,
   fig4Spec,
+  fig5Caption,
   fig5Spec,
   fig6Caption,
   fig6Spec,
@@ -269,7 +269,7 @@ export function reportFigures(
       bars.length > 0
         ? {
             spec: fig4Spec(bars, { services: services.filter((s) => bars.some((b) => b.service === s)) }),
-            caption: FIG4_CAPTION,
+            caption: fig4Caption(bars),
           }
         : { reason: 'no answered task in tasks.csv' },
     ),
@@ -282,7 +282,7 @@ export function reportFigures(
             spec: fig5Spec(downtime, {
               services: services.filter((s) => downtime.some((b) => b.service === s)),
             }),
-            caption: FIG5_CAPTION,
+            caption: fig5Caption(downtime),
           }
         : { reason: 'no planner has a downtime in summary.json' },
     ),

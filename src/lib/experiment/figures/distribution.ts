@@ -73,7 +73,7 @@ export function ecdfCaption(curves: readonly EcdfCurve[]): string {
   );
   return (
     'E2E delay ECDF: the share of answered tasks whose E2E delay was at most x, per planner (all runs and ' +
-    `repetitions; ${counts.join(', ')}), one panel per service. x is logarithmic, so milliseconds and ` +
+    `repetitions; ${counts.join(', ')})${new Set(curves.map((c) => c.service)).size > 1 ? ', one panel per service' : ''}. x is logarithmic, so milliseconds and ` +
     'hundreds of milliseconds are both readable; failed tasks are not counted.'
   );
 }

@@ -58,6 +58,16 @@ export const FIG4_CAPTION =
   '(light) per planner. Error bars: ±1 standard deviation of the E2E delay of the same tasks, drawn around ' +
   'the top of the bar (mean processing + mean transmission delay).';
 
+/** Which planner on which service, only naming the service when there are several. */
+const who = (b: { planner: string; service: string }, several: boolean) =>
+  several ? `${b.planner} on ${b.service}` : b.planner;
+
+/** Fig. 4's caption with the tasks behind each bar. */
+export function fig4Caption(bars: readonly DelayBar[]): string {
+  const several = new Set(bars.map((b) => b.service)).size > 1;
+  return `${FIG4_CAPTION} All runs and repetitions; tasks per bar: ${bars.map((b) => `${who(b, several)} ${b.n}`).join(', ')}.`;
+}
+
 /** Fig. 4: stacked bars (processing, transmission) per planner, one panel per service when several. */
 export function fig4Spec(
   bars: readonly DelayBar[],
@@ -208,6 +218,12 @@ export const FIG5_CAPTION =
   'and any other gap, overlapping outages counted once), the mean over repetitions per planner. Error bars: ' +
   '95% confidence interval (Student t) where there were two repetitions or more. The paper draws the three ' +
   'planners that migrate; cloud, when it ran, is drawn too (its downtime is that of its handovers alone).';
+
+/** Fig. 5's caption with the repetitions behind each bar. */
+export function fig5Caption(bars: readonly DowntimeBar[]): string {
+  const several = new Set(bars.map((b) => b.service)).size > 1;
+  return `${FIG5_CAPTION} Runs per bar: ${bars.map((b) => `${who(b, several)} ${b.repeats}`).join(', ')}.`;
+}
 
 /** Fig. 5: downtime bars per planner (with 95% CI error bars), one panel per service when several. */
 export function fig5Spec(

@@ -148,8 +148,8 @@ export function timelineCaption(runs: readonly TimelineRun[]): string {
   const sources = [...new Set(runs.map(src))].join('; ');
   return (
     `Run timeline of ${names}: per run, ${runs.some((r) => r.positions.length > 0) ? "the user's position x (positions.csv), " : ''}` +
-    `the serving base station and server (${sources}), and the E2E delay of every task (log scale; failed ` +
-    'tasks × at the bottom), with the outages shaded by cause (at least 2 px wide, however short) and the handovers (dashed) and migrations (dotted) marked.'
+    `the serving base station and server (${sources}), and the E2E delay of every answered task (log scale), ` +
+    'with the outages shaded by cause (at least 2 px wide, however short) and the handovers (dashed) and migrations (dotted) marked.'
   );
 }
 
