@@ -442,6 +442,11 @@ describe('a figure that cannot be drawn', () => {
     const asked = await runCommand([dir, '--figure', 'outages']);
     expect(asked.exitCode).toBe(6);
     expect(asked.envelope['error']).toMatchObject({ code: 'FIGURE_NOT_DRAWN' });
+    // The error's details list every figure, drawn or not, and why.
+    const listed = (asked.envelope['error'] as { details: { figures: ReportResult['figures'] } }).details
+      .figures;
+    expect(listed.find((f) => f.id === 'outages')).toMatchObject({ drawn: false, asked: true });
+    expect(listed.find((f) => f.id === 'fig4')).toMatchObject({ drawn: true, reason: null });
     await expect(stat(join(dir, 'outages-by-cause.svg'))).rejects.toThrow();
 
     const ho = await runCommand([dir, '--handover', '2']);
