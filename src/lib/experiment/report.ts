@@ -234,7 +234,7 @@ export function reportFigures(
   const of = (s: string | null) => (s ? ` (${s})` : '');
 
   const aligned = service === null ? null : alignedHandovers(input, service, options);
-  const curves = e2eEcdf(data.tasks);
+  const curves = e2eEcdf(data.tasks, undefined, data.meta.runs);
   const causes = outageCauses(input);
   const phases = phaseBars(data.migrationPhases);
 

@@ -1,5 +1,6 @@
 /** The E2E delay's empirical CDF per planner (and per service): the whole distribution, not its mean. Pure. */
 import type { TopLevelSpec } from 'vega-lite';
+import type { RunMeta } from '../format.js';
 import { paperOrder } from '../planner-order.js';
 import type { TaskRow } from '../report-data.js';
 import { baseConfig, orderServices, plannerScale, round, SCHEMA } from './common.js';
@@ -24,7 +25,11 @@ export interface EcdfCurve {
  * The ECDF of the answered tasks' E2E (> 0, for the log axis) per service and planner. Beyond `maxPoints`
  * tasks a curve keeps evenly spaced ranks (its first and last kept): the drawn steps stay on the exact ECDF.
  */
-export function e2eEcdf(tasks: readonly TaskRow[], maxPoints = 400): EcdfCurve[] {
+export function e2eEcdf(
+  tasks: readonly TaskRow[],
+  maxPoints = 400,
+  runs: readonly RunMeta[] = [],
+): EcdfCurve[] {
   const groups = new Map<string, { service: string; planner: string; values: number[] }>();
   for (const t of tasks) {
     if (!t.ok || t.e2eMs === null || !(t.e2eMs > 0)) continue;
@@ -33,7 +38,10 @@ export function e2eEcdf(tasks: readonly TaskRow[], maxPoints = 400): EcdfCurve[]
     g.values.push(t.e2eMs);
     groups.set(key, g);
   }
-  const services = orderServices([...groups.values()].map((g) => g.service));
+  const services = orderServices(
+    [...groups.values()].map((g) => g.service),
+    runs,
+  );
   const planners = paperOrder([...groups.values()].map((g) => g.planner));
   return [...groups.values()]
     .sort(
@@ -80,7 +88,8 @@ export function ecdfCaption(curves: readonly EcdfCurve[]): string {
 
 /** ECDF lines per planner (paper's order), log x, one panel per service when several. */
 export function ecdfSpec(curves: readonly EcdfCurve[]): TopLevelSpec {
-  const services = orderServices(curves.map((c) => c.service));
+  // The curves come in the order of the runs (e2eEcdf): keep it.
+  const services = [...new Set(curves.map((c) => c.service))];
   const planners = paperOrder(curves.map((c) => c.planner));
   const colour = plannerScale(planners);
   const layer = {
