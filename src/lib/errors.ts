@@ -15,7 +15,7 @@ export const ExitCode = {
   unreachable: 4,
   /** A command on a host failed. */
   remote: 5,
-  /** Not ready: hosts reachable but not ready for their role (hosts check), the lab not up (lab status), no monitor data to plan from (plan). */
+  /** Not ready: hosts reachable but not ready for their role (hosts check), the lab not up (lab status), no monitor data to plan from (plan), no data for a figure asked for (experiment report). */
   notReady: 6,
   /** The local machine cannot do what was asked (missing kernel feature, not root, ...). */
   unsupported: 7,

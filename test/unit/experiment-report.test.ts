@@ -16,6 +16,7 @@ import {
   coordinationTable,
   delayBars,
   downtimeBars,
+  FIGURE_IDS,
   fig4Spec,
   fig5Spec,
   fig6Spec,
@@ -23,6 +24,7 @@ import {
   handoverWindows,
   migrationSpeedTable,
   orderPlanners,
+  paperOrder,
   plannerScale,
   predictionTable,
   type ReportResult,
@@ -92,9 +94,10 @@ describe('Fig. 4: delay bars', () => {
       task({ ok: false, e2eMs: null, procMs: null, txMs: null }),
       task({ planner: 'orchestrated', run: 'orchestrated-simple-1', procMs: 5, txMs: 5, e2eMs: 10 }),
     ]);
+    // The paper's order: nearest before orchestrated.
     expect(bars).toEqual([
-      { service: 'simple', planner: 'orchestrated', n: 1, procMs: 5, txMs: 5, e2eMs: 10, e2eStdMs: 0 },
       { service: 'simple', planner: 'nearest', n: 2, procMs: 15, txMs: 30, e2eMs: 45, e2eStdMs: 21.21 },
+      { service: 'simple', planner: 'orchestrated', n: 1, procMs: 5, txMs: 5, e2eMs: 10, e2eStdMs: 0 },
     ]);
     const spec = fig4Spec(bars);
     const rows = values(spec);
@@ -128,6 +131,16 @@ describe('planner colours', () => {
       'cloud',
       'zeta',
     ]);
+    // Figures and tables show the paper's order (its Fig. 4-6: cloud, random, nearest, orchestrated); the
+    // verdict's pairs keep orchestrated first (orderPlanners above), so their signs do not change.
+    expect(paperOrder(['orchestrated', 'zeta', 'nearest', 'cloud', 'random'])).toEqual([
+      'cloud',
+      'random',
+      'nearest',
+      'orchestrated',
+      'zeta',
+    ]);
+    expect(plannerScale(['orchestrated', 'cloud']).domain).toEqual(['cloud', 'orchestrated']);
     const all = plannerScale(['cloud', 'nearest', 'orchestrated']);
     const two = plannerScale(['nearest', 'orchestrated']);
     expect(all.range[all.domain.indexOf('nearest')]).toBe(two.range[two.domain.indexOf('nearest')]);
@@ -142,8 +155,8 @@ describe('Fig. 5: downtime bars', () => {
   it('draws 95% CI error bars only with two repetitions or more, in ms below 10 s', () => {
     const bars = downtimeBars([summary('nearest', 2000, 300, 3), summary('orchestrated', 1200, null, 1)]);
     expect(bars.map((b) => [b.planner, b.ci95Ms])).toEqual([
-      ['orchestrated', null],
       ['nearest', 300],
+      ['orchestrated', null],
     ]);
     const spec = fig5Spec(bars);
     expect(values(spec).find((v) => v['planner'] === 'nearest')).toMatchObject({
@@ -228,12 +241,12 @@ describe('Fig. 6: the window around a handover', () => {
     expect(w?.tasks.find((t) => t.s === 1)).toMatchObject({ ok: false, e2eMs: null });
   });
 
-  it('keeps the outages of the window, clipped to it, an unfinished one to its end', () => {
+  it('keeps the outages of the window by category, clipped to it, an unfinished one to its end', () => {
     const w = handoverWindows(input, 'simple')[0];
     expect(w?.outages).toEqual([
-      { fromS: 0, toS: 0.5, cause: 'handover', open: false },
-      { fromS: 8, toS: 9.5, cause: 'migration', open: false },
-      { fromS: 25, toS: 30, cause: 'service', open: true },
+      { fromS: 0, toS: 0.5, category: 'handover', open: false },
+      { fromS: 8, toS: 9.5, category: 'migration', open: false },
+      { fromS: 25, toS: 30, category: 'other', open: true },
     ]);
   });
 
@@ -244,7 +257,7 @@ describe('Fig. 6: the window around a handover', () => {
     expect(seg(0)).toBe(seg(-1)); // the task sent at the handover instant, before the outage began
     expect(seg(2)).toBeGreaterThan(seg(0) ?? 0); // after the outage and the failed task
     expect(seg(10)).toBeGreaterThan(seg(8) ?? 0); // across the migration
-    expect(w?.outages.map((o) => o.cause)).toEqual(['handover', 'migration']);
+    expect(w?.outages.map((o) => o.category)).toEqual(['handover', 'migration']);
   });
 
   it('shades the outages as rect marks and draws one panel per planner', () => {
@@ -478,16 +491,6 @@ describe('the verdict and the decisions', () => {
     expect(rows).toEqual([
       {
         service: 'simple',
-        planner: 'orchestrated',
-        reactionN: 0,
-        reactionMedianMs: null,
-        reactionMaxMs: null,
-        preN: 1,
-        preMedianMBps: 1,
-        preMedianOfLink: 0.08,
-      },
-      {
-        service: 'simple',
         planner: 'nearest',
         reactionN: 3,
         reactionMedianMs: 500,
@@ -495,6 +498,16 @@ describe('the verdict and the decisions', () => {
         preN: 3,
         preMedianMBps: 7.5, // 60 Mbit/s
         preMedianOfLink: 0.6,
+      },
+      {
+        service: 'simple',
+        planner: 'orchestrated',
+        reactionN: 0,
+        reactionMedianMs: null,
+        reactionMaxMs: null,
+        preN: 1,
+        preMedianMBps: 1,
+        preMedianOfLink: 0.08,
       },
     ]);
   });
@@ -588,18 +601,19 @@ describe('writeReport over a results directory', () => {
     if (keep) await cp(dir, keep, { recursive: true });
   }, 60_000);
 
-  it('writes every figure as SVG and PNG, and report.md', async () => {
-    const names = ['fig4-delay', 'fig5-downtime', 'fig6-handover'];
+  it('writes every drawn figure as SVG, PNG, PDF and its vega-lite spec, and report.md', async () => {
+    expect(result.figures.map((f) => f.id)).toEqual([...FIGURE_IDS]);
+    // The migration phases need migration_phases.csv; every other figure has its data in the fixture.
+    for (const f of result.figures.filter((x) => x.id !== 'phases'))
+      expect([f.id, f.drawn]).toEqual([f.id, true]);
     expect(result.files).toEqual([
-      ...names.flatMap((n) => [join(dir, `${n}.svg`), join(dir, `${n}.png`)]),
+      ...result.figures
+        .filter((f) => f.drawn)
+        .flatMap((f) => ['svg', 'png', 'pdf', 'vl.json'].map((ext) => join(dir, `${f.name}.${ext}`))),
       join(dir, 'report.md'),
     ]);
+    expect(result.figures.find((f) => f.id === 'fig6')?.name).toBe('fig6-handover');
     for (const f of result.files) expect((await stat(f)).size).toBeGreaterThan(500);
-    expect(result.figures.map((f) => [f.id, f.drawn])).toEqual([
-      ['fig4', true],
-      ['fig5', true],
-      ['fig6', true],
-    ]);
   });
 
   it('draws SVGs with their axis titles', async () => {
@@ -672,19 +686,26 @@ describe('what the report tolerates and refuses', () => {
     await writeFixture(dir, { planners: ['cloud', 'orchestrated'], repeats: 1, quiet: true });
     expect((await readFile(join(dir, 'outages.csv'), 'utf8')).trim().split('\n')).toHaveLength(1);
     const r = await writeReport(dir);
-    expect(r.files).toHaveLength(7);
-    expect(r.figures.map((f) => f.drawn)).toEqual([true, true, false]);
-    expect(r.warnings).toContain(
-      'Fig. 6: E2E delay around a handover (simple): not drawn, no handover with tasks on both sides of it.',
-    );
+    expect(r.figures.map((f) => [f.id, f.drawn])).toEqual([
+      ['fig4', true],
+      ['fig5', true],
+      ['fig6', false],
+      ['fig6-aligned', false],
+      ['ecdf', true],
+      ['outages', false],
+      ['phases', false],
+      ['timeline', true],
+    ]);
+    expect(r.files).toHaveLength(4 * 4 + 1);
     const md = await readFile(join(dir, 'report.md'), 'utf8');
     expect(md).toContain('| simple | 74.2 MB | – | – | – |');
     expect(md).toContain('the downtime ratio to cloud is not defined');
-    const svg = await readFile(join(dir, 'fig6-handover.svg'), 'utf8');
-    expect(svg).toContain('Not drawn: no handover with tasks on both sides of it');
+    // Not drawn: no file, no placeholder, and report.md says why.
+    await expect(stat(join(dir, 'fig6-handover.svg'))).rejects.toThrow();
     expect(md).toContain(
-      '![Fig. 6: E2E delay around a handover (simple)](fig6-handover.png)\n\nFig. 6: E2E delay around a handover (simple): not drawn',
+      '### Fig. 6: E2E delay around a handover (simple)\n\nNot drawn: no handover with tasks on both sides of it.',
     );
+    expect(md).toContain('### Outages by cause\n\nNot drawn: no outage in outages.csv.');
   });
 
   it('reads a CSV file of zero bytes as no rows', async () => {
@@ -694,7 +715,7 @@ describe('what the report tolerates and refuses', () => {
     await rm(join(dir, 'migrations.csv'));
     const data = await readResults(dir);
     expect(data.checkpoints).toEqual([]);
-    expect((await writeReport(dir)).files).toHaveLength(7);
+    expect((await writeReport(dir)).files).toContain(join(dir, 'report.md'));
   });
 
   const runCommand = (argv: string[]) => runJson(ExperimentReport, argv);
@@ -731,7 +752,7 @@ describe('what the report tolerates and refuses', () => {
     const result = envelope['result'] as ReportResult;
     expect(result.dir).toBe(dir);
     expect(result.files).toContain(join(dir, 'report.md'));
-    expect(result.figures.map((f) => f.id)).toEqual(['fig4', 'fig5', 'fig6']);
+    expect(result.figures.map((f) => f.id)).toEqual([...FIGURE_IDS]);
     expect(result.warnings).toEqual([]);
   });
 });

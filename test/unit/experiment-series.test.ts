@@ -291,6 +291,30 @@ describe('an experiment kept run by run', () => {
     expect(warnings).toEqual(['[cloud-simple-1] cloud finds no server']);
     state.close();
   });
+
+  it('keeps the data when the report fails, and says how to draw it again', async () => {
+    const state = openState(':memory:');
+    const out = join(scratch(), 'results');
+    const warnings: string[] = [];
+    const r = await runSeries({
+      state,
+      outDir: out,
+      meta: newExperiment(state, out),
+      planned: planned.slice(0, 1),
+      durationS: 10,
+      velocity: 2,
+      runOne: (_p, record) => fakeRun(state, record),
+      report: () => Promise.reject(new Error('could not draw fig6-handover (no handover)')),
+      warn: (w) => warnings.push(w),
+    });
+    expect(r.complete).toBe(true);
+    expect(r.report).toBeUndefined();
+    expect(csv(out, 'tasks.csv').length).toBeGreaterThan(0);
+    expect(warnings.at(-1)).toBe(
+      `drawing the report: could not draw fig6-handover (no handover); the results are kept: draw it again with edgectl experiment report ${out}`,
+    );
+    state.close();
+  });
 });
 
 describe('resume planning', () => {

@@ -4,7 +4,7 @@
  * directory or of the process that was running it. With `unfinished`, a run that never ended (edgectl killed
  * during it) is there too, marked incomplete, with the rows it had recorded.
  */
-import { UsageError } from '../errors.js';
+import { errorMessage, UsageError } from '../errors.js';
 import type { StateDb } from '../state/index.js';
 import type { ExperimentMeta, RunMeta } from './format.js';
 import type { ReportResult } from './report.js';
@@ -65,7 +65,13 @@ export async function exportExperiment(
   let report: ReportResult | undefined;
   if (options.report && runs.length > 0) {
     const { writeReport } = await import('./report.js');
-    report = await writeReport(outDir);
+    // The results are written first: a figure that fails is a warning, not a lost export.
+    report = await writeReport(outDir).catch((err: unknown) => {
+      warnings.push(
+        `drawing the report: ${errorMessage(err)}; the results are kept: draw it again with edgectl experiment report ${outDir}`,
+      );
+      return undefined;
+    });
   }
   return {
     id,

@@ -4,7 +4,7 @@
  * Results written before decisions were recorded have none: each section says so.
  */
 import { median } from '../util/stats.js';
-import { orderPlanners } from './compare.js';
+import { paperOrder } from './planner-order.js';
 import type { DecisionRow } from './report-data.js';
 import { orderServices } from './report-specs.js';
 import { ms, pct, signedDuration, table } from './report-text.js';
@@ -23,7 +23,7 @@ function groups(
   const services = orderServices(decisions.map((d) => d.service));
   return services.flatMap((service) => {
     const mine = decisions.filter((d) => d.service === service);
-    return orderPlanners(mine.map((d) => d.planner)).map((planner) => ({
+    return paperOrder(mine.map((d) => d.planner)).map((planner) => ({
       service,
       planner,
       rows: mine.filter((d) => d.planner === planner),

@@ -4,9 +4,10 @@
  * (report-decisions.ts), Table I (checkpoint sizes), and what was and was not emulated.
  */
 import type { ExperimentMeta, ExperimentSummary, PlannerSummary } from './format.js';
+import { paperOrder } from './planner-order.js';
 import type { CheckpointRow, DecisionRow } from './report-data.js';
 import { decisionSections } from './report-decisions.js';
-import { orderPlanners, orderServices } from './report-specs.js';
+import { orderServices } from './report-specs.js';
 import { duration, ms, pct, table } from './report-text.js';
 import { verdictSection } from './report-verdict.js';
 
@@ -96,7 +97,7 @@ export function headlines(
       lines.push(`${service}: no orchestrated run, so no ratio to it.`);
       continue;
     }
-    for (const planner of orderPlanners(mine.map((p) => p.planner))) {
+    for (const planner of paperOrder(mine.map((p) => p.planner))) {
       const p = mine.find((x) => x.planner === planner);
       if (!p || p.planner === 'orchestrated') continue;
       const parts: string[] = [];
@@ -123,9 +124,15 @@ export function headlines(
 export interface ReportFigureRef {
   title: string;
   caption: string;
+  /** false: the figure was not drawn (`reason`), and report.md says so instead of showing it. */
+  drawn?: boolean;
+  reason?: string | null;
   /** File names, relative to the results directory. */
   png: string;
   svg: string;
+  pdf?: string;
+  /** The vega-lite spec (.vl.json). */
+  spec?: string;
 }
 
 export interface ReportMarkdownInput {
@@ -161,7 +168,7 @@ function summaryRows(
   const rows: string[][] = [];
   for (const service of services) {
     const mine = planners.filter((p) => p.service === service);
-    for (const planner of orderPlanners(mine.map((p) => p.planner))) {
+    for (const planner of paperOrder(mine.map((p) => p.planner))) {
       const p = mine.find((x) => x.planner === planner);
       if (!p) continue;
       const dt = p.downtimeMs;
@@ -220,7 +227,7 @@ export function reportMarkdown(input: ReportMarkdownInput): string {
     [...meta.runs.map((r) => r.service), ...summary.planners.map((p) => p.service)],
     meta.runs,
   );
-  const planners = orderPlanners([
+  const planners = paperOrder([
     ...meta.runs.map((r) => r.planner),
     ...summary.planners.map((p) => p.planner),
   ]);
@@ -281,8 +288,17 @@ export function reportMarkdown(input: ReportMarkdownInput): string {
   out.push('## Figures', '');
   for (const f of input.figures) {
     out.push(`### ${f.title}`, '');
+    if (f.drawn === false) {
+      out.push(`Not drawn: ${f.reason ?? 'nothing to draw'}.`, '');
+      continue;
+    }
+    const links = [
+      `[SVG](${f.svg})`,
+      ...(f.pdf ? [`[PDF](${f.pdf})`] : []),
+      ...(f.spec ? [`[vega-lite](${f.spec})`] : []),
+    ];
     out.push(`![${f.title}](${f.png})`, '');
-    out.push(`${f.caption} ([SVG](${f.svg}))`, '');
+    out.push(`${f.caption} (${links.join(', ')})`, '');
   }
 
   out.push('## Table I: checkpoint sizes', '');

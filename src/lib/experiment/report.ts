@@ -1,38 +1,64 @@
 /**
- * `edgectl experiment report DIR`: the paper's figures drawn from a results directory's data (format.ts),
- * each as SVG and PNG, and report.md beside them.
+ * `edgectl experiment report DIR`: the figures drawn from a results directory's data (format.ts), each as
+ * NAME.svg, NAME.png, NAME.pdf and its vega-lite spec NAME.vl.json (data inlined: restyle it in the vega
+ * editor or with vl2svg), and report.md beside them. In report.md's order:
  *
- *   fig4-delay     Fig. 4: mean processing + transmission delay per planner (tasks.csv)
- *   fig5-downtime  Fig. 5: total downtime per run per planner (summary.json downtimeMs)
- *   fig6-handover  Fig. 6: E2E delay over a 50 s window around a handover, outages shaded
- *   report.md      the verdict (each pair of planners: the difference with its 95% interval), the headline
- *                  ratios, the figures, the per-planner summary, coordination, prediction errors and
- *                  migration speed (decisions.csv), Table I (checkpoints.csv), what was and was not
- *                  emulated (meta.json links and caveats)
+ *   fig4          fig4-delay          Fig. 4: mean processing + transmission delay per planner (tasks.csv)
+ *   fig5          fig5-downtime       Fig. 5: total downtime per run per planner (summary.json downtimeMs)
+ *   fig6          fig6-handover       Fig. 6: E2E delay over a 50 s window around a handover, outages shaded
+ *                                     by cause (fig6-handover-N with --handover N: the N-th handover)
+ *   fig6-aligned  fig6-aligned        every handover aligned at 0: median and interquartile band of E2E
+ *   ecdf          e2e-ecdf            the E2E delay's ECDF per planner (log x)
+ *   outages       outages-by-cause    time out per handover (or run) by cause: handover, migration, both, other
+ *   phases        migration-phases    median duration of each migration phase per planner
+ *   timeline      timeline            a run's position / base station, server, E2E, outages, handovers and
+ *                                     migrations (one run per planner; timeline-RUN with --run RUN)
+ *   report.md     the verdict, the headline ratios, the figures (or why one was not drawn), the per-planner
+ *                 summary, coordination, prediction errors and migration speed (decisions.csv), Table I
+ *                 (checkpoints.csv), what was and was not emulated (meta.json links and caveats)
  *
- * Tolerates empty CSV files (no migration, no handover) and incomplete runs (marked in report.md).
+ * A figure without data is not written (an earlier report's file stays as it was) and report.md says why.
+ * When a figure that was asked for cannot be drawn (--figure, --handover, --run, or its file is there from
+ * an earlier report) everything else is written, then FigureNotDrawnError is thrown.
  */
+import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { UsageError } from '../errors.js';
+import { EdgectlError, ExitCode, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { paperOrder } from './planner-order.js';
 import { type ResultsData, readResults } from './report-data.js';
 import { checkpointTable, reportMarkdown } from './report-md.js';
 import { render } from './report-render.js';
 import {
+  alignedCaption,
+  alignedHandovers,
+  alignedSpec,
+  causesCaption,
+  causesSpec,
+  defaultTimelineRuns,
   delayBars,
   downtimeBars,
-  emptySpec,
-  FIG4_CAPTION,
-  FIG5_CAPTION,
+  e2eEcdf,
+  ecdfCaption,
+  ecdfSpec,
+  fig4Caption,
   fig4Spec,
+  fig5Caption,
   fig5Spec,
   fig6Caption,
   fig6Spec,
   type HandoverWindow,
   handoverWindows,
-  orderPlanners,
   orderServices,
+  outageCauses,
+  phaseBars,
+  phasesCaption,
+  phasesSpec,
+  type TimelineRun,
+  timelineCaption,
+  timelineRun,
+  timelineSpec,
   type WindowOptions,
 } from './report-specs.js';
 import { completeSummary } from './report-verdict.js';
@@ -49,32 +75,90 @@ export {
   predictionTable,
 } from './report-decisions.js';
 export { checkpointTable, formatBytes, headlines, ratioSentence, reportMarkdown } from './report-md.js';
-export { render, renderSvg, svgToPng } from './report-render.js';
+export { render, renderSvg, svgToPdf, svgToPng } from './report-render.js';
 export * from './report-specs.js';
 export { comparisonSentence, completeSummary, resultSamples, verdictSection } from './report-verdict.js';
 
+/** The figures, in report.md's order. */
+export const FIGURE_IDS = [
+  'fig4',
+  'fig5',
+  'fig6',
+  'fig6-aligned',
+  'ecdf',
+  'outages',
+  'phases',
+  'timeline',
+] as const;
+export type FigureId = (typeof FIGURE_IDS)[number];
+
 export interface ReportOptions extends WindowOptions {
-  /** The service of Fig. 6 (default: openface as in the paper when it ran, else the first with a handover). */
+  /** The service of Fig. 6, its aligned view and the timeline (default: openface as in the paper when it ran, else the first with a handover). */
   handoverService?: string;
+  /** Fig. 6 at the N-th handover (1-based) of each planner's first run, as fig6-handover-N; asks for fig6. */
+  handover?: number;
+  /** The timeline of this run alone, as timeline-RUN; asks for timeline. */
+  run?: string;
+  /** Figures asked for: the command fails when one of them cannot be drawn. */
+  figures?: readonly FigureId[];
 }
 
+/** One figure of the report, drawn or not. */
 export interface ReportFigure {
-  id: 'fig4' | 'fig5' | 'fig6';
+  id: FigureId;
+  /** The files' name without extension (fig4-delay, ...). */
+  name: string;
   title: string;
   caption: string;
-  /** Absolute paths of the figure's files. */
+  /** false: nothing was written (an earlier file of the name is left as it was); `reason` says why. */
+  drawn: boolean;
+  reason: string | null;
+  /** It was asked for (--figure, --handover, --run, or its file was there from an earlier report). */
+  asked: boolean;
+  /** Absolute paths of the figure's files (written only when drawn). */
   svg: string;
   png: string;
-  /** false when there was nothing to draw (the file says why). */
-  drawn: boolean;
+  pdf: string;
+  /** The vega-lite spec, data inlined. */
+  spec: string;
 }
 
 export interface ReportResult {
   dir: string;
-  /** Every file written (absolute paths): the figures' SVG and PNG, then report.md. */
+  /** Every file written (absolute paths): each drawn figure's SVG, PNG, PDF and .vl.json, then report.md. */
   files: string[];
   figures: ReportFigure[];
   warnings: string[];
+}
+
+/** A figure that was asked for could not be drawn; everything else was written. Exit 6 (notReady). */
+export class FigureNotDrawnError extends EdgectlError {
+  constructor(
+    readonly figures: readonly ReportFigure[],
+    readonly result: ReportResult,
+  ) {
+    const missing = figures.filter((f) => f.asked && !f.drawn);
+    super(
+      'FIGURE_NOT_DRAWN',
+      ExitCode.notReady,
+      `could not draw ${missing.map((f) => `${f.name} (${f.reason})`).join('; ')}`,
+      {
+        hint: `the other figures and report.md were written to ${result.dir}; an earlier file of a figure not drawn is left as it was`,
+        details: { figures: result.figures, files: result.files },
+      },
+    );
+    this.name = 'FigureNotDrawnError';
+  }
+}
+
+/** A figure to draw (`spec`), or the reason it cannot be. */
+export interface FigurePlan {
+  id: FigureId;
+  name: string;
+  title: string;
+  caption: string;
+  spec: TopLevelSpec | null;
+  reason: string | null;
 }
 
 /** Fig. 6's service: the one asked for, else openface (the paper's), else the first that has a window. */
@@ -99,92 +183,181 @@ function pickHandoverService(
     const windows = handoverWindows(input, service, options);
     if (windows.length > 0) return { service, windows };
   }
-  return { service: candidates[0] ?? null, windows: [] };
+  const withHandover = candidates.find((s) =>
+    data.handovers.some((h) => data.meta.runs.some((r) => r.run === h.run && r.service === s)),
+  );
+  return { service: withHandover ?? candidates[0] ?? null, windows: [] };
 }
 
-/** The figures' specs and captions from the data (pure apart from the warnings it collects). */
+/** A file name from a run's name: what a results directory's run names hold, nothing else. */
+const fileSafe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_');
+
+/** The figures' specs and captions from the data, in report.md's order (pure apart from the warnings it collects). */
 export function reportFigures(
   data: ResultsData,
   options: ReportOptions = {},
   warnings: string[] = [],
-): {
-  id: ReportFigure['id'];
-  name: string;
-  title: string;
-  caption: string;
-  spec: TopLevelSpec;
-  drawn: boolean;
-}[] {
+): FigurePlan[] {
   const services = orderServices(
     [...data.meta.runs.map((r) => r.service), ...data.summary.planners.map((p) => p.service)],
     data.meta.runs,
   );
-  const bars = delayBars(data.tasks);
-  const downtime = downtimeBars(data.summary.planners);
-  const { service, windows } = pickHandoverService(data, services, options);
-  if (service !== null) {
-    const planners = orderPlanners(data.meta.runs.filter((r) => r.service === service).map((r) => r.planner));
-    const missing = planners.filter((p) => !windows.some((w) => w.planner === p));
-    if (missing.length > 0)
-      warnings.push(
-        `Fig. 6 (${service}) has no panel for ${missing.join(', ')}: no handover with tasks on both sides of it`,
-      );
-  }
-  const fig6Title = 'Fig. 6: E2E delay around a handover';
-  /** A figure, or when there is nothing to draw, a figure that says why (and a caption that says so). */
-  const figure = (
-    id: ReportFigure['id'],
+  const plan = (
+    id: FigureId,
     name: string,
     title: string,
-    caption: string,
-    spec: TopLevelSpec | null,
-    empty: { title: string; reason: string },
-  ) =>
-    spec
-      ? { id, name, title, caption, spec, drawn: true }
+    built: { spec: TopLevelSpec; caption: string } | { reason: string },
+  ): FigurePlan =>
+    'spec' in built
+      ? { id, name, title, caption: built.caption, spec: built.spec, reason: null }
       : {
           id,
           name,
           title,
-          caption: `${title}: not drawn, ${empty.reason}.`,
-          spec: emptySpec(empty.title, `Not drawn: ${empty.reason}`),
-          drawn: false,
+          caption: `${title}: not drawn, ${built.reason}.`,
+          spec: null,
+          reason: built.reason,
         };
+
+  const bars = delayBars(data.tasks);
+  const downtime = downtimeBars(data.summary.planners);
+  const { service, windows } = pickHandoverService(data, services, options);
+  if (service !== null && windows.length > 0) {
+    const planners = paperOrder(data.meta.runs.filter((r) => r.service === service).map((r) => r.planner));
+    const missing = planners.filter((p) => !windows.some((w) => w.planner === p));
+    if (missing.length > 0)
+      warnings.push(
+        `Fig. 6 (${service}) has no panel for ${missing.join(', ')}: ${options.handover === undefined ? 'no handover with tasks on both sides of it' : `no handover no. ${options.handover} with tasks on both sides of it in its first run`}`,
+      );
+  }
+  const input = { runs: data.meta.runs, tasks: data.tasks, handovers: data.handovers, outages: data.outages };
+  const of = (s: string | null) => (s ? ` (${s})` : '');
+
+  const aligned = service === null ? null : alignedHandovers(input, service, options);
+  const curves = e2eEcdf(data.tasks, undefined, data.meta.runs);
+  const causes = outageCauses(input);
+  const phases = phaseBars(data.migrationPhases);
+
+  let timeline: { spec: TopLevelSpec; caption: string } | { reason: string };
+  if (options.run !== undefined) {
+    const r = data.meta.runs.some((x) => x.run === options.run)
+      ? timelineRun({ ...input, migrations: data.migrations, positions: data.positions }, options.run)
+      : null;
+    timeline = r
+      ? { spec: timelineSpec([r]), caption: timelineCaption([r]) }
+      : {
+          reason: data.meta.runs.some((x) => x.run === options.run)
+            ? `run ${options.run} has no task`
+            : `no run ${options.run} in these results (runs: ${data.meta.runs.map((x) => x.run).join(', ') || 'none'})`,
+        };
+  } else {
+    const runs = service === null ? [] : defaultTimelineRuns(data.meta.runs, service);
+    const drawn = runs
+      .map((name) => timelineRun({ ...input, migrations: data.migrations, positions: data.positions }, name))
+      .filter((r): r is TimelineRun => r !== null);
+    timeline =
+      drawn.length > 0
+        ? { spec: timelineSpec(drawn), caption: timelineCaption(drawn) }
+        : { reason: 'no run with tasks' };
+  }
+
   return [
-    figure(
+    plan(
       'fig4',
       'fig4-delay',
       'Fig. 4: E2E delay breakdown',
-      FIG4_CAPTION,
       bars.length > 0
-        ? fig4Spec(bars, { services: services.filter((s) => bars.some((b) => b.service === s)) })
-        : null,
-      { title: 'E2E delay: processing + transmission', reason: 'no answered task in tasks.csv' },
+        ? {
+            spec: fig4Spec(bars, { services: services.filter((s) => bars.some((b) => b.service === s)) }),
+            caption: fig4Caption(bars),
+          }
+        : { reason: 'no answered task in tasks.csv' },
     ),
-    figure(
+    plan(
       'fig5',
       'fig5-downtime',
       'Fig. 5: total service downtime',
-      FIG5_CAPTION,
       downtime.length > 0
-        ? fig5Spec(downtime, { services: services.filter((s) => downtime.some((b) => b.service === s)) })
-        : null,
-      { title: 'Total service downtime per run', reason: 'no planner has a downtime in summary.json' },
+        ? {
+            spec: fig5Spec(downtime, {
+              services: services.filter((s) => downtime.some((b) => b.service === s)),
+            }),
+            caption: fig5Caption(downtime),
+          }
+        : { reason: 'no planner has a downtime in summary.json' },
     ),
-    figure(
+    plan(
       'fig6',
-      'fig6-handover',
-      service ? `${fig6Title} (${service})` : fig6Title,
-      fig6Caption(service ?? 'its service', options),
-      windows.length > 0 ? fig6Spec(windows) : null,
-      { title: 'E2E delay around a handover', reason: 'no handover with tasks on both sides of it' },
+      options.handover === undefined ? 'fig6-handover' : `fig6-handover-${options.handover}`,
+      `Fig. 6: E2E delay around a handover${of(service)}`,
+      windows.length > 0
+        ? { spec: fig6Spec(windows), caption: fig6Caption(service ?? 'its service', options) }
+        : {
+            reason:
+              options.handover === undefined
+                ? 'no handover with tasks on both sides of it'
+                : `no planner's first run has a handover no. ${options.handover} with tasks on both sides of it`,
+          },
+    ),
+    plan(
+      'fig6-aligned',
+      'fig6-aligned',
+      `Fig. 6, every handover: E2E delay around all handovers${of(service)}`,
+      aligned && aligned.bins.length > 0
+        ? { spec: alignedSpec(aligned), caption: alignedCaption(aligned) }
+        : { reason: 'no handover with answered tasks around it' },
+    ),
+    plan(
+      'ecdf',
+      'e2e-ecdf',
+      'E2E delay ECDF',
+      curves.length > 0
+        ? { spec: ecdfSpec(curves), caption: ecdfCaption(curves) }
+        : { reason: 'no answered task with an E2E delay in tasks.csv' },
+    ),
+    plan(
+      'outages',
+      'outages-by-cause',
+      'Outages by cause',
+      causes.bars.length > 0
+        ? { spec: causesSpec(causes), caption: causesCaption(causes) }
+        : { reason: 'no outage in outages.csv' },
+    ),
+    plan(
+      'phases',
+      'migration-phases',
+      'Migration phases',
+      phases.length > 0
+        ? { spec: phasesSpec(phases), caption: phasesCaption(phases) }
+        : {
+            reason:
+              data.migrations.length > 0
+                ? 'no migration phase recorded (migration_phases.csv empty or missing)'
+                : 'no migration in these results',
+          },
+    ),
+    plan(
+      'timeline',
+      options.run === undefined ? 'timeline' : `timeline-${fileSafe(options.run)}`,
+      options.run === undefined ? 'Run timeline' : `Run timeline: ${options.run}`,
+      timeline,
     ),
   ];
 }
 
+/** A figure file an earlier report drew (not the "not drawn" placeholder that reports once wrote). */
+async function drawnBefore(svgPath: string): Promise<boolean> {
+  try {
+    return !(await readFile(svgPath, 'utf8')).includes('Not drawn: ');
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Draws the figures of the results directory `dir` (SVG and PNG) and writes report.md there. Throws a
- * UsageError (exit 2) when `dir` is missing or is not a results directory.
+ * Draws the figures of the results directory `dir` (SVG, PNG, PDF and the vega-lite spec) and writes
+ * report.md there. Throws a UsageError (exit 2) when `dir` is missing or is not a results directory, and
+ * FigureNotDrawnError (exit 6) after writing everything else when a figure asked for could not be drawn.
  */
 export async function writeReport(dir: string, options: ReportOptions = {}): Promise<ReportResult> {
   const data = await readResults(dir);
@@ -198,22 +371,33 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     warnings.push(`run ${r.run} is incomplete${r.error ? ` (${r.error})` : ''}: its rows are included`);
   const files: string[] = [];
   const figures: ReportFigure[] = [];
+  const askedIds = new Set<FigureId>(options.figures ?? []);
+  if (options.handover !== undefined) askedIds.add('fig6');
+  if (options.run !== undefined) askedIds.add('timeline');
   for (const f of reportFigures(data, options, warnings)) {
-    const { svg, png } = await render(f.spec);
-    const svgPath = join(data.dir, `${f.name}.svg`);
-    const pngPath = join(data.dir, `${f.name}.png`);
-    await writeFileAtomic(svgPath, svg);
-    await writeFileAtomic(pngPath, png);
-    files.push(svgPath, pngPath);
-    figures.push({
+    const path = (ext: string) => join(data.dir, `${f.name}.${ext}`);
+    const out: ReportFigure = {
       id: f.id,
+      name: f.name,
       title: f.title,
       caption: f.caption,
-      svg: svgPath,
-      png: pngPath,
-      drawn: f.drawn,
-    });
-    if (!f.drawn) warnings.push(f.caption);
+      drawn: f.spec !== null,
+      reason: f.reason,
+      asked: askedIds.has(f.id) || (await drawnBefore(path('svg'))),
+      svg: path('svg'),
+      png: path('png'),
+      pdf: path('pdf'),
+      spec: path('vl.json'),
+    };
+    if (f.spec) {
+      const { svg, png, pdf } = await render(f.spec);
+      await writeFileAtomic(out.svg, svg);
+      await writeFileAtomic(out.png, png);
+      await writeFileAtomic(out.pdf, pdf);
+      await writeFileAtomic(out.spec, `${JSON.stringify(f.spec, null, 2)}\n`);
+      files.push(out.svg, out.png, out.pdf, out.spec);
+    }
+    figures.push(out);
   }
   const { summary, computed } = completeSummary(data);
   const md = reportMarkdown({
@@ -224,8 +408,12 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     figures: figures.map((f) => ({
       title: f.title,
       caption: f.caption,
+      drawn: f.drawn,
+      reason: f.reason,
       png: basename(f.png),
       svg: basename(f.svg),
+      pdf: basename(f.pdf),
+      spec: basename(f.spec),
     })),
     checkpoints: checkpointTable(data.meta, data.checkpoints),
     notes: warnings,
@@ -233,5 +421,7 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
   const mdPath = join(data.dir, 'report.md');
   await writeFileAtomic(mdPath, md);
   files.push(mdPath);
-  return { dir: data.dir, files, figures, warnings };
+  const result = { dir: data.dir, files, figures, warnings };
+  if (figures.some((f) => f.asked && !f.drawn)) throw new FigureNotDrawnError(figures, result);
+  return result;
 }

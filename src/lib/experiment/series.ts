@@ -64,7 +64,10 @@ export async function runSeries<R>(o: SeriesOptions<R>): Promise<SeriesResult<R>
     files = await writeResults(o.outDir, meta, runs);
     if (withReport && o.report && runs.length > 0)
       report = await o.report(o.outDir).catch((err: unknown) => {
-        o.warn(`drawing the report: ${errorMessage(err)}`);
+        // The data is written before the report: a figure that fails loses nothing.
+        o.warn(
+          `drawing the report: ${errorMessage(err)}; the results are kept: draw it again with edgectl experiment report ${o.outDir}`,
+        );
         return undefined;
       });
   };

@@ -1,0 +1,148 @@
+/**
+ * What every figure shares: the planners' colours and order, the outages' cause colours, fonts, the base
+ * config, and small statistics. Pure.
+ */
+import type { RunMeta } from '../format.js';
+import { paperOrder } from '../planner-order.js';
+import type { OutageRow } from '../report-data.js';
+
+export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+
+/** One colour per planner, the same in every figure (Tableau 10); other planners take the rest in turn. */
+const PLANNER_COLOURS: Record<string, string> = {
+  orchestrated: '#4e79a7',
+  nearest: '#f28e2b',
+  random: '#59a14f',
+  cloud: '#79706e',
+};
+const SPARE_COLOURS = ['#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f'];
+
+/** Fonts a browser and resvg both find on most machines (resvg has no fallback for a bare sans-serif). */
+export const FONT = 'Helvetica, Arial, "DejaVu Sans", "Liberation Sans", sans-serif';
+
+/** The colour scale of the planners, in the paper's order: the same colour for a planner in every figure. */
+export function plannerScale(planners: Iterable<string>): { domain: string[]; range: string[] } {
+  const domain = paperOrder(planners);
+  let spare = 0;
+  const range = domain.map(
+    (p) => PLANNER_COLOURS[p] ?? SPARE_COLOURS[spare++ % SPARE_COLOURS.length] ?? '#999999',
+  );
+  return { domain, range };
+}
+
+/** Services in the order they were run (meta.runs), then any other by name. */
+export function orderServices(services: Iterable<string>, runs: readonly RunMeta[] = []): string[] {
+  const set = new Set(services);
+  const seen = [...new Set(runs.map((r) => r.service))].filter((s) => set.has(s));
+  return [...seen, ...[...set].filter((s) => !seen.includes(s)).sort()];
+}
+
+export const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+export function mean(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** Sample standard deviation (n - 1); 0 for one value. */
+export function std(values: readonly number[]): number {
+  if (values.length < 2) return 0;
+  const m = mean(values);
+  return Math.sqrt(values.reduce((a, b) => a + (b - m) ** 2, 0) / (values.length - 1));
+}
+
+/** The q-quantile of sorted values (linear interpolation between ranks, as numpy's default). */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  const a = sorted[lo] ?? 0;
+  const b = sorted[hi] ?? a;
+  return a + (b - a) * (pos - lo);
+}
+
+export const median = (values: readonly number[]) =>
+  quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
+
+export const baseConfig = {
+  font: FONT,
+  background: 'white',
+  view: { stroke: '#dddddd' },
+  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal' as const, grid: true },
+  axisBand: { grid: false },
+  header: { labelFontSize: 12, titleFontSize: 12, labelFontWeight: 'bold' as const },
+  legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal' as const, labelLimit: 400 },
+  title: { fontSize: 14, anchor: 'start' as const, subtitleFontSize: 11, subtitleColor: '#555555' },
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Outages by cause: outages.csv has one row per cause, and a coordinated migration's outage overlaps its
+// handover's. Each instant the user was out is put in exactly one category, so overlaps are neither
+// counted twice nor drawn as an unlabelled blend of two tints.
+
+export const OUTAGE_CATEGORIES = ['handover', 'migration', 'handover + migration', 'other'] as const;
+export type OutageCategory = (typeof OUTAGE_CATEGORIES)[number];
+
+/** Shading of each category: light tints, so the planners keep their colours; every one in the legend. */
+export const CATEGORY_COLOURS: Record<OutageCategory, string> = {
+  handover: '#9ecae1',
+  migration: '#fdae6b',
+  'handover + migration': '#c994c7',
+  other: '#d9d9d9',
+};
+
+export function categoryScale(present: Iterable<string>): { domain: string[]; range: string[] } {
+  const set = new Set(present);
+  const domain = OUTAGE_CATEGORIES.filter((c) => set.has(c));
+  return { domain, range: domain.map((c) => CATEGORY_COLOURS[c]) };
+}
+
+/** A span of time during which the user was out, in one category (ms from the run's start). */
+export interface OutageSpan {
+  fromMs: number;
+  toMs: number;
+  category: OutageCategory;
+  /** The span reaches the run's end without the outage having ended. */
+  open: boolean;
+}
+
+/**
+ * One user's outages in one run as disjoint spans by category: where a handover and a migration outage
+ * overlap, `handover + migration`; an outage of any other cause (or a handover/migration overlapping one)
+ * counts as `other` only where neither handover nor migration covers it. An unended outage runs to `endMs`.
+ */
+export function outageSpans(outages: readonly OutageRow[], endMs: number): OutageSpan[] {
+  const edges = new Set<number>();
+  const spans = outages.map((o) => {
+    const to = o.endTMs ?? Math.max(endMs, o.tMs);
+    edges.add(o.tMs);
+    edges.add(to);
+    return { from: o.tMs, to, cause: o.cause, open: o.endTMs === null };
+  });
+  const points = [...edges].sort((a, b) => a - b);
+  const out: OutageSpan[] = [];
+  for (let i = 0; i + 1 < points.length; i++) {
+    const a = points[i] as number;
+    const b = points[i + 1] as number;
+    if (b <= a) continue;
+    const covering = spans.filter((s) => s.from <= a && s.to >= b);
+    if (covering.length === 0) continue;
+    const ho = covering.some((s) => s.cause === 'handover');
+    const mig = covering.some((s) => s.cause === 'migration');
+    const category: OutageCategory =
+      ho && mig ? 'handover + migration' : ho ? 'handover' : mig ? 'migration' : 'other';
+    const open = covering.some((s) => s.open && s.to === b);
+    const last = out[out.length - 1];
+    if (last && last.category === category && last.toMs === a) {
+      last.toMs = b;
+      last.open = open;
+    } else out.push({ fromMs: a, toMs: b, category, open });
+  }
+  return out;
+}
+
+/** "1 run", "3 runs". */
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
