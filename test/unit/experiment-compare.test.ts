@@ -16,12 +16,12 @@ import {
   compareDirs,
   type DirComparison,
   type LabelDifference,
-  paperOrder,
   resolveLabels,
 } from '../../src/lib/experiment/compare-dirs.js';
 import { asComparison, compareMarkdown } from '../../src/lib/experiment/compare-md.js';
 import { writeComparison } from '../../src/lib/experiment/compare-write.js';
 import type { ExperimentMeta, RunMeta } from '../../src/lib/experiment/format.js';
+import { paperOrder } from '../../src/lib/experiment/planner-order.js';
 import { readResults } from '../../src/lib/experiment/report-data.js';
 import { comparisonSentence } from '../../src/lib/experiment/report-verdict.js';
 import { type RunRows, writeResults } from '../../src/lib/experiment/results.js';
@@ -379,12 +379,9 @@ describe('writeComparison: the files', () => {
         'compare.csv',
         'compare.json',
         'compare.md',
-        'compare-differences.png',
-        'compare-differences.svg',
-        'compare-fig4-e2e.png',
-        'compare-fig4-e2e.svg',
-        'compare-fig5-downtime.png',
-        'compare-fig5-downtime.svg',
+        ...['compare-differences', 'compare-fig4-e2e', 'compare-fig5-downtime'].flatMap((f) =>
+          ['svg', 'png', 'pdf', 'vl.json'].map((ext) => `${f}.${ext}`),
+        ),
       ].sort(),
     );
     expect(r.files.at(-1)).toBe(join(out, 'compare.json'));
@@ -454,7 +451,7 @@ describe('writeComparison: the files', () => {
     expect(r.differences).toHaveLength(2 * 4 * 2 * 3);
     // The same directory against itself: no difference at all.
     for (const d of r.differences.filter((x) => x.label === 'three')) expect(d.diff).toBe(0);
-    expect(r.files).toHaveLength(9);
+    expect(r.files).toHaveLength(3 + 3 * 4);
   });
 });
 

@@ -408,6 +408,8 @@ describe('a figure that cannot be drawn', () => {
     await writeReport(dir);
     const before = await readFile(join(dir, 'fig6-handover.svg'));
     const beforePdf = await readFile(join(dir, 'fig6-handover.pdf'));
+    const mdBefore = await readFile(join(dir, 'report.md'));
+    const htmlBefore = await readFile(join(dir, 'report.html'));
     // The handovers lost (a damaged copy): Fig. 6 cannot be drawn now.
     const header = (await readFile(join(dir, 'handovers.csv'), 'utf8')).split('\n')[0];
     await writeFile(join(dir, 'handovers.csv'), `${header}\n`);
@@ -419,10 +421,11 @@ describe('a figure that cannot be drawn', () => {
     );
     expect(await readFile(join(dir, 'fig6-handover.svg'))).toEqual(before);
     expect(await readFile(join(dir, 'fig6-handover.pdf'))).toEqual(beforePdf);
-    // The rest was written, report.md saying what was not drawn.
-    const md = await readFile(join(dir, 'report.md'), 'utf8');
-    expect(md).toContain('Not drawn: no handover with tasks on both sides of it.');
+    // The other figures were drawn again; report.md and report.html, which show Fig. 6, were left alone.
+    expect(await readFile(join(dir, 'report.md'))).toEqual(mdBefore);
+    expect(await readFile(join(dir, 'report.html'))).toEqual(htmlBefore);
     expect((err as FigureNotDrawnError).result.files).toContain(join(dir, 'fig4-delay.pdf'));
+    expect((err as FigureNotDrawnError).result.files).not.toContain(join(dir, 'report.md'));
   }, 120_000);
 
   it('fails the command when named with --figure, --handover or --run; the default report exits 0 without it', async () => {

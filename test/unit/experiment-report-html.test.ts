@@ -110,12 +110,9 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'edgectl-report-html-'));
   await writeFixture(dir);
   const data = await readResults(dir);
-  figures = reportFigures(data).map((f) => ({
-    name: f.name,
-    title: f.title,
-    caption: f.caption,
-    spec: f.spec,
-  }));
+  figures = reportFigures(data).flatMap((f) =>
+    f.spec ? [{ name: f.name, title: f.title, caption: f.caption, spec: f.spec }] : [],
+  );
   const { summary, computed } = completeSummary(data);
   // report.md exactly as writeReport writes it, figures included.
   const markdown = reportMarkdown({
@@ -172,13 +169,18 @@ describe('report.html of the synthetic results', () => {
     expect(html).not.toContain('Figures not shown above');
   });
 
-  it('zooms on time in Fig. 6 only', () => {
+  it('zooms on time in the single or faceted views over time only (Fig. 6 and its aligned view)', () => {
     const data = figureData(html);
     const params = (s: unknown) => JSON.stringify(s).match(/"bind":"scales"/g)?.length ?? 0;
     expect(data.map((d) => [d.name, params(d.spec)])).toEqual([
       ['fig4-delay', 0],
       ['fig5-downtime', 0],
       ['fig6-handover', 1],
+      ['fig6-aligned', 1],
+      ['e2e-ecdf', 0],
+      ['outages-by-cause', 0],
+      // concatenated views stay static
+      ['timeline', 0],
     ]);
   });
 

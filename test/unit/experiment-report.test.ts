@@ -601,7 +601,7 @@ describe('writeReport over a results directory', () => {
     if (keep) await cp(dir, keep, { recursive: true });
   }, 60_000);
 
-  it('writes every drawn figure as SVG, PNG, PDF and its vega-lite spec, and report.md', async () => {
+  it('writes every drawn figure as SVG, PNG, PDF and its vega-lite spec, report.md and report.html', async () => {
     expect(result.figures.map((f) => f.id)).toEqual([...FIGURE_IDS]);
     // The migration phases need migration_phases.csv; every other figure has its data in the fixture.
     for (const f of result.figures.filter((x) => x.id !== 'phases'))
@@ -611,6 +611,7 @@ describe('writeReport over a results directory', () => {
         .filter((f) => f.drawn)
         .flatMap((f) => ['svg', 'png', 'pdf', 'vl.json'].map((ext) => join(dir, `${f.name}.${ext}`))),
       join(dir, 'report.md'),
+      join(dir, 'report.html'),
     ]);
     expect(result.figures.find((f) => f.id === 'fig6')?.name).toBe('fig6-handover');
     for (const f of result.files) expect((await stat(f)).size).toBeGreaterThan(500);
@@ -696,7 +697,7 @@ describe('what the report tolerates and refuses', () => {
       ['phases', false],
       ['timeline', true],
     ]);
-    expect(r.files).toHaveLength(4 * 4 + 1);
+    expect(r.files).toHaveLength(4 * 4 + 2);
     const md = await readFile(join(dir, 'report.md'), 'utf8');
     expect(md).toContain('| simple | 74.2 MB | – | – | – |');
     expect(md).toContain('the downtime ratio to cloud is not defined');

@@ -11,6 +11,7 @@ import { basename, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { compareOne, type RunSample } from './compare.js';
 import type { Comparison, ExperimentMeta } from './format.js';
+import { paperOrder } from './planner-order.js';
 import type { ResultsData } from './report-data.js';
 import { orderServices } from './report-specs.js';
 import { resultSamples } from './report-verdict.js';
@@ -21,18 +22,6 @@ import type { BootstrapOptions } from './stats.js';
 export const COMPARE_VERSION = 1;
 /** compare.json's `kind`: how `experiment compare` knows a directory it may write into again. */
 export const COMPARE_KIND = 'edgectl-experiment-compare';
-
-/**
- * The paper's planners in the paper's order (Fig. 4-6 read cloud, random, nearest, orchestrated from left to
- * right), then any other by name.
- */
-const PAPER_ORDER = ['cloud', 'random', 'nearest', 'orchestrated'];
-
-export function paperOrder(planners: Iterable<string>): string[] {
-  const set = new Set(planners);
-  const known = PAPER_ORDER.filter((p) => set.has(p));
-  return [...known, ...[...set].filter((p) => !known.includes(p)).sort()];
-}
 
 /**
  * The metrics compared: total downtime per run (the union of the users' outages), mean E2E per run (the

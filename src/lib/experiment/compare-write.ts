@@ -26,7 +26,7 @@ import {
   differencesSpec,
 } from './compare-specs.js';
 import { readResults } from './report-data.js';
-import { render } from './report-render.js';
+import { writeFigureFiles } from './report-render.js';
 import type { BootstrapOptions } from './stats.js';
 
 export interface CompareOptions {
@@ -55,18 +55,6 @@ export type CompareResult = DirComparison & {
   files: string[];
   figures: CompareFigure[];
 };
-
-/**
- * Writes one figure into `dir` as NAME.svg and NAME.png; returns the paths written. Every figure of compare
- * goes through here, so that its formats are chosen in one place.
- */
-export async function writeFigure(dir: string, name: string, spec: TopLevelSpec): Promise<string[]> {
-  const { svg, png } = await render(spec);
-  const files = [join(dir, `${name}.svg`), join(dir, `${name}.png`)];
-  await writeFileAtomic(files[0] as string, svg);
-  await writeFileAtomic(files[1] as string, png);
-  return files;
-}
 
 /** compare.json of `dir` says compare wrote it. */
 export function isCompareDir(dir: string): boolean {
@@ -152,7 +140,7 @@ export async function writeComparison(options: CompareOptions): Promise<CompareR
       id: f.id,
       title: f.title,
       caption: f.caption,
-      files: await writeFigure(outDir, f.name, f.spec),
+      files: await writeFigureFiles(outDir, f.name, f.spec),
     });
   const refs: CompareFigureRef[] = figures.map((f) => ({
     title: f.title,

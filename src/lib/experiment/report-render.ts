@@ -2,12 +2,14 @@
  * A vega-lite spec to SVG (vega's headless View), PNG (resvg, twice the size, the system's fonts) and PDF
  * (the SVG drawn as vectors by svg-to-pdfkit, so LaTeX users get a figure that scales).
  */
+import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import PDFDocument from 'pdfkit';
 import SVGtoPDF from 'svg-to-pdfkit';
 import * as vega from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
 import { compile } from 'vega-lite';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 export interface Rendered {
   svg: string;
@@ -67,6 +69,20 @@ export async function svgToPdf(svg: string): Promise<Buffer> {
   doc.end();
   await done;
   return Buffer.concat(chunks);
+}
+
+/**
+ * Writes one figure into `dir` as NAME.svg, NAME.png, NAME.pdf and its vega-lite spec NAME.vl.json (data
+ * inlined), each file whole; returns the paths written. Every figure edgectl draws goes through here.
+ */
+export async function writeFigureFiles(dir: string, name: string, spec: TopLevelSpec): Promise<string[]> {
+  const { svg, png, pdf } = await render(spec);
+  const path = (ext: string) => join(dir, `${name}.${ext}`);
+  await writeFileAtomic(path('svg'), svg);
+  await writeFileAtomic(path('png'), png);
+  await writeFileAtomic(path('pdf'), pdf);
+  await writeFileAtomic(path('vl.json'), `${JSON.stringify(spec, null, 2)}\n`);
+  return ['svg', 'png', 'pdf', 'vl.json'].map(path);
 }
 
 export async function render(spec: TopLevelSpec): Promise<Rendered> {

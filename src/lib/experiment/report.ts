@@ -19,7 +19,10 @@
  *
  * A figure without data is not written (an earlier report's file stays as it was) and report.md says why.
  * When a figure that was asked for cannot be drawn (--figure, --handover, --run, or its file is there from
- * an earlier report) everything else is written, then FigureNotDrawnError is thrown.
+ * an earlier report) the other figures are drawn, report.md and report.html are left as they were (they
+ * would no longer show a figure whose file is still there), and FigureNotDrawnError is thrown.
+ *
+ *   report.html   report.md as one self-contained page, the figures interactive (report-html.ts)
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -28,8 +31,9 @@ import { EdgectlError, ExitCode, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { paperOrder } from './planner-order.js';
 import { type ResultsData, readResults } from './report-data.js';
+import { reportHtml } from './report-html.js';
 import { checkpointTable, reportMarkdown } from './report-md.js';
-import { render } from './report-render.js';
+import { writeFigureFiles } from './report-render.js';
 import {
   alignedCaption,
   alignedHandovers,
@@ -125,7 +129,7 @@ export interface ReportFigure {
 
 export interface ReportResult {
   dir: string;
-  /** Every file written (absolute paths): each drawn figure's SVG, PNG, PDF and .vl.json, then report.md. */
+  /** Every file written (absolute paths): each drawn figure's SVG, PNG, PDF and .vl.json, then report.md and report.html. */
   files: string[];
   figures: ReportFigure[];
   warnings: string[];
@@ -143,7 +147,7 @@ export class FigureNotDrawnError extends EdgectlError {
       ExitCode.notReady,
       `could not draw ${missing.map((f) => `${f.name} (${f.reason})`).join('; ')}`,
       {
-        hint: `the other figures and report.md were written to ${result.dir}; an earlier file of a figure not drawn is left as it was`,
+        hint: `the other figures were drawn again in ${result.dir}; report.md, report.html and an earlier file of a figure not drawn are left as they were`,
         details: { figures: result.figures, files: result.files },
       },
     );
@@ -374,7 +378,8 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
   const askedIds = new Set<FigureId>(options.figures ?? []);
   if (options.handover !== undefined) askedIds.add('fig6');
   if (options.run !== undefined) askedIds.add('timeline');
-  for (const f of reportFigures(data, options, warnings)) {
+  const plans = reportFigures(data, options, warnings);
+  for (const f of plans) {
     const path = (ext: string) => join(data.dir, `${f.name}.${ext}`);
     const out: ReportFigure = {
       id: f.id,
@@ -389,14 +394,7 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
       pdf: path('pdf'),
       spec: path('vl.json'),
     };
-    if (f.spec) {
-      const { svg, png, pdf } = await render(f.spec);
-      await writeFileAtomic(out.svg, svg);
-      await writeFileAtomic(out.png, png);
-      await writeFileAtomic(out.pdf, pdf);
-      await writeFileAtomic(out.spec, `${JSON.stringify(f.spec, null, 2)}\n`);
-      files.push(out.svg, out.png, out.pdf, out.spec);
-    }
+    if (f.spec) files.push(...(await writeFigureFiles(data.dir, f.name, f.spec)));
     figures.push(out);
   }
   const { summary, computed } = completeSummary(data);
@@ -418,10 +416,23 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     checkpoints: checkpointTable(data.meta, data.checkpoints),
     notes: warnings,
   });
+  const result = { dir: data.dir, files, figures, warnings };
+  // A report that lacks a figure asked for would no longer show a figure file that is still there: report.md
+  // and report.html stay as the earlier report wrote them, and the figures that could be drawn are new.
+  if (figures.some((f) => f.asked && !f.drawn)) throw new FigureNotDrawnError(figures, result);
   const mdPath = join(data.dir, 'report.md');
   await writeFileAtomic(mdPath, md);
-  files.push(mdPath);
-  const result = { dir: data.dir, files, figures, warnings };
-  if (figures.some((f) => f.asked && !f.drawn)) throw new FigureNotDrawnError(figures, result);
+  const htmlPath = join(data.dir, 'report.html');
+  await writeFileAtomic(
+    htmlPath,
+    reportHtml({
+      title: `edgectl experiment report: ${data.meta.testbed}`,
+      markdown: md,
+      figures: plans.flatMap((f) =>
+        f.spec ? [{ name: f.name, title: f.title, caption: f.caption, spec: f.spec }] : [],
+      ),
+    }),
+  );
+  files.push(mdPath, htmlPath);
   return result;
 }
