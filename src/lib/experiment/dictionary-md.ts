@@ -20,7 +20,7 @@ export function resultsReference(): string {
     'Generated from the data dictionary (`src/lib/experiment/dictionary.ts`) by `npm run results-reference`: do',
     'not edit this page by hand; a unit test fails when it is stale. Every results directory carries the same',
     'dictionary as `datapackage.json` (a [Frictionless](https://specs.frictionlessdata.io/) tabular data package),',
-    'which pandas, R and the frictionless tools read.',
+    'which the frictionless tools and libraries for Python and R read.',
     '',
     'CSV files have a header row, are comma-separated with RFC 4180 quoting, UTF-8, and leave a missing value',
     'empty. Booleans are `true` and `false`. Times are milliseconds: `t_ms` and the other `*_t_ms` columns count',
@@ -47,12 +47,11 @@ export function resultsReference(): string {
       '',
       `\`${t.name}.csv\`: ${t.title.toLowerCase()}, one row per ${t.row}${t.required ? '' : ' (added later: older results lack it)'}.`,
       '',
-      '| column | type | unit | description |',
-      '|---|---|---|---|',
+      '| column | type | unit | description | notes |',
+      '|---|---|---|---|---|',
       ...t.columns.map((c) => {
         const notes = [c.required ? 'never empty' : '', c.later ? 'later' : ''].filter((n) => n !== '');
-        const desc = `${cell(c.description)}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`;
-        return `| \`${c.name}\` | ${typeOf(c)} | ${c.unit ?? ''} | ${desc} |`;
+        return `| \`${c.name}\` | ${typeOf(c)} | ${c.unit ?? ''} | ${cell(c.description)} | ${notes.join(', ')} |`;
       }),
       '',
     );

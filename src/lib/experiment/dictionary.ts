@@ -98,7 +98,7 @@ export const TABLES: readonly TableSpec[] = [
         'end-to-end delay at the user: first sending the task to its answer, reconnects and retries included',
       ),
       ms('proc_ms', 'processing time at the server: whole frame received to answer ready'),
-      ms('tx_ms', 'transmission and propagation: e2e_ms - proc_ms'),
+      ms('tx_ms', 'transmission and propagation: e2e_ms - proc_ms (at least 0)'),
       col('ok', 'boolean', 'the task was answered', { required: true }),
       col('reconnects', 'integer', 'times the user connected again while sending this task'),
       col('error', 'string', 'why the task failed'),
