@@ -28,7 +28,7 @@ import {
   type RunMeta,
   TASK_COLUMNS,
 } from '../../src/lib/experiment/format.js';
-import { readResults } from '../../src/lib/experiment/report-data.js';
+import { parseCell, readResults } from '../../src/lib/experiment/report-data.js';
 import { dataPackage, runRows, toCsv, writeResults } from '../../src/lib/experiment/results.js';
 import { openState } from '../../src/lib/state/index.js';
 import { writeFixture } from '../fixtures/results/generate.js';
@@ -152,6 +152,24 @@ describe('the data dictionary', () => {
   });
 });
 
+describe('a cell by its declared type', () => {
+  it('parses what the writer, pandas and R write, and nothing else', () => {
+    expect(parseCell('integer', '42')).toBe(42);
+    expect(parseCell('integer', '-3')).toBe(-3);
+    expect(parseCell('integer', '4.0')).toBeUndefined();
+    expect(parseCell('number', '0.125')).toBe(0.125);
+    expect(parseCell('number', '1e-3')).toBe(0.001);
+    expect(parseCell('number', '.5')).toBe(0.5);
+    for (const bad of ['0x10', 'NaN', 'Infinity', '12 ms', '1,5'])
+      expect(parseCell('number', bad), bad).toBeUndefined();
+    expect(parseCell('boolean', 'true')).toBe(true);
+    expect(parseCell('boolean', 'FALSE')).toBe(false);
+    expect(parseCell('boolean', 'yes')).toBeUndefined();
+    expect(parseCell('string', 'a,b')).toBe('a,b');
+    for (const t of ['string', 'integer', 'number', 'boolean'] as const) expect(parseCell(t, '')).toBeNull();
+  });
+});
+
 describe('the synthetic results directory', () => {
   let dir: string;
   beforeAll(async () => {
@@ -161,7 +179,7 @@ describe('the synthetic results directory', () => {
 
   it('holds every file datapackage.json names, with its columns, types and rows', async () => {
     const rows = await checkAgainstPackage(dir, true);
-    expect([...rows.keys()].sort()).toEqual(TABLES.map((t) => t.name.replaceAll('_', '-')).sort());
+    expect([...rows.keys()].sort()).toEqual(TABLES.map((t) => t.name).sort());
     const names = (await readdir(dir)).sort();
     for (const t of TABLES) expect(names).toContain(`${t.name}.csv`);
   });
@@ -547,7 +565,7 @@ describe('writeResults from a state database', () => {
     ]);
     expect(
       rows
-        .get('migration-phases')
+        .get('migration_phases')
         ?.map((p) => [p['user'], p['seq'], p['phase'], p['start_ms'], p['duration_ms'], p['bytes']]),
     ).toEqual([
       ['mu1', '0', 'pre-checkpoint', '0.988', '700.111', '1000'],
@@ -581,7 +599,7 @@ describe('writeResults from a state database', () => {
     ]);
     // host_stats.csv and links.csv: only what lies in the run's window, from its start.
     expect(
-      rows.get('host-stats')?.map((h) => [h['t_ms'], h['container'], h['cpu_pct'], h['load1'], h['cpus']]),
+      rows.get('host_stats')?.map((h) => [h['t_ms'], h['container'], h['cpu_pct'], h['load1'], h['cpus']]),
     ).toEqual([
       ['2000', '', '12.3', '0.12', '2'],
       ['2000', 'svc', '12.3', '', ''],
@@ -618,7 +636,7 @@ describe('datapackage.json', () => {
       type: 'number',
       unit: 'ms',
     });
-    const phases = pkg.resources.find((r) => r.name === 'migration-phases');
+    const phases = pkg.resources.find((r) => r.name === 'migration_phases');
     expect(phases).toMatchObject({ path: 'migration_phases.csv' });
     expect(phases).not.toHaveProperty('compression');
     expect(phases?.schema?.fields.map((f) => f.name)).toEqual(

@@ -354,6 +354,8 @@ export type Cell = string | number | boolean | null;
 export type CsvRecord = Record<string, Cell>;
 
 const INTEGER = /^[+-]?\d+$/;
+/** Decimal notation, as the writer and pandas or R write numbers (not hex, not Infinity). */
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const TRUE = new Set(['true', 'True', 'TRUE', '1']);
 const FALSE = new Set(['false', 'False', 'FALSE', '0']);
 
@@ -365,10 +367,8 @@ export function parseCell(type: ColumnType, text: string): Cell | undefined {
       return text;
     case 'integer':
       return INTEGER.test(text.trim()) ? Number(text) : undefined;
-    case 'number': {
-      const n = text.trim() === '' ? Number.NaN : Number(text);
-      return Number.isFinite(n) ? n : undefined;
-    }
+    case 'number':
+      return NUMBER.test(text.trim()) ? Number(text) : undefined;
     case 'boolean':
       return TRUE.has(text) ? true : FALSE.has(text) ? false : undefined;
   }

@@ -63,7 +63,7 @@ export function dataPackage(
     resources: [
       ...TABLES.map((t) => ({
         profile: 'tabular-data-resource',
-        name: t.name.replaceAll('_', '-'),
+        name: t.name,
         path: gz.has(t.name) ? `${t.name}.csv.gz` : `${t.name}.csv`,
         title: t.title,
         description: `One row per ${t.row}.`,
