@@ -338,11 +338,6 @@ export function table(name: string): TableSpec {
   return t;
 }
 
-/** Column names of a table, in order. */
-export function columnNames(name: string): string[] {
-  return table(name).columns.map((c) => c.name);
-}
-
 /** The JSON files beside the CSV files. */
 export const JSON_FILES = [
   {
