@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExperimentMeta, ExperimentSummary } from '../../src/lib/experiment/format.js';
+import { readResults } from '../../src/lib/experiment/report-data.js';
 import type { ExperimentResult } from '../../src/lib/experiment/run.js';
 import { edgectl } from '../helpers/cli.js';
 import { hostsFile } from '../helpers/lab.js';
@@ -151,6 +152,53 @@ describe('experiment run: all four planners, simple, a brisk user', () => {
     expect(meta.provenance?.settings.codec).toBe('pages');
     expect(meta.provenance?.commandLine.slice(0, 3)).toEqual(['edgectl', 'experiment', 'run']);
     for (const r of meta.runs) expect(r.windowS ?? 0, r.run).toBeGreaterThanOrEqual(60);
+  });
+
+  it('writes what was measured: a row per migration and its phases, positions, RSSI, host statistics, links', async () => {
+    const migrations = csv('migrations.csv');
+    const ids = migrations.map((m) => `${m['run']}/${m['migration']}`);
+    expect(new Set(ids).size).toBe(ids.length);
+    const phases = csv('migration_phases.csv');
+    for (const id of ids)
+      expect(phases.filter((p) => `${p['run']}/${p['migration']}` === id).length, id).toBeGreaterThan(2);
+    // Every run's agent reported, attached to a station whose RSSI rssi.csv repeats at the same instant.
+    const positions = csv('positions.csv');
+    const rssi = csv('rssi.csv');
+    for (const run of result.runs.map((r) => r.run)) {
+      const mine = positions.filter((p) => p['run'] === run);
+      expect(mine.length, run).toBeGreaterThan(20);
+      const p = mine.find((x) => x['bs'] !== '');
+      expect(
+        rssi.some(
+          (r) =>
+            r['run'] === run &&
+            r['t_ms'] === p?.['t_ms'] &&
+            r['bs'] === p?.['bs'] &&
+            r['rssi_dbm'] === p?.['rssi_dbm'],
+        ),
+        run,
+      ).toBe(true);
+    }
+    // The monitor sampled the servers and probed the links during every run, inside its window.
+    const stats = csv('host_stats.csv');
+    const links = csv('links.csv');
+    for (const r of result.runs) {
+      const windowMs = 1000 * (r.windowS ?? 60);
+      for (const rows of [stats, links]) {
+        const mine = rows.filter((x) => x['run'] === r.run);
+        expect(mine.length, r.run).toBeGreaterThan(0);
+        for (const x of mine) expect(Number(x['t_ms'])).toBeLessThanOrEqual(windowMs);
+      }
+    }
+    expect(links.some((l) => Number(l['rtt_ms']) > 0)).toBe(true);
+    // The dictionary is there, and the reader takes the directory whole.
+    const pkg = JSON.parse(readFileSync(join(out, 'datapackage.json'), 'utf8')) as {
+      resources: { path: string }[];
+    };
+    for (const r of pkg.resources) expect(statSync(join(out, r.path)).isFile(), r.path).toBe(true);
+    const data = await readResults(out);
+    expect(data.migrations).toHaveLength(migrations.length);
+    expect(data.warnings).toEqual([]);
   });
 
   it('leaves the testbed as provisioned: no container of the user, the user back on its start base station', async () => {

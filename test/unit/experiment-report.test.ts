@@ -713,7 +713,7 @@ describe('what the report tolerates and refuses', () => {
     const dir = join(tmp, 'zero');
     await writeFixture(dir, { planners: ['nearest'], repeats: 1 });
     await writeFile(join(dir, 'checkpoints.csv'), '');
-    await rm(join(dir, 'migrations.csv'));
+    await writeFile(join(dir, 'migrations.csv'), '');
     const data = await readResults(dir);
     expect(data.checkpoints).toEqual([]);
     expect((await writeReport(dir)).files).toContain(join(dir, 'report.md'));

@@ -3,6 +3,7 @@ import type { RunMeta } from '../../src/lib/experiment/format.js';
 import {
   counterResets,
   downtimeOf,
+  emptyRunRows,
   interval,
   type RunRows,
   runRows,
@@ -66,7 +67,7 @@ describe('experiment results', () => {
   });
 
   it('summarises per planner with ratios to orchestrated', () => {
-    const empty = { migrations: [], handovers: [], checkpoints: [], decisions: [] };
+    const empty = emptyRunRows();
     const s = summarise(
       [
         {
@@ -122,9 +123,7 @@ describe('experiment results', () => {
     const run = (planner: string, repeat: number, downMs: number, e2e: number, handovers = 1) => ({
       meta: meta(planner, repeat),
       rows: {
-        migrations: [],
-        checkpoints: [],
-        decisions: [],
+        ...emptyRunRows(),
         tasks: [task(1, e2e), task(2, e2e)].map((t, i) => ({ ...t, t_ms: i * 100 })),
         // handovers 10 s apart, each with one outage of downMs / handovers starting at it
         handovers: Array.from({ length: handovers }, (_, i) => ({ user: 'mu1', t_ms: 1000 + i * 10_000 })),

@@ -125,6 +125,12 @@ const DATA = [
   'outages.csv',
   'checkpoints.csv',
   'decisions.csv',
+  'migration_phases.csv',
+  'positions.csv',
+  'rssi.csv',
+  'host_stats.csv',
+  'links.csv',
+  'datapackage.json',
 ];
 
 describe('an experiment kept run by run', () => {

@@ -1,30 +1,38 @@
 /**
  * The results directory of `edgectl experiment run`, the contract between the runner, the report and the
- * researcher's own scripts (pandas, R, jq). CSV files have a header row, comma-separated, RFC 4180 quoting,
- * empty cells for missing values; times are milliseconds. `t_ms` columns count from the start of the run
- * (one planner, one repetition) they belong to; `*_epoch_ms` columns are wall-clock epoch milliseconds.
+ * researcher's own scripts (pandas, R, jq). The data dictionary (dictionary.ts) describes every CSV file and
+ * column (type, unit, meaning, decimals) and is written into every directory as datapackage.json; the
+ * reference page docs/reference/results.md is generated from it. The column lists below are the ones the
+ * code names; a unit test fails when they differ from the dictionary. CSV files have a header row,
+ * comma-separated, RFC 4180 quoting, empty cells for missing values, and may be gzipped (NAME.csv.gz reads
+ * as NAME.csv); times are milliseconds. `t_ms` columns count from the start of the run (one planner, one
+ * repetition) they belong to; `*_epoch_ms` columns are wall-clock epoch milliseconds.
  *
  *   meta.json        ExperimentMeta
  *   summary.json     ExperimentSummary
+ *   datapackage.json the data dictionary (Frictionless Data Package): every file, column, type and unit
  *   tasks.csv        TASK_COLUMNS: every offloaded task
  *   migrations.csv   MIGRATION_COLUMNS: every migration, one row each
  *   migration_phases.csv  MIGRATION_PHASE_COLUMNS: every phase of every migration (one row per phase)
  *   handovers.csv    HANDOVER_COLUMNS
- *   outages.csv      OUTAGE_COLUMNS: every gap in service the user saw (handover, migration, service, ...)
+ *   outages.csv      OUTAGE_COLUMNS: every gap in service the user saw (handover, migration, service)
  *   checkpoints.csv  CHECKPOINT_COLUMNS: every checkpoint a migration took (pre, final, delta), for Table I
+ *   decisions.csv    DECISION_COLUMNS: every decision the run's controller acted on (planned and actual
+ *                    instants, the planner's estimates and what was measured)
  *   positions.csv    POSITION_COLUMNS: every report of a user's agent (position, base station, its RSSI, rate)
  *   rssi.csv         RSSI_COLUMNS: every base station's RSSI in every report (one row per base station)
  *   host_stats.csv   HOST_STAT_COLUMNS: every host and container statistic sampled during a run
  *   links.csv        LINK_COLUMNS: every link measurement taken during a run
- *   datapackage.json the data dictionary (Frictionless Data Package): every file, column, type and unit
- *   decisions.csv    DECISION_COLUMNS: every decision the run's controller acted on (planned and actual
- *                    instants, the planner's estimates and what was measured); absent in results of edgectl before decisions were recorded
  *   report.md, fig4-delay.svg/png, fig5-downtime.svg/png, fig6-handover.svg/png: `experiment report DIR`
  *
+ * tasks, migrations, handovers, outages and checkpoints have been in every results directory since the first
+ * version: the reader refuses a directory without one. The other files came later, and older results lack
+ * them (migrations.csv was then a row per phase: LEGACY_MIGRATION_PHASE_COLUMNS).
+ *
  * The directory is rewritten as each run ends, every file replaced whole (temp file and rename): at any instant
- * it holds complete files for the runs that had ended, the CSV files and summary.json first and meta.json last,
- * so a run listed in meta.json `runs` has its rows in every file. `experiment export ID` writes the same files
- * from the state database alone.
+ * it holds complete files for the runs that had ended, the CSV files, datapackage.json and summary.json first
+ * and meta.json last, so a run listed in meta.json `runs` has its rows in every file. `experiment export ID`
+ * writes the same files from the state database alone.
  */
 
 export const RESULTS_VERSION = 1;
@@ -80,7 +88,7 @@ export const LEGACY_MIGRATION_PHASE_COLUMNS = [
   'phase_bytes',
 ] as const;
 
-/** The phases of each migration: `start_ms` counts from the migration's start (migrations.csv `t_ms`). */
+/** The phases of each migration (state table `migration_phases`); the columns in dictionary.ts. */
 export const MIGRATION_PHASE_COLUMNS = [
   'run',
   'planner',
@@ -95,7 +103,7 @@ export const MIGRATION_PHASE_COLUMNS = [
   'bytes',
 ] as const;
 
-/** The agent's reports: position (m), the base station it is attached to, that station's RSSI, the radio rate. */
+/** The agent's reports (state table `user_reports`); the columns in dictionary.ts. */
 export const POSITION_COLUMNS = [
   'run',
   'planner',
@@ -192,16 +200,7 @@ export const CHECKPOINT_COLUMNS = [
   'ms',
 ] as const;
 
-/**
- * Every decision a run's controller acted on (state table `decisions`). Instants (`*_t_ms`) from the run's
- * start; `handover_late_ms` and `checkpoint_late_ms` are actual - planned; `est_*` the planner's estimates
- * and `meas_*` what was measured (ms: `pre` pre-checkpoint + pre-transfer, `mig` the migration's outage,
- * `ho` the handover's radio outage, link down to link up); `handover_inside` whether that radio outage lay
- * inside the migration's outage (within 50 ms at either end: the probe's resolution); `reaction_ms` (reactive) the handover to the final checkpoint's start; `pre_transfer_ms`
- * the pre-transfer's send (its bytes on the wire, the channel already open) and `pre_mbps` the
- * pre-transfer's throughput and `link_mbps` the link's bandwidth, both Mbit/s (10^6 bit/s); `migration`
- * the id in migrations.csv.
- */
+/** Every decision a run's controller acted on (state table `decisions`); the columns in dictionary.ts. */
 export const DECISION_COLUMNS = [
   'run',
   'planner',

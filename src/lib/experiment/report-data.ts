@@ -1,23 +1,25 @@
 /**
  * A results directory read back for the report (format.ts): meta.json and summary.json checked by a schema
- * that names the file and the path of what is wrong, and the CSV files as typed rows. An empty CSV (a run
- * without migrations) is no rows; a missing CSV is no rows and a warning, except decisions.csv, which
- * older results do not have (decisions: null, no warning).
+ * that names the file and the path of what is wrong, and the CSV files as typed rows, every cell parsed by
+ * its type in the data dictionary (dictionary.ts; a cell that is not is an error naming file, line and
+ * column). Each CSV is read as NAME.csv or NAME.csv.gz. An empty CSV (a run without migrations) is no rows.
+ * A file every results directory has had (tasks, migrations, handovers, outages, checkpoints) missing is an
+ * error: the report must not draw empty figures over a damaged directory. Files added later (decisions,
+ * migration_phases, positions, rssi, host_stats, links) missing are null or no rows: older results lack
+ * them. An older migrations.csv (a row per phase) is collapsed to a row per migration and its phases.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
 import { errorMessage, UsageError } from '../errors.js';
+import { type ColumnSpec, type ColumnType, table } from './dictionary.js';
 import {
-  CHECKPOINT_COLUMNS,
-  DECISION_COLUMNS,
   type ExperimentMeta,
   type ExperimentSummary,
-  HANDOVER_COLUMNS,
-  OUTAGE_COLUMNS,
+  LEGACY_MIGRATION_PHASE_COLUMNS,
   RESULTS_VERSION,
-  TASK_COLUMNS,
 } from './format.js';
 
 export interface TaskRow {
@@ -181,6 +183,18 @@ export interface DecisionRow {
   linkMbps: number | null;
 }
 
+/** One base station's RSSI in one report of a user's agent (rssi.csv). */
+export interface RssiRow {
+  run: string;
+  planner: string;
+  repeat: number;
+  service: string;
+  user: string;
+  tMs: number;
+  bs: string;
+  rssiDbm: number;
+}
+
 export interface ResultsData {
   dir: string;
   meta: ExperimentMeta;
@@ -195,6 +209,8 @@ export interface ResultsData {
   positions: PositionRow[] | null;
   hostStats: HostStatRow[] | null;
   links: LinkRow[] | null;
+  /** Every base station's RSSI per report; null (or absent) when the results have no rssi.csv. */
+  rssi?: RssiRow[] | null;
   /** null: the results have no decisions.csv (written before decisions were recorded). */
   decisions: DecisionRow[] | null;
   /** What was missing or odd but did not stop the report. */
@@ -334,70 +350,237 @@ async function readJson<T>(dir: string, name: string, schema: z.ZodType<T>): Pro
   return r.data;
 }
 
-type Cells = Record<string, string>;
+/** A cell as its column's type makes it; null for an empty cell. */
+export type Cell = string | number | boolean | null;
+/** One CSV record by column name, every cell typed. */
+export type CsvRecord = Record<string, Cell>;
+
+const INTEGER = /^[+-]?\d+$/;
+/** Decimal notation, as the writer and pandas or R write numbers (not hex, not Infinity). */
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const TRUE = new Set(['true', 'True', 'TRUE', '1']);
+const FALSE = new Set(['false', 'False', 'FALSE', '0']);
+
+/** A cell's text as its declared type; undefined when it is not one. */
+export function parseCell(type: ColumnType, text: string): Cell | undefined {
+  if (text === '') return null;
+  switch (type) {
+    case 'string':
+      return text;
+    case 'integer':
+      return INTEGER.test(text.trim()) ? Number(text) : undefined;
+    case 'number':
+      return NUMBER.test(text.trim()) ? Number(text) : undefined;
+    case 'boolean':
+      return TRUE.has(text) ? true : FALSE.has(text) ? false : undefined;
+  }
+}
+
+/** A results CSV found in a directory: NAME.csv, else NAME.csv.gz (gunzipped). */
+async function findCsv(dir: string, name: string): Promise<{ file: string; text: string } | null> {
+  const plain = join(dir, `${name}.csv`);
+  const text = await readFile(plain, 'utf8').catch(() => null);
+  if (text !== null) return { file: plain, text };
+  const gz = `${plain}.gz`;
+  const bytes = await readFile(gz).catch(() => null);
+  if (bytes === null) return null;
+  try {
+    return { file: gz, text: gunzipSync(bytes).toString('utf8') };
+  } catch (err) {
+    throw new UsageError(`${gz}: not a readable gzip file (${errorMessage(err)})`);
+  }
+}
+
+/** The column names of a CSV text's first line; none for an empty text. */
+function headerOf(text: string): string[] {
+  if (text.trim() === '') return [];
+  return (parse(text, { to_line: 1, bom: true }) as string[][])[0] ?? [];
+}
 
 /**
- * A CSV file's records by column name; [] when it is empty, or missing (with a warning; `optional`: null
- * and no warning).
+ * A CSV text's records, every cell parsed by `columns` (those not in the header: null, and a warning unless
+ * the column came later than the file); columns the dictionary does not know are left out.
  */
-async function readCsv(
-  dir: string,
-  name: string,
-  columns: readonly string[],
+export function parseTable(
+  file: string,
+  text: string,
+  columns: readonly ColumnSpec[],
   warnings: string[],
-): Promise<Cells[]>;
-async function readCsv(
-  dir: string,
-  name: string,
-  columns: readonly string[],
-  warnings: string[],
-  optional: true,
-): Promise<Cells[] | null>;
-async function readCsv(
-  dir: string,
-  name: string,
-  columns: readonly string[],
-  warnings: string[],
-  optional = false,
-): Promise<Cells[] | null> {
-  let text: string;
+): CsvRecord[] {
+  if (text.trim() === '') return [];
+  let records: { record: Record<string, string>; info: { lines: number } }[];
   try {
-    text = await readFile(join(dir, name), 'utf8');
-  } catch {
-    if (optional) return null;
-    warnings.push(`${name} is missing: read as empty`);
-    return [];
-  }
-  let records: Cells[];
-  try {
-    records = parse(text, { columns: true, skip_empty_lines: true, bom: true }) as Cells[];
+    records = parse(text, { columns: true, skip_empty_lines: true, bom: true, info: true }) as typeof records;
   } catch (err) {
-    throw new UsageError(`${join(dir, name)}: not a readable CSV file (${errorMessage(err)})`);
+    throw new UsageError(`${file}: not a readable CSV file (${errorMessage(err)})`);
   }
-  const header = text.split(/\r?\n/, 1)[0]?.split(',') ?? [];
-  const missing = text.trim() === '' ? [] : columns.filter((c) => !header.includes(c));
-  if (missing.length > 0) warnings.push(`${name} has no column ${missing.join(', ')}: read as empty cells`);
-  return records;
+  const header = headerOf(text);
+  const absent = columns.filter((c) => !header.includes(c.name));
+  const missingRequired = absent.filter((c) => c.required);
+  if (missingRequired.length > 0)
+    throw new UsageError(`${file} has no column ${missingRequired.map((c) => c.name).join(', ')}`, {
+      hint: 'a results file is written by edgectl experiment run (format: docs/reference/results.md)',
+    });
+  const silent = absent.filter((c) => !c.later);
+  if (silent.length > 0)
+    warnings.push(`${file} has no column ${silent.map((c) => c.name).join(', ')}: read as empty cells`);
+  const present = columns.filter((c) => header.includes(c.name));
+  return records.map(({ record, info }) => {
+    const out: CsvRecord = {};
+    for (const c of absent) out[c.name] = null;
+    for (const c of present) {
+      const text = record[c.name] ?? '';
+      const v = parseCell(c.type, text);
+      if (v === undefined)
+        throw new UsageError(
+          `${file}:${info.lines}: column ${c.name}: ${JSON.stringify(text)} is not ${c.type === 'integer' ? 'an' : 'a'} ${c.type}`,
+        );
+      if (v === null && c.required)
+        throw new UsageError(`${file}:${info.lines}: column ${c.name} is empty, and it is never empty`);
+      out[c.name] = v;
+    }
+    return out;
+  });
 }
 
-function cellNum(v: string | undefined): number | null {
-  if (v === undefined || v.trim() === '') return null;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : null;
+/** Reads table `name` of the dictionary; null when the directory has no such file. */
+async function readTable(dir: string, name: string, warnings: string[]): Promise<CsvRecord[] | null> {
+  const found = await findCsv(dir, name);
+  return found ? parseTable(found.file, found.text, table(name).columns, warnings) : null;
 }
 
-function cellStr(v: string | undefined): string | null {
-  return v === undefined || v === '' ? null : v;
+/** A file every results directory has is missing: the directory is damaged, not older. */
+function missingFile(dir: string, name: string): UsageError {
+  return new UsageError(
+    `${dir} has no ${name}.csv (nor ${name}.csv.gz): the results directory is incomplete`,
+    {
+      hint: 'edgectl experiment export ID writes the whole directory again from the state database',
+    },
+  );
 }
 
-/** tasks.csv's columns the report reads: `bytes` came later, and results written before it lack it. */
-const REPORT_TASK_COLUMNS = TASK_COLUMNS.filter((c) => c !== 'bytes');
+/** Reads a table every results directory has: missing, the directory is damaged. */
+async function readRequired(dir: string, name: string, warnings: string[]): Promise<CsvRecord[]> {
+  const t = await readTable(dir, name, warnings);
+  if (!t) throw missingFile(dir, name);
+  return t;
+}
 
-const isTrue = (v: string | undefined) => v === 'true' || v === '1';
+const strOf = (r: CsvRecord, c: string): string => (r[c] === null || r[c] === undefined ? '' : String(r[c]));
+const strOrNull = (r: CsvRecord, c: string): string | null =>
+  r[c] === null || r[c] === undefined ? null : String(r[c]);
+const numOf = (r: CsvRecord, c: string): number | null =>
+  typeof r[c] === 'number' ? (r[c] as number) : null;
+const boolOf = (r: CsvRecord, c: string): boolean | null =>
+  typeof r[c] === 'boolean' ? (r[c] as boolean) : null;
+/** The columns of a run that every row has. */
+const runOf = (r: CsvRecord) => ({
+  run: strOf(r, 'run'),
+  planner: strOf(r, 'planner'),
+  repeat: numOf(r, 'repeat') ?? 1,
+  service: strOf(r, 'service'),
+});
+
+/** The four phase columns of an older migrations.csv, typed. */
+const LEGACY_PHASE_SPECS: ColumnSpec[] = LEGACY_MIGRATION_PHASE_COLUMNS.map((name) => ({
+  name,
+  type: name === 'phase' ? 'string' : name === 'phase_bytes' ? 'integer' : 'number',
+  description: '',
+}));
+
+function migrationRow(r: CsvRecord): MigrationRow {
+  return {
+    ...runOf(r),
+    user: strOf(r, 'user'),
+    migration: strOf(r, 'migration'),
+    from: strOf(r, 'from'),
+    to: strOf(r, 'to'),
+    strategy: strOf(r, 'strategy'),
+    codec: strOrNull(r, 'codec'),
+    tMs: numOf(r, 't_ms') ?? 0,
+    downtimeMs: numOf(r, 'downtime_ms'),
+    totalMs: numOf(r, 'total_ms'),
+    bytes: numOf(r, 'bytes'),
+    ok: boolOf(r, 'ok'),
+    rolledBack: boolOf(r, 'rolled_back') === true,
+    error: strOrNull(r, 'error'),
+  };
+}
+
+/**
+ * migrations.csv and its phases: one row per migration and migration_phases.csv; or an older migrations.csv
+ * (each migration repeated on each of its phase rows, with the phase columns) collapsed to one row per
+ * migration, its phase rows becoming the phases.
+ */
+async function readMigrations(
+  dir: string,
+  warnings: string[],
+): Promise<{ migrations: MigrationRow[]; phases: MigrationPhaseRow[] }> {
+  const found = await findCsv(dir, 'migrations');
+  if (!found) throw missingFile(dir, 'migrations');
+  const header = headerOf(found.text);
+  if (header.includes('phase')) {
+    const rows = parseTable(
+      found.file,
+      found.text,
+      [...table('migrations').columns, ...LEGACY_PHASE_SPECS],
+      warnings,
+    );
+    const migrations = new Map<string, MigrationRow>();
+    const seqs = new Map<string, number>();
+    const phases: MigrationPhaseRow[] = [];
+    for (const r of rows) {
+      const m = migrationRow(r);
+      const key = `${m.run}\u0000${m.migration}`;
+      if (!migrations.has(key)) migrations.set(key, m);
+      const phase = strOrNull(r, 'phase');
+      if (phase === null) continue;
+      const seq = seqs.get(key) ?? 0;
+      seqs.set(key, seq + 1);
+      phases.push({
+        run: m.run,
+        planner: m.planner,
+        repeat: m.repeat,
+        service: m.service,
+        user: m.user,
+        migration: m.migration,
+        seq,
+        phase,
+        startMs: numOf(r, 'phase_start_ms') ?? 0,
+        durationMs: numOf(r, 'phase_duration_ms') ?? 0,
+        bytes: numOf(r, 'phase_bytes'),
+      });
+    }
+    return { migrations: [...migrations.values()], phases };
+  }
+  const migrations = parseTable(found.file, found.text, table('migrations').columns, warnings).map(
+    migrationRow,
+  );
+  const phaseRows = await readTable(dir, 'migration_phases', warnings);
+  if (!phaseRows && migrations.length > 0)
+    throw new UsageError(
+      `${dir} has no migration_phases.csv (nor .csv.gz), and its migrations.csv (one row per migration) needs it`,
+      { hint: 'edgectl experiment export ID writes the whole directory again from the state database' },
+    );
+  const phases = (phaseRows ?? []).map(
+    (r): MigrationPhaseRow => ({
+      ...runOf(r),
+      user: strOf(r, 'user'),
+      migration: strOf(r, 'migration'),
+      seq: numOf(r, 'seq') ?? 0,
+      phase: strOf(r, 'phase'),
+      startMs: numOf(r, 'start_ms') ?? 0,
+      durationMs: numOf(r, 'duration_ms') ?? 0,
+      bytes: numOf(r, 'bytes'),
+    }),
+  );
+  return { migrations, phases };
+}
 
 /**
  * Reads a results directory. Throws a UsageError (exit 2) for a directory that does not exist or is not a
- * results directory (no meta.json or summary.json), naming what is missing.
+ * results directory (no meta.json or summary.json), for a required CSV file that is missing, and for a cell
+ * that is not of its column's type, naming what is wrong.
  */
 export async function readResults(dirArg: string): Promise<ResultsData> {
   const dir = resolve(dirArg);
@@ -422,94 +605,132 @@ export async function readResults(dirArg: string): Promise<ResultsData> {
   const summary = (await readJson(dir, 'summary.json', summarySchema)) as ExperimentSummary;
   const warnings: string[] = [];
 
-  const tasks: TaskRow[] = [];
-  for (const r of await readCsv(dir, 'tasks.csv', REPORT_TASK_COLUMNS, warnings)) {
-    const t = cellNum(r['t_ms']);
-    if (t === null) continue;
-    tasks.push({
-      run: r['run'] ?? '',
-      planner: r['planner'] ?? '',
-      repeat: cellNum(r['repeat']) ?? 1,
-      service: r['service'] ?? '',
-      user: r['user'] ?? '',
-      tMs: t,
-      bs: cellStr(r['bs']),
-      host: cellStr(r['host']),
-      e2eMs: cellNum(r['e2e_ms']),
-      procMs: cellNum(r['proc_ms']),
-      txMs: cellNum(r['tx_ms']),
-      ok: isTrue(r['ok']),
-    });
-  }
-  const handovers: HandoverRow[] = [];
-  for (const r of await readCsv(dir, 'handovers.csv', HANDOVER_COLUMNS, warnings)) {
-    const t = cellNum(r['t_ms']);
-    if (t === null) continue;
-    handovers.push({
-      run: r['run'] ?? '',
-      planner: r['planner'] ?? '',
-      service: r['service'] ?? '',
-      user: r['user'] ?? '',
-      tMs: t,
-      fromBs: cellStr(r['from_bs']),
-      toBs: r['to_bs'] ?? '',
-      durationMs: cellNum(r['duration_ms']),
-    });
-  }
-  const outages: OutageRow[] = [];
-  for (const r of await readCsv(dir, 'outages.csv', OUTAGE_COLUMNS, warnings)) {
-    const t = cellNum(r['t_ms']);
-    if (t === null) continue;
-    outages.push({
-      run: r['run'] ?? '',
-      planner: r['planner'] ?? '',
-      service: r['service'] ?? '',
-      user: r['user'] ?? '',
-      tMs: t,
-      endTMs: cellNum(r['end_t_ms']),
-      durationMs: cellNum(r['duration_ms']),
-      cause: r['cause'] || 'unknown',
-    });
-  }
-  const checkpoints: CheckpointRow[] = [];
-  for (const r of await readCsv(dir, 'checkpoints.csv', CHECKPOINT_COLUMNS, warnings))
-    checkpoints.push({
-      run: r['run'] ?? '',
-      planner: r['planner'] ?? '',
-      service: r['service'] ?? '',
-      migration: r['migration'] ?? '',
-      kind: r['kind'] ?? '',
-      bytes: cellNum(r['bytes']),
-    });
-  const decisionCells = await readCsv(dir, 'decisions.csv', DECISION_COLUMNS, warnings, true);
-  const decisions = decisionCells?.map(
-    (r): DecisionRow => ({
-      run: r['run'] ?? '',
-      planner: r['planner'] ?? '',
-      service: r['service'] ?? '',
-      user: r['user'] ?? '',
-      kind: r['kind'] ?? '',
-      status: r['status'] ?? '',
-      error: cellStr(r['error']),
-      decidedTMs: cellNum(r['decided_t_ms']),
-      plannedHandoverTMs: cellNum(r['planned_handover_t_ms']),
-      actualHandoverTMs: cellNum(r['actual_handover_t_ms']),
-      handoverLateMs: cellNum(r['handover_late_ms']),
-      checkpointLateMs: cellNum(r['checkpoint_late_ms']),
-      estPreMs: cellNum(r['est_pre_ms']),
-      estMigMs: cellNum(r['est_mig_ms']),
-      estHoMs: cellNum(r['est_ho_ms']),
-      measPreMs: cellNum(r['meas_pre_ms']),
-      measMigMs: cellNum(r['meas_mig_ms']),
-      measHoMs: cellNum(r['meas_ho_ms']),
-      handoverInside: cellStr(r['handover_inside']) === null ? null : isTrue(r['handover_inside']),
-      reactionMs: cellNum(r['reaction_ms']),
-      preBytes: cellNum(r['pre_bytes']),
-      preTransferMs: cellNum(r['pre_transfer_ms']),
-      preMbps: cellNum(r['pre_mbps']),
-      linkMbps: cellNum(r['link_mbps']),
+  const tasks = (await readRequired(dir, 'tasks', warnings)).map(
+    (r): TaskRow => ({
+      ...runOf(r),
+      user: strOf(r, 'user'),
+      tMs: numOf(r, 't_ms') ?? 0,
+      bs: strOrNull(r, 'bs'),
+      host: strOrNull(r, 'host'),
+      e2eMs: numOf(r, 'e2e_ms'),
+      procMs: numOf(r, 'proc_ms'),
+      txMs: numOf(r, 'tx_ms'),
+      ok: boolOf(r, 'ok') === true,
     }),
   );
+  const { migrations, phases: migrationPhases } = await readMigrations(dir, warnings);
+  const handovers = (await readRequired(dir, 'handovers', warnings)).map(
+    (r): HandoverRow => ({
+      run: strOf(r, 'run'),
+      planner: strOf(r, 'planner'),
+      service: strOf(r, 'service'),
+      user: strOf(r, 'user'),
+      tMs: numOf(r, 't_ms') ?? 0,
+      fromBs: strOrNull(r, 'from_bs'),
+      toBs: strOf(r, 'to_bs'),
+      durationMs: numOf(r, 'duration_ms'),
+    }),
+  );
+  const outages = (await readRequired(dir, 'outages', warnings)).map(
+    (r): OutageRow => ({
+      run: strOf(r, 'run'),
+      planner: strOf(r, 'planner'),
+      service: strOf(r, 'service'),
+      user: strOf(r, 'user'),
+      tMs: numOf(r, 't_ms') ?? 0,
+      endTMs: numOf(r, 'end_t_ms'),
+      durationMs: numOf(r, 'duration_ms'),
+      cause: strOf(r, 'cause') || 'unknown',
+    }),
+  );
+  const checkpoints = (await readRequired(dir, 'checkpoints', warnings)).map(
+    (r): CheckpointRow => ({
+      run: strOf(r, 'run'),
+      planner: strOf(r, 'planner'),
+      service: strOf(r, 'service'),
+      migration: strOf(r, 'migration'),
+      kind: strOf(r, 'kind'),
+      bytes: numOf(r, 'bytes'),
+    }),
+  );
+  const decisions =
+    (await readTable(dir, 'decisions', warnings))?.map(
+      (r): DecisionRow => ({
+        run: strOf(r, 'run'),
+        planner: strOf(r, 'planner'),
+        service: strOf(r, 'service'),
+        user: strOf(r, 'user'),
+        kind: strOf(r, 'kind'),
+        status: strOf(r, 'status'),
+        error: strOrNull(r, 'error'),
+        decidedTMs: numOf(r, 'decided_t_ms'),
+        plannedHandoverTMs: numOf(r, 'planned_handover_t_ms'),
+        actualHandoverTMs: numOf(r, 'actual_handover_t_ms'),
+        handoverLateMs: numOf(r, 'handover_late_ms'),
+        checkpointLateMs: numOf(r, 'checkpoint_late_ms'),
+        estPreMs: numOf(r, 'est_pre_ms'),
+        estMigMs: numOf(r, 'est_mig_ms'),
+        estHoMs: numOf(r, 'est_ho_ms'),
+        measPreMs: numOf(r, 'meas_pre_ms'),
+        measMigMs: numOf(r, 'meas_mig_ms'),
+        measHoMs: numOf(r, 'meas_ho_ms'),
+        handoverInside: boolOf(r, 'handover_inside'),
+        reactionMs: numOf(r, 'reaction_ms'),
+        preBytes: numOf(r, 'pre_bytes'),
+        preTransferMs: numOf(r, 'pre_transfer_ms'),
+        preMbps: numOf(r, 'pre_mbps'),
+        linkMbps: numOf(r, 'link_mbps'),
+      }),
+    ) ?? null;
+  const positions =
+    (await readTable(dir, 'positions', warnings))?.map(
+      (r): PositionRow => ({
+        ...runOf(r),
+        user: strOf(r, 'user'),
+        tMs: numOf(r, 't_ms') ?? 0,
+        xM: numOf(r, 'x_m') ?? 0,
+        yM: numOf(r, 'y_m') ?? 0,
+        bs: strOrNull(r, 'bs'),
+        rssiDbm: numOf(r, 'rssi_dbm'),
+        rateMbps: numOf(r, 'rate_mbps'),
+      }),
+    ) ?? null;
+  const rssi =
+    (await readTable(dir, 'rssi', warnings))?.map(
+      (r): RssiRow => ({
+        ...runOf(r),
+        user: strOf(r, 'user'),
+        tMs: numOf(r, 't_ms') ?? 0,
+        bs: strOf(r, 'bs'),
+        rssiDbm: numOf(r, 'rssi_dbm') ?? 0,
+      }),
+    ) ?? null;
+  const hostStats =
+    (await readTable(dir, 'host_stats', warnings))?.map(
+      (r): HostStatRow => ({
+        ...runOf(r),
+        tMs: numOf(r, 't_ms') ?? 0,
+        host: strOf(r, 'host'),
+        container: strOrNull(r, 'container'),
+        cpuPct: numOf(r, 'cpu_pct'),
+        memBytes: numOf(r, 'mem_bytes'),
+        memLimitBytes: numOf(r, 'mem_limit_bytes'),
+        load1: numOf(r, 'load1'),
+        cpus: numOf(r, 'cpus'),
+      }),
+    ) ?? null;
+  const links =
+    (await readTable(dir, 'links', warnings))?.map(
+      (r): LinkRow => ({
+        ...runOf(r),
+        tMs: numOf(r, 't_ms') ?? 0,
+        from: strOf(r, 'from'),
+        to: strOf(r, 'to'),
+        rttMs: numOf(r, 'rtt_ms'),
+        bandwidthMbps: numOf(r, 'bandwidth_mbps'),
+        method: strOf(r, 'method'),
+      }),
+    ) ?? null;
   return {
     dir,
     meta,
@@ -518,13 +739,13 @@ export async function readResults(dirArg: string): Promise<ResultsData> {
     handovers,
     outages,
     checkpoints,
-    // TODO(contract): read by the data helper (migrations.csv, migration_phases.csv, positions.csv, ...).
-    migrations: [],
-    migrationPhases: [],
-    positions: null,
-    hostStats: null,
-    links: null,
-    decisions: decisions ?? null,
+    migrations,
+    migrationPhases,
+    positions,
+    hostStats,
+    links,
+    rssi,
+    decisions,
     warnings,
   };
 }

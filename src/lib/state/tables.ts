@@ -258,6 +258,16 @@ export class Links {
       )
       .get(fromHost, toHost) as LinkMeasurement | undefined;
   }
+
+  /** Every measurement taken from `fromMs` to `toMs` (epoch ms, both included), oldest first. */
+  between(fromMs: number, toMs: number): LinkMeasurement[] {
+    return this.db
+      .prepare(
+        `SELECT at_ms AS atMs, from_host AS fromHost, to_host AS toHost, rtt_ms AS rttMs, bandwidth_bps AS bandwidthBps, method
+         FROM link_measurements WHERE at_ms >= ? AND at_ms <= ? ORDER BY at_ms, id`,
+      )
+      .all(fromMs, toMs) as LinkMeasurement[];
+  }
 }
 
 export interface MigrationRecord {
@@ -325,6 +335,17 @@ export class Migrations {
         'SELECT name, start_ms AS startMs, duration_ms AS durationMs, bytes FROM migration_phases WHERE migration_id = ? ORDER BY seq',
       )
       .all(id) as PhaseRecord[];
+  }
+
+  /** The phases of every migration of an experiment, by migration then in order. */
+  phasesForExperiment(experimentId: number): (PhaseRecord & { migrationId: number; seq: number })[] {
+    return this.db
+      .prepare(
+        `SELECT p.migration_id AS migrationId, p.seq, p.name, p.start_ms AS startMs, p.duration_ms AS durationMs, p.bytes
+         FROM migration_phases p JOIN migrations m ON m.id = p.migration_id
+         WHERE m.experiment_id = ? ORDER BY p.migration_id, p.seq`,
+      )
+      .all(experimentId) as (PhaseRecord & { migrationId: number; seq: number })[];
   }
 
   get(id: number): Record<string, unknown> | undefined {
@@ -454,27 +475,46 @@ export class UserReports {
 
   /** The newest first. */
   forUser(user: string, sinceMs = 0, limit = 1_000_000): UserReport[] {
-    const rows = this.db
-      .prepare(
-        `SELECT experiment_id AS experimentId, at_ms AS atMs, user, x, y, bs, rssi, rate_bps AS rateBps
-         FROM user_reports WHERE user = ? AND at_ms >= ? ORDER BY at_ms DESC, id DESC LIMIT ?`,
-      )
-      .all(user, sinceMs, limit) as {
-      experimentId: number | null;
-      atMs: number;
-      user: string;
-      x: number;
-      y: number;
-      bs: string | null;
-      rssi: string;
-      rateBps: number | null;
-    }[];
-    return rows.map(({ x, y, rssi, ...r }) => ({
-      ...r,
-      position: [x, y],
-      rssi: JSON.parse(rssi) as Record<string, number>,
-    }));
+    return fromReportRows(
+      this.db
+        .prepare(
+          `SELECT experiment_id AS experimentId, at_ms AS atMs, user, x, y, bs, rssi, rate_bps AS rateBps
+           FROM user_reports WHERE user = ? AND at_ms >= ? ORDER BY at_ms DESC, id DESC LIMIT ?`,
+        )
+        .all(user, sinceMs, limit) as ReportRow[],
+    );
   }
+
+  /** Every report of an experiment's agents, oldest first. */
+  forExperiment(experimentId: number): UserReport[] {
+    return fromReportRows(
+      this.db
+        .prepare(
+          `SELECT experiment_id AS experimentId, at_ms AS atMs, user, x, y, bs, rssi, rate_bps AS rateBps
+           FROM user_reports WHERE experiment_id = ? ORDER BY at_ms, id`,
+        )
+        .all(experimentId) as ReportRow[],
+    );
+  }
+}
+
+interface ReportRow {
+  experimentId: number | null;
+  atMs: number;
+  user: string;
+  x: number;
+  y: number;
+  bs: string | null;
+  rssi: string;
+  rateBps: number | null;
+}
+
+function fromReportRows(rows: readonly ReportRow[]): UserReport[] {
+  return rows.map(({ x, y, rssi, ...r }) => ({
+    ...r,
+    position: [x, y],
+    rssi: JSON.parse(rssi) as Record<string, number>,
+  }));
 }
 
 /** A time in which a user got no service, and why (`handover`, `migration`, `outage`). */
@@ -557,5 +597,15 @@ export class HostStats {
          ORDER BY container`,
       )
       .all(host, host) as HostStat[];
+  }
+
+  /** Every sample taken from `fromMs` to `toMs` (epoch ms, both included), oldest first. */
+  between(fromMs: number, toMs: number): HostStat[] {
+    return this.db
+      .prepare(
+        `SELECT at_ms AS atMs, host, container, cpu_pct AS cpuPct, mem_bytes AS memBytes, mem_limit_bytes AS memLimitBytes, load1, cpus
+         FROM host_stats WHERE at_ms >= ? AND at_ms <= ? ORDER BY at_ms, host, container, id`,
+      )
+      .all(fromMs, toMs) as HostStat[];
   }
 }
