@@ -24,7 +24,8 @@ import type { ExperimentMeta, RunMeta } from '../../src/lib/experiment/format.js
 import { paperOrder } from '../../src/lib/experiment/planner-order.js';
 import { readResults } from '../../src/lib/experiment/report-data.js';
 import { comparisonSentence } from '../../src/lib/experiment/report-verdict.js';
-import { type RunRows, writeResults } from '../../src/lib/experiment/results.js';
+import { emptyRunRows, type RunRows } from '../../src/lib/experiment/results-rows.js';
+import { writeResults } from '../../src/lib/experiment/results.js';
 import { writeFixture } from '../fixtures/results/generate.js';
 import { runJson } from '../helpers/run-json.js';
 
@@ -63,9 +64,14 @@ async function writeDir(name: string, specs: RunSpec[], over: Partial<Experiment
     const repeat = s.repeat ?? i + 1;
     const base = { run: `${planner}-${service}-${repeat}`, planner, repeat, service, user: 'mu1' };
     const rows: RunRows = {
+      ...emptyRunRows(),
       tasks: s.e2e.map((e2e, k) => ({
         ...base,
         t_ms: 500 + k * 1000,
+        sent_epoch_ms: i * 100_000 + 500 + k * 1000,
+        counter: k + 1,
+        bytes: 64,
+        reconnects: 0,
         e2e_ms: e2e,
         proc_ms: e2e / 2,
         tx_ms: e2e / 2,

@@ -179,6 +179,7 @@ describe('report.html of the synthetic results', () => {
       ['fig6-aligned', 1],
       ['e2e-ecdf', 0],
       ['outages-by-cause', 0],
+      ['migration-phases', 0],
       // concatenated views stay static
       ['timeline', 0],
     ]);

@@ -603,9 +603,8 @@ describe('writeReport over a results directory', () => {
 
   it('writes every drawn figure as SVG, PNG, PDF and its vega-lite spec, report.md and report.html', async () => {
     expect(result.figures.map((f) => f.id)).toEqual([...FIGURE_IDS]);
-    // The migration phases need migration_phases.csv; every other figure has its data in the fixture.
-    for (const f of result.figures.filter((x) => x.id !== 'phases'))
-      expect([f.id, f.drawn]).toEqual([f.id, true]);
+    // The fixture has the data of every figure, migration_phases.csv and positions.csv included.
+    for (const f of result.figures) expect([f.id, f.drawn]).toEqual([f.id, true]);
     expect(result.files).toEqual([
       ...result.figures
         .filter((f) => f.drawn)
