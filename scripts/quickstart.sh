@@ -2,7 +2,7 @@
 # The newcomer's one command: set everything up, then run the main job on the built-in default testbed
 # (hosts.yml in this repository): build it as a local lab on this machine, check and provision every host,
 # and run a short experiment comparing the four planners (cloud, random, nearest, orchestrated), which
-# writes its data and its report (figures, report.md) to results/quickstart.
+# writes its data and its report (figures, report.md, report.html) to results/quickstart.
 #
 # Re-runnable: lab up and provision leave what is already right alone, and every experiment run starts
 # from a clean state of its own (the users' containers removed, each user on its start base station).
@@ -24,7 +24,8 @@ edgectl experiment run --planner all --service simple --duration 60 --velocity 6
 cat <<'DONE'
 
 [quickstart] done: the four planners ran on the local lab.
-The report:        results/quickstart/report.md (figures: results/quickstart/fig*.png, data: *.csv, summary.json)
+The report:        results/quickstart/report.html (one page, opens offline; also report.md, the figures as
+                   SVG/PNG/PDF, the data as CSV described by datapackage.json)
 To look further:
   ./bin/run.js lab status                                  the lab's hosts, their namespaces and addresses
   ./bin/run.js monitor --once                              live measurements: RSSI, delays, CPU, round trips

@@ -3,7 +3,8 @@
  * a brisk user (2 m/s: a handover every 30 s). Every planner records tasks, the non-cloud ones migrate,
  * nearest's handovers each leave two separate outages (the handover, then the migration) and
  * orchestrated's one, no run loses the service's counter, the cloud is the slowest by its emulated
- * latency, and the report's figures are valid SVG and PNG files.
+ * latency, every file of the data dictionary is written, and the report's figures are drawn in every format
+ * with report.html beside them.
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -217,14 +218,32 @@ describe('experiment run: all four planners, simple, a brisk user', () => {
     expect(dry.json?.result?.hosts.find((x) => x.name === 'mu')?.changed).toBe(false);
   });
 
-  it('draws the report: SVG and PNG figures and report.md', () => {
-    for (const f of ['fig4-delay', 'fig5-downtime', 'fig6-handover']) {
+  it('draws the report: every figure as SVG, PNG, PDF and vega-lite spec, report.md and report.html', () => {
+    const figures = [
+      'fig4-delay',
+      'fig5-downtime',
+      'fig6-handover',
+      'fig6-aligned',
+      'e2e-ecdf',
+      'outages-by-cause',
+      'migration-phases',
+      'timeline',
+    ];
+    for (const f of figures) {
       const svg = readFileSync(join(out, `${f}.svg`), 'utf8');
       expect(svg.startsWith('<svg'), f).toBe(true);
+      expect(svg, f).not.toMatch(/Not drawn/);
       const png = readFileSync(join(out, `${f}.png`));
       expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
       expect(statSync(join(out, `${f}.png`)).size).toBeGreaterThan(5000);
+      expect(readFileSync(join(out, `${f}.pdf`)).subarray(0, 5).toString(), f).toBe('%PDF-');
+      const spec = JSON.parse(readFileSync(join(out, `${f}.vl.json`), 'utf8')) as { $schema?: string };
+      expect(spec.$schema, f).toMatch(/vega-lite/);
     }
+    // One page, its figures' specs inside, nothing loaded from elsewhere.
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    for (const f of figures) expect(html, f).toContain(`"${f}"`);
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=["']?https?:/i);
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     expect(md).toMatch(/orchestrated/);
     expect(md).toMatch(/fig4-delay\.png/);
