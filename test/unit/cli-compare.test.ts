@@ -51,7 +51,7 @@ describe('edgectl experiment compare (built)', () => {
     expect(result?.differences).toHaveLength(6);
     expect(result?.differences.find((d) => d.metric === 'downtimeMs')?.method).toBe('repetitions');
     expect((await readdir(out)).sort()).toContain('compare.json');
-    expect(result?.files).toHaveLength(9);
+    expect(result?.files).toHaveLength(3 + 3 * 4);
   });
 
   it('without --json: the files on stdout; a bad directory: exit 2 naming it', async () => {
