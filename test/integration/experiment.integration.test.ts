@@ -236,7 +236,12 @@ describe('experiment run: all four planners, simple, a brisk user', () => {
       const png = readFileSync(join(out, `${f}.png`));
       expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
       expect(statSync(join(out, `${f}.png`)).size).toBeGreaterThan(5000);
-      expect(readFileSync(join(out, `${f}.pdf`)).subarray(0, 5).toString(), f).toBe('%PDF-');
+      expect(
+        readFileSync(join(out, `${f}.pdf`))
+          .subarray(0, 5)
+          .toString(),
+        f,
+      ).toBe('%PDF-');
       const spec = JSON.parse(readFileSync(join(out, `${f}.vl.json`), 'utf8')) as { $schema?: string };
       expect(spec.$schema, f).toMatch(/vega-lite/);
     }

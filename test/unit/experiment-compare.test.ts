@@ -24,8 +24,8 @@ import type { ExperimentMeta, RunMeta } from '../../src/lib/experiment/format.js
 import { paperOrder } from '../../src/lib/experiment/planner-order.js';
 import { readResults } from '../../src/lib/experiment/report-data.js';
 import { comparisonSentence } from '../../src/lib/experiment/report-verdict.js';
-import { emptyRunRows, type RunRows } from '../../src/lib/experiment/results-rows.js';
 import { writeResults } from '../../src/lib/experiment/results.js';
+import { emptyRunRows, type RunRows } from '../../src/lib/experiment/results-rows.js';
 import { writeFixture } from '../fixtures/results/generate.js';
 import { runJson } from '../helpers/run-json.js';
 
