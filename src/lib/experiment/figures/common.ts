@@ -2,6 +2,7 @@
  * What every figure shares: the planners' colours and order, the outages' cause colours, fonts, the base
  * config, and small statistics. Pure.
  */
+import type { TopLevelSpec } from 'vega-lite';
 import type { RunMeta } from '../format.js';
 import { paperOrder } from '../planner-order.js';
 import type { OutageRow } from '../report-data.js';
@@ -77,6 +78,62 @@ export const baseConfig = {
   legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal' as const, labelLimit: 400 },
   title: { fontSize: 14, anchor: 'start' as const, subtitleFontSize: 11, subtitleColor: '#555555' },
 };
+
+/** A view's width or height: pixels, or pixels per band step. */
+type Size = number | { step: number };
+
+/** What perService draws: one view of `values`, by service. */
+export interface PerServiceView {
+  services: readonly string[];
+  title: { text: string; subtitle: string };
+  values: readonly object[];
+  /** The view without data, title or size: a mark with its encoding, or a layer. */
+  view: object;
+  /** The one view's size (one service), and each panel's (several). */
+  single: { width: Size; height: Size };
+  panel: { width: Size; height: Size };
+  /** Panels side by side (column) or stacked (row). */
+  facet: 'column' | 'row';
+  /** The axis whose scale each panel keeps its own (services differ by orders of magnitude). */
+  independent: 'x' | 'y';
+}
+
+/**
+ * One service: a single view with the service in its title; several: one panel per service, in the order
+ * given. The figures drawn per service all take this shape, so they read alike.
+ */
+export function perService(o: PerServiceView): TopLevelSpec {
+  const [only] = o.services;
+  if (o.services.length <= 1)
+    return {
+      $schema: SCHEMA,
+      title: only ? { ...o.title, text: `${o.title.text} (${only})` } : o.title,
+      data: { values: o.values },
+      ...o.view,
+      ...o.single,
+      config: baseConfig,
+    } as TopLevelSpec;
+  return {
+    $schema: SCHEMA,
+    title: o.title,
+    data: { values: o.values },
+    facet: { [o.facet]: { field: 'service', type: 'nominal', sort: [...o.services], title: null } },
+    spec: { ...o.view, ...o.panel },
+    resolve: { scale: { [o.independent]: 'independent' } },
+    config: baseConfig,
+  } as unknown as TopLevelSpec;
+}
+
+/** The planners along x in the given order, labels upright: the axis of the bar figures. */
+export function plannerAxis(planners: readonly string[]) {
+  return {
+    field: 'planner',
+    type: 'nominal' as const,
+    title: 'Planner',
+    sort: [...planners],
+    axis: { labelAngle: 0 },
+  };
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Outages by cause: outages.csv has one row per cause, and a coordinated migration's outage overlaps its
