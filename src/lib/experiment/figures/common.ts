@@ -38,6 +38,13 @@ export function orderServices(services: Iterable<string>, runs: readonly RunMeta
   return [...seen, ...[...set].filter((s) => !seen.includes(s)).sort()];
 }
 
+/** Orders rows by service (in the order of `services`), then by planner (in the order of `planners`). */
+export function byServiceThenPlanner(services: readonly string[], planners: readonly string[]) {
+  return (a: { service: string; planner: string }, b: { service: string; planner: string }) =>
+    services.indexOf(a.service) - services.indexOf(b.service) ||
+    planners.indexOf(a.planner) - planners.indexOf(b.planner);
+}
+
 export const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
 
 export function mean(values: readonly number[]): number {

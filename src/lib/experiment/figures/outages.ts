@@ -7,6 +7,7 @@ import type { RunMeta } from '../format.js';
 import { paperOrder } from '../planner-order.js';
 import type { HandoverRow, MigrationPhaseRow, OutageRow, TaskRow } from '../report-data.js';
 import {
+  byServiceThenPlanner,
   categoryScale,
   median,
   OUTAGE_CATEGORIES,
@@ -205,12 +206,8 @@ export function phaseBars(phases: readonly MigrationPhaseRow[]): PhaseBar[] {
         });
       }
     }
-  return bars.sort(
-    (a, b) =>
-      services.indexOf(a.service) - services.indexOf(b.service) ||
-      planners.indexOf(a.planner) - planners.indexOf(b.planner) ||
-      a.seq - b.seq,
-  );
+  const byWho = byServiceThenPlanner(services, planners);
+  return bars.sort((a, b) => byWho(a, b) || a.seq - b.seq);
 }
 
 export function phasesCaption(bars: readonly PhaseBar[]): string {

@@ -6,7 +6,16 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { PlannerSummary } from '../format.js';
 import { paperOrder } from '../planner-order.js';
 import type { TaskRow } from '../report-data.js';
-import { mean, orderServices, perService, plannerAxis, plannerScale, round, std } from './common.js';
+import {
+  byServiceThenPlanner,
+  mean,
+  orderServices,
+  perService,
+  plannerAxis,
+  plannerScale,
+  round,
+  std,
+} from './common.js';
 
 /** One bar of Fig. 4: a planner's mean processing and transmission delay on one service. */
 export interface DelayBar {
@@ -46,11 +55,7 @@ export function delayBars(tasks: readonly TaskRow[]): DelayBar[] {
         e2eStdMs: round(std(e2e), 2),
       };
     })
-    .sort(
-      (a, b) =>
-        services.indexOf(a.service) - services.indexOf(b.service) ||
-        planners.indexOf(a.planner) - planners.indexOf(b.planner),
-    );
+    .sort(byServiceThenPlanner(services, planners));
 }
 
 export const FIG4_CAPTION =
@@ -188,11 +193,7 @@ export function downtimeBars(planners: readonly PlannerSummary[]): DowntimeBar[]
       ci95Ms: p.downtimeMs.n > 1 ? p.downtimeMs.ci95 : null,
       repeats: p.downtimeMs.n,
     }))
-    .sort(
-      (a, b) =>
-        services.indexOf(a.service) - services.indexOf(b.service) ||
-        order.indexOf(a.planner) - order.indexOf(b.planner),
-    );
+    .sort(byServiceThenPlanner(services, order));
 }
 
 export const FIG5_CAPTION =
