@@ -208,5 +208,42 @@ export function outageSpans(outages: readonly OutageRow[], endMs: number): Outag
   return out;
 }
 
+/**
+ * The layer that shades the outages (the rows of kind `outage`: fromS, toS, category) along the time axis
+ * `x`, coloured by category, its legend naming every category drawn. `emptyLegend`: the legend's title
+ * stays when no category is drawn (the timeline's way; Fig. 6 then has no legend).
+ */
+export function outageShading(
+  categories: readonly string[],
+  x: Record<string, unknown>,
+  look: { opacity: number; tooltip: boolean; emptyLegend: boolean },
+) {
+  const legend = { orient: 'top', symbolType: 'square' };
+  return {
+    transform: [{ filter: "datum.kind === 'outage'" }],
+    mark: { type: 'rect', opacity: look.opacity },
+    encoding: {
+      x: { ...x, field: 'fromS' },
+      x2: { field: 'toS' },
+      fill: {
+        field: 'category',
+        type: 'nominal',
+        scale: categoryScale(categories),
+        title: 'Outage',
+        legend: categories.length > 0 || look.emptyLegend ? legend : null,
+      },
+      ...(look.tooltip
+        ? {
+            tooltip: [
+              { field: 'category', type: 'nominal', title: 'outage' },
+              { field: 'fromS', type: 'quantitative', title: 'from (s)', format: '.2f' },
+              { field: 'toS', type: 'quantitative', title: 'to (s)', format: '.2f' },
+            ],
+          }
+        : {}),
+    },
+  };
+}
+
 /** "1 run", "3 runs". */
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
