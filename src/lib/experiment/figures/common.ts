@@ -1,6 +1,7 @@
 /**
  * What every figure shares: the planners' colours and order, the outages' cause colours, fonts, the base
- * config, and small statistics. Pure.
+ * config, the one-view-or-a-panel-per-service wrapper, the planner axis, the outage shading layer, and
+ * small statistics. Pure.
  */
 import type { TopLevelSpec } from 'vega-lite';
 import type { RunMeta } from '../format.js';

@@ -17,6 +17,14 @@ import {
   std,
 } from './common.js';
 
+/** Fig. 4's and Fig. 5's layout: a band per planner, services side by side, each its own y scale. */
+const BAR_PANELS = {
+  single: { width: { step: 80 }, height: 260 },
+  panel: { width: { step: 70 }, height: 260 },
+  facet: 'column',
+  independent: 'y',
+} as const;
+
 /** One bar of Fig. 4: a planner's mean processing and transmission delay on one service. */
 export interface DelayBar {
   service: string;
@@ -160,10 +168,7 @@ export function fig4Spec(
     title,
     values,
     view: { layer: layers },
-    single: { width: { step: 80 }, height: 260 },
-    panel: { width: { step: 70 }, height: 260 },
-    facet: 'column',
-    independent: 'y',
+    ...BAR_PANELS,
   });
 }
 
@@ -285,9 +290,6 @@ export function fig5Spec(
     title,
     values,
     view: { layer: layers },
-    single: { width: { step: 80 }, height: 260 },
-    panel: { width: { step: 70 }, height: 260 },
-    facet: 'column',
-    independent: 'y',
+    ...BAR_PANELS,
   });
 }
