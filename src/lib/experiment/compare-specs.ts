@@ -12,7 +12,7 @@ import {
   type LabelDifference,
   METRIC_NAMES,
 } from './compare-dirs.js';
-import { FONT } from './report-specs.js';
+import { baseConfig, plannerAxis, SCHEMA } from './figures/common.js';
 
 /** Tableau 10: one colour per condition, in the order of the labels. */
 const LABEL_COLOURS = [
@@ -28,18 +28,10 @@ const LABEL_COLOURS = [
   '#bab0ac',
 ];
 
-const config = {
-  font: FONT,
-  background: 'white',
-  view: { stroke: '#dddddd' },
-  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal' as const, grid: true },
-  axisBand: { grid: false },
-  header: { labelFontSize: 12, titleFontSize: 12, labelFontWeight: 'bold' as const },
-  legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal' as const },
-  title: { fontSize: 14, anchor: 'start' as const, subtitleFontSize: 11, subtitleColor: '#555555' },
-};
-
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+// The report's config, but the legend keeps vega's default label limit: a condition's label is cut short
+// as it always was here.
+const { labelLimit: _labelLimit, ...legend } = baseConfig.legend;
+const config = { ...baseConfig, legend };
 
 const round = (v: number, digits = 3) => Math.round(v * 10 ** digits) / 10 ** digits;
 
@@ -49,6 +41,13 @@ function labelScale(labels: readonly string[]): { domain: string[]; range: strin
     range: labels.map((_, i) => LABEL_COLOURS[i % LABEL_COLOURS.length] ?? '#999'),
   };
 }
+
+/** The conditions side by side within each planner's band, in the labels' order. */
+const conditionOffset = (labels: readonly string[]) => ({
+  field: 'label',
+  type: 'nominal' as const,
+  sort: [...labels],
+});
 
 /** One panel per service when there are several, else the one panel with the service in the title. */
 function facetted(
@@ -124,14 +123,8 @@ export function conditionBarsSpec(
     lo: s.lo === null ? null : round(Math.max(0, s.lo) / k),
     hi: s.hi === null ? null : round(s.hi / k),
   }));
-  const x = {
-    field: 'planner',
-    type: 'nominal' as const,
-    title: 'Planner',
-    sort: comparison.planners,
-    axis: { labelAngle: 0 },
-  };
-  const xOffset = { field: 'label', type: 'nominal' as const, sort: labels };
+  const x = plannerAxis(comparison.planners);
+  const xOffset = conditionOffset(labels);
   const layer: object[] = [
     {
       mark: { type: 'bar', width: { band: 0.85 } },
@@ -214,14 +207,8 @@ export function differencesSpec(
     relative: d.relative,
     n: `${d.n[0]} vs ${d.n[1]}`,
   }));
-  const x = {
-    field: 'planner',
-    type: 'nominal' as const,
-    title: 'Planner',
-    sort: comparison.planners,
-    axis: { labelAngle: 0 },
-  };
-  const xOffset = { field: 'label', type: 'nominal' as const, sort: labels };
+  const x = plannerAxis(comparison.planners);
+  const xOffset = conditionOffset(labels);
   // The colours of the bar figures, without the baseline (it has no difference to itself).
   const all = labelScale(comparison.conditions.map((c) => c.label));
   const colour = {

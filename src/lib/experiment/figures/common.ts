@@ -1,7 +1,9 @@
 /**
  * What every figure shares: the planners' colours and order, the outages' cause colours, fonts, the base
- * config, and small statistics. Pure.
+ * config, the one-view-or-a-panel-per-service wrapper, the planner axis, the outage shading layer, and
+ * small statistics. Pure.
  */
+import type { TopLevelSpec } from 'vega-lite';
 import type { RunMeta } from '../format.js';
 import { paperOrder } from '../planner-order.js';
 import type { OutageRow } from '../report-data.js';
@@ -35,6 +37,13 @@ export function orderServices(services: Iterable<string>, runs: readonly RunMeta
   const set = new Set(services);
   const seen = [...new Set(runs.map((r) => r.service))].filter((s) => set.has(s));
   return [...seen, ...[...set].filter((s) => !seen.includes(s)).sort()];
+}
+
+/** Orders rows by service (in the order of `services`), then by planner (in the order of `planners`). */
+export function byServiceThenPlanner(services: readonly string[], planners: readonly string[]) {
+  return (a: { service: string; planner: string }, b: { service: string; planner: string }) =>
+    services.indexOf(a.service) - services.indexOf(b.service) ||
+    planners.indexOf(a.planner) - planners.indexOf(b.planner);
 }
 
 export const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
@@ -77,6 +86,62 @@ export const baseConfig = {
   legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal' as const, labelLimit: 400 },
   title: { fontSize: 14, anchor: 'start' as const, subtitleFontSize: 11, subtitleColor: '#555555' },
 };
+
+/** A view's width or height: pixels, or pixels per band step. */
+type Size = number | { step: number };
+
+/** What perService draws: one view of `values`, by service. */
+export interface PerServiceView {
+  services: readonly string[];
+  title: { text: string; subtitle: string };
+  values: readonly object[];
+  /** The view without data, title or size: a mark with its encoding, or a layer. */
+  view: object;
+  /** The one view's size (one service), and each panel's (several). */
+  single: { width: Size; height: Size };
+  panel: { width: Size; height: Size };
+  /** Panels side by side (column) or stacked (row). */
+  facet: 'column' | 'row';
+  /** The axis whose scale each panel keeps its own (services differ by orders of magnitude). */
+  independent: 'x' | 'y';
+}
+
+/**
+ * One service: a single view with the service in its title; several: one panel per service, in the order
+ * given. The figures drawn per service all take this shape, so they read alike.
+ */
+export function perService(o: PerServiceView): TopLevelSpec {
+  const [only] = o.services;
+  if (o.services.length <= 1)
+    return {
+      $schema: SCHEMA,
+      title: only ? { ...o.title, text: `${o.title.text} (${only})` } : o.title,
+      data: { values: o.values },
+      ...o.view,
+      ...o.single,
+      config: baseConfig,
+    } as TopLevelSpec;
+  return {
+    $schema: SCHEMA,
+    title: o.title,
+    data: { values: o.values },
+    facet: { [o.facet]: { field: 'service', type: 'nominal', sort: [...o.services], title: null } },
+    spec: { ...o.view, ...o.panel },
+    resolve: { scale: { [o.independent]: 'independent' } },
+    config: baseConfig,
+  } as unknown as TopLevelSpec;
+}
+
+/** The planners along x in the given order, labels upright: the axis of the bar figures. */
+export function plannerAxis(planners: readonly string[]) {
+  return {
+    field: 'planner',
+    type: 'nominal' as const,
+    title: 'Planner',
+    sort: [...planners],
+    axis: { labelAngle: 0 },
+  };
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Outages by cause: outages.csv has one row per cause, and a coordinated migration's outage overlaps its
@@ -142,6 +207,43 @@ export function outageSpans(outages: readonly OutageRow[], endMs: number): Outag
     } else out.push({ fromMs: a, toMs: b, category, open });
   }
   return out;
+}
+
+/**
+ * The layer that shades the outages (the rows of kind `outage`: fromS, toS, category) along the time axis
+ * `x`, coloured by category, its legend naming every category drawn. `emptyLegend`: the legend's title
+ * stays when no category is drawn (the timeline's way; Fig. 6 then has no legend).
+ */
+export function outageShading(
+  categories: readonly string[],
+  x: Record<string, unknown>,
+  look: { opacity: number; tooltip: boolean; emptyLegend: boolean },
+) {
+  const legend = { orient: 'top', symbolType: 'square' };
+  return {
+    transform: [{ filter: "datum.kind === 'outage'" }],
+    mark: { type: 'rect', opacity: look.opacity },
+    encoding: {
+      x: { ...x, field: 'fromS' },
+      x2: { field: 'toS' },
+      fill: {
+        field: 'category',
+        type: 'nominal',
+        scale: categoryScale(categories),
+        title: 'Outage',
+        legend: categories.length > 0 || look.emptyLegend ? legend : null,
+      },
+      ...(look.tooltip
+        ? {
+            tooltip: [
+              { field: 'category', type: 'nominal', title: 'outage' },
+              { field: 'fromS', type: 'quantitative', title: 'from (s)', format: '.2f' },
+              { field: 'toS', type: 'quantitative', title: 'to (s)', format: '.2f' },
+            ],
+          }
+        : {}),
+    },
+  };
 }
 
 /** "1 run", "3 runs". */

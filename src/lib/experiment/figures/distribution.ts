@@ -3,7 +3,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { RunMeta } from '../format.js';
 import { paperOrder } from '../planner-order.js';
 import type { TaskRow } from '../report-data.js';
-import { baseConfig, orderServices, plannerScale, round, SCHEMA } from './common.js';
+import { byServiceThenPlanner, orderServices, perService, plannerScale, round } from './common.js';
 
 /** One step of an ECDF: the share `p` of tasks whose E2E is at most `e2eMs`. */
 export interface EcdfPoint {
@@ -43,35 +43,29 @@ export function e2eEcdf(
     runs,
   );
   const planners = paperOrder([...groups.values()].map((g) => g.planner));
-  return [...groups.values()]
-    .sort(
-      (a, b) =>
-        services.indexOf(a.service) - services.indexOf(b.service) ||
-        planners.indexOf(a.planner) - planners.indexOf(b.planner),
-    )
-    .map((g) => {
-      const sorted = g.values.sort((a, b) => a - b);
-      const n = sorted.length;
-      const ranks =
-        n <= maxPoints
-          ? sorted.map((_, i) => i)
-          : [
-              ...new Set(
-                Array.from({ length: maxPoints }, (_, k) => Math.round((k * (n - 1)) / (maxPoints - 1))),
-              ),
-            ];
-      return {
+  return [...groups.values()].sort(byServiceThenPlanner(services, planners)).map((g) => {
+    const sorted = g.values.sort((a, b) => a - b);
+    const n = sorted.length;
+    const ranks =
+      n <= maxPoints
+        ? sorted.map((_, i) => i)
+        : [
+            ...new Set(
+              Array.from({ length: maxPoints }, (_, k) => Math.round((k * (n - 1)) / (maxPoints - 1))),
+            ),
+          ];
+    return {
+      service: g.service,
+      planner: g.planner,
+      n,
+      points: ranks.map((i) => ({
         service: g.service,
         planner: g.planner,
-        n,
-        points: ranks.map((i) => ({
-          service: g.service,
-          planner: g.planner,
-          e2eMs: round(sorted[i] ?? 0, 3),
-          p: round((i + 1) / n, 5),
-        })),
-      };
-    });
+        e2eMs: round(sorted[i] ?? 0, 3),
+        p: round((i + 1) / n, 5),
+      })),
+    };
+  });
 }
 
 export function ecdfCaption(curves: readonly EcdfCurve[]): string {
@@ -107,23 +101,14 @@ export function ecdfSpec(curves: readonly EcdfCurve[]): TopLevelSpec {
   };
   const values = curves.flatMap((c) => c.points);
   const title = { text: 'E2E delay ECDF per planner', subtitle: 'Answered tasks, all runs and repetitions' };
-  if (services.length <= 1)
-    return {
-      $schema: SCHEMA,
-      title: services[0] ? { ...title, text: `${title.text} (${services[0]})` } : title,
-      data: { values },
-      ...layer,
-      width: 480,
-      height: 260,
-      config: baseConfig,
-    } as TopLevelSpec;
-  return {
-    $schema: SCHEMA,
+  return perService({
+    services,
     title,
-    data: { values },
-    facet: { column: { field: 'service', type: 'nominal', sort: services, title: null } },
-    spec: { ...layer, width: 320, height: 240 },
-    resolve: { scale: { x: 'independent' } },
-    config: baseConfig,
-  } as TopLevelSpec;
+    values,
+    view: layer,
+    single: { width: 480, height: 260 },
+    panel: { width: 320, height: 240 },
+    facet: 'column',
+    independent: 'x',
+  });
 }

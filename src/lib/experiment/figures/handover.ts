@@ -9,8 +9,8 @@ import { paperOrder } from '../planner-order.js';
 import type { HandoverRow, OutageRow, TaskRow } from '../report-data.js';
 import {
   baseConfig,
-  categoryScale,
   type OutageCategory,
+  outageShading,
   outageSpans,
   plannerScale,
   plural,
@@ -213,30 +213,6 @@ function windowAxis(fromS: number, toS: number, title: string) {
   };
 }
 
-/** The outage shading layer (field `category`), its legend naming every category drawn. */
-function shadingLayer(categories: readonly string[], x: Record<string, unknown>) {
-  return {
-    transform: [{ filter: "datum.kind === 'outage'" }],
-    mark: { type: 'rect', opacity: 0.7 },
-    encoding: {
-      x: { ...x, field: 'fromS' },
-      x2: { field: 'toS' },
-      fill: {
-        field: 'category',
-        type: 'nominal',
-        scale: categoryScale(categories),
-        title: 'Outage',
-        legend: categories.length > 0 ? { orient: 'top', symbolType: 'square' } : null,
-      },
-      tooltip: [
-        { field: 'category', type: 'nominal', title: 'outage' },
-        { field: 'fromS', type: 'quantitative', title: 'from (s)', format: '.2f' },
-        { field: 'toS', type: 'quantitative', title: 'to (s)', format: '.2f' },
-      ],
-    },
-  };
-}
-
 /** Fig. 6: one panel per planner (paper's order, own y scale), E2E (ms) around the handover, outages shaded. */
 export function fig6Spec(windows: readonly HandoverWindow[], options: { title?: string } = {}): TopLevelSpec {
   const planners = paperOrder(windows.map((w) => w.planner));
@@ -256,7 +232,7 @@ export function fig6Spec(windows: readonly HandoverWindow[], options: { title?: 
   const y = { field: 'e2eMs', type: 'quantitative' as const, title: 'E2E delay (ms)' };
   const spec = {
     layer: [
-      shadingLayer(categories, x),
+      outageShading(categories, x, { opacity: 0.7, tooltip: true, emptyLegend: false }),
       {
         transform: [{ filter: "datum.kind === 'handover'" }],
         mark: { type: 'rule', strokeDash: [4, 3], color: '#555555' },

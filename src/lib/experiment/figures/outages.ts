@@ -7,16 +7,16 @@ import type { RunMeta } from '../format.js';
 import { paperOrder } from '../planner-order.js';
 import type { HandoverRow, MigrationPhaseRow, OutageRow, TaskRow } from '../report-data.js';
 import {
-  baseConfig,
+  byServiceThenPlanner,
   categoryScale,
   median,
   OUTAGE_CATEGORIES,
   type OutageCategory,
   orderServices,
   outageSpans,
+  perService,
   plural,
   round,
-  SCHEMA,
 } from './common.js';
 
 /** One stacked part of the outages-by-cause figure. */
@@ -143,25 +143,16 @@ export function causesSpec(c: CauseBars): TopLevelSpec {
     text: 'Outages by cause',
     subtitle: `The user's time out per ${c.per}, each instant counted once`,
   };
-  if (services.length <= 1)
-    return {
-      $schema: SCHEMA,
-      title: services[0] ? { ...title, text: `${title.text} (${services[0]})` } : title,
-      data: { values },
-      ...layer,
-      width: { step: 80 },
-      height: 260,
-      config: baseConfig,
-    } as TopLevelSpec;
-  return {
-    $schema: SCHEMA,
+  return perService({
+    services,
     title,
-    data: { values },
-    facet: { column: { field: 'service', type: 'nominal', sort: services, title: null } },
-    spec: { ...layer, width: { step: 70 }, height: 260 },
-    resolve: { scale: { y: 'independent' } },
-    config: baseConfig,
-  } as TopLevelSpec;
+    values,
+    view: layer,
+    single: { width: { step: 80 }, height: 260 },
+    panel: { width: { step: 70 }, height: 260 },
+    facet: 'column',
+    independent: 'y',
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -215,12 +206,8 @@ export function phaseBars(phases: readonly MigrationPhaseRow[]): PhaseBar[] {
         });
       }
     }
-  return bars.sort(
-    (a, b) =>
-      services.indexOf(a.service) - services.indexOf(b.service) ||
-      planners.indexOf(a.planner) - planners.indexOf(b.planner) ||
-      a.seq - b.seq,
-  );
+  const byWho = byServiceThenPlanner(services, planners);
+  return bars.sort((a, b) => byWho(a, b) || a.seq - b.seq);
 }
 
 export function phasesCaption(bars: readonly PhaseBar[]): string {
@@ -268,23 +255,14 @@ export function phasesSpec(bars: readonly PhaseBar[]): TopLevelSpec {
     },
   };
   const title = { text: 'Migration phases', subtitle: 'Median duration of each phase per planner' };
-  if (services.length <= 1)
-    return {
-      $schema: SCHEMA,
-      title: services[0] ? { ...title, text: `${title.text} (${services[0]})` } : title,
-      data: { values },
-      ...layer,
-      width: 520,
-      height: { step: 34 },
-      config: baseConfig,
-    } as TopLevelSpec;
-  return {
-    $schema: SCHEMA,
+  return perService({
+    services,
     title,
-    data: { values },
-    facet: { row: { field: 'service', type: 'nominal', sort: services, title: null } },
-    spec: { ...layer, width: 520, height: { step: 30 } },
-    resolve: { scale: { x: 'independent' } },
-    config: baseConfig,
-  } as TopLevelSpec;
+    values,
+    view: layer,
+    single: { width: 520, height: { step: 34 } },
+    panel: { width: 520, height: { step: 30 } },
+    facet: 'row',
+    independent: 'x',
+  });
 }

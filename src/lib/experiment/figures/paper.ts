@@ -6,7 +6,24 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { PlannerSummary } from '../format.js';
 import { paperOrder } from '../planner-order.js';
 import type { TaskRow } from '../report-data.js';
-import { baseConfig, mean, orderServices, plannerScale, round, std } from './common.js';
+import {
+  byServiceThenPlanner,
+  mean,
+  orderServices,
+  perService,
+  plannerAxis,
+  plannerScale,
+  round,
+  std,
+} from './common.js';
+
+/** Fig. 4's and Fig. 5's layout: a band per planner, services side by side, each its own y scale. */
+const BAR_PANELS = {
+  single: { width: { step: 80 }, height: 260 },
+  panel: { width: { step: 70 }, height: 260 },
+  facet: 'column',
+  independent: 'y',
+} as const;
 
 /** One bar of Fig. 4: a planner's mean processing and transmission delay on one service. */
 export interface DelayBar {
@@ -46,11 +63,7 @@ export function delayBars(tasks: readonly TaskRow[]): DelayBar[] {
         e2eStdMs: round(std(e2e), 2),
       };
     })
-    .sort(
-      (a, b) =>
-        services.indexOf(a.service) - services.indexOf(b.service) ||
-        planners.indexOf(a.planner) - planners.indexOf(b.planner),
-    );
+    .sort(byServiceThenPlanner(services, planners));
 }
 
 export const FIG4_CAPTION =
@@ -93,91 +106,70 @@ export function fig4Spec(
       { ...common, part: 'transmission', order: 1, ms: b.txMs },
     ];
   });
-  const x = {
-    field: 'planner',
-    type: 'nominal' as const,
-    title: 'Planner',
-    sort: planners,
-    axis: { labelAngle: 0 },
-  };
-  const layer: TopLevelSpec = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    layer: [
-      {
-        mark: { type: 'bar', width: { band: 0.7 } },
-        encoding: {
-          x,
-          y: {
-            field: 'ms',
-            type: 'quantitative',
-            stack: 'zero',
-            title: 'Delay (ms)',
-            ...(values.every((v) => v.hi <= 0) ? { scale: { domain: [0, 1] } } : {}),
-          },
-          color: { field: 'planner', type: 'nominal', scale: colour, title: 'Planner', legend: null },
-          opacity: {
-            field: 'part',
-            type: 'ordinal',
-            sort: ['processing', 'transmission'],
-            scale: { domain: ['processing', 'transmission'], range: [1, 0.45] },
-            title: 'Delay',
-            legend: { orient: 'top', symbolType: 'square', symbolFillColor: '#555555', symbolStrokeWidth: 0 },
-          },
-          order: { field: 'order', type: 'quantitative' },
-          tooltip: [
-            { field: 'service', type: 'nominal' },
-            { field: 'planner', type: 'nominal' },
-            { field: 'part', type: 'nominal' },
-            { field: 'ms', type: 'quantitative', title: 'mean (ms)', format: '.1f' },
-            { field: 'e2eStdMs', type: 'quantitative', title: 'E2E std (ms)', format: '.1f' },
-            { field: 'n', type: 'quantitative', title: 'tasks' },
-          ],
+  const x = plannerAxis(planners);
+  const layers = [
+    {
+      mark: { type: 'bar', width: { band: 0.7 } },
+      encoding: {
+        x,
+        y: {
+          field: 'ms',
+          type: 'quantitative',
+          stack: 'zero',
+          title: 'Delay (ms)',
+          ...(values.every((v) => v.hi <= 0) ? { scale: { domain: [0, 1] } } : {}),
         },
-      },
-      {
-        transform: [{ filter: "datum.part === 'transmission'" }],
-        mark: { type: 'rule', color: '#222222' },
-        encoding: {
-          x,
-          y: { field: 'lo', type: 'quantitative' },
-          y2: { field: 'hi' },
+        color: { field: 'planner', type: 'nominal', scale: colour, title: 'Planner', legend: null },
+        opacity: {
+          field: 'part',
+          type: 'ordinal',
+          sort: ['processing', 'transmission'],
+          scale: { domain: ['processing', 'transmission'], range: [1, 0.45] },
+          title: 'Delay',
+          legend: { orient: 'top', symbolType: 'square', symbolFillColor: '#555555', symbolStrokeWidth: 0 },
         },
+        order: { field: 'order', type: 'quantitative' },
+        tooltip: [
+          { field: 'service', type: 'nominal' },
+          { field: 'planner', type: 'nominal' },
+          { field: 'part', type: 'nominal' },
+          { field: 'ms', type: 'quantitative', title: 'mean (ms)', format: '.1f' },
+          { field: 'e2eStdMs', type: 'quantitative', title: 'E2E std (ms)', format: '.1f' },
+          { field: 'n', type: 'quantitative', title: 'tasks' },
+        ],
       },
-      {
-        transform: [{ filter: "datum.part === 'transmission'" }],
-        mark: { type: 'tick', color: '#222222', thickness: 1.5, size: 10 },
-        encoding: { x, y: { field: 'hi', type: 'quantitative' } },
+    },
+    {
+      transform: [{ filter: "datum.part === 'transmission'" }],
+      mark: { type: 'rule', color: '#222222' },
+      encoding: {
+        x,
+        y: { field: 'lo', type: 'quantitative' },
+        y2: { field: 'hi' },
       },
-      {
-        transform: [{ filter: "datum.part === 'transmission' && datum.lo > 0" }],
-        mark: { type: 'tick', color: '#222222', thickness: 1.5, size: 10 },
-        encoding: { x, y: { field: 'lo', type: 'quantitative' } },
-      },
-    ],
-  } as TopLevelSpec;
+    },
+    {
+      transform: [{ filter: "datum.part === 'transmission'" }],
+      mark: { type: 'tick', color: '#222222', thickness: 1.5, size: 10 },
+      encoding: { x, y: { field: 'hi', type: 'quantitative' } },
+    },
+    {
+      transform: [{ filter: "datum.part === 'transmission' && datum.lo > 0" }],
+      mark: { type: 'tick', color: '#222222', thickness: 1.5, size: 10 },
+      encoding: { x, y: { field: 'lo', type: 'quantitative' } },
+    },
+  ];
   const title = {
     text: options.title ?? 'E2E delay: processing + transmission',
     subtitle: 'Mean per answered task; error bars ±1 std of E2E',
   };
-  if (services.length <= 1)
-    return {
-      ...layer,
-      title: services[0] ? { ...title, text: `${title.text} (${services[0]})` } : title,
-      data: { values },
-      width: { step: 80 },
-      height: 260,
-      config: baseConfig,
-    } as TopLevelSpec;
-  const { $schema, ...inner } = layer as { $schema: string };
-  return {
-    $schema,
+  return perService({
+    services,
     title,
-    data: { values },
-    facet: { column: { field: 'service', type: 'nominal', sort: [...services], title: null } },
-    spec: { ...inner, width: { step: 70 }, height: 260 },
-    resolve: { scale: { y: 'independent' } },
-    config: baseConfig,
-  } as TopLevelSpec;
+    values,
+    view: { layer: layers },
+    ...BAR_PANELS,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -206,11 +198,7 @@ export function downtimeBars(planners: readonly PlannerSummary[]): DowntimeBar[]
       ci95Ms: p.downtimeMs.n > 1 ? p.downtimeMs.ci95 : null,
       repeats: p.downtimeMs.n,
     }))
-    .sort(
-      (a, b) =>
-        services.indexOf(a.service) - services.indexOf(b.service) ||
-        order.indexOf(a.planner) - order.indexOf(b.planner),
-    );
+    .sort(byServiceThenPlanner(services, order));
 }
 
 export const FIG5_CAPTION =
@@ -246,13 +234,7 @@ export function fig5Spec(
     hi: b.ci95Ms === null ? null : round((b.meanMs + b.ci95Ms) / k, 3),
     labelY: round((b.meanMs + (b.ci95Ms ?? 0)) / k, 3),
   }));
-  const x = {
-    field: 'planner',
-    type: 'nominal' as const,
-    title: 'Planner',
-    sort: planners,
-    axis: { labelAngle: 0 },
-  };
+  const x = plannerAxis(planners);
   const hasCi = values.some((v) => v.hi !== null);
   const layers = [
     {
@@ -303,23 +285,11 @@ export function fig5Spec(
     text: options.title ?? 'Total service downtime per run',
     subtitle: hasCi ? 'Mean over repetitions; error bars: 95% CI' : 'One repetition: no confidence interval',
   };
-  if (services.length <= 1)
-    return {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: services[0] ? { ...title, text: `${title.text} (${services[0]})` } : title,
-      data: { values },
-      layer: layers,
-      width: { step: 80 },
-      height: 260,
-      config: baseConfig,
-    } as TopLevelSpec;
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  return perService({
+    services,
     title,
-    data: { values },
-    facet: { column: { field: 'service', type: 'nominal', sort: [...services], title: null } },
-    spec: { layer: layers, width: { step: 70 }, height: 260 },
-    resolve: { scale: { y: 'independent' } },
-    config: baseConfig,
-  } as TopLevelSpec;
+    values,
+    view: { layer: layers },
+    ...BAR_PANELS,
+  });
 }

@@ -7,7 +7,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { RunMeta } from '../format.js';
 import { paperOrder } from '../planner-order.js';
 import type { HandoverRow, MigrationRow, OutageRow, PositionRow, TaskRow } from '../report-data.js';
-import { baseConfig, categoryScale, outageSpans, plannerScale, round, SCHEMA } from './common.js';
+import { baseConfig, outageShading, outageSpans, plannerScale, round, SCHEMA } from './common.js';
 
 export interface TimelineInput {
   runs: readonly RunMeta[];
@@ -248,21 +248,7 @@ function runBlock(
   rows.push({
     data: { values },
     layer: [
-      {
-        transform: [{ filter: "datum.kind === 'outage'" }],
-        mark: { type: 'rect', opacity: 0.8 },
-        encoding: {
-          x: { ...x, field: 'fromS' },
-          x2: { field: 'toS' },
-          fill: {
-            field: 'category',
-            type: 'nominal',
-            scale: categoryScale(categories),
-            title: 'Outage',
-            legend: { orient: 'top', symbolType: 'square' },
-          },
-        },
-      },
+      outageShading(categories, x, { opacity: 0.8, tooltip: false, emptyLegend: true }),
       {
         transform: [{ filter: "datum.kind === 'event'" }],
         mark: { type: 'rule', strokeWidth: 1 },
