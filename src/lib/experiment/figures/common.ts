@@ -211,13 +211,12 @@ export function outageSpans(outages: readonly OutageRow[], endMs: number): Outag
 
 /**
  * The layer that shades the outages (the rows of kind `outage`: fromS, toS, category) along the time axis
- * `x`, coloured by category, its legend naming every category drawn. `emptyLegend`: the legend's title
- * stays when no category is drawn (the timeline's way; Fig. 6 then has no legend).
+ * `x`, coloured by category, its legend naming every category drawn (none when nothing is shaded).
  */
 export function outageShading(
   categories: readonly string[],
   x: Record<string, unknown>,
-  look: { opacity: number; tooltip: boolean; emptyLegend: boolean },
+  look: { opacity: number; tooltip: boolean },
 ) {
   const legend = { orient: 'top', symbolType: 'square' };
   return {
@@ -231,7 +230,7 @@ export function outageShading(
         type: 'nominal',
         scale: categoryScale(categories),
         title: 'Outage',
-        legend: categories.length > 0 || look.emptyLegend ? legend : null,
+        legend: categories.length > 0 ? legend : null,
       },
       ...(look.tooltip
         ? {

@@ -232,7 +232,7 @@ export function fig6Spec(windows: readonly HandoverWindow[], options: { title?: 
   const y = { field: 'e2eMs', type: 'quantitative' as const, title: 'E2E delay (ms)' };
   const spec = {
     layer: [
-      outageShading(categories, x, { opacity: 0.7, tooltip: true, emptyLegend: false }),
+      outageShading(categories, x, { opacity: 0.7, tooltip: true }),
       {
         transform: [{ filter: "datum.kind === 'handover'" }],
         mark: { type: 'rule', strokeDash: [4, 3], color: '#555555' },

@@ -248,7 +248,7 @@ function runBlock(
   rows.push({
     data: { values },
     layer: [
-      outageShading(categories, x, { opacity: 0.8, tooltip: false, emptyLegend: true }),
+      outageShading(categories, x, { opacity: 0.8, tooltip: false }),
       {
         transform: [{ filter: "datum.kind === 'event'" }],
         mark: { type: 'rule', strokeWidth: 1 },
