@@ -12,9 +12,9 @@ export default class ExperimentReport extends EdgectlCommand<typeof ExperimentRe
   /** Offline: reads a results directory, neither hosts.yml nor the state database. */
   static override baseFlags = EdgectlCommand.globalFlags;
   static override summary =
-    "Draw the paper's figures and more, and write report.md, from a results directory.";
+    "Draw the paper's figures and more, and write report.md and report.html, from a results directory.";
   static override description =
-    `Reads a results directory of experiment run and writes beside its files, each as SVG, PNG, PDF and its vega-lite spec (.vl.json, data inlined): Fig. 4 (delay), Fig. 5 (downtime), Fig. 6 (delay around a handover) and its aligned view over every handover, the E2E ECDF, the outages by cause, the migration phases and a run timeline; and report.md with the verdict first. A figure without data is not written (an earlier file of it is left as it was) and report.md says why; the command fails (exit 6, FIGURE_NOT_DRAWN) after writing the rest when a figure asked for (--figure, --handover, --run, or drawn by an earlier report) cannot be drawn. Reads neither hosts.yml nor the state database.`;
+    `Reads a results directory of experiment run and writes beside its files, each as SVG, PNG, PDF and its vega-lite spec (.vl.json, data inlined): Fig. 4 (delay), Fig. 5 (downtime), Fig. 6 (delay around a handover) and its aligned view over every handover, the E2E ECDF, the outages by cause, the migration phases and a run timeline; report.md with the verdict first, and report.html (the same as one self-contained page, the figures interactive, no network needed). A figure without data is not written (an earlier file of it is left as it was) and report.md says why; the command fails (exit 6, FIGURE_NOT_DRAWN) when a figure asked for (--figure, --handover, --run, or drawn by an earlier report) cannot be drawn, after drawing the others and leaving report.md and report.html as they were. Reads neither hosts.yml nor the state database.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> results/paper-fig3-20250101-120000',
