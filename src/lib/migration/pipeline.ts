@@ -729,8 +729,9 @@ export class Migration {
       failedPhase = 'verify';
       await this.phase('verify', async () => {
         // The probe pings over the user's own path: its first answer from the destination is the
-        // verification, and costs the servers nothing while the restored service warms up. Without a
-        // probe (or should it not see the destination answer), a ping from inside the container.
+        // verification, and costs the servers nothing while the restored service warms up; the edgectl
+        // probe also brings the state digests the check compares (no session here). Without a probe (or
+        // should it not see the destination answer), a ping from inside the container.
         const seen = probe ? await this.bounded(probe.result, 'the probe') : null;
         if (seen?.answeredBy !== 'to')
           await this.bounded(
@@ -742,7 +743,11 @@ export class Migration {
           );
         if (this.check)
           await this.bounded(
-            this.check.after(runIn(this.dstContainer!), this.dst.host.name),
+            this.check.after(
+              runIn(this.dstContainer!),
+              { from: this.src.host.name, to: this.dst.host.name },
+              seen ?? null,
+            ),
             'the state check',
           );
         return null;
