@@ -83,8 +83,9 @@ import {
   MIGRATION_LABEL,
   type MigrationFacts,
   primeNeighbour,
-  UNDO,
+  type UNDO,
   type UndoEnv,
+  undoer,
   withDeadline,
 } from './undo.js';
 
@@ -158,6 +159,8 @@ export class Migration {
   private imageCopy: ImageCopy | null = null;
   /** What must survive: checked before the final checkpoint and after the restore (state-check.ts). */
   private readonly check: StateCheck | undefined;
+  /** The undos of this migration's steps (a destination dockerd found silent is not waited for twice). */
+  private readonly undoStep = undoer();
   /** runc under the source container, or undefined: Docker's checkpoint API. */
   private runc: RuncRuntime | undefined;
   /** The data channels (set up in prepare). */
@@ -892,7 +895,7 @@ export class Migration {
 
   /** One step's undo, with this migration's facts (the same function a recovery runs). */
   private undo(step: keyof typeof UNDO): Promise<void> {
-    return UNDO[step](this.undoEnv(UNDO_TIMEOUT_MS));
+    return this.undoStep(step, this.undoEnv(UNDO_TIMEOUT_MS));
   }
 
   /**
