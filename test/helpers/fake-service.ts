@@ -1,10 +1,17 @@
 /**
  * A service on loopback that speaks the task protocol's ping, for tests of the probes: it answers, or
  * accepts connections and stays silent (a restore in progress, or a migration's frozen source), or
- * crashes and comes back.
+ * crashes and comes back. Given `digests`, it answers a ping with its counter's state digest and a ping
+ * with `at` with `stateAt`, as the bundled apps do.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { decodeTask, encodeAnswer, FrameDecoder } from '../../src/lib/mu/protocol.js';
+import {
+  type Answer,
+  decodeTask,
+  encodeAnswer,
+  FrameDecoder,
+  type TaskHeader,
+} from '../../src/lib/mu/protocol.js';
 
 export interface FakeService {
   port: number;
@@ -14,6 +21,12 @@ export interface FakeService {
   delayMs: number;
   /** Connections that received a ping while silent and are still open (their attempts still wait). */
   swallowedOpen: number;
+  /** The counter its pings answer. */
+  counter: number;
+  /** counter -> state digest (the apps' ring); unset: a service that keeps none. */
+  digests?: Map<number, string>;
+  /** The `at` of every ping that had one. */
+  askedAt: number[];
   /** Stops listening and drops every connection (a container that stopped). */
   crash(): void;
   /** Listens again on the same port (a container restored where it was). */
@@ -44,8 +57,7 @@ export async function fakeService(answering: boolean): Promise<FakeService> {
             continue;
           }
           const { header } = decodeTask(body);
-          const answer = { id: header.id, service: 'fake', counter: 0, procMs: 0, bytes: 0 } as const;
-          const reply = encodeAnswer({ ...answer, op: 'ping' });
+          const reply = encodeAnswer(answerTo(header));
           if (service.delayMs > 0) setTimeout(() => socket.writable && socket.write(reply), service.delayMs);
           else socket.write(reply);
         }
@@ -57,11 +69,28 @@ export async function fakeService(answering: boolean): Promise<FakeService> {
     const address = s.address();
     return typeof address === 'object' && address ? address.port : 0;
   };
+  const answerTo = (header: TaskHeader): Answer => {
+    const counter = service.counter;
+    const answer = { id: header.id, service: 'fake', counter, procMs: 0, bytes: 0, op: 'ping' } as const;
+    const ring = service.digests;
+    if (!ring) return answer;
+    if (header.at === undefined) return { ...answer, digest: ring.get(counter) ?? '' };
+    service.askedAt.push(header.at);
+    const digest = ring.get(header.at);
+    if (digest === undefined)
+      return {
+        id: header.id,
+        error: `state after task ${header.at} is ${header.at > counter ? 'not reached yet' : 'no longer kept'}`,
+      };
+    return { ...answer, digest: ring.get(counter) ?? '', stateAt: { counter: header.at, digest } };
+  };
   const service: FakeService = {
     port: 0,
     answering,
     delayMs: 0,
     swallowedOpen: 0,
+    counter: 0,
+    askedAt: [],
     crash() {
       server?.close();
       for (const s of sockets) s.destroy();

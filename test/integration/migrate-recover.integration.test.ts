@@ -41,13 +41,18 @@ async function consistent(): Promise<void> {
   const j = lastJournal();
   expect(j.state).toBe('closed');
   expect(await lab.containers()).toEqual([lab.where()]);
-  for (const [host, path] of [
-    [j.facts.from, j.facts.srcStaging],
-    [j.facts.to, j.facts.dstStaging],
-  ] as const) {
-    const r = await lab.pool.executor(getHost(lab.inv, host)).run(['test', '-e', path]);
-    expect(r.code, `${path} on ${host}`).toBe(1);
-  }
+  // Both sides at once (each check is a session of its own).
+  await Promise.all(
+    (
+      [
+        [j.facts.from, j.facts.srcStaging],
+        [j.facts.to, j.facts.dstStaging],
+      ] as const
+    ).map(async ([host, path]) => {
+      const r = await lab.pool.executor(getHost(lab.inv, host)).run(['test', '-e', path]);
+      expect(r.code, `${path} on ${host}`).toBe(1);
+    }),
+  );
   await lab.offloadContinues(2);
 }
 

@@ -1,30 +1,29 @@
 /**
- * The migration's state check on fake containers: a bundled app's digest read on the source (tasks keep
- * arriving after it) and asked of the destination after the restore, one exec on each side; a different
- * state, a counter gone back or a state no longer kept fail the verify, whose rollback then undoes the
- * migration's steps; a service that keeps no digests is not checked and the result says why; a service's
- * own stateCheck wins over the digest.
+ * The migration's state check: a bundled app's digest as the downtime probe saw it (the source's last
+ * answer before the gap, then the destination's answer to a ping `at` that counter), judged without any
+ * exec; a different state, a counter gone back, a state no longer kept or no answer fail the verify,
+ * whose rollback then undoes the migration's steps; a service that keeps no digests, or a migration
+ * without the edgectl probe, is not checked and the result says why; the probe's report is not trusted;
+ * a service's own stateCheck (an exec on each side) wins over the digest.
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Service } from '../../src/lib/inventory/index.js';
 import {
+  judgeProbedState,
   type RunInContainer,
   recordedState,
-  type StateCheck,
-  stateArgv,
   stateCheckFor,
 } from '../../src/lib/migration/state-check.js';
 import { StepRunner } from '../../src/lib/migration/steps.js';
+import type { ProbeResult, ProbeState } from '../../src/lib/mu/probe.js';
 
-/** A bundled app as client.mjs in its container sees it: a counter, a gallery and the ring of digests. */
+/** A bundled app as the probe's pings see it: a counter, a gallery and the ring of digests. */
 class FakeApp {
   counter = 0;
   gallery: string[] = [];
   readonly ring = new Map<number, string>();
-  /** Every argv run in this container. */
-  readonly ran: string[][] = [];
-  constructor(private readonly opts: { keep?: number; digests?: boolean; oldClient?: boolean } = {}) {
+  constructor(private readonly opts: { keep?: number; digests?: boolean } = {}) {
     this.record();
   }
 
@@ -52,32 +51,20 @@ class FakeApp {
     return copy;
   }
 
-  readonly run: RunInContainer = async (argv) => {
-    this.ran.push(argv);
-    const line = (o: object, code = 0) => ({ code, stdout: `${JSON.stringify(o)}\n` });
-    if (argv[1] !== '/apps/client.mjs') return { code: 127, stdout: '' };
-    const state = argv.indexOf('--state');
-    const stateAt = argv.indexOf('--state-at');
-    if (this.opts.oldClient && (state >= 0 || stateAt >= 0)) return { code: 2, stdout: '' };
-    if (state >= 0)
-      return line({
-        counter: this.counter,
-        ...(this.opts.digests === false ? {} : { digest: this.ring.get(this.counter) }),
-      });
-    const at = Number(argv[stateAt + 1]);
-    if (this.opts.digests === false)
-      return line({ counter: at, error: 'the simple service keeps no state digests (built before them)' }, 1);
+  /** A ping's answer, as the probe keeps it. */
+  ping(): NonNullable<ProbeState['before']> {
+    return {
+      counter: this.counter,
+      digest: this.opts.digests === false ? null : (this.ring.get(this.counter) ?? null),
+    };
+  }
+
+  /** A ping with `at`: as apps/lib/server.mjs answers it. */
+  pingAt(at: number): NonNullable<ProbeState['after']> {
     const digest = this.ring.get(at);
-    if (digest === undefined)
-      return line(
-        {
-          counter: at,
-          error: `server: state after task ${at} is ${at > this.counter ? 'not reached yet' : 'no longer kept'}`,
-        },
-        1,
-      );
-    return line({ counter: at, digest });
-  };
+    if (digest !== undefined) return { counter: at, digest };
+    return { error: `state after task ${at} is ${at > this.counter ? 'not reached yet' : 'no longer kept'}` };
+  }
 }
 
 const face = {
@@ -88,129 +75,166 @@ const face = {
   probe: { kind: 'edgectl' },
 } as unknown as Service;
 
-/** The check's two halves as the pipeline runs them, with `between` (tasks, the checkpoint) in the middle. */
-async function migrateFake(
-  check: StateCheck,
-  src: FakeApp,
-  between: (src: FakeApp) => FakeApp,
-): Promise<{ dst: FakeApp; error: Error | undefined }> {
-  await check.before(src.run, 'edge1');
+const sides = { from: 'edge1', to: 'edge2' };
+const noRun: RunInContainer = async (argv) => {
+  throw new Error(`no exec expected, got ${argv.join(' ')}`);
+};
+
+function probeResult(state: ProbeState | undefined, answeredBy: 'to' | 'from' | null = 'to'): ProbeResult {
+  return {
+    lastOkBeforeMs: 1,
+    firstOkAfterMs: 2,
+    downtimeMs: 1,
+    answeredBy,
+    probe: 'edgectl',
+    pings: 10,
+    failures: 1,
+    ...(state ? { state } : {}),
+  };
+}
+
+/** The probe's view of a migration: the source's last answer, `between` (tasks, the checkpoint), then the
+ * destination asked at that counter, as probeGap does. */
+function probeAcross(src: FakeApp, between: (src: FakeApp) => FakeApp): ProbeState {
+  const before = src.ping();
   const dst = between(src);
-  const error = await check.after(dst.run, 'edge2').then(
+  return { before, after: before.digest === null ? null : dst.pingAt(before.counter) };
+}
+
+async function judged(state: ProbeState): Promise<Error | undefined> {
+  const check = stateCheckFor(face)!;
+  return check.after(noRun, sides, probeResult(state)).then(
     () => undefined,
     (err: Error) => err,
   );
-  return { dst, error };
 }
 
-describe("a bundled app's state digest across a migration", () => {
-  it('passes when the state after the counter read on the source is the same on the destination, tasks or not in between', async () => {
+describe("a bundled app's state digest across a migration, from the probe's answers", () => {
+  it('passes when the state after the counter seen on the source is the same on the destination, tasks or not in between', async () => {
     const src = new FakeApp();
     for (const f of ['ann', 'bob', 'cy']) src.task(f);
     const check = stateCheckFor(face)!;
-    const { dst, error } = await migrateFake(check, src, (s) => {
+    const state = probeAcross(src, (s) => {
       // The user's agent keeps sending until the final checkpoint, and again once the destination answers.
       s.task('dee');
       const d = s.restored();
       d.task('eve');
       return d;
     });
-    expect(error).toBeUndefined();
+    // No exec on either side: before is nothing, after reads the probe's result.
+    await check.before(noRun, 'edge1');
+    await check.after(noRun, sides, probeResult(state));
     expect(recordedState(check)).toEqual({
       stateCheck: null,
       stateDigest: { counter: 3, digest: src.ring.get(3) },
     });
-    // One exec on each side: --state on the source, --state-at 3 on the destination.
-    expect(src.ran).toEqual([stateArgv(9002)]);
-    expect(dst.ran).toEqual([stateArgv(9002, 3)]);
-    expect(dst.ran[0]).toEqual([
-      '/usr/local/bin/node',
-      '/apps/client.mjs',
-      '--address',
-      '127.0.0.1',
-      '--port',
-      '9002',
-      '--state-at',
-      '3',
-      '--timeout-ms',
-      '10000',
-      '--connect-timeout-ms',
-      '1000',
-    ]);
   });
 
   it('fails when the destination kept a different state, naming both digests', async () => {
     const src = new FakeApp();
     src.task('ann');
     src.task('bob');
-    const check = stateCheckFor(face)!;
-    const { error } = await migrateFake(check, src, (s) => {
-      // Another state after the same task on the destination (say, a gallery file that did not move).
-      const d = s.restored();
-      d.ring.set(2, 'f'.repeat(32));
-      return d;
-    });
+    const error = await judged(
+      probeAcross(src, (s) => {
+        // Another state after the same task on the destination (say, a gallery file that did not move).
+        const d = s.restored();
+        d.ring.set(2, 'f'.repeat(32));
+        return d;
+      }),
+    );
     expect(error?.message).toBe(
-      `the state after task 2 differs: digest "${'f'.repeat(32)}" on edge2, ${src.ring.get(2)} on the source before the checkpoint`,
+      `the state after task 2 differs: digest "${'f'.repeat(32)}" on edge2, ${src.ring.get(2)} on edge1 before the checkpoint`,
     );
   });
 
-  it('fails with a clear message when the counter went back or the state is no longer kept', async () => {
+  it('fails with a clear message when the counter went back, the state is no longer kept, or no answer came', async () => {
     const src = new FakeApp({ keep: 4 });
     src.task('ann');
     src.task('bob');
     // A fresh start on the destination instead of the restore: the counter back at 0.
-    const back = await migrateFake(stateCheckFor(face)!, src, () => new FakeApp({ keep: 4 }));
-    expect(back.error?.message).toMatch(
-      /^the counter went back: the service on edge2 has not reached task 2 \(the source had, with state digest [0-9a-f]{32}\): server: state after task 2 is not reached yet$/,
+    const back = await judged(probeAcross(src, () => new FakeApp({ keep: 4 })));
+    expect(back?.message).toMatch(
+      /^the counter went back: the service on edge2 has not reached task 2 \(edge1 had, with state digest [0-9a-f]{32}\): state after task 2 is not reached yet$/,
     );
-    // More tasks than the ring keeps between the two reads.
-    const gone = await migrateFake(stateCheckFor(face)!, src, (s) => {
-      const d = s.restored();
-      for (let i = 0; i < 5; i++) d.task(`x${i}`);
-      return d;
-    });
-    expect(gone.error?.message).toMatch(
-      /^the service on edge2 no longer keeps its state after task 2 \(digest [0-9a-f]{32} on the source\), so its state cannot be checked: server: state after task 2 is no longer kept$/,
+    // More tasks than the ring keeps before the question.
+    const gone = await judged(
+      probeAcross(src, (s) => {
+        const d = s.restored();
+        for (let i = 0; i < 5; i++) d.task(`x${i}`);
+        return d;
+      }),
+    );
+    expect(gone?.message).toMatch(
+      /^the service on edge2 no longer keeps its state after task 2 \(digest [0-9a-f]{32} on edge1\), so its state cannot be checked: state after task 2 is no longer kept$/,
+    );
+    // The destination answered the probe, then not the question.
+    const before = src.ping();
+    const silent = await judged({ before, after: { error: 'no answer to a ping with at 2 in 3 attempts' } });
+    expect(silent?.message).toBe(
+      'asking the service on edge2 for its state after task 2 failed: no answer to a ping with at 2 in 3 attempts',
+    );
+    // A digest before and no question after: not a pass.
+    expect((await judged({ before, after: null }))?.message).toMatch(
+      /^the probe did not ask the service on edge2 for its state after task 2/,
     );
   });
 
-  it('is skipped with a note when the service keeps no digests, or its client does not know --state', async () => {
-    for (const [opts, counter, note] of [
+  it('is skipped with a note when the service keeps no digests or no edgectl probe saw the migration', async () => {
+    const old = new FakeApp({ digests: false });
+    old.task('ann');
+    const check = stateCheckFor(face)!;
+    await check.after(noRun, sides, probeResult(probeAcross(old, (s) => s.restored())));
+    expect(recordedState(check).stateDigest).toEqual({
+      counter: 1,
+      digest: null,
+      note: 'not checked: the service on edge1 keeps no state digest (an image built before them)',
+    });
+    for (const [probe, note] of [
+      [null, "not checked: no edgectl probe ran (--no-probe, or the service's probe is not edgectl)"],
       [
-        { digests: false },
-        1,
-        'not checked: the service on edge1 keeps no state digest (an image built before them)',
+        { ...probeResult(undefined), probe: 'tcp' },
+        "not checked: no edgectl probe ran (--no-probe, or the service's probe is not edgectl)",
       ],
       [
-        { oldClient: true },
-        null,
-        "not checked: the image's client.mjs on edge1 does not know --state (an image built before state digests)",
+        probeResult({ before: old.ping(), after: null }, null),
+        'not checked: the probe did not see the service answer on edge2',
       ],
+      // An edgectl on the user's machine from before the probe carried the state.
+      [probeResult(undefined), 'not checked: the probe saw no counter of the service on edge1'],
     ] as const) {
-      const src = new FakeApp(opts);
-      src.task('ann');
-      const check = stateCheckFor(face)!;
-      const { dst, error } = await migrateFake(check, src, (s) => s.restored());
-      expect(error).toBeUndefined();
-      expect(dst.ran).toEqual([]); // nothing asked of the destination
-      expect(recordedState(check).stateDigest).toEqual({ counter, digest: null, note });
+      const c = stateCheckFor(face)!;
+      await c.after(noRun, sides, probe);
+      expect(recordedState(c).stateDigest).toEqual({ counter: null, digest: null, note });
     }
   });
 
-  it('fails before the checkpoint when the source does not answer its state', async () => {
-    const check = stateCheckFor(face)!;
-    await expect(
-      check.before(
-        async () => ({ code: 1, stdout: '{"error":"cannot connect to 127.0.0.1:9002: ECONNREFUSED"}\n' }),
+  it("does not trust the probe's report: a malformed digest fails, odd shapes are not a pass", () => {
+    expect(() =>
+      judgeProbedState({ before: { counter: 1, digest: 'nope' }, after: null }, 'edge1', 'edge2'),
+    ).toThrow('the service on edge1 answered a malformed state digest: "nope"');
+    const d = 'a'.repeat(32);
+    // A destination answer for another counter, or with a digest of another type.
+    expect(() =>
+      judgeProbedState(
+        { before: { counter: 3, digest: d }, after: { counter: 4, digest: d } },
         'edge1',
+        'edge2',
       ),
-    ).rejects.toThrow(
-      /^reading the service's state \(client.mjs --state\) on edge1 failed \(exit 1\): .*ECONNREFUSED/,
+    ).toThrow(/^the state after task 3 differs/);
+    expect(() =>
+      judgeProbedState(
+        { before: { counter: 3, digest: d }, after: { counter: 3, digest: [d] } },
+        'edge1',
+        'edge2',
+      ),
+    ).toThrow(/^the state after task 3 differs/);
+    expect(() =>
+      judgeProbedState({ before: { counter: 3, digest: d }, after: 'ok' }, 'edge1', 'edge2'),
+    ).toThrow(/^the probe did not ask/);
+    // A counter that is no counter: nothing to compare, said so.
+    expect(judgeProbedState({ before: { counter: -1, digest: d } }, 'edge1', 'edge2').note).toMatch(
+      /^not checked/,
     );
-    await expect(
-      check.before(async () => ({ code: 0, stdout: '{"counter":1,"digest":"nope"}' }), 'edge1'),
-    ).rejects.toThrow('the service on edge1 answered a malformed state digest: "nope"');
   });
 
   it("a service's own stateCheck wins over the digest", async () => {
@@ -223,14 +247,14 @@ describe("a bundled app's state digest across a migration", () => {
       return { code: 0, stdout: file };
     };
     await check.before(run, 'edge1');
-    await check.after(run, 'edge2');
+    await check.after(run, sides, null);
     expect(ran).toEqual([own.stateCheck, own.stateCheck]);
     expect(recordedState(check)).toEqual({
       stateCheck: { argv: ['cat', '/data/gallery.json'], output: '["ann"]' },
       stateDigest: null,
     });
     file = '[]';
-    await expect(check.after(run, 'edge2')).rejects.toThrow(
+    await expect(check.after(run, sides, null)).rejects.toThrow(
       'the state check (cat /data/gallery.json) gave "[]" on edge2, "[\\"ann\\"]" before',
     );
     // An image service without a stateCheck: nothing checked, nothing recorded.
@@ -246,9 +270,9 @@ describe('a failed state check in the verify phase', () => {
     const where = { src: 'running', dst: 'none' };
     const runner = new StepRunner({ record: () => {} });
     const check = stateCheckFor(face)!;
-    // As pipeline.ts: the check before the final checkpoint, then freeze and restore (each owing its undo),
-    // then verify; a failure there unwinds every step.
-    await check.before(src.run, 'edge1');
+    // As pipeline.ts: the probe's last answer from the source, then freeze and restore (each owing its
+    // undo), then verify with the probe's result; a failure there unwinds every step.
+    const before = src.ping();
     let dst: FakeApp | undefined;
     await runner.run(
       'freeze',
@@ -272,12 +296,13 @@ describe('a failed state check in the verify phase', () => {
       },
       { intent: true },
     );
-    const failed = await check.after(dst!.run, 'edge2').then(
+    const state = { before, after: dst!.pingAt(before.counter) };
+    const failed = await check.after(noRun, sides, probeResult(state)).then(
       () => null,
       (err: Error) => err,
     );
     expect(failed?.message).toMatch(
-      /^the state after task 1 differs: digest "0{32}" on edge2, [0-9a-f]{32} on the source/,
+      /^the state after task 1 differs: digest "0{32}" on edge2, [0-9a-f]{32} on edge1 before the checkpoint$/,
     );
     expect(await runner.unwind()).toEqual([]);
     expect(where).toEqual({ src: 'running', dst: 'none' });

@@ -8,7 +8,7 @@ import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import type { Host, Service } from '../../src/lib/inventory/index.js';
 import { owedUndos, StepRunner } from '../../src/lib/migration/steps.js';
-import { isUndoable, type MigrationFacts, UNDO, type UndoEnv } from '../../src/lib/migration/undo.js';
+import { isUndoable, type MigrationFacts, UNDO, type UndoEnv, undoer } from '../../src/lib/migration/undo.js';
 import type { Executor, RunResult, SshPool } from '../../src/lib/remote/index.js';
 import type { StepRecord } from '../../src/lib/state/index.js';
 
@@ -299,5 +299,40 @@ describe("a journal's owner", () => {
     expect(ownerAlive({ ...me, pid: 0, start: null })).toBe(false);
     // Another machine: not known here.
     expect(ownerAlive({ ...me, host: `${me.host}-elsewhere` })).toBeUndefined();
+  });
+});
+
+describe('a destination dockerd that does not answer', () => {
+  it('is waited for once: the next undo that needs it fails at once with the same reason', async () => {
+    let calls = 0;
+    const silentDocker = {
+      getContainer: () => ({
+        remove: () => {
+          calls++;
+          return new Promise(() => {});
+        },
+      }),
+    } as unknown as Docker;
+    const env = {
+      facts: { dstContainerId: 'c1' },
+      dst: { host: { name: 'edge2' }, docker: silentDocker },
+      timeoutMs: 50,
+    } as unknown as UndoEnv;
+    const undo = undoer();
+    const failure = (p: Promise<void>) =>
+      p.then(
+        () => '',
+        (e: Error) => e.message,
+      );
+    expect(await failure(undo('restore', env))).toBe(
+      'removing the container on edge2: no answer within 50 ms',
+    );
+    expect(await failure(undo('destination', env))).toBe(
+      'removing the container on edge2: no answer within 50 ms (not asked again)',
+    );
+    // One deadline waited for, one call made: the second undo did not ask the daemon.
+    expect(calls).toBe(1);
+    // A fresh unwinding (another migration, or a recovery) asks again.
+    expect(await failure(undoer()('destination', env))).toMatch(/no answer within 50 ms$/);
   });
 });

@@ -101,6 +101,47 @@ describe('the downtime probe', () => {
     expect(result.failures).toBeGreaterThan(0);
   });
 
+  it("carries the state check: the source's last counter and digest, then the destination asked at it", async () => {
+    const ring = new Map([
+      [6, 'a'.repeat(32)],
+      [7, 'b'.repeat(32)],
+      [8, 'c'.repeat(32)],
+    ]);
+    const result = await probe(200, 10_000, (from, to) => {
+      from.digests = ring;
+      to.digests = ring;
+      from.counter = 7;
+      // The source stops at counter 7; the destination answers having moved on to 8 (a task came).
+      setTimeout(() => {
+        from.answering = false;
+        from.crash();
+        to.counter = 8;
+        to.answering = true;
+      }, 100);
+    });
+    expect(result.answeredBy).toBe('to');
+    expect(result.state).toEqual({
+      before: { counter: 7, digest: 'b'.repeat(32) },
+      after: { counter: 7, digest: 'b'.repeat(32) },
+    });
+  });
+
+  it('asks nothing of the destination when the source keeps no digest, and says a silent question failed', async () => {
+    const plain = await probe(200, 10_000, (from, to) => {
+      from.counter = 3;
+      setTimeout(() => {
+        from.crash();
+        to.answering = true;
+      }, 100);
+    });
+    expect(plain.state).toEqual({ before: { counter: 3, digest: null }, after: null });
+    const to = await fakeService(false);
+    const { askStateAt } = await import('../../src/lib/mu/probe.js');
+    expect(await askStateAt({ address: '127.0.0.1', port: to.port }, 3, 50, 2)).toEqual({
+      error: expect.stringMatching(/^no answer to a ping with at 3 in 2 attempts of 50 ms/),
+    });
+  });
+
   it('says the source answered again when the service came back there (a rollback)', async () => {
     let crashedAt = 0;
     let restartedAt = 0;

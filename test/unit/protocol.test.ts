@@ -224,10 +224,18 @@ describe('answers', () => {
     const base = { id: 2, service: 'detect', counter: 2, procMs: 310.5, bytes: 51234, peer: '198.18.11.1' };
     const found = { width: 640, height: 427, objects: [{ class: 'person', score: 0.8, box: [1, 2, 3, 4] }] };
     const answer = { ...base, digest: 'ab'.repeat(16), ...found, tally: { person: 1 } };
+    // A ping's digest and stateAt are the protocol's own: kept as such (the probe reads them), not a result.
     expect(decodeAnswer(encodeAnswer(answer).subarray(4))).toEqual({
       ...base,
+      digest: 'ab'.repeat(16),
       result: { ...found, tally: { person: 1 } },
     });
+    const stateAt = { counter: 1, digest: 'cd'.repeat(16) };
+    expect(decodeAnswer(encodeAnswer({ ...base, stateAt } as never).subarray(4))).toEqual({
+      ...base,
+      stateAt,
+    });
+    expect(decodeAnswer(encodeAnswer({ ...base, stateAt: 'x' } as never).subarray(4))).toEqual(base);
     expect(decodeAnswer(encodeAnswer(base).subarray(4))).not.toHaveProperty('result');
     const huge = {
       ...base,

@@ -139,8 +139,8 @@ export interface MigrationResult {
   stateCheck: { argv: string[]; output: string } | null;
   /**
    * A bundled app's own check, when hosts.yml gives no stateCheck (state-check.ts): the digest of its
-   * state after task `counter`, read on the source before the final checkpoint, the same on the
-   * destination after the restore. `digest` is null when it was not checked, and `note` says why.
+   * state after task `counter`, from the source's last answer to the downtime probe before the gap, the
+   * same on the destination after the restore. `digest` is null when it was not checked, and `note` says why.
    */
   stateDigest: { counter: number | null; digest: string | null; note?: string } | null;
   endpoint: { address: string; port: number };

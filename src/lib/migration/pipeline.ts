@@ -83,8 +83,9 @@ import {
   MIGRATION_LABEL,
   type MigrationFacts,
   primeNeighbour,
-  UNDO,
+  type UNDO,
   type UndoEnv,
+  undoer,
   withDeadline,
 } from './undo.js';
 
@@ -158,6 +159,8 @@ export class Migration {
   private imageCopy: ImageCopy | null = null;
   /** What must survive: checked before the final checkpoint and after the restore (state-check.ts). */
   private readonly check: StateCheck | undefined;
+  /** The undos of this migration's steps (a destination dockerd found silent is not waited for twice). */
+  private readonly undoStep = undoer();
   /** runc under the source container, or undefined: Docker's checkpoint API. */
   private runc: RuncRuntime | undefined;
   /** The data channels (set up in prepare). */
@@ -729,8 +732,9 @@ export class Migration {
       failedPhase = 'verify';
       await this.phase('verify', async () => {
         // The probe pings over the user's own path: its first answer from the destination is the
-        // verification, and costs the servers nothing while the restored service warms up. Without a
-        // probe (or should it not see the destination answer), a ping from inside the container.
+        // verification, and costs the servers nothing while the restored service warms up; the edgectl
+        // probe also brings the state digests the check compares (no session here). Without a probe (or
+        // should it not see the destination answer), a ping from inside the container.
         const seen = probe ? await this.bounded(probe.result, 'the probe') : null;
         if (seen?.answeredBy !== 'to')
           await this.bounded(
@@ -742,7 +746,11 @@ export class Migration {
           );
         if (this.check)
           await this.bounded(
-            this.check.after(runIn(this.dstContainer!), this.dst.host.name),
+            this.check.after(
+              runIn(this.dstContainer!),
+              { from: this.src.host.name, to: this.dst.host.name },
+              seen ?? null,
+            ),
             'the state check',
           );
         return null;
@@ -887,7 +895,7 @@ export class Migration {
 
   /** One step's undo, with this migration's facts (the same function a recovery runs). */
   private undo(step: keyof typeof UNDO): Promise<void> {
-    return UNDO[step](this.undoEnv(UNDO_TIMEOUT_MS));
+    return this.undoStep(step, this.undoEnv(UNDO_TIMEOUT_MS));
   }
 
   /**

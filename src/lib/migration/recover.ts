@@ -18,8 +18,8 @@ import {
   isUndoable,
   type MigrationFacts,
   ownerAlive,
-  UNDO,
   type UndoEnv,
+  undoer,
   withDeadline,
 } from './undo.js';
 
@@ -182,10 +182,11 @@ async function recoverOne(
     }
     const undone: string[] = [];
     const errors: string[] = [];
+    const undo = undoer();
     for (const step of owed) {
       if (!isUndoable(step)) continue;
       try {
-        await UNDO[step](env);
+        await undo(step, env);
         record(step, 'undone');
         undone.push(step);
       } catch (err) {

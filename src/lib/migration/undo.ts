@@ -85,12 +85,15 @@ function isGone(err: unknown): boolean {
   return (err as { statusCode?: number } | undefined)?.statusCode === 404;
 }
 
+/** A call that got no answer within its deadline (withDeadline). */
+export class DeadlineExpired extends Error {}
+
 /** A promise that rejects after `ms`: a call to a daemon that hangs must not hold an undo (or the downtime). */
 export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error(`${what}: no answer within ${Math.round(ms)} ms`)),
+      () => reject(new DeadlineExpired(`${what}: no answer within ${Math.round(ms)} ms`)),
       Math.max(0, ms),
     );
   });
@@ -282,6 +285,30 @@ export const UNDO: Record<UndoableStep, (env: UndoEnv) => Promise<void>> = {
   // The restored container on the destination (stopped before the source runs again).
   restore: undoDestination,
 };
+
+/** The steps whose undo calls the destination's dockerd. */
+const NEEDS_DST_DOCKER: ReadonlySet<UndoableStep> = new Set(['restore', 'destination']);
+
+/**
+ * UNDO for one migration's unwinding, except that once an undo found the destination's dockerd silent (a
+ * deadline expired), every later undo that needs it fails at once with that reason: each would otherwise
+ * wait a deadline of its own for a daemon that does not answer (a stopped dockerd made a rollback wait
+ * twice 30 s, restore's undo then destination's, which are the same call). Failed undos stay owed in the
+ * journal, and `edgectl recover` finishes them once the daemon answers.
+ */
+export function undoer(): (step: UndoableStep, env: UndoEnv) => Promise<void> {
+  let silent: string | undefined;
+  return async (step, env) => {
+    const needs = NEEDS_DST_DOCKER.has(step);
+    if (needs && silent !== undefined) throw new Error(`${silent} (not asked again)`);
+    try {
+      await UNDO[step](env);
+    } catch (err) {
+      if (needs && err instanceof DeadlineExpired) silent = err.message;
+      throw err;
+    }
+  };
+}
 
 /** This process, as a journal's owner. */
 export function currentOwner(): JournalOwner {

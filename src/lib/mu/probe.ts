@@ -8,6 +8,11 @@
  * What counts as an answer is the service's probe (hosts.yml `services[].probe`): `edgectl`, a `ping`
  * task of the bundled apps' protocol (which does not count); `tcp`, a connection accepted; `http:/PATH`,
  * a 2xx answer to GET /PATH.
+ *
+ * The edgectl probe also carries the migration's state check (migration/state-check.ts) at no cost of its
+ * own: every answer of the source gives its counter and state digest, and once the destination answered,
+ * one more ping there with `at` asks for the state after the source's last counter. An exec in each
+ * container did this before, a new SSH session each (2 s on the lab, and one inside the migration).
  */
 
 import { request } from 'node:http';
@@ -57,6 +62,20 @@ export interface ProbeResult {
   probe: string;
   pings: number;
   failures: number;
+  /** The edgectl probe only: what it saw of the service's state, for the migration's state check. */
+  state?: ProbeState;
+}
+
+/** What the edgectl probe saw of a bundled app's state across the gap, as the services answered it. */
+export interface ProbeState {
+  /** The source's last answer before the gap: its counter and state digest (null: it gave none). */
+  before: { counter: number; digest: string | null } | null;
+  /**
+   * The destination's answer, after the gap, to one ping with `at` = before.counter: the state after that
+   * task, or why not (an error answer, or none). Null when not asked: no digest before, or no answer
+   * from the destination.
+   */
+  after: { counter: number; digest: string } | { error: string } | null;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -69,6 +88,8 @@ class Pinger {
   private id = 0;
   /** The slowest answer so far, ms. */
   slowestMs = 0;
+  /** The last answer's counter and state digest (edgectl). */
+  last: ProbeState['before'] = null;
   constructor(
     private readonly target: OffloadTarget,
     public timeoutMs: number,
@@ -86,7 +107,9 @@ class Pinger {
         if (!this.conn || this.conn.closed)
           this.conn = await OffloadConnection.open(this.target, this.timeoutMs);
         const body = await this.conn.request(encodeTask({ id: ++this.id, op: 'ping' }), this.timeoutMs);
-        ok = !isAnswerError(decodeAnswer(body));
+        const answer = decodeAnswer(body);
+        ok = !isAnswerError(answer);
+        if (!isAnswerError(answer)) this.last = { counter: answer.counter, digest: answer.digest ?? null };
       } catch {
         this.conn?.close();
         this.conn = undefined;
@@ -214,6 +237,36 @@ export async function timedPing(
 }
 
 /**
+ * The state after task `at`, asked of the service with one ping on a fresh connection: its `stateAt`, its
+ * error answer, or why there was none. Up to `tries` attempts while it does not answer at all (the service
+ * has just answered the probe, but one attempt may still meet a dropped packet).
+ */
+export async function askStateAt(
+  target: OffloadTarget,
+  at: number,
+  timeoutMs: number,
+  tries = 3,
+): Promise<NonNullable<ProbeState['after']>> {
+  let why = 'no attempt';
+  for (let i = 0; i < tries; i++) {
+    let conn: OffloadConnection | undefined;
+    try {
+      conn = await OffloadConnection.open(target, timeoutMs);
+      const answer = decodeAnswer(
+        await conn.request(encodeTask({ id: 2_000_000 + i, op: 'ping', at }), timeoutMs),
+      );
+      if (isAnswerError(answer)) return { error: answer.error };
+      return answer.stateAt ?? { error: `its answer to a ping with at ${at} has no stateAt` };
+    } catch (err) {
+      why = err instanceof Error ? err.message : String(err);
+    } finally {
+      conn?.close();
+    }
+  }
+  return { error: `no answer to a ping with at ${at} in ${tries} attempts of ${timeoutMs} ms: ${why}` };
+}
+
+/**
  * Starts an attempt at each side every `interval` ms (at most as many in flight per side as fit in one
  * attempt timeout) until one is answered: resolves with that side, or null on timeout or abort.
  */
@@ -277,6 +330,7 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     probe: probeText(probe),
     pings: 0,
     failures: 0,
+    ...(probe.kind === 'edgectl' ? { state: { before: null, after: null } } : {}),
   };
   try {
     // Until the source answers: the probe is not ready before that. A path longer than the attempt
@@ -303,6 +357,8 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     }
     result.failures++;
     from.close();
+    // The source's last answer before the gap: the state the destination must have kept.
+    if (result.state) result.state.before = from.last;
     // The gap: a fresh attempt at each side every interval, without waiting for earlier ones to give up
     // (a SYN dropped while CRIU locks the network would otherwise blind the probe for a whole attempt
     // timeout); whichever answers first ends it.
@@ -313,6 +369,10 @@ export async function probeGap(options: ProbeOptions): Promise<ProbeResult> {
     result.answerMs = winner.tookMs;
     result.roundTripMs = winner.requestMs;
     result.downtimeMs = result.firstOkAfterMs - (result.lastOkBeforeMs ?? result.firstOkAfterMs);
+    // After the gap, so that it adds nothing to the downtime measured.
+    const before = result.state?.before;
+    if (result.state && winner.side === 'to' && before && before.digest !== null)
+      result.state.after = await askStateAt(options.to, before.counter, from.timeoutMs);
     return result;
   } finally {
     from.close();

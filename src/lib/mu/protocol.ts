@@ -19,6 +19,8 @@ export interface TaskHeader {
   user?: string;
   /** `ping` answers the current counter without counting (default `task`). */
   op?: TaskOp;
+  /** With a ping: also answer `stateAt`, the digest of the state after task `at` (apps/PROTOCOL.md). */
+  at?: number;
 }
 
 export interface Task {
@@ -37,6 +39,10 @@ export interface AnswerOk {
   /** The client's address as the service saw it (after NAT on the way). */
   peer?: string;
   op?: 'ping';
+  /** A ping's answer: the digest of the service's state after `counter` tasks, as it came (not checked). */
+  digest?: string;
+  /** A ping's answer to `at`: the digest of the state after task `at`, as it came (not checked). */
+  stateAt?: { counter: number; digest: string };
   /**
    * The rest of the answer: what the service found (face: faces, gallery; detect: objects, tally; width,
    * height, rss), passed through as it came, when its JSON is at most RESULT_MAX_BYTES.
@@ -148,7 +154,7 @@ export function decodeTask(body: Buffer): Task {
     throw bad('task header is not valid JSON');
   }
   if (!isObject(raw)) throw bad('task header is not a JSON object');
-  const { id, user, op } = raw;
+  const { id, user, op, at } = raw;
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
     throw bad('task header "id" must be a non-negative integer');
   }
@@ -157,8 +163,15 @@ export function decodeTask(body: Buffer): Task {
   }
   if (op !== undefined && op !== 'task' && op !== 'ping')
     throw bad('task header "op" must be "task" or "ping"');
+  if (at !== undefined && (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0))
+    throw bad('task header "at" must be a non-negative integer');
   return {
-    header: { id, ...(user !== undefined ? { user } : {}), op: op ?? 'task' },
+    header: {
+      id,
+      ...(user !== undefined ? { user } : {}),
+      op: op ?? 'task',
+      ...(at !== undefined ? { at } : {}),
+    },
     payload: body.subarray(4 + headerLength),
   };
 }
@@ -185,7 +198,7 @@ export function decodeAnswer(body: Buffer): Answer {
     return { id, error: String(raw['error']) };
   }
   if (id === null) throw bad('answer without error has a null "id"');
-  const { service, counter, procMs, bytes, checksum, fileLines, peer, op } = raw;
+  const { service, counter, procMs, bytes, checksum, fileLines, peer, op, digest, stateAt } = raw;
   if (typeof service !== 'string') throw bad('answer "service" is not a string');
   if (typeof counter !== 'number' || !Number.isSafeInteger(counter))
     throw bad('answer "counter" is not an integer');
@@ -207,6 +220,10 @@ export function decodeAnswer(body: Buffer): Answer {
     ...(fileLines !== undefined ? { fileLines } : {}),
     ...(typeof peer === 'string' ? { peer } : {}),
     ...(op === 'ping' ? { op: 'ping' as const } : {}),
+    ...(typeof digest === 'string' ? { digest } : {}),
+    ...(isObject(stateAt) && typeof stateAt['counter'] === 'number' && typeof stateAt['digest'] === 'string'
+      ? { stateAt: { counter: stateAt['counter'], digest: stateAt['digest'] } }
+      : {}),
     ...(result !== undefined ? { result } : {}),
   };
 }
