@@ -2,8 +2,9 @@
  * The migration's state check: a bundled app's digest as the downtime probe saw it (the source's last
  * answer before the gap, then the destination's answer to a ping `at` that counter), judged without any
  * exec; a different state, a counter gone back, a state no longer kept or no answer fail the verify,
- * whose rollback then undoes the migration's steps; a service that keeps no digests, or a migration
- * without the edgectl probe, is not checked and the result says why; the probe's report is not trusted;
+ * whose rollback then undoes the migration's steps; without an edgectl probe, or when the probe did not see
+ * the destination answer, the same question goes by exec (client.mjs --state / --state-at); a service that
+ * keeps no digests is not checked and the result says why; the probe's report is not trusted;
  * a service's own stateCheck (an exec on each side) wins over the digest.
  */
 import { createHash } from 'node:crypto';
@@ -13,6 +14,7 @@ import {
   judgeProbedState,
   type RunInContainer,
   recordedState,
+  stateArgv,
   stateCheckFor,
 } from '../../src/lib/migration/state-check.js';
 import { StepRunner } from '../../src/lib/migration/steps.js';
@@ -76,6 +78,21 @@ const face = {
 } as unknown as Service;
 
 const sides = { from: 'edge1', to: 'edge2' };
+/** `client.mjs --state` / `--state-at C` in a container holding `app`, as the bundled client answers. */
+function execApp(app: FakeApp, ran: string[][]): RunInContainer {
+  return async (argv) => {
+    ran.push(argv);
+    const i = argv.indexOf('--state-at');
+    if (i < 0) return { code: 0, stdout: `${JSON.stringify(app.ping())}\n` };
+    const at = Number(argv[i + 1]);
+    const digest = app.ring.get(at);
+    if (at > app.counter) return { code: 1, stdout: JSON.stringify({ error: `task ${at} not reached yet` }) };
+    if (digest === undefined)
+      return { code: 1, stdout: JSON.stringify({ error: `state ${at} no longer kept` }) };
+    return { code: 0, stdout: JSON.stringify({ counter: at, digest }) };
+  };
+}
+
 const noRun: RunInContainer = async (argv) => {
   throw new Error(`no exec expected, got ${argv.join(' ')}`);
 };
@@ -122,7 +139,7 @@ describe("a bundled app's state digest across a migration, from the probe's answ
       return d;
     });
     // No exec on either side: before is nothing, after reads the probe's result.
-    await check.before(noRun, 'edge1');
+    await check.before(noRun, 'edge1', true);
     await check.after(noRun, sides, probeResult(state));
     expect(recordedState(check)).toEqual({
       stateCheck: null,
@@ -173,10 +190,13 @@ describe("a bundled app's state digest across a migration, from the probe's answ
     expect(silent?.message).toBe(
       'asking the service on edge2 for its state after task 2 failed: no answer to a ping with at 2 in 3 attempts',
     );
-    // A digest before and no question after: not a pass.
-    expect((await judged({ before, after: null }))?.message).toMatch(
-      /^the probe did not ask the service on edge2 for its state after task 2/,
-    );
+    // A digest before and no question after: not a pass without an answer; the destination is asked by exec.
+    const ran: string[][] = [];
+    const check = stateCheckFor(face)!;
+    await check.before(noRun, 'edge1', true);
+    await check.after(execApp(src.restored(), ran), sides, probeResult({ before, after: null }));
+    expect(ran).toEqual([stateArgv(face.port, 2)]);
+    expect(recordedState(check).stateDigest).toEqual({ counter: 2, digest: before.digest });
   });
 
   it('is skipped with a note when the service keeps no digests or no edgectl probe saw the migration', async () => {
@@ -189,23 +209,59 @@ describe("a bundled app's state digest across a migration, from the probe's answ
       digest: null,
       note: 'not checked: the service on edge1 keeps no state digest (an image built before them)',
     });
-    for (const [probe, note] of [
-      [null, "not checked: no edgectl probe ran (--no-probe, or the service's probe is not edgectl)"],
-      [
-        { ...probeResult(undefined), probe: 'tcp' },
-        "not checked: no edgectl probe ran (--no-probe, or the service's probe is not edgectl)",
-      ],
-      [
-        probeResult({ before: old.ping(), after: null }, null),
-        'not checked: the probe did not see the service answer on edge2',
-      ],
-      // An edgectl on the user's machine from before the probe carried the state.
-      [probeResult(undefined), 'not checked: the probe saw no counter of the service on edge1'],
-    ] as const) {
-      const c = stateCheckFor(face)!;
-      await c.after(noRun, sides, probe);
-      expect(recordedState(c).stateDigest).toEqual({ counter: null, digest: null, note });
+    // An edgectl on the user's machine from before the probe carried the state: nothing seen to compare.
+    const c = stateCheckFor(face)!;
+    await c.before(noRun, 'edge1', true);
+    await c.after(noRun, sides, probeResult(undefined));
+    expect(recordedState(c).stateDigest).toEqual({
+      counter: null,
+      digest: null,
+      note: 'not checked: no counter of the service on edge1 was seen',
+    });
+  });
+
+  it('asks by exec on each side when no edgectl probe is to run (--no-probe, a tcp probe)', async () => {
+    const src = new FakeApp();
+    for (const f of ['ann', 'bob']) src.task(f);
+    const dst = src.restored();
+    dst.task('cy');
+    for (const probe of [null, { ...probeResult(undefined), probe: 'tcp' as const }]) {
+      const check = stateCheckFor(face)!;
+      const ran: string[][] = [];
+      await check.before(execApp(src, ran), 'edge1', false);
+      await check.after(execApp(dst, ran), sides, probe);
+      expect(ran).toEqual([stateArgv(face.port), stateArgv(face.port, 2)]);
+      expect(recordedState(check).stateDigest).toEqual({ counter: 2, digest: src.ring.get(2) });
     }
+    // A destination that lost a task fails, as from the probe.
+    const check = stateCheckFor(face)!;
+    await check.before(execApp(src, []), 'edge1', false);
+    const lost = new FakeApp();
+    lost.task('ann');
+    await expect(check.after(execApp(lost, []), sides, null)).rejects.toThrow(/^the counter went back/);
+  });
+
+  it("asks the destination by exec when the probe saw the source but not the destination's answer", async () => {
+    const src = new FakeApp();
+    for (const f of ['ann', 'bob', 'cy']) src.task(f);
+    const check = stateCheckFor(face)!;
+    await check.before(noRun, 'edge1', true);
+    const ran: string[][] = [];
+    await check.after(
+      execApp(src.restored(), ran),
+      sides,
+      probeResult({ before: src.ping(), after: null }, null),
+    );
+    expect(ran).toEqual([stateArgv(face.port, 3)]);
+    expect(recordedState(check).stateDigest).toEqual({ counter: 3, digest: src.ring.get(3) });
+    // Another state after the same task on the destination.
+    const other = new FakeApp();
+    for (const f of ['ann', 'bob', 'zed']) other.task(f);
+    const again = stateCheckFor(face)!;
+    await again.before(noRun, 'edge1', true);
+    await expect(
+      again.after(execApp(other, []), sides, probeResult({ before: src.ping(), after: null }, null)),
+    ).rejects.toThrow(/^the state after task 3 differs/);
   });
 
   it("does not trust the probe's report: a malformed digest fails, odd shapes are not a pass", () => {
@@ -246,7 +302,7 @@ describe("a bundled app's state digest across a migration, from the probe's answ
       ran.push(argv);
       return { code: 0, stdout: file };
     };
-    await check.before(run, 'edge1');
+    await check.before(run, 'edge1', true);
     await check.after(run, sides, null);
     expect(ran).toEqual([own.stateCheck, own.stateCheck]);
     expect(recordedState(check)).toEqual({

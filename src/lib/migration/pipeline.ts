@@ -582,7 +582,7 @@ export class Migration {
     try {
       [probe] = await Promise.all([
         this.probeOnce(),
-        this.check?.before(runIn(this.srcContainer), this.src.host.name),
+        this.check?.before(runIn(this.srcContainer), this.src.host.name, this.probeCarriesState()),
         this.chan.whenReady('final'),
       ]);
       throwIfInterrupted(this.req.signal);
@@ -863,6 +863,11 @@ export class Migration {
    * Starts the downtime probe on the user's mu host, once, and waits until it sees the service answer
    * (undefined without a probe: the request or the service says none).
    */
+  /** An edgectl downtime probe is to run: it brings the source's state digest with no exec (state-check.ts). */
+  private probeCarriesState(): boolean {
+    return this.req.probe !== false && this.service.probe.kind === 'edgectl';
+  }
+
   private probeOnce(): Promise<RunningProbe | undefined> {
     if (this.req.probe === false || this.service.probe.kind === 'none') return Promise.resolve(undefined);
     this.probeStarting ??= this.startProbe();

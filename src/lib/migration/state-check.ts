@@ -17,6 +17,7 @@
  */
 import type Docker from 'dockerode';
 import { execIn } from '../docker/deploy.js';
+import { IMAGE_APPS_DIR, IMAGE_NODE_PATH } from '../image/index.js';
 import type { Service } from '../inventory/index.js';
 import type { ProbeResult } from '../mu/probe.js';
 import type { MigrationResult } from './model.js';
@@ -34,8 +35,11 @@ export interface Sides {
 }
 
 export interface StateCheck {
-  /** On the source, before the final checkpoint: a failure leaves the service running there. */
-  before(run: RunInContainer, where: string): Promise<void>;
+  /**
+   * On the source, before the final checkpoint: a failure leaves the service running there. `probeCarries`:
+   * an edgectl downtime probe is to run, which brings the source's state without an exec.
+   */
+  before(run: RunInContainer, where: string, probeCarries: boolean): Promise<void>;
   /**
    * After the restore, with the downtime probe's result (null without one): throws when the state did not
    * survive. `run` runs in the destination's container.
@@ -45,11 +49,13 @@ export interface StateCheck {
 }
 
 const TIMEOUT_MS = 30_000;
+/** The client's own budget, within the exec's: a restored service answers at once (verify saw it). */
+const CLIENT_TIMEOUT_MS = 10_000;
 
 /** The check a service gets: its own stateCheck, else a bundled app's digest, else none. */
 export function stateCheckFor(service: Service): StateCheck | undefined {
   if (service.stateCheck) return new OutputCheck(service.stateCheck);
-  if (service.app) return new DigestCheck();
+  if (service.app) return new DigestCheck(service.port);
   return undefined;
 }
 
@@ -61,6 +67,23 @@ export function recordedState(check: StateCheck | undefined): StateRecord {
 /** execIn on a container, as a RunInContainer. */
 export function runIn(container: Docker.Container): RunInContainer {
   return (argv, timeoutMs) => execIn(container, argv, timeoutMs);
+}
+
+/** `client.mjs --state` (at undefined) or `--state-at AT`, asking the app on its port inside the container. */
+export function stateArgv(port: number, at?: number): string[] {
+  return [
+    IMAGE_NODE_PATH,
+    `${IMAGE_APPS_DIR}/client.mjs`,
+    '--address',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    ...(at === undefined ? ['--state'] : ['--state-at', String(at)]),
+    '--timeout-ms',
+    String(CLIENT_TIMEOUT_MS),
+    '--connect-timeout-ms',
+    '1000',
+  ];
 }
 
 /** A service's own stateCheck: the same output before and after. */
@@ -104,23 +127,26 @@ const isCounter = (v: unknown): v is number => Number.isSafeInteger(v) && (v as 
 /** What a digest check records: the counter and digest compared, or why nothing was (`note`). */
 export type DigestRecord = NonNullable<MigrationResult['stateDigest']>;
 
+/** The source's state to compare against: task C and the digest after it. */
+interface SourceState {
+  counter: number;
+  digest: string;
+}
+
 /**
- * The digest check's verdict on what the downtime probe saw (`state` of its result, which came over SSH
- * from the user's machine: not trusted, every field checked here). Returns what to record; throws when
- * the state did not survive: another digest after the same task, the counter gone back, the state after
- * that task no longer kept, or no answer to the question.
+ * The source's answer (the probe's last before the gap, or `client.mjs --state`'s output): not trusted, every
+ * field checked. A record with a note when there is nothing to compare; throws on a malformed digest.
  */
-export function judgeProbedState(seen: unknown, from: string, to: string): DigestRecord {
-  const state = isRecord(seen) ? seen : undefined;
-  const before = isRecord(state?.['before']) ? state['before'] : undefined;
-  if (!state || !before || !isCounter(before['counter']))
+function sourceState(answer: unknown, from: string): SourceState | DigestRecord {
+  const a = isRecord(answer) ? answer : undefined;
+  if (!a || !isCounter(a['counter']))
     return {
       counter: null,
       digest: null,
-      note: `not checked: the probe saw no counter of the service on ${from}`,
+      note: `not checked: no counter of the service on ${from} was seen`,
     };
-  const c = before['counter'];
-  const digest = before['digest'];
+  const c = a['counter'];
+  const digest = a['digest'];
   if (digest === null || digest === undefined)
     return {
       counter: c,
@@ -129,11 +155,22 @@ export function judgeProbedState(seen: unknown, from: string, to: string): Diges
     };
   if (typeof digest !== 'string' || !DIGEST.test(digest))
     throw new Error(`the service on ${from} answered a malformed state digest: ${JSON.stringify(digest)}`);
-  const after = isRecord(state['after']) ? state['after'] : undefined;
+  return { counter: c, digest };
+}
+
+const isSource = (v: SourceState | DigestRecord): v is SourceState =>
+  typeof v.digest === 'string' && !('note' in v);
+
+/**
+ * The destination's answer to "your state after task C" (`stateAt` of a ping, or `client.mjs --state-at`'s
+ * output; not trusted): returns what to record, throws when the state did not survive: another digest after
+ * the same task, the counter gone back, the state after that task no longer kept, or no answer.
+ */
+function judgeAnswer(source: SourceState, answer: unknown, from: string, to: string): DigestRecord {
+  const { counter: c, digest } = source;
+  const after = isRecord(answer) ? answer : undefined;
   if (!after)
-    throw new Error(
-      `the probe did not ask the service on ${to} for its state after task ${c} (digest ${digest} on ${from})`,
-    );
+    throw new Error(`the service on ${to} gave no state after task ${c} (digest ${digest} on ${from})`);
   const error = after['error'];
   if (typeof error === 'string') {
     if (/not reached yet/.test(error))
@@ -153,34 +190,88 @@ export function judgeProbedState(seen: unknown, from: string, to: string): Diges
   return { counter: c, digest };
 }
 
+/**
+ * The digest check's verdict on what the downtime probe saw (`state` of its result, which came over SSH
+ * from the user's machine: not trusted, every field checked here). Returns what to record; throws when
+ * the state did not survive (judgeAnswer) or the probe did not ask.
+ */
+export function judgeProbedState(seen: unknown, from: string, to: string): DigestRecord {
+  const state = isRecord(seen) ? seen : undefined;
+  const source = sourceState(state?.['before'], from);
+  if (!isSource(source)) return source;
+  if (!isRecord(state?.['after']))
+    throw new Error(
+      `the probe did not ask the service on ${to} for its state after task ${source.counter} (digest ${source.digest} on ${from})`,
+    );
+  return judgeAnswer(source, state['after'], from, to);
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** A bundled app's state digest: the state after task C on the destination is the source's (the probe's). */
+/** The last line of the client's output as a JSON object (the container's output: not trusted). */
+function lastJson(stdout: string): Record<string, unknown> | undefined {
+  const line = stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    const v: unknown = JSON.parse(line);
+    return isRecord(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A bundled app's state digest: the state after task C on the destination is the source's. Carried by the
+ * edgectl probe when one runs and sees the destination answer; else asked by exec on each side.
+ */
 class DigestCheck implements StateCheck {
   private record: DigestRecord = { counter: null, digest: null };
+  /** What `client.mjs --state` gave on the source (no edgectl probe was to run). */
+  private execSource: SourceState | DigestRecord | undefined;
+  constructor(private readonly port: number) {}
 
-  async before(): Promise<void> {}
-
-  async after(_run: RunInContainer, sides: Sides, probe: ProbeResult | null): Promise<void> {
-    if (probe?.probe !== 'edgectl') {
-      this.record = {
+  async before(run: RunInContainer, where: string, probeCarries: boolean): Promise<void> {
+    if (probeCarries) return;
+    const r = await run(stateArgv(this.port), TIMEOUT_MS);
+    // 2: the image's client.mjs does not know --state (usage error): an image built before digests.
+    if (r.code === 2) {
+      this.execSource = {
         counter: null,
         digest: null,
-        note: "not checked: no edgectl probe ran (--no-probe, or the service's probe is not edgectl)",
+        note: `not checked: the image's client.mjs on ${where} does not know --state (an image built before state digests)`,
       };
       return;
     }
-    if (probe.answeredBy !== 'to') {
-      this.record = {
-        counter: null,
-        digest: null,
-        note: `not checked: the probe did not see the service answer on ${sides.to}`,
-      };
+    if (r.code !== 0)
+      throw new Error(
+        `reading the service's state (client.mjs --state) on ${where} failed (exit ${r.code}): ${r.stdout.trim().slice(0, 200)}`,
+      );
+    this.execSource = sourceState(lastJson(r.stdout), where);
+  }
+
+  async after(run: RunInContainer, sides: Sides, probe: ProbeResult | null): Promise<void> {
+    const edgectl = probe?.probe === 'edgectl' ? probe : undefined;
+    const state = isRecord(edgectl?.state) ? edgectl.state : undefined;
+    if (edgectl?.answeredBy === 'to' && isRecord(state?.['after'])) {
+      this.record = judgeProbedState(state, sides.from, sides.to);
       return;
     }
-    this.record = judgeProbedState(probe.state, sides.from, sides.to);
+    // The probe did not carry the check (none ran, or it did not see the destination answer or ask it):
+    // the source's state as the exec before, or the probe's last answer from the source, gave it; the
+    // destination is asked by exec.
+    const source = this.execSource ?? sourceState(state?.['before'], sides.from);
+    if (!isSource(source)) {
+      this.record = source;
+      return;
+    }
+    const r = await run(stateArgv(this.port, source.counter), TIMEOUT_MS);
+    const out = lastJson(r.stdout);
+    if (r.code !== 0 && typeof out?.['error'] !== 'string')
+      throw new Error(
+        `reading the state after task ${source.counter} (client.mjs --state-at ${source.counter}) on ${sides.to} failed (exit ${r.code}): ${r.stdout.trim().slice(0, 200)}`,
+      );
+    this.record = judgeAnswer(source, out, sides.from, sides.to);
   }
 
   get recorded(): StateRecord {
