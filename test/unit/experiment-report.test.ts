@@ -6,6 +6,7 @@
 import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ExperimentReport from '../../src/commands/experiment/report.js';
 import type { Comparison, RunMeta } from '../../src/lib/experiment/format.js';
@@ -707,6 +708,27 @@ describe('what the report tolerates and refuses', () => {
     );
     expect(md).toContain('### Outages by cause\n\nNot drawn: no outage in outages.csv.');
   });
+
+  it('draws from gzipped tables, and datapackage.json comes to name them so', async () => {
+    const dir = join(tmp, 'gzipped');
+    await writeFixture(dir, { planners: ['nearest', 'orchestrated'], repeats: 1 });
+    const tasks = await readFile(join(dir, 'tasks.csv'));
+    await writeFile(join(dir, 'tasks.csv.gz'), gzipSync(tasks));
+    await rm(join(dir, 'tasks.csv'));
+    const r = await writeReport(dir);
+    expect(r.figures.find((f) => f.id === 'fig4')?.drawn).toBe(true);
+    expect(r.files).toContain(join(dir, 'datapackage.json'));
+    const pkg = JSON.parse(await readFile(join(dir, 'datapackage.json'), 'utf8')) as {
+      resources: { name: string; path: string; compression?: string }[];
+    };
+    expect(pkg.resources.find((x) => x.name === 'tasks')).toMatchObject({
+      path: 'tasks.csv.gz',
+      compression: 'gz',
+    });
+    expect(pkg.resources.find((x) => x.name === 'outages')?.path).toBe('outages.csv');
+    // Once it names the files as they are, a second report leaves it alone.
+    expect((await writeReport(dir)).files).not.toContain(join(dir, 'datapackage.json'));
+  }, 60_000);
 
   it('reads a CSV file of zero bytes as no rows', async () => {
     const dir = join(tmp, 'zero');

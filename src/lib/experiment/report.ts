@@ -66,6 +66,7 @@ import {
   type WindowOptions,
 } from './report-specs.js';
 import { completeSummary } from './report-verdict.js';
+import { syncDataPackage } from './results.js';
 
 export type { ResultsData } from './report-data.js';
 export { readResults } from './report-data.js';
@@ -420,6 +421,9 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
   // A report that lacks a figure asked for would no longer show a figure file that is still there: report.md
   // and report.html stay as the earlier report wrote them, and the figures that could be drawn are new.
   if (figures.some((f) => f.asked && !f.drawn)) throw new FigureNotDrawnError(figures, result);
+  // A table gzipped since it was written (to publish the directory): the dictionary names it so.
+  const pkg = await syncDataPackage(data.dir);
+  if (pkg) files.push(pkg);
   const mdPath = join(data.dir, 'report.md');
   await writeFileAtomic(mdPath, md);
   const htmlPath = join(data.dir, 'report.html');

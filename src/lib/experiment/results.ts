@@ -3,7 +3,7 @@
  * number rounded by the data dictionary (dictionary.ts), the dictionary itself as datapackage.json,
  * summary.json (results-summary.ts) and meta.json last.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -132,4 +132,41 @@ export async function writeResults(
   await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   await writeFileAtomic(join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
   return ['meta.json', 'summary.json', 'datapackage.json', ...written].map((name) => join(dir, name));
+}
+
+/**
+ * Makes datapackage.json name the tables as the directory holds them now: one gzipped since it was written
+ * (NAME.csv.gz, to publish it; the reader takes either) is listed with that path and `compression: gz`, and
+ * back when it was unzipped. Only the paths change; a directory without datapackage.json (written before it
+ * existed, its layout another) is left alone. Returns the file's path when it was rewritten.
+ */
+export async function syncDataPackage(dir: string): Promise<string | null> {
+  const path = join(dir, 'datapackage.json');
+  let pkg: unknown;
+  try {
+    pkg = JSON.parse(await readFile(path, 'utf8'));
+  } catch {
+    return null;
+  }
+  const resources = isObject(pkg) && Array.isArray(pkg['resources']) ? pkg['resources'] : [];
+  let changed = false;
+  for (const r of resources) {
+    if (!isObject(r) || !TABLES.some((t) => t.name === r['name'])) continue;
+    const name = String(r['name']);
+    const plain = await stat(join(dir, `${name}.csv`)).catch(() => null);
+    const gz = !plain && (await stat(join(dir, `${name}.csv.gz`)).catch(() => null)) !== null;
+    const want = gz ? `${name}.csv.gz` : `${name}.csv`;
+    if (r['path'] === want) continue;
+    r['path'] = want;
+    if (gz) r['compression'] = 'gz';
+    else delete r['compression'];
+    changed = true;
+  }
+  if (!changed) return null;
+  await writeFileAtomic(path, `${JSON.stringify(pkg, null, 2)}\n`);
+  return path;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
