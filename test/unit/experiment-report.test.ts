@@ -35,6 +35,7 @@ import {
 } from '../../src/lib/experiment/report.js';
 import type { DecisionRow, HandoverRow, OutageRow, TaskRow } from '../../src/lib/experiment/report-data.js';
 import { writeFixture } from '../fixtures/results/generate.js';
+import { repoRoot } from '../helpers/cli.js';
 import { runJson } from '../helpers/run-json.js';
 
 let tmp: string;
@@ -729,6 +730,34 @@ describe('what the report tolerates and refuses', () => {
     // Once it names the files as they are, a second report leaves it alone.
     expect((await writeReport(dir)).files).not.toContain(join(dir, 'datapackage.json'));
   }, 60_000);
+
+  it('draws every figure from a copy of docs/paper-1600s (gzipped tasks, migrations a row per phase)', async () => {
+    const dir = join(tmp, 'paper-1600s');
+    await cp(join(repoRoot, 'docs', 'paper-1600s'), dir, { recursive: true });
+    const r = await writeReport(dir);
+    expect(r.figures.map((f) => [f.id, f.drawn])).toEqual(FIGURE_IDS.map((id) => [id, true]));
+    expect(r.warnings).toEqual([]);
+    const svg = async (name: string) => readFile(join(dir, `${name}.svg`), 'utf8');
+    for (const f of r.figures) {
+      const text = await svg(f.name);
+      expect(text, f.name).not.toMatch(/Not drawn/);
+      expect(text.length, f.name).toBeGreaterThan(10_000);
+      expect((await stat(join(dir, `${f.name}.png`))).size, f.name).toBeGreaterThan(30_000);
+      // every planner that ran is in every figure
+      for (const p of ['cloud', 'random', 'nearest', 'orchestrated'])
+        if (f.id !== 'phases' || p !== 'cloud') expect(text, `${f.name} ${p}`).toContain(p);
+    }
+    // Fig. 6: the first handover of each planner's run, panels in the paper's order.
+    const fig6 = await svg('fig6-handover');
+    const panels = ['cloud-simple-1', 'random-simple-1', 'nearest-simple-1', 'orchestrated-simple-1'];
+    expect(panels.map((p) => fig6.indexOf(p))).toEqual(
+      panels.map((p) => fig6.indexOf(p)).sort((a, b) => a - b),
+    );
+    expect(fig6).toContain('handover 1: ap1');
+    // The phases come from the old migrations.csv's phase rows; the aligned view counts all 27 handovers.
+    expect(await svg('migration-phases')).toContain('pre-transfer');
+    expect(await svg('fig6-aligned')).toContain('27 handovers');
+  }, 120_000);
 
   it('reads a CSV file of zero bytes as no rows', async () => {
     const dir = join(tmp, 'zero');
