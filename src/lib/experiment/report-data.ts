@@ -1,26 +1,30 @@
 /**
  * A results directory read back for the report (format.ts): meta.json and summary.json checked by a schema
- * that names the file and the path of what is wrong, and the CSV files as typed rows, every cell parsed by
- * its type in the data dictionary (dictionary.ts; a cell that is not is an error naming file, line and
- * column). Each CSV is read as NAME.csv or NAME.csv.gz. An empty CSV (a run without migrations) is no rows.
+ * (results-json.ts), and the CSV files as typed rows, every cell parsed by its type in the data dictionary
+ * (results-csv.ts; a cell that is not is an error naming file, line and column). Each CSV is read as NAME.csv or NAME.csv.gz. An empty CSV (a run without migrations) is no rows.
  * A file every results directory has had (tasks, migrations, handovers, outages, checkpoints) missing is an
  * error: the report must not draw empty figures over a damaged directory. Files added later (decisions,
  * migration_phases, positions, rssi, host_stats, links) missing are null or no rows: older results lack
  * them. An older migrations.csv (a row per phase) is collapsed to a row per migration and its phases.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { parse } from 'csv-parse/sync';
-import { z } from 'zod';
-import { errorMessage, UsageError } from '../errors.js';
-import { type ColumnSpec, type ColumnType, table } from './dictionary.js';
+import { UsageError } from '../errors.js';
+import { type ColumnSpec, table } from './dictionary.js';
+import { type ExperimentMeta, type ExperimentSummary, LEGACY_MIGRATION_PHASE_COLUMNS } from './format.js';
 import {
-  type ExperimentMeta,
-  type ExperimentSummary,
-  LEGACY_MIGRATION_PHASE_COLUMNS,
-  RESULTS_VERSION,
-} from './format.js';
+  type CsvRecord,
+  findCsv,
+  headerOf,
+  missingFile,
+  parseTable,
+  readRequired,
+  readTable,
+} from './results-csv.js';
+import { metaSchema, readJson, summarySchema } from './results-json.js';
+
+export { type Cell, type CsvRecord, parseCell, parseTable } from './results-csv.js';
+export { runMetaSchema } from './results-json.js';
 
 export interface TaskRow {
   run: string;
@@ -215,255 +219,6 @@ export interface ResultsData {
   decisions: DecisionRow[] | null;
   /** What was missing or odd but did not stop the report. */
   warnings: string[];
-}
-
-const num = z.number();
-const nullableNum = z.number().nullable();
-const hostMap = z.record(z.string(), z.string().nullable());
-
-/** One entry of meta.json `runs` (format.ts RunMeta). */
-export const runMetaSchema = z.object({
-  run: z.string(),
-  planner: z.string(),
-  service: z.string(),
-  repeat: z.number().int(),
-  startedEpochMs: num,
-  endedEpochMs: num,
-  complete: z.boolean(),
-  error: z.string().optional(),
-  velocity: num,
-  seed: num,
-  experimentId: num,
-  windowS: num.optional(),
-  truncated: z.array(z.string()).optional(),
-});
-
-const metaSchema = z.object({
-  version: z.literal(RESULTS_VERSION),
-  id: z.number().int().optional(),
-  finished: z.boolean().optional(),
-  plannedRuns: z.array(z.string()).optional(),
-  args: z.record(z.string(), z.unknown()).default({}),
-  testbed: z.string(),
-  inventory: z.unknown(),
-  versions: z
-    .object({
-      edgectl: z.string(),
-      node: z.string(),
-      docker: hostMap.default({}),
-      criu: hostMap.default({}),
-      kernel: hostMap.default({}),
-    })
-    .default({ edgectl: 'unknown', node: 'unknown', docker: {}, criu: {}, kernel: {} }),
-  links: z
-    .array(
-      z.object({
-        from: z.string(),
-        to: z.string(),
-        latencyMs: num,
-        emulated: z.boolean().nullable(),
-        method: z.string().nullable(),
-      }),
-    )
-    .default([]),
-  imageBytes: z.record(z.string(), nullableNum).default({}),
-  startedEpochMs: num,
-  endedEpochMs: num,
-  complete: z.boolean(),
-  runs: z.array(runMetaSchema),
-  caveats: z.array(z.string()).default([]),
-  // Kept as written (absent in older results): experiment compare lists where it differs.
-  provenance: z.unknown().optional(),
-});
-
-const statSchema = z.object({ mean: nullableNum, std: nullableNum, n: num });
-const intervalSchema = z.object({ mean: nullableNum, ci95: nullableNum, n: num });
-
-const comparisonSchema = z.object({
-  a: z.string(),
-  b: z.string(),
-  service: z.string(),
-  metric: z.enum(['downtimeMs', 'meanE2eMs']),
-  method: z.enum(['repetitions', 'bootstrap-handovers']),
-  meanA: nullableNum,
-  meanB: nullableNum,
-  diff: nullableNum,
-  lo: nullableNum,
-  hi: nullableNum,
-  n: z.tuple([num, num]),
-  includesZero: z.boolean().nullable(),
-  relative: nullableNum,
-  note: z.string().optional(),
-});
-
-const summarySchema = z.object({
-  version: z.literal(RESULTS_VERSION),
-  complete: z.boolean(),
-  planners: z.array(
-    z.object({
-      planner: z.string(),
-      service: z.string(),
-      repeats: num,
-      tasks: num,
-      failedTasks: num,
-      e2eMs: statSchema,
-      procMs: statSchema,
-      txMs: statSchema,
-      downtimeMs: intervalSchema,
-      meanE2eMs: intervalSchema,
-      downtimePerHandoverMs: intervalSchema.optional(),
-      migrations: num,
-      failedMigrations: num,
-      handovers: num,
-      counterContinuous: z.boolean(),
-      counterResets: num,
-      ratioToOrchestrated: z.object({ e2e: nullableNum, downtime: nullableNum }),
-    }),
-  ),
-  comparisons: z.array(comparisonSchema).optional(),
-});
-
-/** `runs[2].planner` from a zod issue path. */
-function pathOf(path: readonly PropertyKey[]): string {
-  return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
-    .join('');
-}
-
-async function readJson<T>(dir: string, name: string, schema: z.ZodType<T>): Promise<T> {
-  const file = join(dir, name);
-  let value: unknown;
-  try {
-    value = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    throw new UsageError(`${file}: not readable JSON (${errorMessage(err)})`, {
-      hint: 'a results directory is written by edgectl experiment run',
-    });
-  }
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const issues = r.error.issues.slice(0, 5).map((i) => `${pathOf(i.path) || '(top)'}: ${i.message}`);
-    throw new UsageError(`${file} is not what edgectl experiment run writes: ${issues.join('; ')}`, {
-      hint: `results format version ${RESULTS_VERSION} (src/lib/experiment/format.ts)`,
-    });
-  }
-  return r.data;
-}
-
-/** A cell as its column's type makes it; null for an empty cell. */
-export type Cell = string | number | boolean | null;
-/** One CSV record by column name, every cell typed. */
-export type CsvRecord = Record<string, Cell>;
-
-const INTEGER = /^[+-]?\d+$/;
-/** Decimal notation, as the writer and pandas or R write numbers (not hex, not Infinity). */
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-const TRUE = new Set(['true', 'True', 'TRUE', '1']);
-const FALSE = new Set(['false', 'False', 'FALSE', '0']);
-
-/** A cell's text as its declared type; undefined when it is not one. */
-export function parseCell(type: ColumnType, text: string): Cell | undefined {
-  if (text === '') return null;
-  switch (type) {
-    case 'string':
-      return text;
-    case 'integer':
-      return INTEGER.test(text.trim()) ? Number(text) : undefined;
-    case 'number':
-      return NUMBER.test(text.trim()) ? Number(text) : undefined;
-    case 'boolean':
-      return TRUE.has(text) ? true : FALSE.has(text) ? false : undefined;
-  }
-}
-
-/** A results CSV found in a directory: NAME.csv, else NAME.csv.gz (gunzipped). */
-async function findCsv(dir: string, name: string): Promise<{ file: string; text: string } | null> {
-  const plain = join(dir, `${name}.csv`);
-  const text = await readFile(plain, 'utf8').catch(() => null);
-  if (text !== null) return { file: plain, text };
-  const gz = `${plain}.gz`;
-  const bytes = await readFile(gz).catch(() => null);
-  if (bytes === null) return null;
-  try {
-    return { file: gz, text: gunzipSync(bytes).toString('utf8') };
-  } catch (err) {
-    throw new UsageError(`${gz}: not a readable gzip file (${errorMessage(err)})`);
-  }
-}
-
-/** The column names of a CSV text's first line; none for an empty text. */
-function headerOf(text: string): string[] {
-  if (text.trim() === '') return [];
-  return (parse(text, { to_line: 1, bom: true }) as string[][])[0] ?? [];
-}
-
-/**
- * A CSV text's records, every cell parsed by `columns` (those not in the header: null, and a warning unless
- * the column came later than the file); columns the dictionary does not know are left out.
- */
-export function parseTable(
-  file: string,
-  text: string,
-  columns: readonly ColumnSpec[],
-  warnings: string[],
-): CsvRecord[] {
-  if (text.trim() === '') return [];
-  let records: { record: Record<string, string>; info: { lines: number } }[];
-  try {
-    records = parse(text, { columns: true, skip_empty_lines: true, bom: true, info: true }) as typeof records;
-  } catch (err) {
-    throw new UsageError(`${file}: not a readable CSV file (${errorMessage(err)})`);
-  }
-  const header = headerOf(text);
-  const absent = columns.filter((c) => !header.includes(c.name));
-  const missingRequired = absent.filter((c) => c.required);
-  if (missingRequired.length > 0)
-    throw new UsageError(`${file} has no column ${missingRequired.map((c) => c.name).join(', ')}`, {
-      hint: 'a results file is written by edgectl experiment run (format: docs/reference/results.md)',
-    });
-  const silent = absent.filter((c) => !c.later);
-  if (silent.length > 0)
-    warnings.push(`${file} has no column ${silent.map((c) => c.name).join(', ')}: read as empty cells`);
-  const present = columns.filter((c) => header.includes(c.name));
-  return records.map(({ record, info }) => {
-    const out: CsvRecord = {};
-    for (const c of absent) out[c.name] = null;
-    for (const c of present) {
-      const text = record[c.name] ?? '';
-      const v = parseCell(c.type, text);
-      if (v === undefined)
-        throw new UsageError(
-          `${file}:${info.lines}: column ${c.name}: ${JSON.stringify(text)} is not ${c.type === 'integer' ? 'an' : 'a'} ${c.type}`,
-        );
-      if (v === null && c.required)
-        throw new UsageError(`${file}:${info.lines}: column ${c.name} is empty, and it is never empty`);
-      out[c.name] = v;
-    }
-    return out;
-  });
-}
-
-/** Reads table `name` of the dictionary; null when the directory has no such file. */
-async function readTable(dir: string, name: string, warnings: string[]): Promise<CsvRecord[] | null> {
-  const found = await findCsv(dir, name);
-  return found ? parseTable(found.file, found.text, table(name).columns, warnings) : null;
-}
-
-/** A file every results directory has is missing: the directory is damaged, not older. */
-function missingFile(dir: string, name: string): UsageError {
-  return new UsageError(
-    `${dir} has no ${name}.csv (nor ${name}.csv.gz): the results directory is incomplete`,
-    {
-      hint: 'edgectl experiment export ID writes the whole directory again from the state database',
-    },
-  );
-}
-
-/** Reads a table every results directory has: missing, the directory is damaged. */
-async function readRequired(dir: string, name: string, warnings: string[]): Promise<CsvRecord[]> {
-  const t = await readTable(dir, name, warnings);
-  if (!t) throw missingFile(dir, name);
-  return t;
 }
 
 const strOf = (r: CsvRecord, c: string): string => (r[c] === null || r[c] === undefined ? '' : String(r[c]));
