@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkpointTable,
   completeSummary,
+  htmlFigures,
   readResults,
   reportFigures,
   reportMarkdown,
@@ -110,9 +111,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'edgectl-report-html-'));
   await writeFixture(dir);
   const data = await readResults(dir);
-  figures = reportFigures(data).flatMap((f) =>
-    f.spec ? [{ name: f.name, title: f.title, caption: f.caption, spec: f.spec }] : [],
-  );
+  figures = htmlFigures(reportFigures(data));
   const { summary, computed } = completeSummary(data);
   // report.md exactly as writeReport writes it, figures included.
   const markdown = reportMarkdown({

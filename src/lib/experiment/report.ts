@@ -31,7 +31,7 @@ import { EdgectlError, ExitCode, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { paperOrder } from './planner-order.js';
 import { type ResultsData, readResults } from './report-data.js';
-import { reportHtml } from './report-html.js';
+import { type HtmlFigure, reportHtml } from './report-html.js';
 import { checkpointTable, reportMarkdown } from './report-md.js';
 import { writeFigureFiles } from './report-render.js';
 import {
@@ -350,6 +350,13 @@ export function reportFigures(
   ];
 }
 
+/** The drawn figures as report.html embeds them (their specs; those without data are not on the page). */
+export function htmlFigures(plans: readonly FigurePlan[]): HtmlFigure[] {
+  return plans.flatMap((f) =>
+    f.spec ? [{ name: f.name, title: f.title, caption: f.caption, spec: f.spec }] : [],
+  );
+}
+
 /** A figure file an earlier report drew (not the "not drawn" placeholder that reports once wrote). */
 async function drawnBefore(svgPath: string): Promise<boolean> {
   try {
@@ -398,6 +405,10 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     if (f.spec) files.push(...(await writeFigureFiles(data.dir, f.name, f.spec)));
     figures.push(out);
   }
+  const result = { dir: data.dir, files, figures, warnings };
+  // A report that lacks a figure asked for would no longer show a figure file that is still there: report.md
+  // and report.html stay as the earlier report wrote them, and the figures that could be drawn are new.
+  if (figures.some((f) => f.asked && !f.drawn)) throw new FigureNotDrawnError(figures, result);
   const { summary, computed } = completeSummary(data);
   const md = reportMarkdown({
     meta: data.meta,
@@ -417,10 +428,6 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     checkpoints: checkpointTable(data.meta, data.checkpoints),
     notes: warnings,
   });
-  const result = { dir: data.dir, files, figures, warnings };
-  // A report that lacks a figure asked for would no longer show a figure file that is still there: report.md
-  // and report.html stay as the earlier report wrote them, and the figures that could be drawn are new.
-  if (figures.some((f) => f.asked && !f.drawn)) throw new FigureNotDrawnError(figures, result);
   // A table gzipped since it was written (to publish the directory): the dictionary names it so.
   const pkg = await syncDataPackage(data.dir);
   if (pkg) files.push(pkg);
@@ -432,9 +439,7 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     reportHtml({
       title: `edgectl experiment report: ${data.meta.testbed}`,
       markdown: md,
-      figures: plans.flatMap((f) =>
-        f.spec ? [{ name: f.name, title: f.title, caption: f.caption, spec: f.spec }] : [],
-      ),
+      figures: htmlFigures(plans),
     }),
   );
   files.push(mdPath, htmlPath);
