@@ -4,8 +4,9 @@
  * frames again. What a migration must keep is checked from the answers: the face service matches every
  * face to the gallery entry it enrolled before the move (nothing enrolled anew), the detect service's
  * tally doubles exactly; the counter continues and the migration's own state digest agrees. Then a short
- * experiment of nearest and orchestrated on simple, face and detect, whose report has the processing
- * delay in Fig. 4 and three rows in Table I.
+ * experiment of nearest and orchestrated on face and detect, whose report has the processing delay in
+ * Fig. 4 and a row per service in Table I (simple's runs are the experiment test's: running them here too
+ * cost two runs of CI time and checked nothing new).
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,7 +129,7 @@ describe('detect: a tally that survives a live migration', () => {
 type Row = Record<string, string>;
 const csv = (name: string): Row[] => parse(readFileSync(join(out, name)), { columns: true }) as Row[];
 
-describe('experiment run: nearest and orchestrated on simple, face and detect', () => {
+describe('experiment run: nearest and orchestrated on face and detect', () => {
   let result: ExperimentResult;
   beforeAll(async () => {
     const r = await cli<ExperimentResult>(
@@ -138,7 +139,7 @@ describe('experiment run: nearest and orchestrated on simple, face and detect', 
         '--planner',
         'nearest,orchestrated',
         '--service',
-        'simple,face,detect',
+        'face,detect',
         '--duration',
         '45',
         '--velocity',
@@ -155,7 +156,7 @@ describe('experiment run: nearest and orchestrated on simple, face and detect', 
   it('runs every planner on every service, each migrating with its state intact', () => {
     expect(result.complete).toBe(true);
     expect(result.runs.map((r) => `${r.planner}/${r.service}`).sort()).toEqual(
-      ['nearest', 'orchestrated'].flatMap((p) => ['detect', 'face', 'simple'].map((s) => `${p}/${s}`)).sort(),
+      ['nearest', 'orchestrated'].flatMap((p) => ['detect', 'face'].map((s) => `${p}/${s}`)).sort(),
     );
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as ExperimentSummary;
     expect(summary.planners.length).toBeGreaterThan(0);
@@ -176,7 +177,7 @@ describe('experiment run: nearest and orchestrated on simple, face and detect', 
 
   it('draws Fig. 4 with a panel per service and Table I with a row per service', () => {
     const svg = readFileSync(join(out, 'fig4-delay.svg'), 'utf8');
-    for (const s of ['simple', 'face', 'detect']) expect(svg, s).toContain(s);
+    for (const s of ['face', 'detect']) expect(svg, s).toContain(s);
     expect(statSync(join(out, 'fig4-delay.png')).size).toBeGreaterThan(5000);
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     const table = md.slice(md.indexOf('## Table I'));
@@ -184,6 +185,6 @@ describe('experiment run: nearest and orchestrated on simple, face and detect', 
       .split('\n')
       .filter((l) => l.startsWith('|') && !/^\|\s*(Service|-)/.test(l))
       .map((l) => l.split('|')[1]!.trim());
-    expect(rows.slice(0, 3)).toEqual(['simple', 'face', 'detect']);
+    expect(rows.slice(0, 2)).toEqual(['face', 'detect']);
   });
 });
