@@ -326,7 +326,8 @@ export const WALK_SEARCH_S = 600;
 
 /**
  * The walk time at which the user passes `at`, going the way `heading` points (a displacement, e.g.
- * between its last two reported positions; absent or still: any way). A point off the trajectory counts
+ * between its last two reported positions; absent or still: any way; a leg at right angles to it or
+ * against it counts only when no leg goes its way). A point off the trajectory counts
  * at its projection on it. This is how a planner that only sees reported positions finds where on a known
  * walk the user is, to predict its next handover.
  *
@@ -366,7 +367,7 @@ export function walkTimeAt(t: Trajectory, at: Point, heading?: Point, nearS?: nu
       const dx = l.to[0] - l.from[0];
       const dy = l.to[1] - l.from[1];
       // The second pass takes every leg: a heading no leg matches (rounding, a turn) must not leave none.
-      if (pass === 0 && !still && heading[0] * dx + heading[1] * dy < 0) continue;
+      if (pass === 0 && !still && heading[0] * dx + heading[1] * dy <= 0) continue;
       const f = Math.min(
         1,
         Math.max(0, ((at[0] - l.from[0]) * dx + (at[1] - l.from[1]) * dy) / (dx * dx + dy * dy)),
