@@ -151,13 +151,16 @@ describe('trace trajectories in hosts.yml', () => {
     expect(alice?.file).toBe(csv);
     expect(carol?.user).toBe('carol');
     expect(bob?.loop).toBe(true);
-    // alice: 2 m/s east, a stop at x = 100 from 50 s to 70 s.
-    expect(positionAt(alice as TraceTrajectory, 25)).toEqual([50, 0]);
-    expect(positionAt(alice as TraceTrajectory, 65)).toEqual([100, 0]);
-    expect(positionAt(alice as TraceTrajectory, 500)).toEqual([240, 0]);
-    // bob starts at 5 s, standing at his first row before.
-    expect(positionAt(bob as TraceTrajectory, 0)).toEqual([200, 10]);
-    expect(positionAt(carol as TraceTrajectory, 35)).toEqual([300, 20]);
+    // alice: 1 m/s east, standing under ap2 (x = 60) from 60 s to 80 s.
+    expect(positionAt(alice as TraceTrajectory, 25)).toEqual([25, 0]);
+    expect(positionAt(alice as TraceTrajectory, 70)).toEqual([60, 0]);
+    expect(positionAt(alice as TraceTrajectory, 85)).toEqual([65, 0]);
+    expect(positionAt(alice as TraceTrajectory, 500)).toEqual([120, 0]);
+    // bob starts at 5 s, standing at his first row before; loops with a period of 85 s.
+    expect(positionAt(bob as TraceTrajectory, 0)).toEqual([120, 0]);
+    expect(positionAt(bob as TraceTrajectory, 40)).toEqual([67.5, 5]);
+    expect(positionAt(bob as TraceTrajectory, 85 + 40)).toEqual([67.5, 5]);
+    expect(positionAt(carol as TraceTrajectory, 35)).toEqual([100, -2]);
     expect(alice?.points.length).toBeGreaterThan(10);
   });
 });
