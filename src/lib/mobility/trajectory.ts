@@ -129,7 +129,12 @@ function draw(range: NumberRange, next: () => number): number {
   return typeof range === 'number' ? range : range[0] + u * (range[1] - range[0]);
 }
 
+/** The same object asked again (every sample of a prediction) skips building the key. */
+const walkOf = new WeakMap<RandomWaypointTrajectory, RandomWalk>();
+
 function randomWalk(t: RandomWaypointTrajectory): RandomWalk {
+  const known = walkOf.get(t);
+  if (known !== undefined) return known;
   const key = JSON.stringify([t.area, t.speed, t.pauseS, t.seed, t.start ?? null]);
   let walk = randomWalks.get(key);
   if (walk === undefined) {
@@ -144,6 +149,7 @@ function randomWalk(t: RandomWaypointTrajectory): RandomWalk {
     }
     randomWalks.set(key, walk);
   }
+  walkOf.set(t, walk);
   return walk;
 }
 
