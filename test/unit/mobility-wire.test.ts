@@ -8,6 +8,7 @@ import path, { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Inventory, loadInventory, type Trajectory } from '../../src/lib/inventory/index.js';
+import { MAX_TRACE_ROWS } from '../../src/lib/inventory/trace.js';
 import { positionAt, rssiMap } from '../../src/lib/mobility/index.js';
 import { buildSnapshot } from '../../src/lib/monitor/snapshot.js';
 import { agentSpec, parseAgentSpec } from '../../src/lib/mu/agent-spec.js';
@@ -65,6 +66,23 @@ describe('walks and shadowing on the wire', () => {
       expect(p).toEqual(positionAt(walk, s));
       expect(rssiMap(back.basestations, p)).toEqual(rssiMap(shadowed.basestations, p));
     }
+  });
+
+  it('keeps a spec with the longest trace allowed under the 128 KiB of one command-line argument', () => {
+    const points = Array.from({ length: MAX_TRACE_ROWS }, (_, i) => ({
+      t: 10_000 + i + 0.123,
+      x: -12_345.678,
+      y: -12_345.678,
+    }));
+    const walk: Trajectory = {
+      type: 'trace',
+      file: `/${'d'.repeat(200)}/t.csv`,
+      user: 'u'.repeat(40),
+      loop: true,
+      points,
+    };
+    const spec = agentSpec(inv, 'mu1', undefined, { trajectory: walk });
+    expect(JSON.stringify(spec).length).toBeLessThan(100 * 1024);
   });
 
   it('refuses a walk the agent could not follow', () => {
