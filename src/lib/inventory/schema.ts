@@ -196,16 +196,18 @@ export const hostSchema = object(
 
 export const DEFAULT_SHADOWING = { correlationM: 10, seed: 1 } as const;
 
+const SEED_TEXT = 'a seed, a whole number from 0 to 4294967295';
+export const seedSchema = z
+  .number(said(SEED_TEXT))
+  .int(said(SEED_TEXT))
+  .min(0, said(SEED_TEXT))
+  .max(0xffff_ffff, said(SEED_TEXT));
+
 export const shadowingSchema = object(
   {
     sigmaDb: positive('a standard deviation in dB'),
     correlationM: positive('a correlation distance in metres').default(DEFAULT_SHADOWING.correlationM),
-    seed: z
-      .number(said('a seed, a whole number from 0 to 4294967295'))
-      .int(said('a seed, a whole number from 0 to 4294967295'))
-      .min(0, said('a seed, a whole number from 0 to 4294967295'))
-      .max(0xffff_ffff, said('a seed, a whole number from 0 to 4294967295'))
-      .default(DEFAULT_SHADOWING.seed),
+    seed: seedSchema.default(DEFAULT_SHADOWING.seed),
   },
   'log-normal shadowing { sigmaDb, correlationM, seed }',
 );
@@ -301,13 +303,6 @@ export const areaSchema = object(
     path: ['to'],
   },
 );
-
-const SEED_TEXT = 'a seed, a whole number from 0 to 4294967295';
-export const seedSchema = z
-  .number(said(SEED_TEXT))
-  .int(said(SEED_TEXT))
-  .min(0, said(SEED_TEXT))
-  .max(0xffff_ffff, said(SEED_TEXT));
 
 export const randomWaypointSchema = object(
   {
