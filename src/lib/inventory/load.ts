@@ -4,7 +4,6 @@
  * `hosts.yml:14:5: links[2].latency: expected a duration ..., got "fast"`.
  */
 
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { distance } from 'fastest-levenshtein';
@@ -27,7 +26,7 @@ import {
 import { defaultUserAddress, radioAddressing } from './net.js';
 import { type InventoryFile, inventorySchema, SAMPLE_FRAMES } from './schema.js';
 import { resolveSsh, type SshResolveOptions } from './ssh.js';
-import { type ParsedTrace, parseTraceCsv } from './trace.js';
+import { readTraces } from './trace.js';
 import { parseBandwidth, parseDuration } from './units.js';
 
 /** The hosts file when neither --hosts/-f nor EDGECTL_HOSTS says otherwise. */
@@ -320,63 +319,6 @@ function locate(doc: Document, segments: readonly PathSegment[], target: 'key' |
     }
   }
   return offset;
-}
-
-/**
- * The points of every trace trajectory, each CSV read once however many users replay it. Problems inside a
- * CSV name the CSV's file and line; a file that cannot be read, or a user it lacks, is reported at the
- * trajectory in hosts.yml (`segments`, located by the caller).
- */
-function readTraces(
-  data: InventoryFile,
-  hostsFile: string,
-  dir: string,
-): {
-  trajectories: Map<number, TraceTrajectory>;
-  issues: (InventoryIssue | { segments: PathSegment[]; message: string })[];
-} {
-  const trajectories = new Map<number, TraceTrajectory>();
-  const issues: (InventoryIssue | { segments: PathSegment[]; message: string })[] = [];
-  const files = new Map<string, ParsedTrace | null>();
-  data.users.forEach((u, i) => {
-    const t = u.trajectory;
-    if (t.type !== 'trace') return;
-    const absolute = path.resolve(dir, t.file);
-    // Named as the user would find it: beside hosts.yml as the hosts file was named.
-    const shown = path.isAbsolute(t.file) ? t.file : path.join(path.dirname(hostsFile), t.file);
-    let parsed = files.get(absolute);
-    if (parsed === undefined) {
-      try {
-        parsed = parseTraceCsv(readFileSync(absolute, 'utf8'), shown);
-        issues.push(...parsed.issues);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        issues.push({
-          segments: ['users', i, 'trajectory', 'file'],
-          message: `expected a readable trace file (CSV time,user,x,y), got ${JSON.stringify(t.file)}: ${code === 'ENOENT' ? `${absolute} not found` : (code ?? String(err))}`,
-        });
-        parsed = null;
-      }
-      files.set(absolute, parsed);
-    }
-    if (parsed === null || parsed.issues.length > 0) return;
-    const user = t.user ?? u.name;
-    const points = parsed.users.get(user);
-    if (points === undefined) {
-      const known = [...parsed.users.keys()];
-      const listed = known.length <= 10 ? known.join(', ') : `${known.slice(0, 10).join(', ')}, ...`;
-      issues.push({
-        file: shown,
-        line: 1,
-        column: 1,
-        path: '',
-        message: `expected rows of user ${JSON.stringify(user)} (users[${i}].trajectory of ${hostsFile}), got none (users in the file: ${listed})`,
-      });
-      return;
-    }
-    trajectories.set(i, { type: 'trace', file: absolute, user, loop: t.loop, points });
-  });
-  return { trajectories, issues };
 }
 
 function trajectoryOf(

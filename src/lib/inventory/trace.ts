@@ -3,9 +3,15 @@
  * metres), rows of one user in non-decreasing time, rows of several users interleaved as they like (SUMO's
  * FCD output, converted, comes by time step). Read when hosts.yml is loaded, so that the points travel in
  * the model (to the agent and the plan input) and every mistake is found before anything runs; each
- * problem names the CSV's file, line and column.
+ * problem names the CSV's file, line and column. parseTraceCsv reads one file's text; readTraces reads
+ * the files hosts.yml names, for the loader.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { PathSegment } from './checks.js';
 import type { InventoryIssue } from './errors.js';
+import type { TraceTrajectory } from './model.js';
+import type { InventoryFile } from './schema.js';
 
 /** One user's rows, in file order. */
 export type TracePoint = { t: number; x: number; y: number };
@@ -126,4 +132,61 @@ export function parseTraceCsv(text: string, file: string): ParsedTrace {
     issue(headerAt, 1, 'expected rows after the header, got none');
   }
   return { users, issues };
+}
+
+/**
+ * The points of every trace trajectory, each CSV read once however many users replay it. Problems inside a
+ * CSV name the CSV's file and line; a file that cannot be read, or a user it lacks, is reported at the
+ * trajectory in hosts.yml (`segments`, located by the caller).
+ */
+export function readTraces(
+  data: InventoryFile,
+  hostsFile: string,
+  dir: string,
+): {
+  trajectories: Map<number, TraceTrajectory>;
+  issues: (InventoryIssue | { segments: PathSegment[]; message: string })[];
+} {
+  const trajectories = new Map<number, TraceTrajectory>();
+  const issues: (InventoryIssue | { segments: PathSegment[]; message: string })[] = [];
+  const files = new Map<string, ParsedTrace | null>();
+  data.users.forEach((u, i) => {
+    const t = u.trajectory;
+    if (t.type !== 'trace') return;
+    const absolute = path.resolve(dir, t.file);
+    // Named as the user would find it: beside hosts.yml as the hosts file was named.
+    const shown = path.isAbsolute(t.file) ? t.file : path.join(path.dirname(hostsFile), t.file);
+    let parsed = files.get(absolute);
+    if (parsed === undefined) {
+      try {
+        parsed = parseTraceCsv(readFileSync(absolute, 'utf8'), shown);
+        issues.push(...parsed.issues);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        issues.push({
+          segments: ['users', i, 'trajectory', 'file'],
+          message: `expected a readable trace file (CSV time,user,x,y), got ${JSON.stringify(t.file)}: ${code === 'ENOENT' ? `${absolute} not found` : (code ?? String(err))}`,
+        });
+        parsed = null;
+      }
+      files.set(absolute, parsed);
+    }
+    if (parsed === null || parsed.issues.length > 0) return;
+    const user = t.user ?? u.name;
+    const points = parsed.users.get(user);
+    if (points === undefined) {
+      const known = [...parsed.users.keys()];
+      const listed = known.length <= 10 ? known.join(', ') : `${known.slice(0, 10).join(', ')}, ...`;
+      issues.push({
+        file: shown,
+        line: 1,
+        column: 1,
+        path: '',
+        message: `expected rows of user ${JSON.stringify(user)} (users[${i}].trajectory of ${hostsFile}), got none (users in the file: ${listed})`,
+      });
+      return;
+    }
+    trajectories.set(i, { type: 'trace', file: absolute, user, loop: t.loop, points });
+  });
+  return { trajectories, issues };
 }
