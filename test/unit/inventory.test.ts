@@ -171,7 +171,9 @@ describe('the repository hosts.yml (the paper testbed, Fig. 3)', () => {
   });
 
   it('keeps the user covered: the strongest AP stays above minRssi all along the path', () => {
-    const { from, to } = getUser(inv, 'mu1').trajectory;
+    const trajectory = getUser(inv, 'mu1').trajectory;
+    if (trajectory.type !== 'roundtrip') throw new Error('the example walks a round trip');
+    const { from, to } = trajectory;
     let worst = 0;
     for (let s = 0; s <= 1; s += 1 / 240) {
       const p = [from[0] + s * (to[0] - from[0]), from[1] + s * (to[1] - from[1])];

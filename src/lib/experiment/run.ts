@@ -28,7 +28,7 @@ import { ensureCpuScores } from '../hosts/score.js';
 import type { Inventory, User } from '../inventory/index.js';
 import { getHost, getService, getUser, probeText, route } from '../inventory/index.js';
 import { DEFAULT_CODEC } from '../migration/pipeline.js';
-import { decideHandover, positionAt, rssiMap } from '../mobility/index.js';
+import { decideHandover, nominalSpeed, positionAt, rssiMap, withSpeed } from '../mobility/index.js';
 import { probePairs } from '../monitor/links.js';
 import { runMonitor } from '../monitor/monitor.js';
 import { buildSnapshot, pairLatency } from '../monitor/snapshot.js';
@@ -340,7 +340,7 @@ async function carryOut(
     planned: plannedRuns(config),
     kept: x.kept,
     durationS: config.durationS,
-    velocity: velocity ?? inv.users[0]?.trajectory.speed ?? 0,
+    velocity: velocity ?? (inv.users[0] ? nominalSpeed(inv.users[0].trajectory) : 0),
     runOne: (p, record) =>
       runOne(
         inv,
@@ -434,7 +434,7 @@ async function runOne(
   const sessions = new Map<string, AgentSession>();
   // The walks the agents are given (the experiment's speed), which the planner predicts handovers on.
   const trajectories = Object.fromEntries(
-    inv.users.map((u) => [u.name, o.velocity ? { ...u.trajectory, speed: o.velocity } : u.trajectory]),
+    inv.users.map((u) => [u.name, o.velocity ? withSpeed(u.trajectory, o.velocity) : u.trajectory]),
   );
   // The run's row and meta (series.ts): filled in here, saved once the run knows its start instant.
   const runMeta = record.meta;

@@ -2,7 +2,7 @@ import { EdgectlError, ExitCode } from '../errors.js';
 
 /** One problem in a hosts file, at a 1-based line and column. */
 export interface InventoryIssue {
-  /** The hosts file as it was given (relative stays relative). */
+  /** The file as it was given (relative stays relative): the hosts file, or a trace CSV it names. */
   file: string;
   line: number;
   column: number;

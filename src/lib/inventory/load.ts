@@ -20,10 +20,13 @@ import {
   type Service,
   type SourcePos,
   type SshSettings,
+  type TraceTrajectory,
+  type Trajectory,
 } from './model.js';
 import { defaultUserAddress, radioAddressing } from './net.js';
 import { type InventoryFile, inventorySchema, SAMPLE_FRAMES } from './schema.js';
 import { resolveSsh, type SshResolveOptions } from './ssh.js';
+import { readTraces } from './trace.js';
 import { parseBandwidth, parseDuration } from './units.js';
 
 /** The hosts file when neither --hosts/-f nor EDGECTL_HOSTS says otherwise. */
@@ -124,7 +127,17 @@ export function parseInventory(text: string, file: string, options: ParseInvento
     );
   }
 
-  const inventory = buildInventory(parsed.data, ssh.settings, {
+  const traces = readTraces(parsed.data, file, path.dirname(absolute));
+  if (traces.issues.length > 0) {
+    throw new InventoryError(
+      file,
+      traces.issues.map((p) =>
+        'segments' in p ? issueAt(locate(doc, p.segments, 'value'), p.segments, p.message) : p,
+      ),
+    );
+  }
+
+  const inventory = buildInventory(parsed.data, ssh.settings, traces.trajectories, {
     file,
     path: absolute,
     dir: path.dirname(absolute),
@@ -308,6 +321,35 @@ function locate(doc: Document, segments: readonly PathSegment[], target: 'key' |
   return offset;
 }
 
+function trajectoryOf(
+  t: InventoryFile['users'][number]['trajectory'],
+  trace: TraceTrajectory | undefined,
+): Trajectory {
+  const pt = (p: readonly [number, number]): [number, number] => [p[0], p[1]];
+  switch (t.type) {
+    case 'roundtrip':
+      return { type: 'roundtrip', from: pt(t.from), to: pt(t.to), speed: t.speed };
+    case 'waypoints':
+      return { type: 'waypoints', points: t.points.map(pt), speed: t.speed, pauseS: t.pauseS, loop: t.loop };
+    case 'random-waypoint':
+      return {
+        type: 'random-waypoint',
+        area: { from: pt(t.area.from), to: pt(t.area.to) },
+        speed: typeof t.speed === 'number' ? t.speed : pt(t.speed),
+        pauseS: typeof t.pauseS === 'number' ? t.pauseS : pt(t.pauseS),
+        seed: t.seed,
+        ...(t.start === undefined ? {} : { start: pt(t.start) }),
+      };
+    case 'trace':
+      if (trace === undefined) throw new InternalError('a trace trajectory without its points');
+      return trace;
+    default: {
+      const unknown: never = t;
+      throw new InternalError(`unknown trajectory ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
 interface BuildContext {
   file: string;
   path: string;
@@ -315,7 +357,12 @@ interface BuildContext {
   at: (segments: PathSegment[]) => SourcePos;
 }
 
-function buildInventory(data: InventoryFile, ssh: SshSettings[], ctx: BuildContext): Inventory {
+function buildInventory(
+  data: InventoryFile,
+  ssh: SshSettings[],
+  traces: Map<number, TraceTrajectory>,
+  ctx: BuildContext,
+): Inventory {
   const hosts = data.hosts.map((h, i): Host => {
     const host: Host = {
       name: h.name,
@@ -341,7 +388,12 @@ function buildInventory(data: InventoryFile, ssh: SshSettings[], ctx: BuildConte
     radio: radioAddressing(b.radioSubnet),
     standard: b.standard,
     maxUsers: b.maxUsers,
-    pathLoss: { ...b.pathLoss },
+    pathLoss: {
+      exponent: b.pathLoss.exponent,
+      referenceLossDb: b.pathLoss.referenceLossDb,
+      minRssiDbm: b.pathLoss.minRssiDbm,
+      ...(b.pathLoss.shadowing === undefined ? {} : { shadowing: { ...b.pathLoss.shadowing } }),
+    },
     at: ctx.at(['basestations', i]),
   }));
 
@@ -365,12 +417,7 @@ function buildInventory(data: InventoryFile, ssh: SshSettings[], ctx: BuildConte
     name: u.name,
     host: u.host,
     service: u.service,
-    trajectory: {
-      type: u.trajectory.type,
-      from: [u.trajectory.from[0], u.trajectory.from[1]] as [number, number],
-      to: [u.trajectory.to[0], u.trajectory.to[1]] as [number, number],
-      speed: u.trajectory.speed,
-    },
+    trajectory: trajectoryOf(u.trajectory, traces.get(i)),
     task: {
       sizeBytes: u.task.sizeBytes,
       ratePerSec: u.task.ratePerSec,

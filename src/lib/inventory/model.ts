@@ -87,6 +87,19 @@ export interface PathLoss {
   referenceLossDb: number;
   /** Below this RSSI a user cannot decode the base station's signal. */
   minRssiDbm: number;
+  /** Log-normal shadowing added to the log-distance RSSI; absent: the log-distance model alone. */
+  shadowing?: Shadowing;
+}
+
+/**
+ * Log-normal shadowing: a zero-mean Gaussian in dB with standard deviation sigmaDb, a deterministic function
+ * of (seed, base station, position) that is spatially correlated over correlationM (src/lib/mobility/shadowing.ts).
+ */
+export interface Shadowing {
+  sigmaDb: number;
+  /** Metres over which the shadowing stays correlated (the spacing of its grid). */
+  correlationM: number;
+  seed: number;
 }
 
 export interface Basestation {
@@ -124,7 +137,54 @@ export interface RoundtripTrajectory {
   /** Metres per second. */
   speed: number;
 }
-export type Trajectory = RoundtripTrajectory;
+/** A path through points at constant speed, pausing at each point it reaches. */
+export interface WaypointsTrajectory {
+  type: 'waypoints';
+  /** At least two; the walk starts at the first. */
+  points: Point[];
+  /** Metres per second. */
+  speed: number;
+  /** Seconds of rest at each point reached (not at the start). */
+  pauseS: number;
+  /** After the last point walk back to the first and start over; false: stay at the last point. */
+  loop: boolean;
+}
+
+/** A number, or a range [min, max] drawn from uniformly. */
+export type NumberRange = number | [min: number, max: number];
+
+/** The random waypoint model: to a uniform random point of the area, at a random speed, a random pause, again. */
+export interface RandomWaypointTrajectory {
+  type: 'random-waypoint';
+  area: { from: Point; to: Point };
+  /** Metres per second, each leg's drawn from the range. */
+  speed: NumberRange;
+  /** Seconds of rest at each point reached, drawn from the range. */
+  pauseS: NumberRange;
+  /** The same seed gives the same walk, in the controller, the agent and the planner alike. */
+  seed: number;
+  /** Where the walk starts (default: a first random point of the area). */
+  start?: Point;
+}
+
+/** Positions replayed from a CSV file (time,user,x,y), linear between rows. */
+export interface TraceTrajectory {
+  type: 'trace';
+  /** The CSV file, absolute (it was read when hosts.yml was loaded: the points below travel, not the path). */
+  file: string;
+  /** The user's name in the file. */
+  user: string;
+  /** After the last row start over from the first; false: stay at the last position. */
+  loop: boolean;
+  /** At least one row, time in seconds non-decreasing. */
+  points: { t: number; x: number; y: number }[];
+}
+
+export type Trajectory =
+  | RoundtripTrajectory
+  | WaypointsTrajectory
+  | RandomWaypointTrajectory
+  | TraceTrajectory;
 
 export interface Task {
   /** Payload bytes of a task (not used when the user sends frames). */

@@ -194,6 +194,24 @@ export const hostSchema = object(
   'a host (a mapping with name, role, address, ...)',
 );
 
+export const DEFAULT_SHADOWING = { correlationM: 10, seed: 1 } as const;
+
+const SEED_TEXT = 'a seed, a whole number from 0 to 4294967295';
+export const seedSchema = z
+  .number(said(SEED_TEXT))
+  .int(said(SEED_TEXT))
+  .min(0, said(SEED_TEXT))
+  .max(0xffff_ffff, said(SEED_TEXT));
+
+export const shadowingSchema = object(
+  {
+    sigmaDb: positive('a standard deviation in dB'),
+    correlationM: positive('a correlation distance in metres').default(DEFAULT_SHADOWING.correlationM),
+    seed: seedSchema.default(DEFAULT_SHADOWING.seed),
+  },
+  'log-normal shadowing { sigmaDb, correlationM, seed }',
+);
+
 export const pathLossSchema = object(
   {
     exponent: positive('a path-loss exponent').default(DEFAULT_PATH_LOSS.exponent),
@@ -202,8 +220,9 @@ export const pathLossSchema = object(
       .number(said('a minimum RSSI in dBm, a number <= 0'))
       .max(0, said('a minimum RSSI in dBm, a number <= 0'))
       .default(DEFAULT_PATH_LOSS.minRssiDbm),
+    shadowing: shadowingSchema.optional(),
   },
-  'path-loss parameters { exponent, referenceLossDb, minRssiDbm }',
+  'path-loss parameters { exponent, referenceLossDb, minRssiDbm, shadowing }',
 );
 
 export const basestationSchema = object(
@@ -247,9 +266,88 @@ export const roundtripSchema = object(
   path: ['to'],
 });
 
-export const trajectorySchema = z.discriminatedUnion('type', [roundtripSchema], {
-  error: 'a trajectory type: roundtrip',
+function nonNegative(what: string) {
+  const text = `${what}, a number >= 0`;
+  return z.number(said(text)).min(0, said(text));
+}
+
+/** A number, or [min, max] with min <= max: each draw is uniform in the range. */
+function range(what: string, base: (what: string) => z.ZodNumber) {
+  const text = `${what}, or a range [min, max] with min <= max`;
+  return z
+    .union([base(what), z.tuple([base(what), base(what)], said(text))], said(text))
+    .refine((r) => typeof r === 'number' || r[0] <= r[1], said(text));
+}
+
+export const waypointsSchema = object(
+  {
+    type: z.literal('waypoints'),
+    points: z.array(pointSchema, said('a list of positions [x, y]')).min(2, said('at least two points')),
+    speed: positive('a speed in m/s'),
+    pauseS: nonNegative('a pause in seconds at each point').default(0),
+    loop: z.boolean(said('true or false')).default(false),
+  },
+  'a waypoint path { type: waypoints, points, speed, pauseS, loop }',
+).refine((t) => t.points.some((p) => p[0] !== t.points[0]?.[0] || p[1] !== t.points[0]?.[1]), {
+  error: 'points that are not all the same',
+  path: ['points'],
 });
+
+export const areaSchema = object(
+  { from: pointSchema, to: pointSchema },
+  'an area { from: [x0, y0], to: [x1, y1] }',
+).refine(
+  (a) => a.from[0] <= a.to[0] && a.from[1] <= a.to[1] && (a.from[0] < a.to[0] || a.from[1] < a.to[1]),
+  {
+    error: 'a "to" corner with x and y >= those of "from", not the same point',
+    path: ['to'],
+  },
+);
+
+export const randomWaypointSchema = object(
+  {
+    type: z.literal('random-waypoint'),
+    area: areaSchema,
+    speed: range('a speed in m/s', positive),
+    pauseS: range('a pause in seconds', nonNegative).default(0),
+    seed: seedSchema.default(1),
+    start: pointSchema.optional(),
+  },
+  'a random waypoint walk { type: random-waypoint, area, speed, pauseS, seed, start }',
+).refine(
+  (t) =>
+    t.start === undefined ||
+    (t.start[0] >= t.area.from[0] &&
+      t.start[0] <= t.area.to[0] &&
+      t.start[1] >= t.area.from[1] &&
+      t.start[1] <= t.area.to[1]),
+  { error: 'a start point inside the area', path: ['start'] },
+);
+
+export const traceSchema = object(
+  {
+    type: z.literal('trace'),
+    file: pathSchema.describe(
+      'A CSV file with the header time,user,x,y (seconds, metres), relative to hosts.yml; read when hosts.yml is loaded.',
+    ),
+    user: z
+      .string(said("the user's name in the trace file"))
+      .min(1, said("the user's name in the trace file"))
+      .refine(
+        (s) => !hasControlChars(s) && !s.includes(','),
+        said('a name without commas or control characters'),
+      )
+      .optional(),
+    loop: z.boolean(said('true or false')).default(false),
+  },
+  'a trace replay { type: trace, file, user, loop }',
+);
+
+export const trajectorySchema = z.discriminatedUnion(
+  'type',
+  [roundtripSchema, waypointsSchema, randomWaypointSchema, traceSchema],
+  { error: 'a trajectory type: roundtrip, waypoints, random-waypoint or trace' },
+);
 
 function intIn(what: string, min: number, max: number) {
   const text = `${what}, a whole number from ${min} to ${max}`;

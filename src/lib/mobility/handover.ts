@@ -7,7 +7,7 @@
  */
 import type { Trajectory } from '../inventory/index.js';
 import { type RadioSite, rssiMap } from './radio.js';
-import { positionAt, segmentAt, trajectoryPeriodS } from './trajectory.js';
+import { maxSpeed, motionEndS, positionAt, segmentAt, trajectoryPeriodS } from './trajectory.js';
 
 export interface HandoverRule {
   /** How many dB (strictly) another base station must exceed the current one by; >= 0. */
@@ -66,11 +66,40 @@ export function decideHandover(
 }
 
 export interface PredictOptions {
-  /** How far past fromS to look, in seconds (default: one trajectory period). */
+  /**
+   * How far past fromS to look, in seconds. Default: one period of a periodic walk; for a walk that never
+   * repeats, until it comes to rest, at most DEFAULT_HORIZON_S (a planner plans again long before).
+   */
   horizonS?: number;
-  /** Sampling step in seconds before bisection (default 0.1). */
+  /**
+   * Sampling step in seconds before bisection. Default 0.1, finer where shadowing is on: its RSSI is not
+   * monotone along a segment, so the step keeps the user within a tenth of the shortest correlationM.
+   */
   stepS?: number;
   rule?: HandoverRule;
+}
+
+/** The default look-ahead on a walk that never repeats (seconds). */
+export const DEFAULT_HORIZON_S = 300;
+const DEFAULT_STEP_S = 0.1;
+/** A step below this would make a prediction over the horizon too slow to plan with. */
+const MIN_STEP_S = 0.005;
+
+/** The default horizon from fromS (see PredictOptions.horizonS). */
+export function defaultHorizonS(trajectory: Trajectory, fromS: number): number {
+  const period = trajectoryPeriodS(trajectory);
+  if (Number.isFinite(period)) return period;
+  return Math.min(DEFAULT_HORIZON_S, Math.max(0, motionEndS(trajectory) - fromS));
+}
+
+/** The default sampling step (see PredictOptions.stepS). */
+export function defaultStepS(trajectory: Trajectory, basestations: readonly RadioSite[]): number {
+  const correlations = basestations.flatMap((bs) =>
+    bs.pathLoss.shadowing ? [bs.pathLoss.shadowing.correlationM] : [],
+  );
+  const speed = maxSpeed(trajectory);
+  if (correlations.length === 0 || speed === 0) return DEFAULT_STEP_S;
+  return Math.max(MIN_STEP_S, Math.min(DEFAULT_STEP_S, Math.min(...correlations) / 10 / speed));
 }
 
 export interface PredictedHandover {
@@ -84,7 +113,9 @@ export interface PredictedHandover {
  * The first instant at or after fromS (seconds since the walk began) at which decideHandover would move
  * the user away from `current` along its trajectory, or null if none happens within the horizon.
  * Samples every stepS and at every segment end (where the walk turns), then bisects the step in which the
- * decision changes. A handover window shorter than stepS that contains no sample can be missed.
+ * decision changes. A handover window shorter than stepS that contains no sample can be missed; with
+ * shadowing the bisection finds one instant at which the decision changes within the step, not
+ * necessarily the first, when the RSSI crosses the threshold more than once inside it.
  */
 export function predictNextHandover(
   trajectory: Trajectory,
@@ -93,8 +124,8 @@ export function predictNextHandover(
   fromS: number,
   options: PredictOptions = {},
 ): PredictedHandover | null {
-  const horizonS = options.horizonS ?? trajectoryPeriodS(trajectory);
-  const stepS = options.stepS ?? 0.1;
+  const horizonS = options.horizonS ?? defaultHorizonS(trajectory, fromS);
+  const stepS = options.stepS ?? defaultStepS(trajectory, basestations);
   const rule = options.rule ?? DEFAULT_HANDOVER_RULE;
   if (!(horizonS >= 0) || !Number.isFinite(horizonS))
     throw new RangeError(`horizonS must be >= 0, got ${horizonS}`);
@@ -130,7 +161,7 @@ export function predictNextHandover(
 }
 
 /**
- * The successive handovers from fromS over the horizon (default: one period), each predicted from the
+ * The successive handovers from fromS over the horizon (default: defaultHorizonS), each predicted from the
  * previous one's target; at most maxCount of them (default 100).
  */
 export function nextHandovers(
@@ -140,7 +171,7 @@ export function nextHandovers(
   fromS: number,
   options: PredictOptions & { maxCount?: number } = {},
 ): PredictedHandover[] {
-  const endS = fromS + (options.horizonS ?? trajectoryPeriodS(trajectory));
+  const endS = fromS + (options.horizonS ?? defaultHorizonS(trajectory, fromS));
   const maxCount = options.maxCount ?? 100;
   const found: PredictedHandover[] = [];
   let at = fromS;

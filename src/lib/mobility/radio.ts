@@ -1,9 +1,11 @@
 /**
- * The radio model of the paper: log-distance path loss RSSI = -(10 n log10 d + A) dBm, and an 802.11n
- * table turning RSSI into the highest data rate a user can get from a base station. Pure numbers, no I/O:
- * the planner, the handover logic and the experiments all read signal strength from here.
+ * The radio model of the paper: log-distance path loss RSSI = -(10 n log10 d + A) dBm, plus log-normal
+ * shadowing where hosts.yml asks for it (shadowing.ts), and an 802.11n table turning RSSI into the highest
+ * data rate a user can get from a base station. Pure numbers, no I/O: the planner, the handover logic and
+ * the experiments all read signal strength from here.
  */
 import type { Basestation, PathLoss, Point, RadioStandard } from '../inventory/index.js';
+import { shadowingDb } from './shadowing.js';
 
 /** What the radio model needs of a base station (the agent has no whole inventory). */
 export type RadioSite = Pick<Basestation, 'name' | 'position' | 'pathLoss'>;
@@ -13,7 +15,7 @@ export function distanceM(a: Point, b: Point): number {
 }
 
 /**
- * RSSI in dBm at `distanceM` metres, unrounded. Distances below 1 m count as 1 m: the model is fitted
+ * The log-distance RSSI in dBm at `distanceM` metres, unrounded, without shadowing (its mean). Distances below 1 m count as 1 m: the model is fitted
  * from a 1 m reference (A is the loss at 1 m), and log10 d < 0 would make a user standing on the antenna
  * receive more than -A dBm, up to +Infinity at d = 0.
  */
@@ -22,10 +24,20 @@ export function rssiDbm(pathLoss: PathLoss, distanceM: number): number {
   return -(10 * pathLoss.exponent * Math.log10(Math.max(distanceM, 1)) + pathLoss.referenceLossDb);
 }
 
-/** The RSSI of every base station at `at`, by base station name. */
+/**
+ * The RSSI of base station `bs` at `at`: the log-distance mean (rssiDbm) plus its shadowing there, if it
+ * has any. The shadowing depends on the position itself, not only on the distance.
+ */
+export function siteRssiDbm(bs: RadioSite, at: Point): number {
+  const mean = rssiDbm(bs.pathLoss, distanceM(bs.position, at));
+  const sh = bs.pathLoss.shadowing;
+  return sh === undefined ? mean : mean + shadowingDb(sh, bs.name, at);
+}
+
+/** The RSSI of every base station at `at`, by base station name (siteRssiDbm: shadowing included). */
 export function rssiMap(basestations: readonly RadioSite[], at: Point): Record<string, number> {
   const map: Record<string, number> = {};
-  for (const bs of basestations) map[bs.name] = rssiDbm(bs.pathLoss, distanceM(bs.position, at));
+  for (const bs of basestations) map[bs.name] = siteRssiDbm(bs, at);
   return map;
 }
 

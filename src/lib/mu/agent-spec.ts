@@ -19,6 +19,7 @@ import {
 } from '../inventory/index.js';
 import { hasControlChars } from '../inventory/schema.js';
 import { DEFAULT_HYSTERESIS_DB } from '../mobility/index.js';
+import { pathLossWireSchema, trajectoryWireSchema } from '../mobility/wire.js';
 import { basestationTable, DEFAULT_RADIO_RATE_BPS } from '../provision/plan.js';
 import type { Placement } from '../state/index.js';
 import { taskFrames } from './frames.js';
@@ -37,12 +38,7 @@ export const agentSpecSchema = z
     user: z.string().min(1),
     /** The user's own address on its machine (its traffic is marked, routed and capped by it). */
     address: z.string(),
-    trajectory: z.object({
-      type: z.literal('roundtrip'),
-      from: point,
-      to: point,
-      speed: z.number().positive(),
-    }),
+    trajectory: trajectoryWireSchema,
     /** Seconds into the trajectory at which the walk starts. */
     startAtS: z.number().min(0),
     basestations: z
@@ -51,7 +47,7 @@ export const agentSpecSchema = z
           .object({
             name: z.string(),
             position: point,
-            pathLoss: z.object({ exponent: z.number(), referenceLossDb: z.number(), minRssiDbm: z.number() }),
+            pathLoss: pathLossWireSchema,
             standard: z.literal('802.11n'),
             radioCidr: z.string(),
             apAddress: z.string(),

@@ -8,18 +8,13 @@ import { UsageError } from '../errors.js';
 import type { Inventory, Trajectory } from '../inventory/index.js';
 import { route, serverHosts } from '../inventory/index.js';
 import { walkTimeAt } from '../mobility/index.js';
+import { pathLossWireSchema, trajectoryWireSchema } from '../mobility/wire.js';
 import type { MonitorSnapshot } from '../monitor/snapshot.js';
 import type { StateDb } from '../state/index.js';
 import { median } from '../util/stats.js';
 import { fitMigrationModel, type MigrationFit, type MigrationSample } from './models.js';
 
 const point = z.tuple([z.number(), z.number()]);
-const trajectory = z.object({
-  type: z.literal('roundtrip'),
-  from: point,
-  to: point,
-  speed: z.number().positive(),
-});
 
 export const planInputSchema = z.object({
   v: z.literal(1),
@@ -58,7 +53,7 @@ export const planInputSchema = z.object({
       server: z.string().nullable(),
       position: point,
       maxUsers: z.number().int().nonnegative(),
-      pathLoss: z.object({ exponent: z.number(), referenceLossDb: z.number(), minRssiDbm: z.number() }),
+      pathLoss: pathLossWireSchema,
     }),
   ),
   servers: z.array(
@@ -94,7 +89,7 @@ export const planInputSchema = z.object({
       rssi: z.record(z.string(), z.number()),
       position: point.nullable(),
       /** Where the user goes, when known, and where it is on it (seconds since its walk began). */
-      trajectory: trajectory.nullable(),
+      trajectory: trajectoryWireSchema.nullable(),
       walkS: z.number().nonnegative().nullable(),
       taskBytes: z.number().nonnegative(),
       /** n_u: tasks in the last window. */
@@ -149,7 +144,15 @@ export function planInputFrom(
   inv: Inventory,
   state: StateDb,
   snap: MonitorSnapshot,
-  options: { trajectories?: Record<string, Trajectory> } = {},
+  options: {
+    trajectories?: Record<string, Trajectory>;
+    /**
+     * When each user's walk time was 0, in the snapshot's clock (ms): where a walk passes the same place
+     * more than once (a random waypoint walk, a path crossing itself), its reported position is placed on
+     * the pass nearest to the walk time this implies (walkTimeAt's nearS).
+     */
+    walkStartsMs?: Record<string, number>;
+  } = {},
 ): PlanInput {
   const servers = serverHosts(inv);
   // Handovers that really cut the link (a 0 ms blackout, used to put a user somewhere, is not one).
@@ -239,6 +242,11 @@ export function planInputFrom(
         .find((s) => s.host === u.placement?.host)
         ?.containers.find((c) => c.name === u.placement?.container);
       const sizes = migrationSizes(state, u.user, container?.memBytes ?? null);
+      const startMs = options.walkStartsMs?.[u.user];
+      const nearS =
+        startMs === undefined || u.report === null
+          ? undefined
+          : Math.max(0, (u.report.atMs - startMs) / 1000);
       return {
         name: u.user,
         service: u.service,
@@ -250,7 +258,7 @@ export function planInputFrom(
         // Where it is on its walk now: at its newest report, plus the time walked since.
         walkS:
           user && u.report
-            ? walkTimeAt(user.trajectory, u.report.position, heading) +
+            ? walkTimeAt(user.trajectory, u.report.position, heading, nearS) +
               Math.max(0, snap.atMs - u.report.atMs) / 1000
             : null,
         taskBytes: user?.task.sizeBytes ?? 0,
