@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/lib/errors.js';
 import { paperOrder } from '../../src/lib/experiment/planner-order.js';
+import { configConflicts, outsideOf, specsOf } from '../../src/lib/experiment/runs.js';
 import { checkAnswer } from '../../src/lib/planner/check.js';
 import {
   type PlannerAnswer,
@@ -351,5 +352,51 @@ describe('schema/planner-*.schema.json', () => {
   it('are what npm run schema writes from the zod schemas (not stale)', () => {
     for (const f of plannerJsonSchemaFiles())
       expect(readFileSync(join(ROOT, f.path), 'utf8'), f.path).toBe(f.text);
+  });
+});
+
+describe('an experiment’s outside planners (runs.ts)', () => {
+  const base = {
+    planners: ['orchestrated', 'greedy'],
+    services: ['simple'],
+    durationS: 60,
+    velocity: null,
+    seed: 1,
+    repeat: 1,
+    planEveryMs: 1000,
+    monitorEveryMs: 5000,
+    testbed: 't',
+    inventorySha256: 'x',
+  };
+  const greedy = { name: 'greedy', exec: ['/usr/bin/python3', '/p/greedy.py'], timeoutMs: 1500 };
+
+  it('are kept with their argv and time limit, and a resume runs the same program', () => {
+    const config = { ...base, outside: outsideOf(['orchestrated', greedy]) };
+    expect(config.outside).toEqual([greedy]);
+    expect([...specsOf(config).entries()]).toEqual([
+      ['orchestrated', 'orchestrated'],
+      ['greedy', greedy],
+    ]);
+    expect(configConflicts(config, { planners: ['orchestrated', 'greedy'], outside: [greedy] })).toEqual([]);
+    expect(
+      configConflicts(config, {
+        planners: ['orchestrated', 'greedy'],
+        outside: [{ ...greedy, exec: ['/usr/bin/python3', '/q/other.py'] }],
+      }),
+    ).toEqual([
+      '--planner (outside planners) greedy=exec:/usr/bin/python3 /q/other.py (it ran with greedy=exec:/usr/bin/python3 /p/greedy.py)',
+    ]);
+    // An experiment of before outside planners had none.
+    expect(
+      configConflicts({ ...base, planners: ['nearest'] }, { planners: ['nearest'], outside: [] }),
+    ).toEqual([]);
+  });
+
+  it('a function cannot be run again from the state database unless given again', () => {
+    const fn = () => ({ decisions: [] });
+    const config = { ...base, outside: outsideOf(['orchestrated', { name: 'greedy', fn }]) };
+    expect(config.outside).toEqual([{ name: 'greedy', exec: null, timeoutMs: null }]);
+    expect(() => specsOf(config)).toThrow(/planner greedy was a function/);
+    expect(specsOf(config, [{ name: 'greedy', fn }]).get('greedy')).toEqual({ name: 'greedy', fn });
   });
 });

@@ -215,6 +215,20 @@ export function parsePlannerSpec(
   };
 }
 
+/** The paper's four, in its figures' order: what `--planner all` stands for. */
+export const ALL_PLANNERS: readonly PlannerName[] = ['cloud', 'random', 'nearest', 'orchestrated'];
+
+/**
+ * The planners of repeated or comma-separated `--planner` values, `all` expanded: a value holding `exec:` is
+ * one outside planner and is not split (its command may hold commas).
+ */
+export function plannerValues(values: readonly string[]): string[] {
+  return values
+    .flatMap((v) => (v.includes('exec:') ? [v.trim()] : v.split(',').map((x) => x.trim())))
+    .filter(Boolean)
+    .flatMap((v) => (v === 'all' ? [...ALL_PLANNERS] : [v]));
+}
+
 /** Parses every `--planner` value; an outside planner's name must be unique (it names its runs and results). */
 export function parsePlannerSpecs(
   values: readonly string[],
