@@ -14,8 +14,9 @@
  *   await plan(input, { planner: { name: 'greedy-js', fn: greedy } });
  *
  * The rule: each user in turn on the base station it hears best now (of those it can decode and that have
- * a place left), its service on the least-loaded server that station's host reaches with room for it, the
- * shortest round trip breaking ties. No trigger times: edgectl schedules the moves as for orchestrated.
+ * a place left), its service on the least-loaded server that station's host reaches with room for it (load:
+ * the share of its CPUs the users placed before it take), the shortest round trip breaking ties. No trigger
+ * times: edgectl schedules the moves as for orchestrated.
  */
 
 import { realpathSync } from 'node:fs';
@@ -68,7 +69,8 @@ export function greedy(request) {
       if (load.cpus + u.demand.cpus > s.capacity.cpus || load.memMB + u.demand.memMB > s.capacity.memMB)
         continue;
       /** @type {[number, number, string]} */
-      const key = [(load.cpus + u.demand.cpus) / (s.capacity.cpus || 1), l.rttMs, s.name];
+      // Least loaded by what the users placed before it take (a share of its CPUs), then nearest.
+      const key = [load.cpus / (s.capacity.cpus || 1), l.rttMs, s.name];
       if (
         !best ||
         key[0] < best.key[0] ||

@@ -6,8 +6,9 @@ document: {"v": 1, "nowMs": ..., "input": <the plan input>}) comes on standard i
 ({"decisions": [{"user", "bs", "server"}]}) goes to standard output. See docs/guide/planners.md.
 
 The rule: each user in turn goes to the base station it hears best now (of those it can decode), and its
-service to the least-loaded server that base station's host reaches and that still has room for it
-(capacity minus what the users placed before it take), the shortest round trip breaking ties. No trigger
+service to the least-loaded server that base station's host reaches and that still has room for it (load:
+the share of its CPUs the users placed before it take), the shortest round trip breaking ties: one user
+follows its base station's edge server; several spread over the servers near them. No trigger
 times are given: edgectl schedules the moves itself, as it does for orchestrated.
 """
 import json
@@ -53,8 +54,9 @@ def plan(request):
             room = all(used[name][r] + u["demand"][r] <= s["capacity"][r] for r in ("cpus", "memMB"))
             if not room:
                 continue
+            # Least loaded by what the users placed before it take (a share of its CPUs), then nearest.
             cap = s["capacity"]["cpus"] or 1
-            key = ((used[name]["cpus"] + u["demand"]["cpus"]) / cap, l["rttMs"], name)
+            key = (used[name]["cpus"] / cap, l["rttMs"], name)
             if best is None or key < best[0]:
                 best = (key, name)
         if best is None:

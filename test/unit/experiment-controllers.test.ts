@@ -666,6 +666,28 @@ describe('the orchestrated controller with an outside planner', () => {
     expect(s.rows().map((r) => r.status)).toEqual(['rejected', 'rejected', 'planned']);
   });
 
+  it('plans for a user only once its agent has reported in this run (older reports are the last run’s)', async () => {
+    const s = setup('greedy');
+    s.user.rssi = {};
+    let calls = 0;
+    const c = new OrchestratedController(s.ctx, {
+      plan: async () => {
+        calls++;
+        return planning(() => [decision()])();
+      },
+      planEveryMs: 1000,
+      untilMs: () => T + 60_000,
+      basestations: SITES,
+    });
+    await c.tick(T);
+    expect(calls).toBe(0);
+    expect(s.moves.requests).toEqual([]);
+    s.user.rssi = { ap1: -70, ap2: -75, ap3: -90 };
+    await c.tick(T);
+    expect(calls).toBe(1);
+    expect(s.moves.requests.map((r) => r.to)).toEqual(['edge2']);
+  });
+
   it('lets any other failure of planning through (the run warns, as before)', async () => {
     const s = setup('orchestrated');
     const c = new OrchestratedController(s.ctx, {

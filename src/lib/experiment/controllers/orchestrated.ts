@@ -159,8 +159,12 @@ export class OrchestratedController implements Controller {
   async tick(nowMs: number): Promise<void> {
     if (this.closed || this.ctx.signal?.aborted) return;
     this.expire(nowMs);
+    // A user is planned for once its agent has reported where it is in this run: until then the newest
+    // report in the state database is the previous run's (its end of the walk), and a plan from it moved
+    // the service away at the run's first tick (measured on the lab: a planner run after another).
     const free = this.ctx.users.filter(
-      (u) => u.agent && !this.moving.has(u.name) && !this.awaited.has(u.name),
+      (u) =>
+        u.agent && !this.moving.has(u.name) && !this.awaited.has(u.name) && Object.keys(u.rssi).length > 0,
     );
     if (free.length === 0) return;
     let r: PlanResult;
