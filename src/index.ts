@@ -63,7 +63,21 @@ export {
   type StartAgentOptions,
   startAgent,
 } from './lib/mu/controller.js';
+export { type AnswerCheck, checkAnswer } from './lib/planner/check.js';
+export {
+  type PlannerAnswer,
+  PlannerError,
+  type PlannerFunction,
+  type PlannerRequest,
+  type PlannerSpec,
+  parsePlannerSpec,
+  plannerAnswerSchema,
+  plannerRequestSchema,
+  splitCommand,
+} from './lib/planner/custom.js';
+export { runExecPlanner } from './lib/planner/exec.js';
 export { type PlanInput, parsePlanInput, planInputFrom } from './lib/planner/input.js';
+export { plannerAnswerJsonSchema, plannerRequestJsonSchema } from './lib/planner/json-schema.js';
 export { PLANNERS, type PlannerName, type PlanOptions, type PlanResult, plan } from './lib/planner/plan.js';
 export {
   type Executor,

@@ -4,8 +4,9 @@ import { EdgectlCommand } from '../base-command.js';
 import { durationFlag } from '../lib/cli/flags.js';
 import { EdgectlError, ExitCode, errorMessage, UsageError } from '../lib/errors.js';
 import { buildSnapshot, DEFAULT_WINDOW_S } from '../lib/monitor/snapshot.js';
+import { DEFAULT_PLANNER_TIMEOUT_MS, parsePlannerSpec } from '../lib/planner/custom.js';
 import { type PlanInput, parsePlanInput, planInputFrom } from '../lib/planner/input.js';
-import { PLANNERS, type PlannerName, type PlanResult, plan } from '../lib/planner/plan.js';
+import { PLANNERS, type PlanResult, plan } from '../lib/planner/plan.js';
 import { readState } from '../lib/state/index.js';
 import { renderTable } from '../lib/util/table.js';
 
@@ -30,11 +31,21 @@ export default class Plan extends EdgectlCommand<typeof Plan> {
     '<%= config.bin %> <%= command.id %> --planner nearest --json',
     '<%= config.bin %> <%= command.id %> --save-input plan-input.json',
     '<%= config.bin %> <%= command.id %> --snapshot plan-input.json --solver highs',
+    '<%= config.bin %> <%= command.id %> --snapshot plan-input.json --planner greedy=exec:"python3 examples/planners/greedy.py"',
   ];
 
   static override flags = {
-    planner: Flags.option({ options: PLANNERS, default: 'orchestrated' as PlannerName })({
-      summary: 'How to choose.',
+    planner: Flags.string({
+      summary: `How to choose: ${PLANNERS.join(', ')}, or your own program: exec:COMMAND or NAME=exec:COMMAND.`,
+      description:
+        'An outside planner reads the plan input as JSON on its standard input and writes its decisions as JSON on its standard output (docs/guide/planners.md). COMMAND is split like a shell would, without running one; its answer is checked against the constraints, and a failing one exits 8.',
+      default: 'orchestrated',
+    }),
+    'planner-timeout': durationFlag({
+      summary: 'An outside planner’s time limit: killed and failed after this long.',
+      unit: 'ms',
+      defaultMs: DEFAULT_PLANNER_TIMEOUT_MS,
+      minMs: 1,
     }),
     solver: Flags.option({
       options: ['auto', 'lp-solver', 'highs', 'greedy'] as const,
@@ -65,6 +76,8 @@ export default class Plan extends EdgectlCommand<typeof Plan> {
 
   async run(): Promise<PlanResult & { inputFile?: string }> {
     const f = this.flags;
+    // Checked before anything is read: a bad --planner is a usage error, whatever the testbed.
+    const planner = parsePlannerSpec(f.planner, { timeoutMs: f['planner-timeout'] });
     let input: PlanInput;
     if (f.snapshot) {
       let data: unknown;
@@ -108,7 +121,8 @@ export default class Plan extends EdgectlCommand<typeof Plan> {
       );
     if (f['save-input']) await writeFile(f['save-input'], `${JSON.stringify(input, null, 2)}\n`);
     const r = await plan(input, {
-      planner: f.planner,
+      planner,
+      signal: this.signal,
       solver: f.solver,
       seed: f.seed,
       timeLimitMs: f['time-limit'],

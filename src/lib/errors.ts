@@ -19,6 +19,8 @@ export const ExitCode = {
   notReady: 6,
   /** The local machine cannot do what was asked (missing kernel feature, not root, ...). */
   unsupported: 7,
+  /** An outside planner failed: it could not start, timed out, crashed, or answered nothing valid or broke a constraint (plan). */
+  planner: 8,
   /** No such command (set by @oclif/plugin-not-found, as a shell does; the closest command is suggested). */
   unknownCommand: 127,
   /** Interrupted (SIGINT, SIGTERM, SIGHUP): what was under way was finished or undone first. */

@@ -20,6 +20,7 @@ import type {
   HandoverReport,
   HandoverStartReport,
 } from '../../src/lib/mu/agent-protocol.js';
+import { PlannerError } from '../../src/lib/planner/custom.js';
 import type { Decision, PlanResult } from '../../src/lib/planner/plan.js';
 import { openState, type StateDb } from '../../src/lib/state/index.js';
 
@@ -620,5 +621,84 @@ describe('what a move and a decision are made of', () => {
     expect(ho(1000, 1100)).toBe(false);
     expect(handoverInside(null, outage)).toBeNull();
     expect(handoverInside({ downMs: 1500, linkDownMs: 500 }, null)).toBeNull();
+  });
+});
+
+describe('the orchestrated controller with an outside planner', () => {
+  it('drops a failed round (every user stays), records it rejected, warns once, and plans again', async () => {
+    const s = setup('greedy');
+    let calls = 0;
+    const c = new OrchestratedController(s.ctx, {
+      plan: async () => {
+        calls++;
+        if (calls <= 2) throw new PlannerError('greedy', 'timeout', 'timed out after 2000 ms (killed)');
+        return planning(() => [decision()])();
+      },
+      planEveryMs: 1000,
+      untilMs: () => T + 60_000,
+      basestations: SITES,
+    });
+    await c.tick(T);
+    s.clock.t = T + 1000;
+    await c.tick(T + 1000);
+    expect(s.agent.handovers).toEqual([]);
+    expect(s.moves.requests).toEqual([]);
+    expect(s.rows()).toMatchObject([
+      {
+        planner: 'greedy',
+        kind: 'coordinated',
+        status: 'rejected',
+        fromBs: 'ap1',
+        toBs: 'ap1',
+        fromHost: 'edge1',
+        toHost: 'edge1',
+        error: 'planner greedy: timed out after 2000 ms (killed)',
+      },
+      { status: 'rejected' },
+    ]);
+    expect(s.warnings).toEqual([
+      'planner greedy: timed out after 2000 ms (killed): the round is dropped, every user stays (further rounds failing alike not repeated)',
+    ]);
+    // The next round answers: carried out as orchestrated's.
+    s.clock.t = T + 2000;
+    await c.tick(T + 2000);
+    expect(s.moves.requests.map((r) => r.to)).toEqual(['edge2']);
+    expect(s.rows().map((r) => r.status)).toEqual(['rejected', 'rejected', 'planned']);
+  });
+
+  it('plans for a user only once its agent has reported in this run (older reports are the last run’s)', async () => {
+    const s = setup('greedy');
+    s.user.rssi = {};
+    let calls = 0;
+    const c = new OrchestratedController(s.ctx, {
+      plan: async () => {
+        calls++;
+        return planning(() => [decision()])();
+      },
+      planEveryMs: 1000,
+      untilMs: () => T + 60_000,
+      basestations: SITES,
+    });
+    await c.tick(T);
+    expect(calls).toBe(0);
+    expect(s.moves.requests).toEqual([]);
+    s.user.rssi = { ap1: -70, ap2: -75, ap3: -90 };
+    await c.tick(T);
+    expect(calls).toBe(1);
+    expect(s.moves.requests.map((r) => r.to)).toEqual(['edge2']);
+  });
+
+  it('lets any other failure of planning through (the run warns, as before)', async () => {
+    const s = setup('orchestrated');
+    const c = new OrchestratedController(s.ctx, {
+      plan: async () => {
+        throw new Error('solver crashed');
+      },
+      planEveryMs: 1000,
+      untilMs: () => T + 60_000,
+      basestations: SITES,
+    });
+    await expect(c.tick(T)).rejects.toThrow('solver crashed');
+    expect(s.rows()).toEqual([]);
   });
 });

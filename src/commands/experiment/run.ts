@@ -13,9 +13,17 @@ import {
   runExperiment,
 } from '../../lib/experiment/run.js';
 import type { ExperimentConfig } from '../../lib/experiment/runs.js';
+import { outsideOf } from '../../lib/experiment/runs.js';
 import { labSessionDelayMs } from '../../lib/lab/lab.js';
 import { recover } from '../../lib/migration/recover.js';
-import { PLANNERS, type PlannerName } from '../../lib/planner/plan.js';
+import {
+  DEFAULT_PLANNER_TIMEOUT_MS,
+  type PlannerSpec,
+  parsePlannerSpecs,
+  plannerName,
+  plannerValues,
+} from '../../lib/planner/custom.js';
+import { PLANNERS } from '../../lib/planner/plan.js';
 
 export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> {
   static override summary = 'Run the paper’s comparison of planners on the testbed, and report on it.';
@@ -31,11 +39,17 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
 
   static override flags = {
     planner: Flags.string({
-      summary: 'A planner to compare (repeatable, or comma-separated), or all.',
+      summary: `A planner to compare (repeatable, or comma-separated): ${PLANNERS.join(', ')}, all, or your own: exec:COMMAND or NAME=exec:COMMAND.`,
+      description:
+        'An outside planner (docs/guide/planners.md) plans ahead like orchestrated; NAME (default exec) names its runs and results. A value with exec: is not split on commas.',
       multiple: true,
-      delimiter: ',',
-      options: [...PLANNERS, 'all'],
       default: ['all'],
+    }),
+    'planner-timeout': durationFlag({
+      summary: 'An outside planner’s time limit per call: a round it misses is dropped (every user stays).',
+      unit: 'ms',
+      defaultMs: DEFAULT_PLANNER_TIMEOUT_MS,
+      minMs: 1,
     }),
     service: Flags.string({
       summary: 'A service to run (hosts.yml services[].name; repeatable, or comma-separated).',
@@ -73,15 +87,15 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
     /** Given on the command line, not a default (a resumed experiment keeps its own). */
     const given = (name: string) =>
       (f as Record<string, unknown>)[name] !== undefined && !metadata.flags[name]?.setFromDefault;
-    // In the order given, each once; oclif has checked every name against the options.
-    const planners = (
-      f.planner.includes('all') ? ['cloud', 'random', 'nearest', 'orchestrated'] : [...new Set(f.planner)]
-    ) as PlannerName[];
-    const bad = planners.filter((p) => !PLANNERS.includes(p));
-    if (bad.length > 0 || planners.length === 0)
-      throw new UsageError(`unknown planner ${bad.join(', ') || '(none)'}`, {
-        hint: `one or more of ${PLANNERS.join(', ')}, or all`,
+    // In the order given, each once; a value holding exec: is one outside planner (its command may hold commas).
+    const specs: PlannerSpec[] = parsePlannerSpecs(plannerValues(f.planner), {
+      timeoutMs: f['planner-timeout'],
+    });
+    if (specs.length === 0)
+      throw new UsageError('unknown planner (none)', {
+        hint: `one or more of ${PLANNERS.join(', ')}, or all, or exec:COMMAND`,
       });
+    const planners = specs.map(plannerName);
     const velocity = f.velocity === undefined ? undefined : Number(f.velocity);
     if (velocity !== undefined && !(velocity > 0 && velocity < 1000))
       throw new UsageError(`--velocity must be a speed in m/s above 0, got ${f.velocity}`);
@@ -137,7 +151,7 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
       let r: ExperimentResult;
       if (f.resume !== undefined) {
         const asked: Partial<ExperimentConfig> = {
-          ...(given('planner') ? { planners } : {}),
+          ...(given('planner') ? { planners, outside: outsideOf(specs) } : {}),
           ...(given('service') ? { services } : {}),
           ...(given('duration') ? { durationS: f.duration / 1000 } : {}),
           ...(velocity !== undefined ? { velocity } : {}),
@@ -148,6 +162,7 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
           ...common,
           id: f.resume,
           given: asked,
+          planners: specs,
           ...(f.out ? { outDir: resolve(f.out) } : {}),
         });
       } else {
@@ -160,7 +175,7 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
         );
         r = await runExperiment(inv, pool, state, {
           ...common,
-          planners,
+          planners: specs,
           services,
           durationS,
           ...(velocity !== undefined ? { velocity } : {}),
@@ -169,6 +184,8 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
           outDir,
           args: {
             planners,
+            // The outside planners' programs as run (absolute paths) and time limits.
+            outside: outsideOf(specs),
             services,
             duration: durationS,
             velocity: velocity ?? null,

@@ -212,8 +212,13 @@ export const TABLES: readonly TableSpec[] = [
       col('kind', 'string', 'coordinated (planned ahead of the handover) or reactive (after it)', {
         required: true,
       }),
-      col('status', 'string', 'planned, done, failed or dropped', { required: true }),
-      col('error', 'string', 'why it failed or was dropped'),
+      col(
+        'status',
+        'string',
+        'planned, done, failed, dropped, or rejected (an outside planner’s failed round: nothing moved)',
+        { required: true },
+      ),
+      col('error', 'string', 'why it failed, was dropped or rejected'),
       col('from_bs', 'string', 'the base station the user left'),
       col('to_bs', 'string', 'the base station the user was to join'),
       col('from_host', 'string', 'the server the service left'),

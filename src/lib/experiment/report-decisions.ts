@@ -50,22 +50,24 @@ export interface CoordinationRow {
 }
 
 export function coordinationTable(decisions: readonly DecisionRow[]): CoordinationRow[] {
-  return groups(decisions.filter((d) => d.kind === 'coordinated')).map(({ service, planner, rows }) => {
-    const late = nums(rows.map((d) => d.handoverLateMs));
-    return {
-      service,
-      planner,
-      planned: rows.length,
-      done: rows.filter((d) => d.status === 'done').length,
-      inside: rows.filter((d) => d.handoverInside === true).length,
-      insideKnown: rows.filter((d) => d.handoverInside !== null).length,
-      lateMedianMs: median(late),
-      lateMaxMs: max(late),
-      lateN: late.length,
-      dropped: rows.filter((d) => d.status === 'dropped').length,
-      failed: rows.filter((d) => d.status === 'failed').length,
-    };
-  });
+  return groups(decisions.filter((d) => d.kind === 'coordinated' && d.status !== 'rejected')).map(
+    ({ service, planner, rows }) => {
+      const late = nums(rows.map((d) => d.handoverLateMs));
+      return {
+        service,
+        planner,
+        planned: rows.length,
+        done: rows.filter((d) => d.status === 'done').length,
+        inside: rows.filter((d) => d.handoverInside === true).length,
+        insideKnown: rows.filter((d) => d.handoverInside !== null).length,
+        lateMedianMs: median(late),
+        lateMaxMs: max(late),
+        lateN: late.length,
+        dropped: rows.filter((d) => d.status === 'dropped').length,
+        failed: rows.filter((d) => d.status === 'failed').length,
+      };
+    },
+  );
 }
 
 export interface PredictionRow {
@@ -197,6 +199,21 @@ export function decisionSections(decisions: readonly DecisionRow[] | null): stri
         out.push(
           `- ${d.run}, ${d.user}${d.decidedTMs === null ? '' : ` (decided at ${(d.decidedTMs / 1000).toFixed(1)} s)`}: ${d.kind}, ${d.status}${d.error ? `: ${d.error}` : ''}`,
         );
+      out.push('');
+    }
+    // An outside planner's failed rounds: one row per user each; summed per run, each reason once.
+    const rejected = new Map<string, { rows: number; reasons: Set<string> }>();
+    for (const d of decisions)
+      if (d.status === 'rejected') {
+        const r = rejected.get(d.run) ?? { rows: 0, reasons: new Set<string>() };
+        r.rows++;
+        if (d.error) r.reasons.add(d.error);
+        rejected.set(d.run, r);
+      }
+    if (rejected.size > 0) {
+      out.push('Rounds an outside planner failed (nobody moved; user-rounds per run):', '');
+      for (const [run, r] of rejected)
+        out.push(`- ${run}: ${r.rows}: ${[...r.reasons].slice(0, 3).join('; ')}`);
       out.push('');
     }
   }

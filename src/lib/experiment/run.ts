@@ -36,6 +36,7 @@ import type { AgentReport } from '../mu/agent-protocol.js';
 import { agentSpec } from '../mu/agent-spec.js';
 import { type AgentSession, handoverUser, startAgent } from '../mu/controller.js';
 import { baselineTopology, isBaseline } from '../planner/baselines.js';
+import { isOutside, type PlannerSpec, plannerName } from '../planner/custom.js';
 import { planInputFrom } from '../planner/input.js';
 import { type PlannerName, plan } from '../planner/plan.js';
 import type { SshPool } from '../remote/index.js';
@@ -59,9 +60,11 @@ import {
   configConflicts,
   type ExperimentConfig,
   inventoryDigest,
+  outsideOf,
   plannedRuns,
   readExperiment,
   resumePlan,
+  specsOf,
 } from './runs.js';
 import { type RunRecord, runSeries } from './series.js';
 import { DRAIN_CAP_MS, drain } from './window.js';
@@ -83,7 +86,8 @@ export interface ExperimentCommon {
 }
 
 export interface ExperimentOptions extends ExperimentCommon {
-  planners: PlannerName[];
+  /** Built-in planners by name, and outside ones (custom.ts: a program or a function). */
+  planners: PlannerSpec[];
   services: string[];
   durationS: number;
   /** The users' walking speed (m/s); default: each user's own from hosts.yml. */
@@ -105,6 +109,8 @@ export interface ResumeOptions extends ExperimentCommon {
   given?: Partial<ExperimentConfig>;
   /** Where to write the results (default: where the experiment wrote them). */
   outDir?: string;
+  /** The planner functions the experiment ran with (a function is not kept in the state database). */
+  planners?: PlannerSpec[];
 }
 
 export interface ExperimentProgress {
@@ -184,7 +190,8 @@ export async function runExperiment(
   const note = (m: string) => options.onNote?.(m);
   checkServices(inv, options.services);
   const config: ExperimentConfig = {
-    planners: options.planners,
+    planners: options.planners.map(plannerName),
+    outside: outsideOf(options.planners),
     services: options.services,
     durationS: options.durationS,
     velocity: options.velocity ?? null,
@@ -270,7 +277,8 @@ export async function runExperiment(
     meta,
   });
   note(`Experiment ${meta.id} (resume it with edgectl experiment run --resume ${meta.id} should it stop)`);
-  return carryOut(inv, pool, state, options, { config, meta, outDir: options.outDir, kept: [] });
+  const specs = specsOf(config, options.planners);
+  return carryOut(inv, pool, state, options, { config, meta, outDir: options.outDir, kept: [], specs });
 }
 
 /**
@@ -299,6 +307,7 @@ export async function resumeExperiment(
       { hint: 'give --resume alone (it keeps the experiment’s own settings), or start a new experiment' },
     );
   checkServices(inv, config.services);
+  const specs = specsOf(config, options.planners);
   const outDir = options.outDir ?? stored.record.outDir;
   if (!outDir) throw new UsageError(`experiment ${options.id} has no results directory: give --out`);
   const planned = plannedRuns(config);
@@ -319,7 +328,7 @@ export async function resumeExperiment(
     },
   ];
   state.experiments.reopen(options.id);
-  return carryOut(inv, pool, state, options, { config, meta, outDir, kept });
+  return carryOut(inv, pool, state, options, { config, meta, outDir, kept, specs });
 }
 
 /** The experiment's runs (series.ts), each run by runOne below. */
@@ -328,7 +337,13 @@ async function carryOut(
   pool: SshPool,
   state: StateDb,
   options: ExperimentCommon,
-  x: { config: ExperimentConfig; meta: ExperimentMeta; outDir: string; kept: Attempt[] },
+  x: {
+    config: ExperimentConfig;
+    meta: ExperimentMeta;
+    outDir: string;
+    kept: Attempt[];
+    specs: Map<string, PlannerSpec>;
+  },
 ): Promise<ExperimentResult> {
   const warnings: string[] = [];
   const { config, meta } = x;
@@ -348,7 +363,7 @@ async function carryOut(
         state,
         {
           ...options,
-          planner: p.planner as PlannerName,
+          planner: x.specs.get(p.planner) ?? (p.planner as PlannerName),
           service: p.service,
           repeat: p.repeat,
           seed: p.seed,
@@ -385,7 +400,7 @@ async function carryOut(
 }
 
 interface OneOptions extends ExperimentCommon {
-  planner: PlannerName;
+  planner: PlannerSpec;
   service: string;
   repeat: number;
   seed: number;
@@ -414,7 +429,10 @@ async function runOne(
   warnings: string[],
   record: RunRecord,
 ): Promise<void> {
-  const name = `${o.planner}-${o.service}-${o.repeat}`;
+  const planner = plannerName(o.planner);
+  const name = `${planner}-${o.service}-${o.repeat}`;
+  // orchestrated and the outside planners plan ahead (the orchestrated controller); the baselines react.
+  const ahead = planner === 'orchestrated' || isOutside(o.planner);
   const signal = o.signal;
   const note = (m: string) => o.onNote?.(`[${name}] ${m}`);
   const warn = (m: string) => warnings.push(`[${name}] ${m}`);
@@ -441,13 +459,13 @@ async function runOne(
   const experimentId = runMeta.experimentId;
   const startedEpochMs = runMeta.startedEpochMs;
   /** The baselines' rule for a user on a base station (orchestrated starts where nearest would). */
-  const placeBy = (planner: PlannerName, u: UserRun, bs: string): string | null => {
+  const placeBy = (planner: string, u: UserRun, bs: string): string | null => {
     const c = baselinePlacement(topology, isBaseline(planner) ? planner : 'nearest', random, users, u, bs);
     if (c?.full) warn(`${c.server} has no room left for ${u.name} (${planner} puts it there anyway)`);
     return c?.server ?? null;
   };
   const ctx: ControllerContext = {
-    planner: o.planner,
+    planner,
     experimentId,
     users,
     decisions: state.decisions,
@@ -484,10 +502,10 @@ async function runOne(
     for (const u of users) await handoverUser(inv, pool, state, { user: u.name, to: u.start, blackoutMs: 0 });
     // The initial placement.
     for (const u of users) {
-      const host = placeBy(o.planner, u, u.start);
+      const host = placeBy(planner, u, u.start);
       if (!host)
-        throw new UsageError(`${o.planner} finds no server for ${u.name} on ${u.start}`, {
-          hint: o.planner === 'cloud' ? 'the cloud planner needs a cloud host in hosts.yml' : undefined,
+        throw new UsageError(`${planner} finds no server for ${u.name} on ${u.start}`, {
+          hint: planner === 'cloud' ? 'the cloud planner needs a cloud host in hosts.yml' : undefined,
         });
       u.host = host;
       note(`deploying ${u.name}'s ${o.service} on ${u.host}`);
@@ -496,19 +514,23 @@ async function runOne(
         meta.imageBytes[o.service] = await imageSize(inv, pool, d.host, d.containerId);
     }
     const until = { ms: Number.POSITIVE_INFINITY };
-    const c: Controller =
-      o.planner === 'orchestrated'
-        ? new OrchestratedController(ctx, {
-            plan: async () => {
-              const snap = buildSnapshot(inv, state, { atMs: Date.now(), windowS: 10 });
-              const input = planInputFrom(inv, state, snap, { trajectories });
-              return plan(input, { planner: 'orchestrated', timeLimitMs: 2000, nowMs: input.atMs });
-            },
-            planEveryMs,
-            untilMs: () => until.ms,
-            basestations: inv.basestations,
-          })
-        : new ReactiveController(ctx, (u, bs) => placeBy(o.planner, u, bs));
+    const c: Controller = ahead
+      ? new OrchestratedController(ctx, {
+          plan: async () => {
+            const snap = buildSnapshot(inv, state, { atMs: Date.now(), windowS: 10 });
+            const input = planInputFrom(inv, state, snap, { trajectories });
+            return plan(input, {
+              planner: o.planner,
+              timeLimitMs: 2000,
+              nowMs: input.atMs,
+              ...(signal ? { signal } : {}),
+            });
+          },
+          planEveryMs,
+          untilMs: () => until.ms,
+          basestations: inv.basestations,
+        })
+      : new ReactiveController(ctx, (u, bs) => placeBy(planner, u, bs));
     // The agents: the baselines' hand over by RSSI, orchestrated's on command.
     undo.push({ what: 'stopping the agents', run: () => stopAgents() });
     for (const u of users) {
@@ -517,7 +539,7 @@ async function runOne(
         experimentId,
         trajectory: trajectories[u.name] ?? getUser(inv, u.name).trajectory,
         startAtS: 0,
-        handover: o.planner === 'orchestrated' ? 'controller' : 'auto',
+        handover: ahead ? 'controller' : 'auto',
         onReport: (r) => onReport(c, u, r),
       });
       sessions.set(u.name, session);
@@ -597,7 +619,7 @@ async function runOne(
   function progress(tick: number): void {
     o.onProgress?.({
       run: name,
-      planner: o.planner,
+      planner,
       service: o.service,
       elapsedS: Math.round((tick - t0) / 1000),
       totalS: o.durationS,

@@ -6,12 +6,22 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { isOutside, type PlannerSpec, plannerName } from '../planner/custom.js';
 import type { ExperimentRecord, StateDb } from '../state/index.js';
 import { type ExperimentMeta, RESULTS_VERSION, type RunMeta } from './format.js';
 import { runMetaSchema } from './report-data.js';
 
 export const experimentConfigSchema = z.object({
   planners: z.array(z.string()).min(1),
+  /**
+   * The outside planners among them, as run: name, argv (absolute paths) and time limit; exec null for a
+   * planner function (a library call), which a resume cannot run again.
+   */
+  outside: z
+    .array(
+      z.object({ name: z.string(), exec: z.array(z.string()).nullable(), timeoutMs: z.number().nullable() }),
+    )
+    .optional(),
   services: z.array(z.string()).min(1),
   durationS: z.number().positive(),
   /** The users' walking speed (m/s); null: each user's own from hosts.yml. */
@@ -29,6 +39,7 @@ export type ExperimentConfig = z.infer<typeof experimentConfigSchema>;
 /** The flag of `experiment run` that sets each field, for the messages. */
 const FLAG: Record<keyof ExperimentConfig, string> = {
   planners: '--planner',
+  outside: '--planner (outside planners)',
   services: '--service',
   durationS: '--duration',
   velocity: '--velocity',
@@ -39,6 +50,39 @@ const FLAG: Record<keyof ExperimentConfig, string> = {
   testbed: 'the testbed',
   inventorySha256: 'hosts.yml',
 };
+
+/** What the configuration keeps of the outside planners among `specs`. */
+export function outsideOf(specs: readonly PlannerSpec[]): NonNullable<ExperimentConfig['outside']> {
+  return specs.filter(isOutside).map((s) => ({
+    name: s.name,
+    exec: 'exec' in s ? [...s.exec] : null,
+    timeoutMs: s.timeoutMs ?? null,
+  }));
+}
+
+/**
+ * Each planner of the configuration by name, as `plan` takes it: a built-in's name, or the outside planner
+ * it ran with (its argv); a function comes from `functions` (a resume through the library passes them again).
+ */
+export function specsOf(
+  config: Pick<ExperimentConfig, 'planners' | 'outside'>,
+  functions: readonly PlannerSpec[] = [],
+): Map<string, PlannerSpec> {
+  const out = new Map<string, PlannerSpec>();
+  for (const name of config.planners) {
+    const given = functions.find((f) => plannerName(f) === name);
+    const o = config.outside?.find((x) => x.name === name);
+    if (!o) out.set(name, name as PlannerSpec);
+    else if (given && isOutside(given)) out.set(name, given);
+    else if (o.exec)
+      out.set(name, { name, exec: o.exec, ...(o.timeoutMs !== null ? { timeoutMs: o.timeoutMs } : {}) });
+    else
+      throw new UsageError(`planner ${name} was a function: it cannot be run again from the state database`, {
+        hint: 'resume through the library, giving the same planner function',
+      });
+  }
+  return out;
+}
 
 export function inventoryDigest(raw: unknown): string {
   return createHash('sha256').update(JSON.stringify(raw)).digest('hex');
@@ -133,8 +177,10 @@ export function resumePlan(
 }
 
 /** How `given` differs from the experiment's own configuration, one phrase per field ([]: the same). */
-export function configConflicts(stored: ExperimentConfig, given: Partial<ExperimentConfig>): string[] {
+export function configConflicts(experiment: ExperimentConfig, given: Partial<ExperimentConfig>): string[] {
   const out: string[] = [];
+  // Written before outside planners were: none.
+  const stored = { ...experiment, outside: experiment.outside ?? [] };
   for (const key of Object.keys(FLAG) as (keyof ExperimentConfig)[]) {
     const g = given[key];
     if (g === undefined || JSON.stringify(g) === JSON.stringify(stored[key])) continue;
@@ -148,7 +194,12 @@ export function configConflicts(stored: ExperimentConfig, given: Partial<Experim
 }
 
 function show(v: unknown): string {
-  if (Array.isArray(v)) return v.join(',');
+  if (Array.isArray(v))
+    return v
+      .map((x) =>
+        typeof x === 'object' && x ? `${x.name}=exec:${(x.exec ?? ['(a function)']).join(' ')}` : x,
+      )
+      .join(',');
   return v === null ? 'the default' : String(v);
 }
 

@@ -10,6 +10,9 @@ import { EdgectlError, ExitCode, UsageError } from '../errors.js';
 import { dataRateBps, decideHandover, positionAt, predictNextHandover, rssiMap } from '../mobility/index.js';
 import { seededRandom } from '../util/random.js';
 import { baselineServer, isBaseline, usedBy } from './baselines.js';
+import { checkAnswer, type GivenTriggers } from './check.js';
+import { isOutside, type PlannerAnswer, PlannerError, type PlannerSpec, plannerName } from './custom.js';
+import { runExecPlanner, runFunctionPlanner } from './exec.js';
 import type { PlanBasestation, PlanInput, PlanServer, PlanUser } from './input.js';
 import { measuredMigration, withMeasured } from './measured.js';
 import { solve } from './mip/index.js';
@@ -31,13 +34,16 @@ export type PlannerName = (typeof PLANNERS)[number];
 export const MAX_LOOKAHEAD_S = 60;
 
 export interface PlanOptions {
-  planner: PlannerName;
+  /** A built-in planner, or an outside one (custom.ts): a program (exec) or a function. */
+  planner: PlannerSpec;
   /** 'auto', or a solver of src/lib/planner/mip (orchestrated only). */
   solver?: string;
   timeLimitMs?: number;
   /** The random planner's seed. */
   seed?: number;
   nowMs?: number;
+  /** Ends an outside planner's call (its process group is killed). */
+  signal?: AbortSignal;
 }
 
 /** Where and when one user's radio link and service will be, by the user's predicted walk. */
@@ -101,7 +107,8 @@ export interface Decision {
 }
 
 export interface PlanResult {
-  planner: PlannerName;
+  /** The built-in planner's name, or the outside planner's. */
+  planner: string;
   solver: string | null;
   status: string;
   objective: number;
@@ -262,7 +269,7 @@ export function buildProblem(
   };
 }
 
-/** The decision for one user from its chosen candidate. */
+/** The decision for one user from its chosen candidate (given trigger times, from an outside planner, replace edgectl's). */
 function decide(
   input: PlanInput,
   o: UserOutlook,
@@ -270,6 +277,7 @@ function decide(
   reactive: boolean,
   nowMs: number,
   all: readonly Candidate[],
+  given: GivenTriggers = {},
 ): Decision {
   const u = o.user;
   const migrate = u.server !== null && c.server !== u.server;
@@ -283,7 +291,7 @@ function decide(
     migMs: c.migration?.migMs ?? 0,
     hoMs: input.handoverMs,
   };
-  const t = reactive ? reactiveTriggers(inputs) : orchestratedTriggers(inputs);
+  const t = withGiven(reactive ? reactiveTriggers(inputs) : orchestratedTriggers(inputs), given, inputs);
   // The baselines pay both outages; the orchestrated schedule one.
   const downtime = reactive ? t.outages.reduce((sum, w) => sum + (w.endMs - w.startMs), 0) : c.downtimeMs;
   const ref = all.find((x) => x.bs === o.refBs && x.server === u.server);
@@ -327,8 +335,98 @@ function decide(
   };
 }
 
-/** Runs one planner over the input. */
+/**
+ * Trigger times an outside planner gave, in place of edgectl's: the ones it left out stay edgectl's (a
+ * pre-migration no later than the migration), and the planned outages follow the instants.
+ */
+function withGiven(t: Triggers, g: GivenTriggers, x: { migMs: number; hoMs: number }): Triggers {
+  if (g.preMigrationAt === undefined && g.migrationAt === undefined && g.handoverAt === undefined) return t;
+  const migrationAt = g.migrationAt ?? t.migrationAt;
+  let preMigrationAt = g.preMigrationAt ?? t.preMigrationAt;
+  if (preMigrationAt !== null && migrationAt !== null && preMigrationAt > migrationAt)
+    preMigrationAt = migrationAt;
+  const handoverAt = g.handoverAt ?? t.handoverAt;
+  const windows: Triggers['outages'] = [];
+  if (migrationAt !== null)
+    windows.push({ startMs: migrationAt, endMs: migrationAt + x.migMs, cause: 'migration' });
+  if (handoverAt !== null)
+    windows.push({ startMs: handoverAt, endMs: handoverAt + x.hoMs, cause: 'handover' });
+  windows.sort((a, b) => a.startMs - b.startMs);
+  const outages: Triggers['outages'] = [];
+  for (const w of windows) {
+    const last = outages[outages.length - 1];
+    if (last && w.startMs <= last.endMs) {
+      last.endMs = Math.max(last.endMs, w.endMs);
+      last.cause = 'both';
+    } else outages.push({ ...w });
+  }
+  return { preMigrationAt, migrationAt, handoverAt, outages, lateMs: 0 };
+}
+
+/**
+ * An outside planner's plan: the request to it, its answer checked (check.ts), and each chosen pair made a
+ * decision as orchestrated's are (the same estimates; edgectl's coordinated timing where it gave none).
+ * Any failure is a PlannerError naming what.
+ */
+async function planOutside(input: PlanInput, options: PlanOptions, nowMs: number): Promise<PlanResult> {
+  const spec = options.planner;
+  if (!isOutside(spec)) throw new UsageError('not an outside planner');
+  const name = plannerName(spec);
+  const warnings: string[] = [];
+  const request = { v: 1 as const, nowMs, input };
+  const started = performance.now();
+  const timeoutMs = spec.timeoutMs;
+  const answer: PlannerAnswer =
+    'exec' in spec
+      ? await runExecPlanner(spec.exec, request, {
+          name,
+          ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        })
+      : await runFunctionPlanner(spec.fn, request, {
+          name,
+          ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        });
+  const solveMs = performance.now() - started;
+  const valued = input.users.map((u) => {
+    const o = outlook(input, u, nowMs);
+    return { outlook: o, candidates: candidates(input, o) };
+  });
+  const check = checkAnswer(input, answer, { nowMs, valued });
+  if (!check.ok)
+    throw new PlannerError(
+      name,
+      'constraint',
+      `its answer breaks ${check.violations.length === 1 ? 'a constraint' : `${check.violations.length} constraints`}: ${check.violations.slice(0, 5).join('; ')}`,
+      { details: { violations: check.violations } },
+    );
+  const decisions = check.chosen
+    .sort((a, b) => a.index - b.index)
+    .map((c) =>
+      decide(input, c.outlook, c.candidate, false, nowMs, valued[c.index]?.candidates ?? [], c.triggers),
+    );
+  for (const d of decisions)
+    if (d.lateMs > 0)
+      warnings.push(
+        `${d.user}: its schedule should have started ${(d.lateMs / 1000).toFixed(1)} s ago; it starts now`,
+      );
+  return {
+    planner: name,
+    solver: 'exec' in spec ? 'exec' : 'function',
+    status: 'answered',
+    bound: null,
+    gap: null,
+    objective: Math.round(decisions.reduce((s, d) => s + d.estimates.value, 0) * 10) / 10,
+    solveMs: Math.round(solveMs * 100) / 100,
+    atMs: Math.round(nowMs),
+    decisions,
+    warnings,
+  };
+}
+
+/** Runs one planner over the input: a built-in one, or an outside one (a program or a function). */
 export async function plan(input: PlanInput, options: PlanOptions): Promise<PlanResult> {
+  if (isOutside(options.planner)) return planOutside(input, options, options.nowMs ?? input.atMs);
   if (!PLANNERS.includes(options.planner))
     throw new UsageError(`unknown planner ${options.planner}`, { hint: `one of ${PLANNERS.join(', ')}` });
   const nowMs = options.nowMs ?? input.atMs;
@@ -405,7 +503,7 @@ function baseline(
   options: PlanOptions,
   warnings: string[],
 ): (Candidate | undefined)[] {
-  const planner = options.planner;
+  const planner = plannerName(options.planner);
   if (!isBaseline(planner)) throw new UsageError(`${planner} is not a baseline`);
   const random = seededRandom(options.seed ?? 1);
   const placed: { host: string; demand: PlanUser['demand'] }[] = [];

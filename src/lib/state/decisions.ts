@@ -54,7 +54,8 @@ export interface DecisionRecord {
   linkBps: number | null;
   /** migrations.id */
   migrationId: number | null;
-  status: 'planned' | 'done' | 'failed' | 'dropped';
+  /** rejected: an outside planner's round that failed (time limit, crash, a broken constraint): nothing moved. */
+  status: 'planned' | 'done' | 'failed' | 'dropped' | 'rejected';
   error: string | null;
 }
 

@@ -13,10 +13,15 @@
  * run's duration are planned for, as the baselines react only to those within it: the same walk, the same
  * handovers. After the duration no new decision is taken; the idle controller is one whose moves and
  * handovers have all ended.
+ *
+ * An outside planner (planner/custom.ts) runs through this controller too. A round it fails (time limit,
+ * crash, an answer that breaks a constraint) is dropped: every user stays where it is, one `rejected` row
+ * per user records why, a warning says so (once per distinct failure), and the next tick plans again.
  */
 import { errorMessage } from '../../errors.js';
 import { decideHandover, type RadioSite } from '../../mobility/index.js';
 import type { AgentReport, HandoverReport } from '../../mu/agent-protocol.js';
+import { PlannerError } from '../../planner/custom.js';
 import type { Decision, PlanResult } from '../../planner/plan.js';
 import type { MoveOutcome } from '../move.js';
 import {
@@ -122,6 +127,8 @@ export class OrchestratedController implements Controller {
   private readonly awaited = new Map<string, Awaited>();
   /** The predicted handover each user's last decision was for. */
   private readonly scheduledFor = new Map<string, number>();
+  /** The outside planner's failures warned about (each distinct message once). */
+  private readonly warned = new Set<string>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -152,11 +159,22 @@ export class OrchestratedController implements Controller {
   async tick(nowMs: number): Promise<void> {
     if (this.closed || this.ctx.signal?.aborted) return;
     this.expire(nowMs);
+    // A user is planned for once its agent has reported where it is in this run: until then the newest
+    // report in the state database is the previous run's (its end of the walk), and a plan from it moved
+    // the service away at the run's first tick (measured on the lab: a planner run after another).
     const free = this.ctx.users.filter(
-      (u) => u.agent && !this.moving.has(u.name) && !this.awaited.has(u.name),
+      (u) =>
+        u.agent && !this.moving.has(u.name) && !this.awaited.has(u.name) && Object.keys(u.rssi).length > 0,
     );
     if (free.length === 0) return;
-    const r = await this.o.plan();
+    let r: PlanResult;
+    try {
+      r = await this.o.plan();
+    } catch (err) {
+      if (!(err instanceof PlannerError) || this.closed || this.ctx.signal?.aborted) throw err;
+      this.rejected(free, err);
+      return;
+    }
     // The plan took its time: the duration may be over, or the run stopped, meanwhile.
     if (this.closed || this.ctx.signal?.aborted) return;
     for (const d of r.decisions) {
@@ -198,6 +216,26 @@ export class OrchestratedController implements Controller {
 
   async settled(): Promise<void> {
     while (this.moving.size > 0) await Promise.all([...this.moving.values()]);
+  }
+
+  /** An outside planner's failed round: nobody moves; each user's row says why. */
+  private rejected(free: readonly UserRun[], err: PlannerError): void {
+    const reason = err.message;
+    if (!this.warned.has(reason)) {
+      this.warned.add(reason);
+      this.ctx.warn(
+        `${reason}: the round is dropped, every user stays (further rounds failing alike not repeated)`,
+      );
+    }
+    for (const u of free)
+      recordDecision(this.ctx, u.name, 'coordinated', {
+        fromBs: u.bs,
+        toBs: u.bs,
+        fromHost: u.host,
+        toHost: u.host,
+        status: 'rejected',
+        error: reason,
+      });
   }
 
   /** Carries one decision out: its row, the handover command for its instant, the migration held for its own. */
