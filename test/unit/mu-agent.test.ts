@@ -59,6 +59,55 @@ describe('the agent spec', () => {
   });
 });
 
+describe('the agent spec offload mode', () => {
+  it("carries the deployed service's offload mode, frames only for edgectl's protocol; absent means edgectl", () => {
+    const withWeb: Inventory = {
+      ...inv,
+      services: [
+        ...inv.services,
+        {
+          name: 'web',
+          image: 'org/web:1',
+          port: 8080,
+          env: {},
+          probe: { kind: 'http', path: '/health' },
+          offload: { kind: 'http', path: '/count' },
+          at: { line: 1, column: 1 },
+        },
+        {
+          name: 'echo',
+          image: 'org/echo:1',
+          port: 7,
+          env: {},
+          probe: { kind: 'tcp' },
+          offload: { kind: 'echo' },
+          at: { line: 1, column: 1 },
+        },
+      ],
+      users: inv.users.map((u) => (u.name === 'mu1' ? { ...u, task: { ...u.task, frames: 'samples' } } : u)),
+    };
+    const web = agentSpec(withWeb, 'mu1', { ...placement, service: 'web' });
+    expect(web.offload).toEqual({ kind: 'http', path: '/count' });
+    expect(web.task.frames).toBeUndefined();
+    expect(parseAgentSpec(JSON.stringify(web))).toEqual(web);
+    expect(agentSpec(withWeb, 'mu1', { ...placement, service: 'echo' }).offload).toEqual({ kind: 'echo' });
+    const compute = agentSpec(withWeb, 'mu1', placement);
+    expect(compute.offload).toEqual({ kind: 'edgectl' });
+    expect(compute.task.frames).toBe('samples');
+    const { offload: _, ...older } = compute;
+    expect(parseAgentSpec(JSON.stringify(older)).offload).toEqual({ kind: 'edgectl' });
+    for (const bad of [
+      { kind: 'http' },
+      { kind: 'http', path: 'count' },
+      { kind: 'tcp' },
+      { kind: 'echo', path: '/x' },
+    ])
+      expect(() => parseAgentSpec(JSON.stringify({ ...web, offload: bad })), JSON.stringify(bad)).toThrow(
+        /offload/,
+      );
+  });
+});
+
 describe('the agent protocol', () => {
   it('parses each command and explains a bad one', () => {
     expect(parseAgentCommand('{"cmd":"handover","to":"ap2"}')).toEqual({ cmd: 'handover', to: 'ap2' });
