@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { answerCounter } from '../../src/lib/mu/client-http.js';
 import {
   type ModeTaskResult,
@@ -13,8 +13,10 @@ import {
   sendModeTasks,
 } from '../../src/lib/mu/client-modes.js';
 import { makePayload } from '../../src/lib/mu/protocol.js';
+import { killServices, startService } from '../helpers/services.js';
 
 const servers: Server[] = [];
+afterAll(killServices);
 afterEach(async () => {
   for (const s of servers.splice(0)) {
     (s as { closeAllConnections?: () => void }).closeAllConnections?.();
@@ -228,6 +230,16 @@ describe('echo task mode', () => {
     const [r] = await echo(port, { sizeBytes: 32 });
     expect(r).toMatchObject({ ok: true, reconnects: 1 });
     expect(connections()).toBe(2);
+  });
+
+  it('works with the tcp-echo test service (test/fixtures/tcp-echo), as a real process', async () => {
+    const service = await startService('test/fixtures/tcp-echo/server.mjs', {});
+    try {
+      const results = await echo(service.port, { count: 3, sizeBytes: 100_000 });
+      expect(results.map((r) => r.ok)).toEqual([true, true, true]);
+    } finally {
+      await service.stop();
+    }
   });
 
   it('gives up on a service that reads and never writes back, within the budget', async () => {
