@@ -2,8 +2,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import { clockSample, LineSplitter, parseAgentCommand } from '../../src/lib/mu/agent-protocol.js';
 import { agentSpec, parseAgentSpec } from '../../src/lib/mu/agent-spec.js';
+import { offload } from '../../src/lib/mu/offload.js';
 import { blackoutArgv, blackoutLeftoversArgv, blackoutTag } from '../../src/lib/netem/iptables.js';
 import { flowRateArgv, MIN_RATE_BPS } from '../../src/lib/netem/tc.js';
+import type { SshPool } from '../../src/lib/remote/index.js';
 import { openState } from '../../src/lib/state/index.js';
 import { hostsFile } from '../helpers/lab.js';
 
@@ -105,6 +107,28 @@ describe('the agent spec offload mode', () => {
       expect(() => parseAgentSpec(JSON.stringify({ ...web, offload: bad })), JSON.stringify(bad)).toThrow(
         /offload/,
       );
+  });
+});
+
+describe('edgectl offload and the offload modes', () => {
+  it('refuses a service whose offload is not edgectl, before reaching any host', async () => {
+    const web = {
+      name: 'web',
+      image: 'org/web:1',
+      port: 8080,
+      env: {},
+      probe: { kind: 'http' as const, path: '/health' },
+      offload: { kind: 'http' as const, path: '/count' },
+      at: { line: 1, column: 1 },
+    };
+    const withWeb: Inventory = { ...inv, services: [...inv.services, web] };
+    const s = openState(':memory:');
+    s.placements.set({ ...placement, service: 'web' }, 'deployed');
+    // The pool is never reached: the refusal comes first.
+    await expect(offload(withWeb, {} as SshPool, s, { user: 'mu1' })).rejects.toThrow(
+      /offload: http:\/count/,
+    );
+    s.close();
   });
 });
 
