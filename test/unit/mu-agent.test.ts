@@ -1,4 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/lib/errors.js';
+import { runExperiment } from '../../src/lib/experiment/run.js';
 import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import { clockSample, LineSplitter, parseAgentCommand } from '../../src/lib/mu/agent-protocol.js';
 import { agentSpec, parseAgentSpec } from '../../src/lib/mu/agent-spec.js';
@@ -128,6 +130,33 @@ describe('edgectl offload and the offload modes', () => {
     await expect(offload(withWeb, {} as SshPool, s, { user: 'mu1' })).rejects.toThrow(
       /offload: http:\/count/,
     );
+    s.close();
+  });
+
+  it('experiment run takes a service with an offload mode and refuses one without, naming the key', async () => {
+    const tcp = {
+      name: 'raw',
+      image: 'org/raw:1',
+      port: 9,
+      env: {},
+      probe: { kind: 'tcp' as const },
+      offload: null,
+      at: { line: 42, column: 5 },
+    };
+    const withRaw: Inventory = { ...inv, services: [...inv.services, tcp] };
+    const s = openState(':memory:');
+    const options = {
+      planners: ['nearest' as const],
+      services: ['raw'],
+      durationS: 1,
+      seed: 1,
+      repeat: 1,
+      outDir: '/nonexistent',
+    };
+    const err = await runExperiment(withRaw, {} as SshPool, s, options).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toMatch(/how its users send tasks to raw/);
+    expect((err as UsageError).hint).toMatch(/offload: http:\/PATH.*echo.*edgectl.*:42/);
     s.close();
   });
 });
