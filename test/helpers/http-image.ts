@@ -1,9 +1,11 @@
 /**
- * The third-party-style test service's image, `edgectl-test/http-counter:1`: a plain node HTTP server
- * (test/fixtures/http-counter/server.mjs, at /apps/server.mjs) that knows nothing of edgectl's protocol,
- * with this machine's node binary and its libraries as its root filesystem. Written as a `docker save`
- * archive from local files only (no registry, no local dockerd), so that tests put it on the lab's servers
- * with `edgectl image load FILE`, as a researcher would with an image of their own.
+ * The third-party-style test services' images, as `docker save` archives written from local files only (no
+ * registry, no local dockerd), so that tests put them on the lab's servers with `edgectl image load FILE`,
+ * as a researcher would with an image of their own. Each has this machine's node binary and its libraries
+ * as its root filesystem and one server under /apps:
+ * - `edgectl-test/http-counter:1`: a plain node HTTP server (test/fixtures/http-counter/server.mjs) that
+ *   knows nothing of edgectl's protocol;
+ * - `edgectl-test/tcp-echo:1`: a TCP echo server (test/fixtures/tcp-echo/server.mjs) for the echo task mode.
  *
  * Built once per content (node, its libraries, the server, the run configuration) into
  * .edgectl/images beside the repository's hosts.yml; later calls (and later runs) reuse the file.
@@ -28,13 +30,46 @@ export const HTTP_COUNTER_CONFIG: ImageRunConfig = {
   WorkingDir: '/apps',
   ExposedPorts: { [`${HTTP_COUNTER_PORT}/tcp`]: {} },
 };
-/** Bumped when the way the archive is made changes. */
-const RECIPE = 'http-counter-image/1';
+export const TCP_ECHO_REF = 'edgectl-test/tcp-echo:1';
+export const TCP_ECHO_PORT = 7007;
+export const TCP_ECHO_CONFIG: ImageRunConfig = {
+  Cmd: ['/usr/local/bin/node', '/apps/server.mjs'],
+  Env: ['PATH=/usr/local/bin:/usr/bin:/bin', `PORT=${TCP_ECHO_PORT}`],
+  WorkingDir: '/apps',
+  ExposedPorts: { [`${TCP_ECHO_PORT}/tcp`]: {} },
+};
+
+/** What one test image is made of. */
+interface ImageRecipe {
+  /** Bumped when the way the archive is made changes. */
+  recipe: string;
+  ref: string;
+  appsDir: string;
+  config: ImageRunConfig;
+  /** The archive's file name before its content key. */
+  stem: string;
+}
+
+const HTTP_COUNTER: ImageRecipe = {
+  recipe: 'http-counter-image/1',
+  ref: HTTP_COUNTER_REF,
+  appsDir: HTTP_COUNTER_APPS_DIR,
+  config: HTTP_COUNTER_CONFIG,
+  stem: 'edgectl-test-http-counter',
+};
+
+const TCP_ECHO: ImageRecipe = {
+  recipe: 'tcp-echo-image/1',
+  ref: TCP_ECHO_REF,
+  appsDir: join(repoRoot, 'test', 'fixtures', 'tcp-echo'),
+  config: TCP_ECHO_CONFIG,
+  stem: 'edgectl-test-tcp-echo',
+};
 
 export interface TestImage {
   /** The `docker save` archive. */
   path: string;
-  /** `edgectl-test/http-counter:1`. */
+  /** `edgectl-test/http-counter:1`, `edgectl-test/tcp-echo:1`. */
   ref: string;
   /** Its image ID, `sha256:<hex>`. */
   id: string;
@@ -47,11 +82,11 @@ interface Record {
   bytes: number;
 }
 
-async function readRecord(path: string): Promise<Record | undefined> {
+async function readRecord(path: string, want: ImageRecipe): Promise<Record | undefined> {
   try {
     const record = JSON.parse(await readFile(`${path}.json`, 'utf8')) as Record;
     const { size } = await stat(path);
-    return record.recipe === RECIPE && record.ref === HTTP_COUNTER_REF && record.bytes === size
+    return record.recipe === want.recipe && record.ref === want.ref && record.bytes === size
       ? record
       : undefined;
   } catch {
@@ -59,22 +94,22 @@ async function readRecord(path: string): Promise<Record | undefined> {
   }
 }
 
-async function build(cacheDir: string): Promise<TestImage> {
+async function build(cacheDir: string, want: ImageRecipe): Promise<TestImage> {
   // Hashes node, its libraries and the server (no copy): the archive's name says which content it holds.
-  const plan = await planRootfs({ appsDir: HTTP_COUNTER_APPS_DIR });
+  const plan = await planRootfs({ appsDir: want.appsDir });
   const key = createHash('sha256')
     .update(
       JSON.stringify({
-        recipe: RECIPE,
+        recipe: want.recipe,
         rootfs: plan.contentTag,
-        ref: HTTP_COUNTER_REF,
-        config: HTTP_COUNTER_CONFIG,
+        ref: want.ref,
+        config: want.config,
       }),
     )
     .digest('hex')
     .slice(0, 12);
-  const path = join(cacheDir, `edgectl-test-http-counter-${key}.tar`);
-  const known = await readRecord(path);
+  const path = join(cacheDir, `${want.stem}-${key}.tar`);
+  const known = await readRecord(path, want);
   if (known) return { path, ref: known.ref, id: known.id };
 
   await mkdir(cacheDir, { recursive: true });
@@ -84,11 +119,11 @@ async function build(cacheDir: string): Promise<TestImage> {
     await writeRootfsTar(plan.entries, layer);
     const written = await writeImageArchive({
       layer,
-      config: HTTP_COUNTER_CONFIG,
-      ref: HTTP_COUNTER_REF,
+      config: want.config,
+      ref: want.ref,
       out: path,
     });
-    const record: Record = { recipe: RECIPE, ref: written.ref, id: written.id, bytes: written.bytes };
+    const record: Record = { recipe: want.recipe, ref: written.ref, id: written.id, bytes: written.bytes };
     const tmp = `${path}.json.${process.pid}.tmp`;
     await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
     await rename(tmp, `${path}.json`);
@@ -100,17 +135,28 @@ async function build(cacheDir: string): Promise<TestImage> {
 
 const builds = new Map<string, Promise<TestImage>>();
 
+function buildOnce(want: ImageRecipe, cacheDir: string): Promise<TestImage> {
+  const key = `${want.ref}\u0000${cacheDir}`;
+  let pending = builds.get(key);
+  if (!pending) {
+    pending = build(cacheDir, want);
+    pending.catch(() => builds.delete(key));
+    builds.set(key, pending);
+  }
+  return pending;
+}
+
+const defaultCache = () => join(repoRoot, '.edgectl', 'images');
+
 /**
  * The http-counter image archive: { path, ref, id }. Built on first use (a few seconds: node is about
  * 100 MB), then reused. `cacheDir` defaults to .edgectl/images of the repository.
  */
 export function buildHttpCounterImage(options: { cacheDir?: string } = {}): Promise<TestImage> {
-  const cacheDir = options.cacheDir ?? join(repoRoot, '.edgectl', 'images');
-  let pending = builds.get(cacheDir);
-  if (!pending) {
-    pending = build(cacheDir);
-    pending.catch(() => builds.delete(cacheDir));
-    builds.set(cacheDir, pending);
-  }
-  return pending;
+  return buildOnce(HTTP_COUNTER, options.cacheDir ?? defaultCache());
+}
+
+/** The tcp-echo image archive, built and kept like the http-counter one. */
+export function buildTcpEchoImage(options: { cacheDir?: string } = {}): Promise<TestImage> {
+  return buildOnce(TCP_ECHO, options.cacheDir ?? defaultCache());
 }

@@ -89,6 +89,24 @@ function pngSize(png: Buffer): { width: number; height: number } {
 }
 
 describe('Fig. 4: delay bars', () => {
+  it('draws the whole E2E of a service whose processing time is not known (http and echo task modes)', () => {
+    const bars = delayBars([
+      task({ service: 'web', procMs: null, txMs: null, e2eMs: 20 }),
+      task({ service: 'web', procMs: null, txMs: null, e2eMs: 40 }),
+      task({ procMs: 10, txMs: 20, e2eMs: 30 }),
+    ]);
+    expect(bars.map((b) => [b.service, b.split, b.n, b.procMs, b.txMs, b.e2eMs])).toEqual([
+      ['simple', true, 1, 10, 20, 30],
+      ['web', false, 2, 0, 30, 30],
+    ]);
+    const rows = values(fig4Spec(bars));
+    expect(rows.filter((r) => r['service'] === 'web').map((r) => [r['part'], r['ms']])).toEqual([
+      ['E2E (processing not known)', 30],
+    ]);
+    // Figures of edgectl-protocol services keep their two parts in the legend.
+    expect(JSON.stringify(fig4Spec(bars.filter((b) => b.split)))).not.toContain('not known');
+  });
+
   it('stacks the mean processing and transmission delay of the answered tasks, with the std of E2E', () => {
     const bars = delayBars([
       task({ procMs: 10, txMs: 20, e2eMs: 30 }),
@@ -98,8 +116,26 @@ describe('Fig. 4: delay bars', () => {
     ]);
     // The paper's order: nearest before orchestrated.
     expect(bars).toEqual([
-      { service: 'simple', planner: 'nearest', n: 2, procMs: 15, txMs: 30, e2eMs: 45, e2eStdMs: 21.21 },
-      { service: 'simple', planner: 'orchestrated', n: 1, procMs: 5, txMs: 5, e2eMs: 10, e2eStdMs: 0 },
+      {
+        service: 'simple',
+        planner: 'nearest',
+        n: 2,
+        split: true,
+        procMs: 15,
+        txMs: 30,
+        e2eMs: 45,
+        e2eStdMs: 21.21,
+      },
+      {
+        service: 'simple',
+        planner: 'orchestrated',
+        n: 1,
+        split: true,
+        procMs: 5,
+        txMs: 5,
+        e2eMs: 10,
+        e2eStdMs: 0,
+      },
     ]);
     const spec = fig4Spec(bars);
     const rows = values(spec);

@@ -23,6 +23,7 @@ import {
   linksOf,
   loadInventory,
   neighbours,
+  offloadText,
   parseInventory,
   probeText,
   route,
@@ -457,6 +458,46 @@ describe('loading errors', () => {
         invalid(`${base}${JSON.stringify(bad)} }\n`).issues.map((i) => i.path),
         bad,
       ).toEqual(['services[0].image']);
+    }
+  });
+
+  it("gives each service an offload mode: the one written, else edgectl for apps and probe edgectl, the http probe's path, else none", () => {
+    const base = 'testbed: t\nhosts: [{ name: h, role: mu, address: 10.0.0.1 }]\nservices:\n';
+    const inv = parseInventory(
+      `${base}  - { name: a, port: 1, app: simple }\n` +
+        '  - { name: b, port: 2, image: org/b }\n' +
+        '  - { name: c, port: 3, image: org/c, probe: "http:/health" }\n' +
+        '  - { name: d, port: 4, image: org/d, probe: edgectl }\n' +
+        '  - { name: e, port: 5, image: org/e, offload: echo }\n' +
+        '  - { name: f, port: 6, image: org/f, probe: "http:/health", offload: "http:/count?x=1" }\n' +
+        '  - { name: g, port: 7, app: compute, offload: echo }\n',
+      'h.yml',
+    );
+    expect(inv.services.map((s) => s.offload)).toEqual([
+      { kind: 'edgectl' },
+      null,
+      { kind: 'http', path: '/health' },
+      { kind: 'edgectl' },
+      { kind: 'echo' },
+      { kind: 'http', path: '/count?x=1' },
+      { kind: 'echo' },
+    ]);
+    expect(inv.services.flatMap((s) => (s.offload ? [offloadText(s.offload)] : []))).toEqual([
+      'edgectl',
+      'http:/health',
+      'edgectl',
+      'echo',
+      'http:/count?x=1',
+      'echo',
+    ]);
+    for (const bad of ['http', 'http:count', 'http:/a b', 'tcp', 'none', 'ECHO', '1']) {
+      const issues = invalid(
+        `${base}  - { name: s, port: 1, image: o/s, offload: ${JSON.stringify(bad)} }\n`,
+      ).issues;
+      expect(
+        issues.map((i) => [i.path, i.line]),
+        bad,
+      ).toEqual([['services[0].offload', 4]]);
     }
   });
 

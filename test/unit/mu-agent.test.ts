@@ -1,9 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/lib/errors.js';
+import { runExperiment } from '../../src/lib/experiment/run.js';
 import { type Inventory, loadInventory } from '../../src/lib/inventory/index.js';
 import { clockSample, LineSplitter, parseAgentCommand } from '../../src/lib/mu/agent-protocol.js';
 import { agentSpec, parseAgentSpec } from '../../src/lib/mu/agent-spec.js';
+import { offload } from '../../src/lib/mu/offload.js';
 import { blackoutArgv, blackoutLeftoversArgv, blackoutTag } from '../../src/lib/netem/iptables.js';
 import { flowRateArgv, MIN_RATE_BPS } from '../../src/lib/netem/tc.js';
+import type { SshPool } from '../../src/lib/remote/index.js';
 import { openState } from '../../src/lib/state/index.js';
 import { hostsFile } from '../helpers/lab.js';
 
@@ -56,6 +60,104 @@ describe('the agent spec', () => {
     expect(() => parseAgentSpec(JSON.stringify({ ...spec, blackoutMs: -1 }))).toThrow(/blackoutMs/);
     expect(() => parseAgentSpec(JSON.stringify({ ...spec, v: 2 }))).toThrow(/v:/);
     expect(() => parseAgentSpec(JSON.stringify({ ...spec, extra: 1 }))).toThrow(/extra|unrecognized/i);
+  });
+});
+
+describe('the agent spec offload mode', () => {
+  it("carries the deployed service's offload mode, frames only for edgectl's protocol; absent means edgectl", () => {
+    const withWeb: Inventory = {
+      ...inv,
+      services: [
+        ...inv.services,
+        {
+          name: 'web',
+          image: 'org/web:1',
+          port: 8080,
+          env: {},
+          probe: { kind: 'http', path: '/health' },
+          offload: { kind: 'http', path: '/count' },
+          at: { line: 1, column: 1 },
+        },
+        {
+          name: 'echo',
+          image: 'org/echo:1',
+          port: 7,
+          env: {},
+          probe: { kind: 'tcp' },
+          offload: { kind: 'echo' },
+          at: { line: 1, column: 1 },
+        },
+      ],
+      users: inv.users.map((u) => (u.name === 'mu1' ? { ...u, task: { ...u.task, frames: 'samples' } } : u)),
+    };
+    const web = agentSpec(withWeb, 'mu1', { ...placement, service: 'web' });
+    expect(web.offload).toEqual({ kind: 'http', path: '/count' });
+    expect(web.task.frames).toBeUndefined();
+    expect(parseAgentSpec(JSON.stringify(web))).toEqual(web);
+    expect(agentSpec(withWeb, 'mu1', { ...placement, service: 'echo' }).offload).toEqual({ kind: 'echo' });
+    const compute = agentSpec(withWeb, 'mu1', placement);
+    expect(compute.offload).toEqual({ kind: 'edgectl' });
+    expect(compute.task.frames).toBe('samples');
+    const { offload: _, ...older } = compute;
+    expect(parseAgentSpec(JSON.stringify(older)).offload).toEqual({ kind: 'edgectl' });
+    for (const bad of [
+      { kind: 'http' },
+      { kind: 'http', path: 'count' },
+      { kind: 'tcp' },
+      { kind: 'echo', path: '/x' },
+    ])
+      expect(() => parseAgentSpec(JSON.stringify({ ...web, offload: bad })), JSON.stringify(bad)).toThrow(
+        /offload/,
+      );
+  });
+});
+
+describe('edgectl offload and the offload modes', () => {
+  it('refuses a service whose offload is not edgectl, before reaching any host', async () => {
+    const web = {
+      name: 'web',
+      image: 'org/web:1',
+      port: 8080,
+      env: {},
+      probe: { kind: 'http' as const, path: '/health' },
+      offload: { kind: 'http' as const, path: '/count' },
+      at: { line: 1, column: 1 },
+    };
+    const withWeb: Inventory = { ...inv, services: [...inv.services, web] };
+    const s = openState(':memory:');
+    s.placements.set({ ...placement, service: 'web' }, 'deployed');
+    // The pool is never reached: the refusal comes first.
+    await expect(offload(withWeb, {} as SshPool, s, { user: 'mu1' })).rejects.toThrow(
+      /offload: http:\/count/,
+    );
+    s.close();
+  });
+
+  it('experiment run takes a service with an offload mode and refuses one without, naming the key', async () => {
+    const tcp = {
+      name: 'raw',
+      image: 'org/raw:1',
+      port: 9,
+      env: {},
+      probe: { kind: 'tcp' as const },
+      offload: null,
+      at: { line: 42, column: 5 },
+    };
+    const withRaw: Inventory = { ...inv, services: [...inv.services, tcp] };
+    const s = openState(':memory:');
+    const options = {
+      planners: ['nearest' as const],
+      services: ['raw'],
+      durationS: 1,
+      seed: 1,
+      repeat: 1,
+      outDir: '/nonexistent',
+    };
+    const err = await runExperiment(withRaw, {} as SshPool, s, options).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toMatch(/how its users send tasks to raw/);
+    expect((err as UsageError).hint).toMatch(/offload: http:\/PATH.*echo.*edgectl.*:42/);
+    s.close();
   });
 });
 

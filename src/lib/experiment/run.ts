@@ -152,10 +152,12 @@ function startBs(inv: Inventory, user: User): string {
 function checkServices(inv: Inventory, services: readonly string[]): void {
   for (const s of services) {
     const service = getService(inv, s);
-    if (!service.app && service.probe.kind !== 'edgectl')
+    if (service.offload === null)
       throw new UsageError(
-        `an experiment drives its users' services with edgectl's task protocol; ${s} is the image ${service.image} with probe: ${probeText(service.probe)}`,
-        { hint: 'if the image speaks that protocol (apps/PROTOCOL.md), give the service probe: edgectl' },
+        `an experiment needs to know how its users send tasks to ${s} (the image ${service.image} with probe: ${probeText(service.probe)})`,
+        {
+          hint: `give services[${inv.services.indexOf(service)}] (${s}) offload: http:/PATH (a POST of each task), echo (TCP echo) or edgectl (apps/PROTOCOL.md) in ${inv.file}:${service.at.line}`,
+        },
       );
   }
   if (inv.users.length === 0)

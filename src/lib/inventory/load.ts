@@ -14,8 +14,10 @@ import { type CheckIssue, crossCheck, formatPath, type PathSegment } from './che
 import { InventoryError, type InventoryIssue, InventoryNotFoundError } from './errors.js';
 import {
   DEFAULT_USER_PORT_BASE,
+  defaultOffload,
   type Host,
   type Inventory,
+  parseOffload,
   parseProbe,
   type Service,
   type SourcePos,
@@ -434,12 +436,14 @@ function buildInventory(
   }));
 
   const services = data.services.map((s, i): Service => {
+    const probe = parseProbe(s.probe ?? (s.app !== undefined ? 'edgectl' : 'tcp'));
     const base = {
       name: s.name,
       port: s.port,
       env: { ...s.env },
       ...(s.limits === undefined ? {} : { limits: { ...s.limits } }),
-      probe: parseProbe(s.probe ?? (s.app !== undefined ? 'edgectl' : 'tcp')),
+      probe,
+      offload: s.offload === undefined ? defaultOffload(s.app !== undefined, probe) : parseOffload(s.offload),
       ...(s.stateCheck === undefined ? {} : { stateCheck: [...s.stateCheck] }),
       at: ctx.at(['services', i]),
     };

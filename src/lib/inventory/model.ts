@@ -246,6 +246,35 @@ export function probeText(probe: ServiceProbe): string {
   return probe.kind === 'http' ? `http:${probe.path}` : probe.kind;
 }
 
+/**
+ * How an experiment's users send tasks to a service: edgectl's task protocol (apps/PROTOCOL.md), a POST of
+ * the task's bytes to a path, or plain TCP echo. null: hosts.yml did not say and nothing could be derived.
+ */
+export type ServiceOffload = { kind: 'edgectl' } | { kind: 'http'; path: string } | { kind: 'echo' };
+
+/** An offload mode as hosts.yml writes it ("edgectl", "http:/PATH", "echo"), already checked by the schema. */
+export function parseOffload(text: string): ServiceOffload {
+  if (text.startsWith('http:')) return { kind: 'http', path: text.slice('http:'.length) };
+  if (text === 'edgectl' || text === 'echo') return { kind: text };
+  throw new Error(`not an offload mode: ${text}`);
+}
+
+/** How hosts.yml writes an offload mode. */
+export function offloadText(offload: ServiceOffload): string {
+  return offload.kind === 'http' ? `http:${offload.path}` : offload.kind;
+}
+
+/**
+ * The offload mode a service has when hosts.yml gives none: edgectl for a bundled app or a probe that
+ * speaks edgectl's protocol, the probe's own path for an http probe; null otherwise (a tcp or no probe
+ * says nothing of what the service answers).
+ */
+export function defaultOffload(app: boolean, probe: ServiceProbe): ServiceOffload | null {
+  if (app || probe.kind === 'edgectl') return { kind: 'edgectl' };
+  if (probe.kind === 'http') return { kind: 'http', path: probe.path };
+  return null;
+}
+
 interface ServiceBase {
   name: string;
   port: number;
@@ -253,6 +282,8 @@ interface ServiceBase {
   limits?: Limits;
   /** Default: edgectl for bundled apps, tcp for images. */
   probe: ServiceProbe;
+  /** How an experiment's users send tasks (hosts.yml's offload, else defaultOffload; null: none known). */
+  offload: ServiceOffload | null;
   /** Run in the container before and after a migration: its output must be the same (argv). */
   stateCheck?: string[];
   at: SourcePos;

@@ -415,6 +415,13 @@ export const probeSchema = z
   .string(said(PROBE_TEXT))
   .refine((s) => ['edgectl', 'tcp', 'none'].includes(s) || HTTP_PROBE_RE.test(s), said(PROBE_TEXT));
 
+const OFFLOAD_TEXT =
+  'how an experiment\'s users send tasks to the service: "edgectl" (the bundled apps\' protocol), "http:/PATH" (a POST of the task\'s bytes to PATH) or "echo" (TCP: the task\'s bytes sent and read back)';
+
+export const offloadSchema = z
+  .string(said(OFFLOAD_TEXT))
+  .refine((s) => s === 'edgectl' || s === 'echo' || HTTP_PROBE_RE.test(s), said(OFFLOAD_TEXT));
+
 const STATE_CHECK_TEXT =
   'a command run inside the container, as a list of strings (argv), like ["cat", "/data/counter"]';
 export const stateCheckSchema = z
@@ -443,6 +450,8 @@ export const serviceSchema = object(
     limits: limitsSchema.optional(),
     /** How a migration measures the downtime (default: edgectl for bundled apps, tcp for images). */
     probe: probeSchema.optional(),
+    /** How an experiment's users send tasks (default: edgectl for apps and probe edgectl, http:/PATH for probe http:/PATH). */
+    offload: offloadSchema.optional(),
     /** A command run in the container before and after a migration; its output must not change. */
     stateCheck: stateCheckSchema.optional(),
   },

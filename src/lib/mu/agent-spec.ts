@@ -11,13 +11,14 @@ import {
   DEFAULT_TASK,
   FRAME_WIDTH_RANGE,
   getHost,
+  getService,
   getUser,
   type Inventory,
   route,
   SAMPLE_FRAMES,
   type Trajectory,
 } from '../inventory/index.js';
-import { hasControlChars } from '../inventory/schema.js';
+import { HTTP_PROBE_RE, hasControlChars } from '../inventory/schema.js';
 import { DEFAULT_HYSTERESIS_DB } from '../mobility/index.js';
 import { pathLossWireSchema, trajectoryWireSchema } from '../mobility/wire.js';
 import { basestationTable, DEFAULT_RADIO_RATE_BPS } from '../provision/plan.js';
@@ -28,6 +29,17 @@ import { taskFrames } from './frames.js';
 export const DEFAULT_BLACKOUT_MS = 500;
 
 const point = z.tuple([z.number(), z.number()]);
+/** How the agent sends its tasks: edgectl's protocol, a POST to a path, or TCP echo (hosts.yml's offload). */
+const offloadMode = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('edgectl') }).strict(),
+  z
+    .object({
+      kind: z.literal('http'),
+      path: z.string().refine((p) => HTTP_PROBE_RE.test(`http:${p}`), { error: 'a path like /count' }),
+    })
+    .strict(),
+  z.object({ kind: z.literal('echo') }).strict(),
+]);
 const endpoint = z.object({ address: z.string(), port: z.number().int().min(1).max(65535) }).strict();
 
 export const agentSpecSchema = z
@@ -81,6 +93,8 @@ export const agentSpecSchema = z
       })
       .strict(),
     endpoint: endpoint.nullable(),
+    /** How tasks go to the endpoint (absent: edgectl's protocol, as specs of earlier versions meant). */
+    offload: offloadMode.default({ kind: 'edgectl' }),
     /** A ping unanswered this long counts as lost (beyond the longest round trip of the testbed). */
     attemptTimeoutMs: z.number().int().positive(),
     /** The user's flow number in provision's HTB tree on each radio interface (its rate cap). */
@@ -97,6 +111,7 @@ export const agentSpecSchema = z
 
 export type AgentSpec = z.infer<typeof agentSpecSchema>;
 export type Endpoint = z.infer<typeof endpoint>;
+export type OffloadMode = z.infer<typeof offloadMode>;
 
 export interface AgentSpecOptions {
   trajectory?: Trajectory;
@@ -117,7 +132,10 @@ export function agentSpec(
 ): AgentSpec {
   const user = getUser(inv, userName);
   const host = getHost(inv, user.host);
-  const frames = taskFrames(inv, user, placement?.service ?? user.service);
+  const serviceName = placement?.service ?? user.service;
+  const offload = getService(inv, serviceName).offload ?? { kind: 'edgectl' as const };
+  // Frames are the bundled face and detect apps' payloads: the other modes send seeded bytes.
+  const frames = offload.kind === 'edgectl' ? taskFrames(inv, user, serviceName) : undefined;
   const classIndex = inv.users.filter((u) => u.host === host.name).findIndex((u) => u.name === user.name);
   let rtt = 0;
   for (const bs of inv.basestations)
@@ -148,6 +166,7 @@ export function agentSpec(
       ...(frames ?? { frameWidth: user.task.frameWidth, frameQuality: user.task.frameQuality }),
     },
     endpoint: placement ? { address: placement.address, port: placement.port } : null,
+    offload,
     attemptTimeoutMs: 250 + 2 * rtt,
     classIndex,
     provisionedRateBps: DEFAULT_RADIO_RATE_BPS,

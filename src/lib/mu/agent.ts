@@ -17,6 +17,7 @@ import { type Executor, LocalExecutor, runChecked } from '../remote/index.js';
 import { type AgentCommand, type AgentReport, type ByeReport, clockSample } from './agent-protocol.js';
 import type { AgentSpec, Endpoint } from './agent-spec.js';
 import { sendTasks, type TaskResult } from './client.js';
+import { type ModeTaskResult, sendModeTasks } from './client-modes.js';
 import { type Frame, framePayload, loadFrames } from './frames.js';
 import {
   firstAnswerAfter,
@@ -592,27 +593,44 @@ export class MuAgent {
     this.tasksAbort = abort;
     const frames = this.frames;
     this.stopping.signal.addEventListener('abort', () => abort.abort(), { once: true });
+    const mode = this.spec.offload;
     this.tasksDone = previous.then(() =>
       abort.signal.aborted
         ? undefined
-        : sendTasks({
-            ...endpoint,
-            localAddress: this.spec.address,
-            user: this.spec.user,
-            count: Number.MAX_SAFE_INTEGER,
-            sizeBytes: this.spec.task.sizeBytes,
-            intervalMs: 1000 / this.spec.task.ratePerSec,
-            timeoutMs: 10_000,
-            attemptTimeoutMs: this.spec.attemptTimeoutMs,
-            // What the service took lately, carried over to the stream after a handover or a migration.
-            ...(this.procMs === undefined ? {} : { expectedProcMs: this.procMs }),
-            firstId: this.nextTaskId,
-            seed: this.nextTaskId,
-            // Over the whole run (task ids go on across endpoints), task id i carries frame i - 1 mod n.
-            ...(frames ? { payload: this.framePayloads(frames, this.nextTaskId) } : {}),
-            signal: abort.signal,
-            onAnswer: (r) => this.onTask(r, endpoint),
-          }).then(() => undefined),
+        : mode.kind !== 'edgectl'
+          ? sendModeTasks({
+              ...endpoint,
+              mode,
+              localAddress: this.spec.address,
+              user: this.spec.user,
+              count: Number.MAX_SAFE_INTEGER,
+              sizeBytes: this.spec.task.sizeBytes,
+              intervalMs: 1000 / this.spec.task.ratePerSec,
+              timeoutMs: 10_000,
+              attemptTimeoutMs: this.spec.attemptTimeoutMs,
+              firstId: this.nextTaskId,
+              seed: this.nextTaskId,
+              signal: abort.signal,
+              onAnswer: (r) => this.onTask(r, endpoint),
+            }).then(() => undefined)
+          : sendTasks({
+              ...endpoint,
+              localAddress: this.spec.address,
+              user: this.spec.user,
+              count: Number.MAX_SAFE_INTEGER,
+              sizeBytes: this.spec.task.sizeBytes,
+              intervalMs: 1000 / this.spec.task.ratePerSec,
+              timeoutMs: 10_000,
+              attemptTimeoutMs: this.spec.attemptTimeoutMs,
+              // What the service took lately, carried over to the stream after a handover or a migration.
+              ...(this.procMs === undefined ? {} : { expectedProcMs: this.procMs }),
+              firstId: this.nextTaskId,
+              seed: this.nextTaskId,
+              // Over the whole run (task ids go on across endpoints), task id i carries frame i - 1 mod n.
+              ...(frames ? { payload: this.framePayloads(frames, this.nextTaskId) } : {}),
+              signal: abort.signal,
+              onAnswer: (r) => this.onTask(r, endpoint),
+            }).then(() => undefined),
     );
   }
 
@@ -621,9 +639,9 @@ export class MuAgent {
     return (index) => framePayload(frames, firstId - 1 + index);
   }
 
-  private onTask(r: TaskResult, endpoint: Endpoint): void {
+  private onTask(r: TaskResult | ModeTaskResult, endpoint: Endpoint): void {
     this.nextTaskId = r.id + 1;
-    if (r.ok) this.procMs = r.procMs;
+    if (r.ok && r.procMs !== null) this.procMs = r.procMs;
     this.tasks++;
     const answeredMs = r.at + r.e2eMs;
     this.emit({
@@ -633,12 +651,12 @@ export class MuAgent {
       ok: r.ok,
       e2eMs: r.e2eMs,
       procMs: r.ok ? r.procMs : null,
-      txMs: r.ok ? round(Math.max(0, r.e2eMs - r.procMs)) : null,
+      txMs: r.ok && r.procMs !== null ? round(Math.max(0, r.e2eMs - r.procMs)) : null,
       counter: r.ok ? r.counter : null,
       bytes: r.bytes,
       bs: this.bsAt(r.at),
       endpoint,
-      peer: r.ok ? (r.peer ?? null) : null,
+      peer: r.ok && 'peer' in r ? (r.peer ?? null) : null,
       reconnects: r.reconnects,
       ...(r.ok ? {} : { error: r.error }),
     });

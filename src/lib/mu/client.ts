@@ -190,7 +190,7 @@ export interface SendTasksOptions extends OffloadTarget {
   signal?: AbortSignal;
 }
 
-interface TaskResultBase {
+export interface TaskResultBase {
   /** 0-based position in this run. */
   index: number;
   id: number;

@@ -10,6 +10,7 @@ import {
   getUser,
   type Host,
   type Inventory,
+  offloadText,
   type User,
 } from '../inventory/index.js';
 import { type DirectedLatency, pathLatency } from '../provision/latency.js';
@@ -94,6 +95,12 @@ export async function offload(
       hint: `edgectl deploy --user ${user.name} --service ${user.service} --host HOST`,
     });
   }
+  const service = inv.services.find((s) => s.name === placement.service);
+  if (service?.offload && service.offload.kind !== 'edgectl')
+    throw new UsageError(
+      `edgectl offload speaks the bundled apps' task protocol; ${service.name} takes its tasks by offload: ${offloadText(service.offload)}`,
+      { hint: `edgectl experiment run --service ${service.name} drives it in that mode` },
+    );
   const muHost = getHost(inv, user.host);
   // One session on the mu host for both the path read and the tasks (each new session costs its login
   // shell there).

@@ -29,8 +29,13 @@ const BAR_PANELS = {
 export interface DelayBar {
   service: string;
   planner: string;
-  /** Tasks counted: answered (ok) with E2E, processing and transmission delay. */
+  /** Tasks counted: answered (ok) with E2E, processing and transmission delay (unsplit: with E2E). */
   n: number;
+  /**
+   * false: no task of this bar knows its processing time (a service driven by the http or echo task
+   * mode): procMs is 0 and txMs the whole E2E, drawn as one part.
+   */
+  split: boolean;
   procMs: number;
   txMs: number;
   e2eMs: number;
@@ -40,23 +45,39 @@ export interface DelayBar {
 
 /** Fig. 4's bars from tasks.csv: per service and planner, the means over the answered tasks. */
 export function delayBars(tasks: readonly TaskRow[]): DelayBar[] {
-  const groups = new Map<string, { service: string; planner: string; rows: TaskRow[] }>();
+  const groups = new Map<string, { service: string; planner: string; rows: TaskRow[]; whole: TaskRow[] }>();
   for (const t of tasks) {
-    if (!t.ok || t.e2eMs === null || t.procMs === null || t.txMs === null) continue;
+    if (!t.ok || t.e2eMs === null) continue;
     const key = `${t.service}\u0000${t.planner}`;
-    const g = groups.get(key) ?? { service: t.service, planner: t.planner, rows: [] };
-    g.rows.push(t);
+    const g = groups.get(key) ?? { service: t.service, planner: t.planner, rows: [], whole: [] };
+    // A task without its processing time (http and echo task modes) still has its E2E.
+    if (t.procMs === null || t.txMs === null) g.whole.push(t);
+    else g.rows.push(t);
     groups.set(key, g);
   }
   const services = orderServices([...groups.values()].map((g) => g.service));
   const planners = paperOrder([...groups.values()].map((g) => g.planner));
   return [...groups.values()]
     .map((g) => {
-      const e2e = g.rows.map((t) => t.e2eMs ?? 0);
+      const split = g.rows.length > 0;
+      const rows = split ? g.rows : g.whole;
+      const e2e = rows.map((t) => t.e2eMs ?? 0);
+      if (!split)
+        return {
+          service: g.service,
+          planner: g.planner,
+          n: rows.length,
+          split,
+          procMs: 0,
+          txMs: round(mean(e2e), 2),
+          e2eMs: round(mean(e2e), 2),
+          e2eStdMs: round(std(e2e), 2),
+        };
       return {
         service: g.service,
         planner: g.planner,
         n: g.rows.length,
+        split,
         procMs: round(mean(g.rows.map((t) => t.procMs ?? 0)), 2),
         txMs: round(mean(g.rows.map((t) => t.txMs ?? 0)), 2),
         e2eMs: round(mean(e2e), 2),
@@ -68,8 +89,12 @@ export function delayBars(tasks: readonly TaskRow[]): DelayBar[] {
 
 export const FIG4_CAPTION =
   'Fig. 4: E2E delay of the answered tasks as mean processing delay (solid) plus mean transmission delay ' +
-  '(light) per planner. Error bars: ±1 standard deviation of the E2E delay of the same tasks, drawn around ' +
+  '(light) per planner (a service whose processing time is not known, driven by the http or echo task mode: ' +
+  'the whole E2E as one bar). Error bars: ±1 standard deviation of the E2E delay of the same tasks, drawn around ' +
   'the top of the bar (mean processing + mean transmission delay).';
+
+/** Fig. 4's parts of a bar; the third is the whole E2E of a service whose processing time is not known. */
+const PARTS = ['processing', 'transmission', 'E2E (processing not known)'];
 
 /** Which planner on which service, only naming the service when there are several. */
 const who = (b: { planner: string; service: string }, several: boolean) =>
@@ -101,11 +126,14 @@ export function fig4Spec(
       lo: round(Math.max(0, top - b.e2eStdMs), 2),
       hi: round(top + b.e2eStdMs, 2),
     };
+    if (!b.split) return [{ ...common, part: 'E2E (processing not known)', order: 1, ms: b.txMs }];
     return [
       { ...common, part: 'processing', order: 0, ms: b.procMs },
       { ...common, part: 'transmission', order: 1, ms: b.txMs },
     ];
   });
+  // The third part only when a bar needs it: figures of edgectl-protocol services stay as they were.
+  const parts = bars.some((b) => !b.split) ? PARTS : PARTS.slice(0, 2);
   const x = plannerAxis(planners);
   const layers = [
     {
@@ -123,8 +151,8 @@ export function fig4Spec(
         opacity: {
           field: 'part',
           type: 'ordinal',
-          sort: ['processing', 'transmission'],
-          scale: { domain: ['processing', 'transmission'], range: [1, 0.45] },
+          sort: parts,
+          scale: { domain: parts, range: [1, 0.45, 0.75].slice(0, parts.length) },
           title: 'Delay',
           legend: { orient: 'top', symbolType: 'square', symbolFillColor: '#555555', symbolStrokeWidth: 0 },
         },
@@ -140,7 +168,7 @@ export function fig4Spec(
       },
     },
     {
-      transform: [{ filter: "datum.part === 'transmission'" }],
+      transform: [{ filter: 'datum.order === 1' }],
       mark: { type: 'rule', color: '#222222' },
       encoding: {
         x,
@@ -149,12 +177,12 @@ export function fig4Spec(
       },
     },
     {
-      transform: [{ filter: "datum.part === 'transmission'" }],
+      transform: [{ filter: 'datum.order === 1' }],
       mark: { type: 'tick', color: '#222222', thickness: 1.5, size: 10 },
       encoding: { x, y: { field: 'hi', type: 'quantitative' } },
     },
     {
-      transform: [{ filter: "datum.part === 'transmission' && datum.lo > 0" }],
+      transform: [{ filter: 'datum.order === 1 && datum.lo > 0' }],
       mark: { type: 'tick', color: '#222222', thickness: 1.5, size: 10 },
       encoding: { x, y: { field: 'lo', type: 'quantitative' } },
     },
