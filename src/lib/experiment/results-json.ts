@@ -27,6 +27,20 @@ export const runMetaSchema = z.object({
   experimentId: num,
   windowS: num.optional(),
   truncated: z.array(z.string()).optional(),
+  servers: z.array(z.object({ host: z.string(), cpus: num, memMB: num })).optional(),
+  users: z
+    .array(
+      z.object({
+        user: z.string(),
+        service: z.string(),
+        host: z.string(),
+        bs: z.string(),
+        cpus: num,
+        memMB: num,
+      }),
+    )
+    .optional(),
+  overCapacity: num.optional(),
 });
 
 export const metaSchema = z.object({
