@@ -84,6 +84,7 @@ export interface ExperimentCommon {
 
 export interface ExperimentOptions extends ExperimentCommon {
   planners: PlannerName[];
+  /** The services to run, each for every user; empty: every user its own (hosts.yml users[].service). */
   services: string[];
   durationS: number;
   /** The users' walking speed (m/s); default: each user's own from hosts.yml. */
@@ -142,6 +143,19 @@ function startBs(inv: Inventory, user: User): string {
   return bs;
 }
 
+/** The users' own services (hosts.yml users[].service), each once, in the users' order. */
+export function userServices(inv: Pick<Inventory, 'users'>): string[] {
+  return [...new Set(inv.users.map((u) => u.service))];
+}
+
+/**
+ * The run label of an experiment whose users each run their own service: those services joined by "+"
+ * (a testbed whose users share one service keeps that service's name, and its runs today's names).
+ */
+export function ownServicesLabel(inv: Pick<Inventory, 'users'>): string {
+  return userServices(inv).join('+');
+}
+
 /** The agents offload on the bundled apps' task protocol: E2E, processing time and the counter come from it. */
 function checkServices(inv: Inventory, services: readonly string[]): void {
   for (const s of services) {
@@ -182,10 +196,12 @@ export async function runExperiment(
   options: ExperimentOptions,
 ): Promise<ExperimentResult> {
   const note = (m: string) => options.onNote?.(m);
-  checkServices(inv, options.services);
+  const own = options.services.length === 0;
+  checkServices(inv, own ? userServices(inv) : options.services);
   const config: ExperimentConfig = {
     planners: options.planners,
-    services: options.services,
+    services: own ? [ownServicesLabel(inv)] : options.services,
+    ...(own ? { ownServices: true } : {}),
     durationS: options.durationS,
     velocity: options.velocity ?? null,
     seed: options.seed,
@@ -298,7 +314,7 @@ export async function resumeExperiment(
       `experiment ${options.id} would not be the same experiment resumed like this: ${conflicts.join('; ')}`,
       { hint: 'give --resume alone (it keeps the experiment’s own settings), or start a new experiment' },
     );
-  checkServices(inv, config.services);
+  checkServices(inv, config.ownServices ? userServices(inv) : config.services);
   const outDir = options.outDir ?? stored.record.outDir;
   if (!outDir) throw new UsageError(`experiment ${options.id} has no results directory: give --out`);
   const planned = plannedRuns(config);
@@ -350,6 +366,7 @@ async function carryOut(
           ...options,
           planner: p.planner as PlannerName,
           service: p.service,
+          ownServices: config.ownServices === true,
           repeat: p.repeat,
           seed: p.seed,
           durationS: config.durationS,
@@ -386,7 +403,10 @@ async function carryOut(
 
 interface OneOptions extends ExperimentCommon {
   planner: PlannerName;
+  /** The run's service, or (ownServices) the label of the users' own services. */
   service: string;
+  /** Every user runs its own service (hosts.yml users[].service), not `service`. */
+  ownServices: boolean;
   repeat: number;
   seed: number;
   durationS: number;
@@ -420,17 +440,21 @@ async function runOne(
   const warn = (m: string) => warnings.push(`[${name}] ${m}`);
   const random = seededRandom(o.seed);
   const topology = baselineTopology(inv);
-  const limits = getService(inv, o.service).limits;
-  const users: UserRun[] = inv.users.map((u) => ({
-    name: u.name,
-    start: startBs(inv, u),
-    bs: startBs(inv, u),
-    host: '',
-    demand: limits ? { cpus: limits.cpus, memMB: limits.memMB } : { cpus: 0, memMB: 0 },
-    migrations: 0,
-    clockOffsetMs: 0,
-    rssi: {},
-  }));
+  /** Each user's service in this run, and what it takes (its service's limits; none: nothing reserved). */
+  const serviceOf = new Map(inv.users.map((u) => [u.name, o.ownServices ? u.service : o.service]));
+  const users: UserRun[] = inv.users.map((u) => {
+    const limits = getService(inv, serviceOf.get(u.name) ?? o.service).limits;
+    return {
+      name: u.name,
+      start: startBs(inv, u),
+      bs: startBs(inv, u),
+      host: '',
+      demand: limits ? { cpus: limits.cpus, memMB: limits.memMB } : { cpus: 0, memMB: 0 },
+      migrations: 0,
+      clockOffsetMs: 0,
+      rssi: {},
+    };
+  });
   const sessions = new Map<string, AgentSession>();
   // The walks the agents are given (the experiment's speed), which the planner predicts handovers on.
   const trajectories = Object.fromEntries(
@@ -443,7 +467,13 @@ async function runOne(
   /** The baselines' rule for a user on a base station (orchestrated starts where nearest would). */
   const placeBy = (planner: PlannerName, u: UserRun, bs: string): string | null => {
     const c = baselinePlacement(topology, isBaseline(planner) ? planner : 'nearest', random, users, u, bs);
-    if (c?.full) warn(`${c.server} has no room left for ${u.name} (${planner} puts it there anyway)`);
+    if (c?.full) {
+      // Capacity is a hard limit: this is the rule's least-bad choice (baselines.ts), counted in the run's meta.
+      runMeta.overCapacity = (runMeta.overCapacity ?? 0) + 1;
+      warn(
+        `no server reachable from ${bs} has room for ${u.name} (${u.demand.cpus} cpus, ${u.demand.memMB} MB): ${planner} puts it on ${c.server} anyway, over its capacity`,
+      );
+    }
     return c?.server ?? null;
   };
   const ctx: ControllerContext = {
@@ -490,11 +520,26 @@ async function runOne(
           hint: o.planner === 'cloud' ? 'the cloud planner needs a cloud host in hosts.yml' : undefined,
         });
       u.host = host;
-      note(`deploying ${u.name}'s ${o.service} on ${u.host}`);
-      const d = await deploy(inv, pool, state, { user: u.name, service: o.service, host: u.host });
-      if (meta.imageBytes[o.service] === undefined)
-        meta.imageBytes[o.service] = await imageSize(inv, pool, d.host, d.containerId);
+      const service = serviceOf.get(u.name) ?? o.service;
+      note(`deploying ${u.name}'s ${service} on ${u.host}`);
+      const d = await deploy(inv, pool, state, { user: u.name, service, host: u.host });
+      if (meta.imageBytes[service] === undefined)
+        meta.imageBytes[service] = await imageSize(inv, pool, d.host, d.containerId);
     }
+    // What capacity.csv and the per-user results are computed from (results-rows.ts, capacity.ts).
+    runMeta.servers = topology.servers.map((s) => ({
+      host: s.name,
+      cpus: s.capacity.cpus,
+      memMB: s.capacity.memMB,
+    }));
+    runMeta.users = users.map((u) => ({
+      user: u.name,
+      service: serviceOf.get(u.name) ?? o.service,
+      host: u.host,
+      bs: u.start,
+      cpus: u.demand.cpus,
+      memMB: u.demand.memMB,
+    }));
     const until = { ms: Number.POSITIVE_INFINITY };
     const c: Controller =
       o.planner === 'orchestrated'

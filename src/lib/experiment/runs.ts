@@ -13,6 +13,8 @@ import { runMetaSchema } from './report-data.js';
 export const experimentConfigSchema = z.object({
   planners: z.array(z.string()).min(1),
   services: z.array(z.string()).min(1),
+  /** Every user ran its own service (hosts.yml users[].service); `services` holds their label. */
+  ownServices: z.boolean().optional(),
   durationS: z.number().positive(),
   /** The users' walking speed (m/s); null: each user's own from hosts.yml. */
   velocity: z.number().nullable(),
@@ -30,6 +32,7 @@ export type ExperimentConfig = z.infer<typeof experimentConfigSchema>;
 const FLAG: Record<keyof ExperimentConfig, string> = {
   planners: '--planner',
   services: '--service',
+  ownServices: '--service (absent: each user its own)',
   durationS: '--duration',
   velocity: '--velocity',
   seed: '--seed',
