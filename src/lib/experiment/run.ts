@@ -35,7 +35,7 @@ import { buildSnapshot, pairLatency } from '../monitor/snapshot.js';
 import type { AgentReport } from '../mu/agent-protocol.js';
 import { agentSpec } from '../mu/agent-spec.js';
 import { type AgentSession, handoverUser, startAgent } from '../mu/controller.js';
-import { baselineTopology, isBaseline } from '../planner/baselines.js';
+import { baselineTopology, hasRoom, isBaseline } from '../planner/baselines.js';
 import { planInputFrom } from '../planner/input.js';
 import { type PlannerName, plan } from '../planner/plan.js';
 import type { SshPool } from '../remote/index.js';
@@ -49,7 +49,7 @@ import {
   type UserRun,
 } from './controllers/controller.js';
 import { OrchestratedController } from './controllers/orchestrated.js';
-import { baselinePlacement, ReactiveController } from './controllers/reactive.js';
+import { baselinePlacement, ReactiveController, usedByOthers } from './controllers/reactive.js';
 import type { ExperimentMeta, RunMeta } from './format.js';
 import { moveService } from './move.js';
 import type { ReportResult } from './report.js';
@@ -552,6 +552,7 @@ async function runOne(
             planEveryMs,
             untilMs: () => until.ms,
             basestations: inv.basestations,
+            hasRoom: (u, host) => hasRoom(topology, host, u.demand, usedByOthers(users, u.name)),
           })
         : new ReactiveController(ctx, (u, bs) => placeBy(o.planner, u, bs));
     // The agents: the baselines' hand over by RSSI, orchestrated's on command.
