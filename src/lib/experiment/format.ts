@@ -415,6 +415,25 @@ export interface PlannerSummary {
   counterResets: number;
   /** This planner's value divided by orchestrated's (same service); null without orchestrated. */
   ratioToOrchestrated: { e2e: number | null; downtime: number | null };
+  /** Per user, when the runs had more than one (absent otherwise, and in older results). */
+  users?: UserSummary[];
+}
+
+/** One user's share of a planner's runs (summary.json planners[].users). */
+export interface UserSummary {
+  user: string;
+  /** Its own service (the run's service unless each user ran its own). */
+  service: string;
+  tasks: number;
+  failedTasks: number;
+  /** Its answered tasks' E2E delay (ms). */
+  e2eMs: Stat;
+  /** Its time without service per run (ms), over the repetitions. */
+  downtimeMs: Interval;
+  /** Its downtime charged to each of its handovers (ms). */
+  downtimePerHandoverMs: Interval;
+  migrations: number;
+  handovers: number;
 }
 
 /**

@@ -427,6 +427,7 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     })),
     checkpoints: checkpointTable(data.meta, data.checkpoints),
     notes: warnings,
+    capacity: data.capacity ?? null,
   });
   // A table gzipped since it was written (to publish the directory): the dictionary names it so.
   const pkg = await syncDataPackage(data.dir);

@@ -123,6 +123,21 @@ export const summarySchema = z.object({
       counterContinuous: z.boolean(),
       counterResets: num,
       ratioToOrchestrated: z.object({ e2e: nullableNum, downtime: nullableNum }),
+      users: z
+        .array(
+          z.object({
+            user: z.string(),
+            service: z.string(),
+            tasks: num,
+            failedTasks: num,
+            e2eMs: statSchema,
+            downtimeMs: intervalSchema,
+            downtimePerHandoverMs: intervalSchema,
+            migrations: num,
+            handovers: num,
+          }),
+        )
+        .optional(),
     }),
   ),
   comparisons: z.array(comparisonSchema).optional(),
