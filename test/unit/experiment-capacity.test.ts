@@ -69,6 +69,25 @@ describe('capacity binds for every baseline (six users of 1.5 cpus, edges of 4)'
     }
   });
 
+  it('a move under way holds room on its destination: two reactions at once do not both take the last room', () => {
+    const users = [
+      { name: 'mu1', host: 'edge2', demand },
+      { name: 'mu2', host: 'edge1', demand, movingTo: 'edge2' },
+      { name: 'mu3', host: 'edge1', demand },
+    ];
+    // edge2 holds mu1 (1.5) and mu2 is on its way there (1.5): no room for mu3's 1.5 in 4.
+    const c = baselinePlacement(topo, 'nearest', () => 0, users, users[2] as (typeof users)[number], 'ap2');
+    expect(c).toEqual({ server: 'edge1', full: false });
+    // Without the move under way, edge2 had room.
+    const idle = users.map((u) => ({ ...u, movingTo: undefined }));
+    expect(
+      baselinePlacement(topo, 'nearest', () => 0, idle, idle[2] as (typeof idle)[number], 'ap2'),
+    ).toEqual({
+      server: 'edge2',
+      full: false,
+    });
+  });
+
   it('none with room: the least-bad choice, flagged full for the warning', () => {
     const { users, full } = placeAll('cloud', ['ap1', 'ap1', 'ap1', 'ap1', 'ap1', 'ap1']);
     // The cloud holds five of 1.5 cpus in 8; the sixth goes there anyway, over its capacity.
