@@ -510,9 +510,16 @@ async function runOne(
           ),
         ),
     });
-    for (const u of users) await undeploy(inv, pool, state, u.name, { forget: true });
-    for (const u of users) await handoverUser(inv, pool, state, { user: u.name, to: u.start, blackoutMs: 0 });
-    // The initial placement.
+    // Each user's removal holds its own lock: all at once. With the handovers, the deploys per server and the
+    // agents side by side too, six users' two 45 s runs took 177 s instead of 345 s (the many-users lab test,
+    // 2 cores).
+    await Promise.all(users.map((u) => undeploy(inv, pool, state, u.name, { forget: true })));
+    // Each user's path is its own (the agents hand over side by side all run long): all at once.
+    await Promise.all(
+      users.map((u) => handoverUser(inv, pool, state, { user: u.name, to: u.start, blackoutMs: 0 })),
+    );
+    // The initial placement: decided user by user (each counts those placed before it), then deployed on
+    // the servers at once, one user after the other on each server (an image is loaded there only once).
     for (const u of users) {
       const host = placeBy(o.planner, u, u.start);
       if (!host)
@@ -520,12 +527,20 @@ async function runOne(
           hint: o.planner === 'cloud' ? 'the cloud planner needs a cloud host in hosts.yml' : undefined,
         });
       u.host = host;
-      const service = serviceOf.get(u.name) ?? o.service;
-      note(`deploying ${u.name}'s ${service} on ${u.host}`);
-      const d = await deploy(inv, pool, state, { user: u.name, service, host: u.host });
-      if (meta.imageBytes[service] === undefined)
-        meta.imageBytes[service] = await imageSize(inv, pool, d.host, d.containerId);
     }
+    await Promise.all(
+      [...new Set(users.map((u) => u.host))].map(async (host) => {
+        for (const u of users.filter((x) => x.host === host)) {
+          const service = serviceOf.get(u.name) ?? o.service;
+          note(`deploying ${u.name}'s ${service} on ${u.host}`);
+          const d = await deploy(inv, pool, state, { user: u.name, service, host: u.host });
+          if (!(service in meta.imageBytes)) {
+            meta.imageBytes[service] = null;
+            meta.imageBytes[service] = await imageSize(inv, pool, d.host, d.containerId);
+          }
+        }
+      }),
+    );
     // What capacity.csv and the per-user results are computed from (results-rows.ts, capacity.ts).
     runMeta.servers = topology.servers.map((s) => ({
       host: s.name,
@@ -557,18 +572,24 @@ async function runOne(
         : new ReactiveController(ctx, (u, bs) => placeBy(o.planner, u, bs));
     // The agents: the baselines' hand over by RSSI, orchestrated's on command.
     undo.push({ what: 'stopping the agents', run: () => stopAgents() });
-    for (const u of users) {
-      const session = await startAgent(inv, pool, state, {
-        user: u.name,
-        experimentId,
-        trajectory: trajectories[u.name] ?? getUser(inv, u.name).trajectory,
-        startAtS: 0,
-        handover: o.planner === 'orchestrated' ? 'controller' : 'auto',
-        onReport: (r) => onReport(c, u, r),
-      });
-      sessions.set(u.name, session);
-      u.agent = session;
-    }
+    // All at once, so that the users start walking together (one by one, each waits for its own session);
+    // each one started is stopped by the undo above, whichever failed.
+    const started = await Promise.allSettled(
+      users.map(async (u) => {
+        const session = await startAgent(inv, pool, state, {
+          user: u.name,
+          experimentId,
+          trajectory: trajectories[u.name] ?? getUser(inv, u.name).trajectory,
+          startAtS: 0,
+          handover: o.planner === 'orchestrated' ? 'controller' : 'auto',
+          onReport: (r) => onReport(c, u, r),
+        });
+        sessions.set(u.name, session);
+        u.agent = session;
+      }),
+    );
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     t0 = now();
     until.ms = t0 + o.durationS * 1000;
     runMeta.startedEpochMs = Math.round(t0);
@@ -672,10 +693,13 @@ async function runOne(
 
   /** The testbed as provisioned: every user back on its start base station (no blackout). */
   async function putBack(us: readonly UserRun[]): Promise<void> {
-    for (const u of us)
-      await handoverUser(inv, pool, state, { user: u.name, to: u.start, blackoutMs: 0 }).catch(
-        (err: unknown) => warn(`putting ${u.name} back on ${u.start}: ${errorMessage(err)}`),
-      );
+    await Promise.all(
+      us.map((u) =>
+        handoverUser(inv, pool, state, { user: u.name, to: u.start, blackoutMs: 0 }).catch((err: unknown) =>
+          warn(`putting ${u.name} back on ${u.start}: ${errorMessage(err)}`),
+        ),
+      ),
+    );
   }
 }
 
