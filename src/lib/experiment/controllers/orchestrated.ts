@@ -124,6 +124,8 @@ export class OrchestratedController implements Controller {
   private readonly awaited = new Map<string, Awaited>();
   /** The predicted handover each user's last decision was for. */
   private readonly scheduledFor = new Map<string, number>();
+  /** Moves held back for room (user, server, predicted handover), each said once. */
+  private readonly waitedForRoom = new Set<string>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -175,7 +177,10 @@ export class OrchestratedController implements Controller {
       // Capacity binds at every instant, not only in the plan's end state: a move whose destination is still
       // full (a user the plan moves out of it has not left yet) waits for a later round.
       if (d.migrate && this.o.hasRoom && !this.o.hasRoom(u, d.host)) {
-        this.ctx.note(`${u.name}: ${d.host} has no room for it yet; planning again`);
+        const waitKey = `${u.name} ${d.host} ${key}`;
+        if (!this.waitedForRoom.has(waitKey))
+          this.ctx.note(`${u.name}: ${d.host} has no room for it yet; planning again`);
+        this.waitedForRoom.add(waitKey);
         continue;
       }
       this.act(u, d, key);
