@@ -437,6 +437,22 @@ describe('the orchestrated controller', () => {
     expect(s.rows()).toHaveLength(0);
   });
 
+  it('plans for no user before its agent has reported a position in this run', async () => {
+    const s = setup('orchestrated');
+    s.user.rssi = {};
+    let planned = 0;
+    const c = orchestrated(s, () => {
+      planned++;
+      return [decision()];
+    });
+    await c.tick(T);
+    expect(planned).toBe(0);
+    expect(s.moves.requests).toHaveLength(0);
+    feed(c, s.user, { type: 'position', t: T, x: 1, y: 0, bs: 'ap1', rssi: { ap1: -50 }, rateBps: 0 });
+    await c.tick(T + 1000);
+    expect(planned).toBe(1);
+  });
+
   it('carries a migration out only when its destination has room now, and holds that room while it moves', async () => {
     const s = setup('orchestrated');
     let room = false;

@@ -156,8 +156,12 @@ export class OrchestratedController implements Controller {
   async tick(nowMs: number): Promise<void> {
     if (this.closed || this.ctx.signal?.aborted) return;
     this.expire(nowMs);
+    // A user whose agent has not reported a position in this run yet is not planned for: the state
+    // database's newest report is then the run before's, on the base station that run ended on (the plan
+    // then told an agent just put back on ap1 to hand over to ap1).
     const free = this.ctx.users.filter(
-      (u) => u.agent && !this.moving.has(u.name) && !this.awaited.has(u.name),
+      (u) =>
+        u.agent && Object.keys(u.rssi).length > 0 && !this.moving.has(u.name) && !this.awaited.has(u.name),
     );
     if (free.length === 0) return;
     const r = await this.o.plan();
