@@ -438,6 +438,46 @@ describe('the orchestrated controller', () => {
     expect(s.rows()).toHaveLength(0);
   });
 
+  it('plans for no user before its agent has reported a position in this run', async () => {
+    const s = setup('orchestrated');
+    s.user.rssi = {};
+    let planned = 0;
+    const c = orchestrated(s, () => {
+      planned++;
+      return [decision()];
+    });
+    await c.tick(T);
+    expect(planned).toBe(0);
+    expect(s.moves.requests).toHaveLength(0);
+    feed(c, s.user, { type: 'position', t: T, x: 1, y: 0, bs: 'ap1', rssi: { ap1: -50 }, rateBps: 0 });
+    await c.tick(T + 1000);
+    expect(planned).toBe(1);
+  });
+
+  it('carries a migration out only when its destination has room now, and holds that room while it moves', async () => {
+    const s = setup('orchestrated');
+    let room = false;
+    const c = new OrchestratedController(s.ctx, {
+      plan: planning(() => [decision()]),
+      planEveryMs: 1000,
+      untilMs: () => T + 60_000,
+      basestations: SITES,
+      hasRoom: () => room,
+    });
+    await c.tick(T);
+    // edge2 is still full (a user the plan moves out of it has not left): nothing done, no row.
+    expect(s.moves.requests).toHaveLength(0);
+    expect(s.agent.handovers).toHaveLength(0);
+    expect(s.rows()).toHaveLength(0);
+    room = true;
+    await c.tick(T + 1000);
+    expect(s.moves.requests.map((r) => r.to)).toEqual(['edge2']);
+    expect(s.user.movingTo).toBe('edge2');
+    s.moves.end({ checkpointStartMs: T + 3002, outage: { startMs: T + 3020, endMs: T + 4250 } });
+    await settle();
+    expect(s.user.movingTo).toBeUndefined();
+  });
+
   it('records a handover its agent dropped, and plans for the user again', async () => {
     const s = setup('orchestrated');
     let next = [decision()];

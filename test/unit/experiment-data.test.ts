@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLES, table } from '../../src/lib/experiment/dictionary.js';
 import { resultsReference } from '../../src/lib/experiment/dictionary-md.js';
 import {
+  CAPACITY_COLUMNS,
   CHECKPOINT_COLUMNS,
   DECISION_COLUMNS,
   type ExperimentMeta,
@@ -123,6 +124,7 @@ describe('the data dictionary', () => {
       rssi: RSSI_COLUMNS,
       host_stats: HOST_STAT_COLUMNS,
       links: LINK_COLUMNS,
+      capacity: CAPACITY_COLUMNS,
     };
     expect(TABLES.map((t) => t.name).sort()).toEqual(Object.keys(lists).sort());
     for (const t of TABLES)
@@ -518,6 +520,11 @@ describe('writeResults from a state database', () => {
       seed: 1,
       experimentId: id,
       windowS: 60,
+      servers: [
+        { host: 'edge1', cpus: 2, memMB: 1024 },
+        { host: 'edge2', cpus: 2, memMB: 1024 },
+      ],
+      users: [{ user: 'mu1', service: 'simple', host: 'edge1', bs: 'ap1', cpus: 1.5, memMB: 256.3 }],
     };
     const meta: ExperimentMeta = {
       version: 1,
@@ -553,6 +560,18 @@ describe('writeResults from a state database', () => {
         ['1500.1', String(t0 + 1500), '12.346', '0.123'],
       ],
     );
+    // mu1 leaves edge1 as the final checkpoint ends (5000 + 1200.5 + 300.25) and reaches edge2 at the
+    // migration's end (no restore phase recorded: its total, 2000.12).
+    expect(
+      rows
+        .get('capacity')
+        ?.map((r) => [r['t_ms'], r['host'], r['users'], r['cpus'], r['mem_mb'], r['cap_cpus']]),
+    ).toEqual([
+      ['0', 'edge1', '1', '1.5', '256', '2'],
+      ['0', 'edge2', '0', '0', '0', '2'],
+      ['6500.8', 'edge1', '0', '0', '0', '2'],
+      ['7000.1', 'edge2', '1', '1.5', '256', '2'],
+    ]);
     expect(rows.get('migrations')).toEqual([
       expect.objectContaining({
         migration: String(m),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ExperimentReport from '../../src/commands/experiment/report.js';
-import type { Comparison, RunMeta } from '../../src/lib/experiment/format.js';
+import type { Comparison, ExperimentSummary, RunMeta } from '../../src/lib/experiment/format.js';
 import {
   checkpointTable,
   comparisonSentence,
@@ -23,6 +23,7 @@ import {
   fig6Spec,
   formatBytes,
   handoverWindows,
+  MANY_USER_FIGURES,
   migrationSpeedTable,
   orderPlanners,
   paperOrder,
@@ -628,6 +629,51 @@ describe('the report over results with and without decisions', () => {
   });
 });
 
+/** The figures of a one-user experiment: the many-user ones are left out. */
+const ONE_USER_FIGURES = FIGURE_IDS.filter((id) => !MANY_USER_FIGURES.includes(id));
+
+describe('a report of two users', () => {
+  it('draws per-user and capacity, and report.md has a table per user and the Capacity section', async () => {
+    const dir = join(tmp, 'two-users');
+    await writeFixture(dir, { planners: ['nearest', 'orchestrated'], repeats: 1, twoUsers: true });
+    const r = await writeReport(dir);
+    expect(r.figures.map((f) => [f.id, f.drawn])).toEqual(
+      expect.arrayContaining([
+        ['per-user', true],
+        ['capacity', true],
+      ]),
+    );
+    const md = await readFile(join(dir, 'report.md'), 'utf8');
+    expect(md).toContain('## Per user');
+    expect(md).toContain('### nearest (simple)');
+    expect(md).toMatch(/^\| mu2 \| simple \| \d+/m);
+    expect(md).toContain('## Capacity');
+    // Both on edge1 (1 cpu each of 4) until nearest's migration takes mu1 to edge2.
+    expect(md).toContain('| nearest | edge1 | 2 | 2 | 4 | 1024 | 16384 | yes |');
+    expect(md).toContain('- orchestrated: respected at every instant: yes.');
+    const summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as ExperimentSummary;
+    const nearest = summary.planners.find((p) => p.planner === 'nearest');
+    expect(nearest?.users?.map((u) => [u.user, u.migrations])).toEqual([
+      ['mu1', 1],
+      ['mu2', 0],
+    ]);
+    // mu2 is mu1 5 ms slower.
+    const [mu1, mu2] = nearest?.users ?? [];
+    expect((mu2?.e2eMs.mean ?? 0) - (mu1?.e2eMs.mean ?? 0)).toBeCloseTo(5, 0);
+  }, 60_000);
+
+  it('a one-user report has neither section', async () => {
+    const dir = join(tmp, 'one-user');
+    await writeFixture(dir, { planners: ['nearest'], repeats: 1 });
+    await writeReport(dir);
+    const md = await readFile(join(dir, 'report.md'), 'utf8');
+    expect(md).not.toContain('## Per user');
+    expect(md).not.toContain('## Capacity');
+    const summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as ExperimentSummary;
+    expect(summary.planners[0]?.users).toBeUndefined();
+  }, 60_000);
+});
+
 describe('writeReport over a results directory', () => {
   let dir: string;
   let result: ReportResult;
@@ -640,7 +686,7 @@ describe('writeReport over a results directory', () => {
   }, 60_000);
 
   it('writes every drawn figure as SVG, PNG, PDF and its vega-lite spec, report.md and report.html', async () => {
-    expect(result.figures.map((f) => f.id)).toEqual([...FIGURE_IDS]);
+    expect(result.figures.map((f) => f.id)).toEqual(ONE_USER_FIGURES);
     // The fixture has the data of every figure, migration_phases.csv and positions.csv included.
     for (const f of result.figures) expect([f.id, f.drawn]).toEqual([f.id, true]);
     expect(result.files).toEqual([
@@ -771,7 +817,7 @@ describe('what the report tolerates and refuses', () => {
     const dir = join(tmp, 'paper-1600s');
     await cp(join(repoRoot, 'docs', 'paper-1600s'), dir, { recursive: true });
     const r = await writeReport(dir);
-    expect(r.figures.map((f) => [f.id, f.drawn])).toEqual(FIGURE_IDS.map((id) => [id, true]));
+    expect(r.figures.map((f) => [f.id, f.drawn])).toEqual(ONE_USER_FIGURES.map((id) => [id, true]));
     expect(r.warnings).toEqual([]);
     const svg = async (name: string) => readFile(join(dir, `${name}.svg`), 'utf8');
     for (const f of r.figures) {
@@ -839,7 +885,7 @@ describe('what the report tolerates and refuses', () => {
     const result = envelope['result'] as ReportResult;
     expect(result.dir).toBe(dir);
     expect(result.files).toContain(join(dir, 'report.md'));
-    expect(result.figures.map((f) => f.id)).toEqual([...FIGURE_IDS]);
+    expect(result.figures.map((f) => f.id)).toEqual(ONE_USER_FIGURES);
     expect(result.warnings).toEqual([]);
   });
 });

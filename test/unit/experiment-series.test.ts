@@ -130,6 +130,7 @@ const DATA = [
   'rssi.csv',
   'host_stats.csv',
   'links.csv',
+  'capacity.csv',
   'datapackage.json',
 ];
 

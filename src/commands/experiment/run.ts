@@ -9,6 +9,7 @@ import { ExitCode, UsageError } from '../../lib/errors.js';
 import {
   type ExperimentCommon,
   type ExperimentResult,
+  ownServicesLabel,
   resumeExperiment,
   runExperiment,
 } from '../../lib/experiment/run.js';
@@ -52,10 +53,10 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
       minMs: 1,
     }),
     service: Flags.string({
-      summary: 'A service to run (hosts.yml services[].name; repeatable, or comma-separated).',
+      summary:
+        'A service to run for every user (hosts.yml services[].name; repeatable, or comma-separated); default: each user its own.',
       multiple: true,
       delimiter: ',',
-      default: ['simple'],
     }),
     duration: durationFlag({
       summary: 'How long each run lasts.',
@@ -104,10 +105,10 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
     // (--resume) is rewritten by design.
     if (f.out)
       checkOutDir(resolve(f.out), { force: f.force, ...(f.resume === undefined ? {} : { ownId: f.resume }) });
-    const services = [...new Set(f.service.map((s) => s.trim()).filter(Boolean))];
+    // None given: each user runs its own service (hosts.yml users[].service).
+    const services = [...new Set((f.service ?? []).map((s) => s.trim()).filter(Boolean))];
     const unknown = services.filter((s) => !inv.services.some((x) => x.name === s));
-    // A resumed experiment's services are its own: the default need not be in hosts.yml.
-    if (unknown.length > 0 && (f.resume === undefined || given('service')))
+    if (unknown.length > 0)
       throw new UsageError(`unknown service ${unknown.join(', ')}`, {
         hint: `services in ${f.hosts}: ${inv.services.map((s) => s.name).join(', ')}`,
       });
@@ -152,7 +153,7 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
       if (f.resume !== undefined) {
         const asked: Partial<ExperimentConfig> = {
           ...(given('planner') ? { planners, outside: outsideOf(specs) } : {}),
-          ...(given('service') ? { services } : {}),
+          ...(services.length > 0 ? { services } : {}),
           ...(given('duration') ? { durationS: f.duration / 1000 } : {}),
           ...(velocity !== undefined ? { velocity } : {}),
           ...(given('seed') ? { seed: f.seed } : {}),
@@ -169,9 +170,11 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
         const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
         const outDir = resolve(f.out ?? join(inv.dir, 'results', `${inv.testbed}-${stamp}`));
         const durationS = f.duration / 1000;
-        const total = planners.length * services.length * f.repeat;
+        const total = planners.length * Math.max(1, services.length) * f.repeat;
+        const what =
+          services.length > 0 ? services.join(', ') : `each user its own service (${ownServicesLabel(inv)})`;
         this.note(
-          `Experiment on ${inv.testbed}: ${planners.join(', ')} x ${services.join(', ')} x ${f.repeat}, ${durationS} s each (${total} runs, about ${Math.ceil((total * (durationS + 30)) / 60)} min); results in ${outDir}`,
+          `Experiment on ${inv.testbed}: ${planners.join(', ')} x ${what} x ${f.repeat}, ${durationS} s each (${total} runs, about ${Math.ceil((total * (durationS + 30)) / 60)} min); results in ${outDir}`,
         );
         r = await runExperiment(inv, pool, state, {
           ...common,
@@ -186,7 +189,7 @@ export default class ExperimentRun extends EdgectlCommand<typeof ExperimentRun> 
             planners,
             // The outside planners' programs as run (absolute paths) and time limits.
             outside: outsideOf(specs),
-            services,
+            services: services.length > 0 ? services : null,
             duration: durationS,
             velocity: velocity ?? null,
             seed: f.seed,

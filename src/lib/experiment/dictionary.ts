@@ -334,6 +334,36 @@ export const TABLES: readonly TableSpec[] = [
       col('method', 'string', 'how it was measured', { required: true }),
     ],
   },
+  {
+    name: 'capacity',
+    title: 'Server load against capacity',
+    row: "change of a server's load (and every server at the run's start)",
+    required: false,
+    columns: [
+      ...RUN,
+      tMs('t_ms', 'when the load changed (0: the initial placement)', { required: true }),
+      col('host', 'string', 'the server', { required: true }),
+      col('users', 'integer', "the users' containers it held from then on", { required: true }),
+      col('cpus', 'number', "the CPUs their services' limits reserve (hosts.yml services[].limits)", {
+        decimals: 3,
+        required: true,
+      }),
+      col('mem_mb', 'number', "the memory their services' limits reserve", {
+        unit: 'MB',
+        decimals: 0,
+        required: true,
+      }),
+      col('cap_cpus', 'number', "the server's capacity (hosts.yml hosts[].capacity.cpus)", {
+        decimals: 3,
+        required: true,
+      }),
+      col('cap_mem_mb', 'number', "the server's memory capacity (hosts.yml hosts[].capacity.memMB)", {
+        unit: 'MB',
+        decimals: 0,
+        required: true,
+      }),
+    ],
+  },
 ];
 
 /** The table of that name; throws for a name not in the dictionary (a bug, not a user's mistake). */

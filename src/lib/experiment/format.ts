@@ -23,6 +23,7 @@
  *   rssi.csv         RSSI_COLUMNS: every base station's RSSI in every report (one row per base station)
  *   host_stats.csv   HOST_STAT_COLUMNS: every host and container statistic sampled during a run
  *   links.csv        LINK_COLUMNS: every link measurement taken during a run
+ *   capacity.csv     CAPACITY_COLUMNS: each server's load (its users' reserved cpus, memory) at every change
  *   report.md, fig4-delay.svg/png, fig5-downtime.svg/png, fig6-handover.svg/png: `experiment report DIR`
  *
  * tasks, migrations, handovers, outages and checkpoints have been in every results directory since the first
@@ -160,6 +161,21 @@ export const LINK_COLUMNS = [
   'method',
 ] as const;
 
+/** Each server's load at the run's start and at every change (capacity.ts). */
+export const CAPACITY_COLUMNS = [
+  'run',
+  'planner',
+  'repeat',
+  'service',
+  't_ms',
+  'host',
+  'users',
+  'cpus',
+  'mem_mb',
+  'cap_cpus',
+  'cap_mem_mb',
+] as const;
+
 export const HANDOVER_COLUMNS = [
   'run',
   'planner',
@@ -264,6 +280,29 @@ export interface RunMeta {
   windowS?: number;
   /** Handovers whose consequences the end of the run cut off, one note each. */
   truncated?: string[];
+  /** The servers and their capacity (hosts.yml) as the run's planners saw them (capacity.csv). */
+  servers?: RunServer[];
+  /** Each user's service, what it takes and where it started (absent in results written before). */
+  users?: RunUser[];
+  /** Placements a baseline made on a server without room (none had room): each one warned of. */
+  overCapacity?: number;
+}
+
+export interface RunServer {
+  host: string;
+  cpus: number;
+  memMB: number;
+}
+
+export interface RunUser {
+  user: string;
+  service: string;
+  /** The server its service was first deployed on, and the base station it started on. */
+  host: string;
+  bs: string;
+  /** What its service takes (its limits in hosts.yml; 0 without limits). */
+  cpus: number;
+  memMB: number;
 }
 
 export interface ExperimentMeta {
@@ -376,6 +415,25 @@ export interface PlannerSummary {
   counterResets: number;
   /** This planner's value divided by orchestrated's (same service); null without orchestrated. */
   ratioToOrchestrated: { e2e: number | null; downtime: number | null };
+  /** Per user, when the runs had more than one (absent otherwise, and in older results). */
+  users?: UserSummary[];
+}
+
+/** One user's share of a planner's runs (summary.json planners[].users). */
+export interface UserSummary {
+  user: string;
+  /** Its own service (the run's service unless each user ran its own). */
+  service: string;
+  tasks: number;
+  failedTasks: number;
+  /** Its answered tasks' E2E delay (ms). */
+  e2eMs: Stat;
+  /** Its time without service per run (ms), over the repetitions. */
+  downtimeMs: Interval;
+  /** Its downtime charged to each of its handovers (ms). */
+  downtimePerHandoverMs: Interval;
+  migrations: number;
+  handovers: number;
 }
 
 /**

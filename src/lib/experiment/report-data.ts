@@ -126,6 +126,21 @@ export interface LinkRow {
   method: string;
 }
 
+/** One row of capacity.csv: a server's load from `tMs` on (capacity.ts). */
+export interface CapacityCsvRow {
+  run: string;
+  planner: string;
+  repeat: number;
+  service: string;
+  tMs: number;
+  host: string;
+  users: number;
+  cpus: number;
+  memMB: number;
+  capCpus: number;
+  capMemMB: number;
+}
+
 export interface HandoverRow {
   run: string;
   planner: string;
@@ -213,6 +228,8 @@ export interface ResultsData {
   positions: PositionRow[] | null;
   hostStats: HostStatRow[] | null;
   links: LinkRow[] | null;
+  /** null (or absent): the results have no capacity.csv (written before it was). */
+  capacity?: CapacityCsvRow[] | null;
   /** Every base station's RSSI per report; null (or absent) when the results have no rssi.csv. */
   rssi?: RssiRow[] | null;
   /** null: the results have no decisions.csv (written before decisions were recorded). */
@@ -486,6 +503,19 @@ export async function readResults(dirArg: string): Promise<ResultsData> {
         method: strOf(r, 'method'),
       }),
     ) ?? null;
+  const capacity =
+    (await readTable(dir, 'capacity', warnings))?.map(
+      (r): CapacityCsvRow => ({
+        ...runOf(r),
+        tMs: numOf(r, 't_ms') ?? 0,
+        host: strOf(r, 'host'),
+        users: numOf(r, 'users') ?? 0,
+        cpus: numOf(r, 'cpus') ?? 0,
+        memMB: numOf(r, 'mem_mb') ?? 0,
+        capCpus: numOf(r, 'cap_cpus') ?? 0,
+        capMemMB: numOf(r, 'cap_mem_mb') ?? 0,
+      }),
+    ) ?? null;
   return {
     dir,
     meta,
@@ -499,6 +529,7 @@ export async function readResults(dirArg: string): Promise<ResultsData> {
     positions,
     hostStats,
     links,
+    capacity,
     rssi,
     decisions,
     warnings,

@@ -5,10 +5,11 @@
  */
 import type { ExperimentMeta, ExperimentSummary, PlannerSummary } from './format.js';
 import { paperOrder } from './planner-order.js';
-import type { CheckpointRow, DecisionRow } from './report-data.js';
+import type { CapacityCsvRow, CheckpointRow, DecisionRow } from './report-data.js';
 import { decisionSections } from './report-decisions.js';
 import { orderServices } from './report-specs.js';
 import { duration, ms, pct, table } from './report-text.js';
+import { capacitySection, userSections } from './report-users.js';
 import { verdictSection } from './report-verdict.js';
 
 /** One row of Table I. */
@@ -147,6 +148,8 @@ export interface ReportMarkdownInput {
   checkpoints: readonly CheckpointSizes[];
   /** What the report noticed (missing files, planners without a handover window, ...). */
   notes: readonly string[];
+  /** capacity.csv; null or absent when the results have none. */
+  capacity?: readonly CapacityCsvRow[] | null;
 }
 
 /** "27.1.1 on edge1, edge2; 26.0 on cloud" from per-host versions. */
@@ -356,6 +359,9 @@ export function reportMarkdown(input: ReportMarkdownInput): string {
   );
   if (incomplete.size > 0) out.push('', '\\* includes an incomplete run.');
   out.push('');
+  out.push(...userSections(summary));
+  // With one user capacity never binds: a one-user report stays as it was.
+  if (summary.planners.some((p) => (p.users?.length ?? 0) > 1)) out.push(...capacitySection(input.capacity));
   out.push(...decisionSections(input.decisions));
 
   out.push('## What was and was not emulated', '');

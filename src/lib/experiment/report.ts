@@ -13,6 +13,9 @@
  *   phases        migration-phases    median duration of each migration phase per planner
  *   timeline      timeline            a run's position / base station, server, E2E, outages, handovers and
  *                                     migrations (one run per planner; timeline-RUN with --run RUN)
+ *   per-user      per-user            each user's downtime and mean E2E per planner (more than one user only)
+ *   capacity      capacity            each server's reserved CPUs over a run against its capacity
+ *                                     (capacity.csv; more than one user only)
  *   report.md     the verdict, the headline ratios, the figures (or why one was not drawn), the per-planner
  *                 summary, coordination, prediction errors and migration speed (decisions.csv), Table I
  *                 (checkpoints.csv), what was and was not emulated (meta.json links and caveats)
@@ -29,6 +32,14 @@ import { basename, join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { EdgectlError, ExitCode, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import {
+  capacityCaption,
+  capacitySeries,
+  capacitySpec,
+  perUserBars,
+  perUserCaption,
+  perUserSpec,
+} from './figures/users.js';
 import { paperOrder } from './planner-order.js';
 import { type ResultsData, readResults } from './report-data.js';
 import { type HtmlFigure, reportHtml } from './report-html.js';
@@ -94,8 +105,12 @@ export const FIGURE_IDS = [
   'outages',
   'phases',
   'timeline',
+  'per-user',
+  'capacity',
 ] as const;
 export type FigureId = (typeof FIGURE_IDS)[number];
+/** The figures of many users: drawn only when a run had more than one (or asked for by --figure). */
+export const MANY_USER_FIGURES: readonly FigureId[] = ['per-user', 'capacity'];
 
 export interface ReportOptions extends WindowOptions {
   /** The service of Fig. 6, its aligned view and the timeline (default: openface as in the paper when it ran, else the first with a handover). */
@@ -347,7 +362,54 @@ export function reportFigures(
       options.run === undefined ? 'Run timeline' : `Run timeline: ${options.run}`,
       timeline,
     ),
+    ...manyUserFigures(data, options, plan),
   ];
+}
+
+/**
+ * The figures of many users: only when a planner's runs had more than one user (or the figure was asked
+ * for), so that a one-user report stays as it was.
+ */
+function manyUserFigures(
+  data: ResultsData,
+  options: ReportOptions,
+  plan: (
+    id: FigureId,
+    name: string,
+    title: string,
+    built: { spec: TopLevelSpec; caption: string } | { reason: string },
+  ) => FigurePlan,
+): FigurePlan[] {
+  const many = data.summary.planners.some((p) => (p.users?.length ?? 0) > 1);
+  const asked = (id: FigureId) => many || (options.figures ?? []).includes(id);
+  const out: FigurePlan[] = [];
+  if (asked('per-user')) {
+    const bars = perUserBars(data.summary.planners);
+    out.push(
+      plan(
+        'per-user',
+        'per-user',
+        'Per user: downtime and E2E delay',
+        bars.length > 0
+          ? { spec: perUserSpec(bars), caption: perUserCaption(bars) }
+          : { reason: 'no run had more than one user (summary.json planners[].users)' },
+      ),
+    );
+  }
+  if (asked('capacity')) {
+    const points = capacitySeries(data.capacity ?? [], data.meta.runs);
+    out.push(
+      plan(
+        'capacity',
+        'capacity',
+        'Server load against capacity',
+        points.length > 0
+          ? { spec: capacitySpec(points), caption: capacityCaption(points) }
+          : { reason: 'no capacity.csv in these results (written before it was, or no run ended)' },
+      ),
+    );
+  }
+  return out;
 }
 
 /** The drawn figures as report.html embeds them (their specs; those without data are not on the page). */
@@ -427,6 +489,7 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
     })),
     checkpoints: checkpointTable(data.meta, data.checkpoints),
     notes: warnings,
+    capacity: data.capacity ?? null,
   });
   // A table gzipped since it was written (to publish the directory): the dictionary names it so.
   const pkg = await syncDataPackage(data.dir);

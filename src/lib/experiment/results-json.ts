@@ -27,6 +27,20 @@ export const runMetaSchema = z.object({
   experimentId: num,
   windowS: num.optional(),
   truncated: z.array(z.string()).optional(),
+  servers: z.array(z.object({ host: z.string(), cpus: num, memMB: num })).optional(),
+  users: z
+    .array(
+      z.object({
+        user: z.string(),
+        service: z.string(),
+        host: z.string(),
+        bs: z.string(),
+        cpus: num,
+        memMB: num,
+      }),
+    )
+    .optional(),
+  overCapacity: num.optional(),
 });
 
 export const metaSchema = z.object({
@@ -109,6 +123,21 @@ export const summarySchema = z.object({
       counterContinuous: z.boolean(),
       counterResets: num,
       ratioToOrchestrated: z.object({ e2e: nullableNum, downtime: nullableNum }),
+      users: z
+        .array(
+          z.object({
+            user: z.string(),
+            service: z.string(),
+            tasks: num,
+            failedTasks: num,
+            e2eMs: statSchema,
+            downtimeMs: intervalSchema,
+            downtimePerHandoverMs: intervalSchema,
+            migrations: num,
+            handovers: num,
+          }),
+        )
+        .optional(),
     }),
   ),
   comparisons: z.array(comparisonSchema).optional(),

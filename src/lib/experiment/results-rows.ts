@@ -4,6 +4,7 @@
  * to; host statistics and link measurements carry none, and belong to the run whose window they lie in.
  */
 import type { DecisionRecord, StateDb } from '../state/index.js';
+import { capacityTimeline } from './capacity.js';
 import { roundRows } from './dictionary.js';
 import type { RunMeta } from './format.js';
 
@@ -23,6 +24,8 @@ export interface RunRows {
   rssi: Row[];
   hostStats: Row[];
   links: Row[];
+  /** Each server's load at the start and at every change (capacity.ts); none without meta users/servers. */
+  capacity: Row[];
 }
 
 /** A run with no rows. */
@@ -39,6 +42,7 @@ export function emptyRunRows(): RunRows {
     rssi: [],
     hostStats: [],
     links: [],
+    capacity: [],
   };
 }
 
@@ -69,6 +73,7 @@ export function runRows(state: StateDb, run: RunMeta, durationS?: number): RunRo
     rssi: rows.rssi.filter(inside),
     hostStats: rows.hostStats,
     links: rows.links,
+    capacity: rows.capacity,
   };
 }
 
@@ -191,7 +196,8 @@ function allRunRows(state: StateDb, run: RunMeta, untilMs: number): RunRows {
     error: m.error,
   }));
   const userOf = new Map(migrationRecords.map((m) => [m.id, m.user]));
-  const migrationPhases = state.migrations.phasesForExperiment(id).map((p) => ({
+  const phases = state.migrations.phasesForExperiment(id);
+  const migrationPhases = phases.map((p) => ({
     ...base,
     user: userOf.get(p.migrationId) ?? null,
     migration: p.migrationId,
@@ -290,6 +296,24 @@ function allRunRows(state: StateDb, run: RunMeta, untilMs: number): RunRows {
     bandwidth_mbps: l.bandwidthBps === null ? null : l.bandwidthBps / 1e6,
     method: l.method,
   }));
+  const capacity =
+    run.servers && run.users
+      ? capacityTimeline(
+          run.servers,
+          run.users,
+          migrationRecords.map((m) => ({
+            user: m.user,
+            from: m.from_host,
+            to: m.to_host,
+            startedMs: m.started_ms,
+            ok: m.ok === null ? null : m.ok === 1,
+            rolledBack: m.rolled_back === 1,
+            totalMs: m.total_ms,
+            phases: phases.filter((p) => p.migrationId === m.id),
+          })),
+          t0,
+        ).map((r) => ({ ...base, ...r }))
+      : [];
   // Rounded here, to what was measured, so that summary.json is computed from the numbers the files hold.
   return {
     tasks: roundRows('tasks', tasks),
@@ -303,5 +327,6 @@ function allRunRows(state: StateDb, run: RunMeta, untilMs: number): RunRows {
     rssi: roundRows('rssi', rssi),
     hostStats: roundRows('host_stats', hostStats),
     links: roundRows('links', links),
+    capacity: roundRows('capacity', capacity),
   };
 }

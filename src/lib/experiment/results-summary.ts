@@ -11,6 +11,7 @@ import {
   RESULTS_VERSION,
   type RunMeta,
   type Stat,
+  type UserSummary,
 } from './format.js';
 import type { Row, RunRows } from './results-rows.js';
 import { handoverEpisodes, mean, studentTQuantile, unionLength, variance } from './stats.js';
@@ -96,6 +97,53 @@ export function runSample(meta: RunMeta, rows: RunRows): RunSample {
   };
 }
 
+/**
+ * Per user of a planner's runs (`users`), only when they had more than one: a one-user summary stays as it
+ * was. The users come from the runs' meta (their own services), else from the rows.
+ */
+function userSummaries(
+  runs: readonly { meta: RunMeta; rows: RunRows }[],
+  samples: readonly RunSample[],
+): { users?: UserSummary[] } {
+  const names = new Map<string, string>();
+  for (const r of runs) {
+    for (const u of r.meta.users ?? []) names.set(u.user, u.service);
+    for (const t of r.rows.tasks)
+      if (!names.has(String(t['user']))) names.set(String(t['user']), r.meta.service);
+  }
+  if (names.size <= 1) return {};
+  const nums = (rows: readonly Row[], col: string) =>
+    rows.map((r) => r[col]).filter((v): v is number => typeof v === 'number');
+  const users = [...names].map(([user, service]): UserSummary => {
+    const of = (rows: readonly Row[]) => rows.filter((x) => x['user'] === user);
+    const tasks = runs.flatMap((r) => of(r.rows.tasks));
+    const ok = tasks.filter((t) => t['ok'] === true && typeof t['e2e_ms'] === 'number');
+    return {
+      user,
+      service,
+      tasks: tasks.length,
+      failedTasks: tasks.length - ok.length,
+      e2eMs: stat(nums(ok, 'e2e_ms')),
+      downtimeMs: interval(runs.map((r) => downtimeOf(of(r.rows.outages)))),
+      downtimePerHandoverMs: interval(
+        samples.flatMap((x) => x.episodes.filter((e) => e.user === user).map((e) => round(e.downtimeMs))),
+      ),
+      migrations: runs.reduce(
+        (a, r) =>
+          a +
+          new Set(
+            of(r.rows.migrations)
+              .filter((m) => m['ok'] === true)
+              .map((m) => m['migration']),
+          ).size,
+        0,
+      ),
+      handovers: runs.reduce((a, r) => a + of(r.rows.handovers).length, 0),
+    };
+  });
+  return { users };
+}
+
 /** summary.json from every run's rows (pure). */
 export function summarise(
   runs: readonly { meta: RunMeta; rows: RunRows }[],
@@ -151,6 +199,10 @@ export function summarise(
       counterContinuous: resets === 0,
       counterResets: resets,
       ratioToOrchestrated: { e2e: null, downtime: null },
+      ...userSummaries(
+        mine,
+        samples.filter((x) => x.planner === planner && x.service === service),
+      ),
     };
   });
   for (const p of planners) {

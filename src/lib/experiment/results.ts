@@ -28,6 +28,7 @@ export const TABLE_ROWS: Readonly<Record<string, keyof RunRows>> = {
   rssi: 'rssi',
   host_stats: 'hostStats',
   links: 'links',
+  capacity: 'capacity',
 };
 
 export function toCsv(rows: readonly Row[], columns: readonly string[]): string {

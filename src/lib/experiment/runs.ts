@@ -23,6 +23,8 @@ export const experimentConfigSchema = z.object({
     )
     .optional(),
   services: z.array(z.string()).min(1),
+  /** Every user ran its own service (hosts.yml users[].service); `services` holds their label. */
+  ownServices: z.boolean().optional(),
   durationS: z.number().positive(),
   /** The users' walking speed (m/s); null: each user's own from hosts.yml. */
   velocity: z.number().nullable(),
@@ -41,6 +43,7 @@ const FLAG: Record<keyof ExperimentConfig, string> = {
   planners: '--planner',
   outside: '--planner (outside planners)',
   services: '--service',
+  ownServices: '--service (absent: each user its own)',
   durationS: '--duration',
   velocity: '--velocity',
   seed: '--seed',

@@ -93,6 +93,19 @@ export function baselineServer(topo: BaselineTopology, req: BaselineRequest): Ba
   return choice(byDistance.find(fits) ?? byDistance[0]);
 }
 
+/** Whether `server` has room for `demand` beside what `used` takes there (false: no such server). */
+export function hasRoom(
+  topo: Pick<BaselineTopology, 'servers'>,
+  server: string,
+  demand: Resources,
+  used: ReadonlyMap<string, Resources>,
+): boolean {
+  const s = topo.servers.find((x) => x.name === server);
+  if (!s) return false;
+  const u = used.get(server) ?? { cpus: 0, memMB: 0 };
+  return u.cpus + demand.cpus <= s.capacity.cpus + EPS && u.memMB + demand.memMB <= s.capacity.memMB + EPS;
+}
+
 /** The resources taken per server by a list of placements (host, demand). */
 export function usedBy(
   placements: readonly { host: string | null; demand: Resources }[],

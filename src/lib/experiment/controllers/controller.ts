@@ -31,6 +31,8 @@ export interface UserRun {
   bs: string | null;
   /** The server its service runs on. */
   host: string;
+  /** The server a move under way takes its service to: its room is taken from the move's start. */
+  movingTo?: string;
   /** What its service takes of a server (hosts.yml's limits; 0 when none are given). */
   demand: Resources;
   migrations: number;

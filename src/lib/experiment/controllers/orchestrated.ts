@@ -48,6 +48,8 @@ export interface OrchestratedOptions {
   untilMs: () => number;
   /** The base stations, for the rule that keeps a user on one it can decode. */
   basestations: readonly RadioSite[];
+  /** Whether a server has room for the user's service now (absent: every move is carried out as planned). */
+  hasRoom?: (user: UserRun, host: string) => boolean;
 }
 
 /** One coordinated decision as it is carried out: its row is finished when its migration and handover have ended. */
@@ -129,6 +131,8 @@ export class OrchestratedController implements Controller {
   private readonly scheduledFor = new Map<string, number>();
   /** The outside planner's failures warned about (each distinct message once). */
   private readonly warned = new Set<string>();
+  /** Moves held back for room (user, server, predicted handover), each said once. */
+  private readonly waitedForRoom = new Set<string>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -188,6 +192,15 @@ export class OrchestratedController implements Controller {
       const before = this.scheduledFor.get(u.name);
       if (before !== undefined && Math.abs(before - key) < SAME_HANDOVER_MS) continue;
       if (due > this.ctx.now() + this.o.planEveryMs) continue;
+      // Capacity binds at every instant, not only in the plan's end state: a move whose destination is still
+      // full (a user the plan moves out of it has not left yet) waits for a later round.
+      if (d.migrate && this.o.hasRoom && !this.o.hasRoom(u, d.host)) {
+        const waitKey = `${u.name} ${d.host} ${key}`;
+        if (!this.waitedForRoom.has(waitKey))
+          this.ctx.note(`${u.name}: ${d.host} has no room for it yet; planning again`);
+        this.waitedForRoom.add(waitKey);
+        continue;
+      }
       this.act(u, d, key);
     }
   }
@@ -274,6 +287,7 @@ export class OrchestratedController implements Controller {
       u.agent?.handover(d.bs, at ?? undefined, id);
     }
     if (d.migrate) {
+      u.movingTo = d.host;
       const moving = ctx
         .move({ user: u, to: d.host, at: d.triggers.migrationAt })
         .then((o) => {
@@ -282,7 +296,10 @@ export class OrchestratedController implements Controller {
           carried.moved(o);
         })
         .catch((err: unknown) => ctx.warn(`${u.name}'s move to ${d.host}: ${errorMessage(err)}`))
-        .finally(() => this.moving.delete(u.name));
+        .finally(() => {
+          u.movingTo = undefined;
+          this.moving.delete(u.name);
+        });
       this.moving.set(u.name, moving);
     }
   }

@@ -18,6 +18,7 @@ import {
   type BaselineName,
   type BaselineTopology,
   baselineServer,
+  type Resources,
   usedBy,
 } from '../../planner/baselines.js';
 import type { MoveOutcome } from '../move.js';
@@ -37,14 +38,32 @@ export function baselinePlacement(
   topology: BaselineTopology,
   planner: BaselineName,
   random: () => number,
-  users: readonly Pick<UserRun, 'name' | 'host' | 'demand'>[],
+  users: readonly Pick<UserRun, 'name' | 'host' | 'demand' | 'movingTo'>[],
   user: Pick<UserRun, 'name' | 'demand'>,
   bs: string,
 ): BaselineChoice | null {
-  const used = usedBy(
-    users.filter((x) => x.name !== user.name).map((x) => ({ host: x.host, demand: x.demand })),
-  );
+  // A service on the move holds room on both ends: two users reacting at once must not both take the last
+  // room of a server (capacity is a hard limit at every instant, capacity.csv).
+  const used = usedByOthers(users, user.name);
   return baselineServer(topology, { planner, bs, demand: user.demand, used, random });
+}
+
+/**
+ * What the users other than `name` take of each server now: where their services run, and where a move under
+ * way takes one (its room is held from the move's start until it ends).
+ */
+export function usedByOthers(
+  users: readonly Pick<UserRun, 'name' | 'host' | 'demand' | 'movingTo'>[],
+  name: string,
+): Map<string, Resources> {
+  return usedBy(
+    users
+      .filter((x) => x.name !== name)
+      .flatMap((x) => [
+        { host: x.host, demand: x.demand },
+        ...(x.movingTo && x.movingTo !== x.host ? [{ host: x.movingTo, demand: x.demand }] : []),
+      ]),
+  );
 }
 
 interface Waiting {
@@ -155,6 +174,7 @@ export class ReactiveController implements Controller {
     });
     this.reaction.set(u.name, id);
     this.reactedTo.set(u.name, h.to);
+    u.movingTo = to;
     const done = (o: MoveOutcome) => {
       u.host = o.host;
       if (o.ok) u.migrations++;
@@ -170,6 +190,7 @@ export class ReactiveController implements Controller {
       .then(done)
       .catch((err: unknown) => ctx.warn(`${u.name}'s move to ${to}: ${errorMessage(err)}`))
       .finally(() => {
+        u.movingTo = undefined;
         this.moving.delete(u.name);
         const next = this.waiting.get(u.name);
         this.waiting.delete(u.name);
