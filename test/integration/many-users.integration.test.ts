@@ -1,14 +1,14 @@
 /**
- * Many users at once on the provisioned lab: six users, each its own agent, walk and container of `simple`
- * (limited here to 1.5 cpus, so an edge of 4 cpus holds two), three of them starting on ap1: their services
- * cannot all go to their nearest servers. Orchestrated and nearest each run 45 s; from the results directory
- * alone: no server's reserved load ever exceeds its capacity (capacity.csv, every change), every user has
- * tasks and positions in every run, summary.json and report.md have a row per user, and report.md's Capacity
- * section says the capacity was respected at every instant for both planners.
- *
- * The six walks are roundtrips of different speeds and directions. WAITS FOR random-waypoint: once the
- * inventory has `type: random-waypoint` (mobility models), set RANDOM_WAYPOINT below to true and the same
- * test runs on seeded random-waypoint walks over the three base stations' area.
+ * Many users at once on the provisioned lab: six users, each its own agent, container of `simple` (limited
+ * here to 1.5 cpus, so an edge of 4 cpus holds two) and seeded random-waypoint walk over the street's area,
+ * three of them starting on ap1: their services cannot all go to their nearest servers. Three planners run
+ * 45 s each: orchestrated, nearest and an outside planner, the Python example (examples/planners/greedy.py,
+ * run by /usr/bin/python3 through `--planner greedy=exec:...`), which decides for all six at once under the
+ * same capacities. From the results directory alone: no server's reserved load ever exceeds its capacity
+ * (capacity.csv, every change) for any planner, every user has tasks and positions in every run,
+ * summary.json and report.md have a row per user, report.md's Capacity section says the capacity was
+ * respected at every instant; the outside planner's answers all passed the check (no round rejected), its
+ * decisions are recorded and carried out under its name, and meta.json keeps the program it ran.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,11 +17,8 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExperimentMeta, ExperimentSummary } from '../../src/lib/experiment/format.js';
 import type { ExperimentResult } from '../../src/lib/experiment/run.js';
-import { edgectl } from '../helpers/cli.js';
+import { edgectl, repoRoot } from '../helpers/cli.js';
 import { hostsFile, writeVariantInventory } from '../helpers/lab.js';
-
-/** Switch to true once hosts.yml takes `trajectory: { type: random-waypoint, ... }`. */
-const RANDOM_WAYPOINT = false;
 
 const dir = mkdtempSync(join(tmpdir(), 'edgectl-many-'));
 const sixFile = join(dir, 'hosts-six-users.yml');
@@ -29,27 +26,29 @@ const stateFile = join(dir, 'state.db');
 const out = join(dir, 'results');
 const USERS = ['mu1', 'mu2', 'mu3', 'mu4', 'mu5', 'mu6'];
 
-/** Start base station, roundtrip ends (m) and speed (m/s) of each user: three start on ap1 (x = 0). */
-const WALKS: { start: string; from: [number, number]; to: [number, number]; speed: number }[] = [
-  { start: 'ap1', from: [0, 0], to: [120, 0], speed: 2 },
-  { start: 'ap1', from: [5, 0], to: [90, 0], speed: 1.5 },
-  { start: 'ap1', from: [10, 0], to: [120, 0], speed: 3 },
-  { start: 'ap2', from: [60, 0], to: [0, 0], speed: 2.5 },
-  { start: 'ap2', from: [65, 0], to: [120, 0], speed: 1 },
-  { start: 'ap3', from: [120, 0], to: [0, 0], speed: 2 },
+/** Start base station and point (m) of each user: three start on ap1 (x = 0). */
+const WALKS: { start: string; from: [number, number] }[] = [
+  { start: 'ap1', from: [0, 0] },
+  { start: 'ap1', from: [5, 0] },
+  { start: 'ap1', from: [10, 0] },
+  { start: 'ap2', from: [60, 0] },
+  { start: 'ap2', from: [65, 0] },
+  { start: 'ap3', from: [120, 0] },
 ];
+const PLANNERS = ['orchestrated', 'nearest', 'greedy'];
+const RUNS = PLANNERS.map((p) => `${p}-simple-1`);
+const greedy = join(repoRoot, 'examples', 'planners', 'greedy.py');
 
+/** Each user its own seed: with one seed they would all walk in step. */
 function trajectory(i: number, w: (typeof WALKS)[number]): Record<string, unknown> {
-  if (RANDOM_WAYPOINT)
-    return {
-      type: 'random-waypoint',
-      area: { from: [0, -10], to: [120, 10] },
-      speed: [1, 3],
-      pauseS: 0,
-      seed: i + 1,
-      start: w.from,
-    };
-  return { type: 'roundtrip', from: w.from, to: w.to, speed: w.speed };
+  return {
+    type: 'random-waypoint',
+    area: { from: [0, -10], to: [120, 10] },
+    speed: [1, 3],
+    pauseS: 0,
+    seed: i + 1,
+    start: w.from,
+  };
 }
 
 function cli<T>(args: string[], hosts = sixFile, timeoutMs = 300_000) {
@@ -60,6 +59,7 @@ type Row = Record<string, string>;
 const csv = (name: string): Row[] => parse(readFileSync(join(out, name)), { columns: true }) as Row[];
 
 let result: ExperimentResult;
+let warnings: string[] = [];
 let tookS = 0;
 
 beforeAll(async () => {
@@ -90,13 +90,26 @@ beforeAll(async () => {
   expect(p.exitCode, p.stderr).toBe(0);
   const started = Date.now();
   const r = await cli<ExperimentResult>(
-    ['experiment', 'run', '--planner', 'orchestrated,nearest', '--duration', '45', '--out', out],
+    [
+      'experiment',
+      'run',
+      '--planner',
+      'orchestrated,nearest',
+      '--planner',
+      // Relative to the repository (the command's directory): recorded by absolute path.
+      'greedy=exec:/usr/bin/python3 examples/planners/greedy.py',
+      '--duration',
+      '45',
+      '--out',
+      out,
+    ],
     sixFile,
     900_000,
   );
   tookS = Math.round((Date.now() - started) / 1000);
   expect(r.exitCode, r.stderr).toBe(0);
   result = r.json!.result!;
+  warnings = r.json!.warnings;
   // Where the time went (CI time is scarce): readiness, then each run's set-up, window and tear-down.
   const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')) as ExperimentMeta;
   let last = meta.startedEpochMs;
@@ -119,7 +132,7 @@ afterAll(async () => {
 describe('experiment run: six users whose services cannot all fit on their nearest servers', () => {
   it('runs both planners to the end, each user its own service (the run keeps the service name)', () => {
     expect(result.complete, JSON.stringify(result.warnings)).toBe(true);
-    expect(result.runs.map((r) => r.run)).toEqual(['orchestrated-simple-1', 'nearest-simple-1']);
+    expect(result.runs.map((r) => r.run)).toEqual(RUNS);
     const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')) as ExperimentMeta;
     for (const run of meta.runs) {
       expect(run.users?.map((u) => u.user)).toEqual(USERS);
@@ -132,7 +145,7 @@ describe('experiment run: six users whose services cannot all fit on their neare
 
   it('no server ever holds more than its capacity, at any instant, for both planners', () => {
     const rows = csv('capacity.csv');
-    for (const planner of ['orchestrated', 'nearest']) {
+    for (const planner of PLANNERS) {
       const mine = rows.filter((r) => r['planner'] === planner);
       expect(mine.length, planner).toBeGreaterThanOrEqual(4);
       // Each row is a server's load from its instant on: every change is a row, so every instant is checked.
@@ -151,7 +164,7 @@ describe('experiment run: six users whose services cannot all fit on their neare
     const tasks = csv('tasks.csv');
     const positions = csv('positions.csv');
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as ExperimentSummary;
-    for (const run of ['orchestrated-simple-1', 'nearest-simple-1'])
+    for (const run of RUNS)
       for (const u of USERS) {
         const answered = tasks.filter((t) => t['run'] === run && t['user'] === u && t['ok'] === 'true');
         expect(answered.length, `${run} ${u}`).toBeGreaterThan(20);
@@ -176,5 +189,29 @@ describe('experiment run: six users whose services cannot all fit on their neare
     expect(md).toContain('## Capacity');
     expect(md).toContain('- orchestrated: respected at every instant: yes.');
     expect(md).toContain('- nearest: respected at every instant: yes.');
+    expect(md).toContain('- greedy: respected at every instant: yes.');
+  });
+
+  it('the outside planner: every answer passed the check, its decisions carried out under its name', () => {
+    const decisions = csv('decisions.csv').filter((d) => d['planner'] === 'greedy');
+    const all = JSON.stringify(decisions);
+    expect(decisions.length, all).toBeGreaterThan(0);
+    // A failed round (an answer that broke a constraint, a time-out, a crash) leaves `rejected` rows and a warning.
+    expect(
+      decisions.filter((d) => d['status'] === 'rejected'),
+      all,
+    ).toEqual([]);
+    expect(warnings.filter((w) => w.includes('planner greedy'))).toEqual([]);
+    const coordinated = decisions.filter((d) => d['kind'] === 'coordinated');
+    expect(coordinated.length, all).toBeGreaterThan(0);
+    expect(coordinated.filter((d) => d['status'] === 'done').length, all).toBeGreaterThan(0);
+    // Its migrations are in the results under its run.
+    expect(csv('migrations.csv').some((m) => m['run'] === 'greedy-simple-1' && m['ok'] === 'true')).toBe(
+      true,
+    );
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')) as ExperimentMeta;
+    expect(meta.args['outside']).toEqual([
+      { name: 'greedy', exec: ['/usr/bin/python3', greedy], timeoutMs: 2000 },
+    ]);
   });
 });

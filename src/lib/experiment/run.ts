@@ -580,7 +580,15 @@ async function runOne(
       ? new OrchestratedController(ctx, {
           plan: async () => {
             const snap = buildSnapshot(inv, state, { atMs: Date.now(), windowS: 10 });
-            const input = planInputFrom(inv, state, snap, { trajectories });
+            // Each walk's time 0 (startAtS is 0) on the reports' clock, as its agent said in its hello: a walk
+            // that passes a place twice (random waypoint) is then located on the right pass.
+            const walkStartsMs = Object.fromEntries(
+              users.flatMap((u) => {
+                const hello = sessions.get(u.name)?.hello;
+                return hello ? [[u.name, hello.walkT ?? hello.t]] : [];
+              }),
+            );
+            const input = planInputFrom(inv, state, snap, { trajectories, walkStartsMs });
             return plan(input, {
               planner: o.planner,
               timeLimitMs: 2000,

@@ -17,6 +17,8 @@ export interface HelloReport {
   radios: Record<string, string>;
   endpoint: Endpoint | null;
   handover: 'auto' | 'controller';
+  /** When its walk's time was startAtS (the walk starts before the agent's set-up, which hello ends). */
+  walkT?: number;
 }
 
 /** Asks the controller for its time (answer: `{"cmd":"clock","seq":N,"t":CONTROLLER_NOW}`). */

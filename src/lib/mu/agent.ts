@@ -288,6 +288,7 @@ export class MuAgent {
       radios: Object.fromEntries(this.radios.map((r) => [r.bs, r.dev])),
       endpoint: this.endpoint,
       handover: this.auto ? 'auto' : 'controller',
+      walkT: this.c(this.walkStartMs),
     });
   }
 
