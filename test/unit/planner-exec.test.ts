@@ -114,6 +114,23 @@ describe('an exec planner', () => {
     expect(stat === null || /^\d+ \(.*\) Z /.test(stat), stat ?? '').toBe(true);
   });
 
+  it('that leaves a process of another session holding its output open still ends at its time limit', async () => {
+    const pidFile = join(dir, 'escaped.pid');
+    const started = Date.now();
+    // setsid: the child is out of the planner's process group, so the kill misses it; it keeps stdout open.
+    const err = await failure(
+      exec(['sh', '-c', `setsid sh -c 'echo $$ > ${pidFile}; exec sleep 30' & wait`], 300),
+    );
+    try {
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(err.reason).toBe('timeout');
+    } finally {
+      // Ended by its pid, as it escaped the group.
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      if (pid > 1) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('that crashes fails with its exit code and the tail of its standard error', async () => {
     const err = await failure(
       exec(['node', '-e', 'console.error("line 1\\nTraceback: boom at greedy.py:12"); process.exit(3)']),

@@ -19,6 +19,8 @@ import {
 export const MAX_ANSWER_BYTES = 4 * 2 ** 20;
 /** How much of the planner's standard error the message keeps (its end: where a traceback names the line). */
 export const STDERR_TAIL_BYTES = 2048;
+/** How long a killed planner's pipes may stay open before the call ends without them (ms). */
+const KILL_GRACE_MS = 1000;
 
 export interface ExecPlannerOptions {
   /** The planner's name (for the messages). */
@@ -88,6 +90,13 @@ export async function runExecPlanner(
     const fail = (e: PlannerError) => {
       failure ??= e;
       kill();
+      // A process that left the group (setsid) may still hold the pipes open, and 'close' would never come:
+      // the call ends anyway, its pipes dropped.
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        finish(() => reject(failure));
+      }, KILL_GRACE_MS).unref();
     };
     const timer = setTimeout(
       () => fail(new PlannerError(name, 'timeout', `timed out after ${timeoutMs} ms (killed)`)),
