@@ -14,6 +14,7 @@ import { dataRateBps, decideHandover, positionAt, rssiMap } from '../mobility/in
 import { parseAddrs, readAddrsArgv } from '../netem/ip.js';
 import { flowRateArgv } from '../netem/tc.js';
 import { type Executor, LocalExecutor, runChecked } from '../remote/index.js';
+import { abortableSleep } from '../util/time.js';
 import { type AgentCommand, type AgentReport, type ByeReport, clockSample } from './agent-protocol.js';
 import type { AgentSpec, Endpoint } from './agent-spec.js';
 import { sendTasks, type TaskResult } from './client.js';
@@ -736,15 +737,5 @@ function round(v: number): number {
 }
 
 function sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const ms = atMs - now();
-    if (ms <= 0 || signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+  return abortableSleep(atMs - now(), signal);
 }
