@@ -8,7 +8,12 @@
 import { EchoConnection, EchoMismatchError } from './client-echo.js';
 import { type HttpAnswer, HttpAnswerError, httpTaskAgent, postTask } from './client-http.js';
 import type { OffloadTarget } from './task-socket.js';
-import { runTaskStream, type TaskFailed, type TaskResultBase } from './task-stream.js';
+import {
+  runTaskStream,
+  type TaskFailed,
+  type TaskResultBase,
+  type TaskStreamOptions,
+} from './task-stream.js';
 
 /** How a stream sends its tasks, besides edgectl's protocol (sendTasks). */
 export type TaskMode = { kind: 'http'; path: string } | { kind: 'echo' };
@@ -30,12 +35,11 @@ export interface ModeTaskFailed extends TaskFailed {
 
 export type ModeTaskResult = ModeTaskOk | ModeTaskFailed;
 
-export interface SendModeTasksOptions extends OffloadTarget {
+/** The stream's options (count, sizeBytes, timeoutMs, maxRetries, intervalMs, ids, payload, signal: runTaskStream's). */
+export interface SendModeTasksOptions
+  extends OffloadTarget,
+    Omit<TaskStreamOptions<ModeTaskResult>, 'attemptTimeoutMs' | 'expectedMs' | 'learn' | 'coded'> {
   mode: TaskMode;
-  count: number;
-  sizeBytes: number;
-  /** Time budget of one task, reconnects and retries included (default 10000 ms). */
-  timeoutMs?: number;
   /**
    * How long one attempt waits before it is dropped and retried (default: timeoutMs). An attempt waits
    * this plus twice the longest E2E of the last few tasks: a service slow to answer is not a silent path.
@@ -43,18 +47,10 @@ export interface SendModeTasksOptions extends OffloadTarget {
   attemptTimeoutMs?: number;
   /** Time limit of one connect (echo; default 3000 ms, never past the task's budget). */
   connectTimeoutMs?: number;
-  /** Retries of one task after a broken connection (default 20). */
-  maxRetries?: number;
-  /** Start task i at i * intervalMs after the first (default 0). */
-  intervalMs?: number;
   /** http: the most answer bytes read (default 1 MiB). */
   maxAnswerBytes?: number;
+  /** http: sent as x-edgectl-user. */
   user?: string;
-  firstId?: number;
-  seed?: number;
-  payload?: (index: number) => Uint8Array;
-  onAnswer?: (result: ModeTaskResult) => void;
-  signal?: AbortSignal;
 }
 
 /** One attempt at one task; `close` drops whatever connection the mode keeps. */

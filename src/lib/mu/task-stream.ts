@@ -64,7 +64,9 @@ export interface TaskSender<T, R> {
 }
 
 export interface TaskStreamOptions<R> {
+  /** How many tasks to send, one after another. */
   count: number;
+  /** Payload bytes per task (ignored when `payload` is given). */
   sizeBytes: number;
   /** Time budget of one task, reconnects and retries included (default 10000 ms). */
   timeoutMs?: number;
@@ -74,10 +76,15 @@ export interface TaskStreamOptions<R> {
   maxRetries?: number;
   /** Start task i at i * intervalMs after the first (default 0). */
   intervalMs?: number;
+  /** The id of the first task; the next ones count up (default 1). */
   firstId?: number;
+  /** Task i carries makePayload(sizeBytes, seed + i) (default seed 1). */
   seed?: number;
+  /** The payload of task i (overrides sizeBytes and seed). */
   payload?: (index: number) => Uint8Array;
+  /** Called with each task's result as soon as it is known. */
   onAnswer?: (result: R | TaskFailed) => void;
+  /** Stops sending: the tasks not finished are left out of the results. */
   signal?: AbortSignal;
   /**
    * The service's time as known so far (unset: not known yet). An attempt waits attemptTimeoutMs plus
