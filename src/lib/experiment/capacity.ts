@@ -113,6 +113,16 @@ export function capacityTimeline(
   return rows;
 }
 
+/** A server's load at one instant and its capacity (a capacity.csv row, without run and time). */
+export interface ServerLoad {
+  host: string;
+  users: number;
+  cpus: number;
+  memMB: number;
+  capCpus: number;
+  capMemMB: number;
+}
+
 /** Per server, the most it held at any instant and whether that stayed within its capacity. */
 export interface CapacityPeak {
   host: string;
@@ -129,16 +139,7 @@ export interface CapacityPeak {
 const EPS = 1e-9;
 
 /** The peaks of a run's (or a planner's) capacity rows, per server in the order they first appear. */
-export function capacityPeaks(
-  rows: readonly {
-    host: string;
-    users: number;
-    cpus: number;
-    memMB: number;
-    capCpus: number;
-    capMemMB: number;
-  }[],
-): CapacityPeak[] {
+export function capacityPeaks(rows: readonly ServerLoad[]): CapacityPeak[] {
   const peaks = new Map<string, CapacityPeak>();
   for (const r of rows) {
     const p = peaks.get(r.host) ?? {

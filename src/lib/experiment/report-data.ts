@@ -10,6 +10,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import type { ServerLoad } from './capacity.js';
 import { type ColumnSpec, table } from './dictionary.js';
 import { type ExperimentMeta, type ExperimentSummary, LEGACY_MIGRATION_PHASE_COLUMNS } from './format.js';
 import {
@@ -127,18 +128,12 @@ export interface LinkRow {
 }
 
 /** One row of capacity.csv: a server's load from `tMs` on (capacity.ts). */
-export interface CapacityCsvRow {
+export interface CapacityCsvRow extends ServerLoad {
   run: string;
   planner: string;
   repeat: number;
   service: string;
   tMs: number;
-  host: string;
-  users: number;
-  cpus: number;
-  memMB: number;
-  capCpus: number;
-  capMemMB: number;
 }
 
 export interface HandoverRow {

@@ -14,11 +14,10 @@ import { dataRateBps, decideHandover, positionAt, rssiMap } from '../mobility/in
 import { parseAddrs, readAddrsArgv } from '../netem/ip.js';
 import { flowRateArgv } from '../netem/tc.js';
 import { type Executor, LocalExecutor, runChecked } from '../remote/index.js';
+import { abortableSleep } from '../util/time.js';
 import { type AgentCommand, type AgentReport, type ByeReport, clockSample } from './agent-protocol.js';
 import type { AgentSpec, Endpoint } from './agent-spec.js';
-import { sendTasks, type TaskResult } from './client.js';
-import { type ModeTaskResult, sendModeTasks } from './client-modes.js';
-import { type Frame, framePayload, loadFrames } from './frames.js';
+import { type AgentTaskResult, AgentTasks } from './agent-tasks.js';
 import {
   firstAnswerAfter,
   GAP_GIVE_UP_MS,
@@ -108,14 +107,7 @@ export class MuAgent {
   private pingId = 2_000_000;
   /** Clock requests waiting to go out. */
   private readonly scheduled = new Set<NodeJS.Timeout>();
-  private tasksAbort: AbortController | undefined;
-  private tasksDone: Promise<void> = Promise.resolve();
-  private nextTaskId = 1;
-  /** The service's processing time of the last answered task (ms; unset before any): the next stream's wait. */
-  private procMs: number | undefined;
-  /** The frames task id i carries (frame i - 1 mod n), read once before the first task; none: seeded bytes. */
-  private frames: Frame[] | undefined;
-  private tasks = 0;
+  private readonly tasks: AgentTasks;
   private handovers = 0;
   private lastAnswerMs: number | null = null;
   private readonly stopping = new AbortController();
@@ -137,6 +129,7 @@ export class MuAgent {
     };
     this.endpoint = spec.endpoint;
     this.auto = spec.handover === 'auto';
+    this.tasks = new AgentTasks(spec, this.stopping.signal, (r, endpoint) => this.onTask(r, endpoint));
   }
 
   /** The controller's time (epoch ms) for a time on this machine's clock. */
@@ -218,12 +211,7 @@ export class MuAgent {
       await mkdir(dirname(lock), { recursive: true });
       await writeFile(lock, `${process.pid}\n`);
       // Before hello: a frame directory that cannot be read fails the agent at once, naming the file.
-      if (this.spec.task.frames !== undefined)
-        this.frames = await loadFrames({
-          frames: this.spec.task.frames,
-          frameWidth: this.spec.task.frameWidth,
-          frameQuality: this.spec.task.frameQuality,
-        });
+      await this.tasks.load();
       await this.start();
       this.restartTasks();
       this.requestClock(CLOCK_SAMPLES);
@@ -240,9 +228,9 @@ export class MuAgent {
         this.drop(plan, 'the agent is stopping');
       }
       this.planned.clear();
-      this.tasksAbort?.abort();
+      this.tasks.stop();
       await Promise.all(this.handoversRunning);
-      await this.tasksDone.catch(() => {});
+      await this.tasks.ended();
       restored.push(...(await this.restore()));
       const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
       if (pid === process.pid) await rm(lock, { force: true });
@@ -251,7 +239,7 @@ export class MuAgent {
       type: 'bye',
       t: this.c(now()),
       reason: this.stopReason,
-      tasks: this.tasks,
+      tasks: this.tasks.count,
       handovers: this.handovers,
       bs: this.bs,
       restored,
@@ -583,67 +571,11 @@ export class MuAgent {
 
   /** (Re)starts the task stream towards the current endpoint. */
   private restartTasks(): void {
-    this.tasksAbort?.abort();
-    const previous = this.tasksDone;
-    const endpoint = this.endpoint;
-    if (!endpoint || this.stopping.signal.aborted) {
-      this.tasksDone = previous;
-      return;
-    }
-    const abort = new AbortController();
-    this.tasksAbort = abort;
-    const frames = this.frames;
-    this.stopping.signal.addEventListener('abort', () => abort.abort(), { once: true });
-    const mode = this.spec.offload;
-    this.tasksDone = previous.then(() =>
-      abort.signal.aborted
-        ? undefined
-        : mode.kind !== 'edgectl'
-          ? sendModeTasks({
-              ...endpoint,
-              mode,
-              localAddress: this.spec.address,
-              user: this.spec.user,
-              count: Number.MAX_SAFE_INTEGER,
-              sizeBytes: this.spec.task.sizeBytes,
-              intervalMs: 1000 / this.spec.task.ratePerSec,
-              timeoutMs: 10_000,
-              attemptTimeoutMs: this.spec.attemptTimeoutMs,
-              firstId: this.nextTaskId,
-              seed: this.nextTaskId,
-              signal: abort.signal,
-              onAnswer: (r) => this.onTask(r, endpoint),
-            }).then(() => undefined)
-          : sendTasks({
-              ...endpoint,
-              localAddress: this.spec.address,
-              user: this.spec.user,
-              count: Number.MAX_SAFE_INTEGER,
-              sizeBytes: this.spec.task.sizeBytes,
-              intervalMs: 1000 / this.spec.task.ratePerSec,
-              timeoutMs: 10_000,
-              attemptTimeoutMs: this.spec.attemptTimeoutMs,
-              // What the service took lately, carried over to the stream after a handover or a migration.
-              ...(this.procMs === undefined ? {} : { expectedProcMs: this.procMs }),
-              firstId: this.nextTaskId,
-              seed: this.nextTaskId,
-              // Over the whole run (task ids go on across endpoints), task id i carries frame i - 1 mod n.
-              ...(frames ? { payload: this.framePayloads(frames, this.nextTaskId) } : {}),
-              signal: abort.signal,
-              onAnswer: (r) => this.onTask(r, endpoint),
-            }).then(() => undefined),
-    );
+    this.tasks.restart(this.endpoint);
   }
 
-  /** The payloads of a task stream whose first task has id `firstId`. */
-  private framePayloads(frames: Frame[], firstId: number): (index: number) => Buffer {
-    return (index) => framePayload(frames, firstId - 1 + index);
-  }
-
-  private onTask(r: TaskResult | ModeTaskResult, endpoint: Endpoint): void {
-    this.nextTaskId = r.id + 1;
-    if (r.ok && r.procMs !== null) this.procMs = r.procMs;
-    this.tasks++;
+  /** A task's report, and the gap a failed one outside a handover is. */
+  private onTask(r: AgentTaskResult, endpoint: Endpoint): void {
     const answeredMs = r.at + r.e2eMs;
     this.emit({
       type: 'task',
@@ -736,15 +668,5 @@ function round(v: number): number {
 }
 
 function sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const ms = atMs - now();
-    if (ms <= 0 || signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+  return abortableSleep(atMs - now(), signal);
 }

@@ -2,8 +2,7 @@
  * The echo task mode's connection: plain TCP to a service that writes back what it reads. One task is its
  * bytes written and exactly as many read back; the connection stays open across tasks.
  */
-import { connect, type Socket } from 'node:net';
-import { ConnectionLostError, type OffloadTarget } from './client.js';
+import { ConnectionLostError, type OffloadTarget, openSocket, TaskSocket } from './task-socket.js';
 
 /** The bytes that came back are not the ones sent (or more came than were sent): the stream is out of step. */
 export class EchoMismatchError extends Error {
@@ -22,53 +21,10 @@ interface Pending {
 }
 
 /** One TCP connection to an echo service, one task at a time. */
-export class EchoConnection {
-  private pending: Pending | undefined;
-  private isClosed = false;
-
-  private constructor(private readonly socket: Socket) {
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err: NodeJS.ErrnoException) =>
-      this.fail(new ConnectionLostError(`connection lost: ${err.code ?? err.message}`)),
-    );
-    socket.on('close', () => this.fail(new ConnectionLostError('connection closed by the server')));
-  }
-
+export class EchoConnection extends TaskSocket<Pending> {
   /** Opens a connection; rejects with ConnectionLostError when refused, unreachable or slower than timeoutMs. */
-  static open(target: OffloadTarget, timeoutMs: number): Promise<EchoConnection> {
-    const where = `${target.address}:${target.port}`;
-    return new Promise((resolve, reject) => {
-      const socket = connect({
-        host: target.address,
-        port: target.port,
-        ...(target.localAddress ? { localAddress: target.localAddress } : {}),
-      });
-      const timer = setTimeout(
-        () => {
-          socket.off('error', onError);
-          socket.on('error', () => {});
-          socket.destroy();
-          reject(new ConnectionLostError(`connect to ${where} timed out after ${Math.round(timeoutMs)} ms`));
-        },
-        Math.max(1, timeoutMs),
-      );
-      const onError = (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(new ConnectionLostError(`cannot connect to ${where}: ${err.code ?? err.message}`));
-      };
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.off('error', onError);
-        resolve(new EchoConnection(socket));
-      });
-    });
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
+  static async open(target: OffloadTarget, timeoutMs: number): Promise<EchoConnection> {
+    return new EchoConnection(await openSocket(target, timeoutMs));
   }
 
   /**
@@ -77,7 +33,7 @@ export class EchoConnection {
    * EchoMismatchError when they differ (then close() it: what follows would be out of step).
    */
   echo(bytes: Buffer, timeoutMs: number): Promise<void> {
-    if (this.isClosed) return Promise.reject(new ConnectionLostError('connection closed'));
+    if (this.closed) return Promise.reject(new ConnectionLostError('connection closed'));
     if (this.pending) return Promise.reject(new Error('a task is already waiting on this connection'));
     if (bytes.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -110,12 +66,7 @@ export class EchoConnection {
     });
   }
 
-  close(): void {
-    this.isClosed = true;
-    this.socket.destroy();
-  }
-
-  private onData(chunk: Buffer): void {
+  protected onData(chunk: Buffer): void {
     const p = this.pending;
     // Bytes nobody waits for (a late echo of a task given up on, or a service that talks by itself): the
     // stream can no longer be matched to tasks.
@@ -136,12 +87,5 @@ export class EchoConnection {
       this.pending = undefined;
       p.resolve();
     }
-  }
-
-  private fail(err: Error): void {
-    this.isClosed = true;
-    const pending = this.pending;
-    this.pending = undefined;
-    pending?.reject(err);
   }
 }

@@ -5,7 +5,7 @@
  * only when small enough and looked at only for one integer.
  */
 import { Agent, request } from 'node:http';
-import { ConnectionLostError, type OffloadTarget } from './client.js';
+import { ConnectionLostError, type OffloadTarget } from './task-socket.js';
 
 /** The most answer bytes one task reads by default: more is an error, the connection dropped. */
 export const DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;

@@ -5,11 +5,15 @@
  * reopened with backoff and the task sent again within its budget and a bounded number of retries (that
  * time counts in its E2E). The service's processing time is not known in these modes: procMs is null.
  */
-import { performance } from 'node:perf_hooks';
-import { ConnectionLostError, type OffloadTarget, type TaskFailed, type TaskResultBase } from './client.js';
 import { EchoConnection, EchoMismatchError } from './client-echo.js';
 import { type HttpAnswer, HttpAnswerError, httpTaskAgent, postTask } from './client-http.js';
-import { makePayload } from './protocol.js';
+import type { OffloadTarget } from './task-socket.js';
+import {
+  runTaskStream,
+  type TaskFailed,
+  type TaskResultBase,
+  type TaskStreamOptions,
+} from './task-stream.js';
 
 /** How a stream sends its tasks, besides edgectl's protocol (sendTasks). */
 export type TaskMode = { kind: 'http'; path: string } | { kind: 'echo' };
@@ -31,12 +35,11 @@ export interface ModeTaskFailed extends TaskFailed {
 
 export type ModeTaskResult = ModeTaskOk | ModeTaskFailed;
 
-export interface SendModeTasksOptions extends OffloadTarget {
+/** The stream's options (count, sizeBytes, timeoutMs, maxRetries, intervalMs, ids, payload, signal: runTaskStream's). */
+export interface SendModeTasksOptions
+  extends OffloadTarget,
+    Omit<TaskStreamOptions<ModeTaskResult>, 'attemptTimeoutMs' | 'expectedMs' | 'learn' | 'coded'> {
   mode: TaskMode;
-  count: number;
-  sizeBytes: number;
-  /** Time budget of one task, reconnects and retries included (default 10000 ms). */
-  timeoutMs?: number;
   /**
    * How long one attempt waits before it is dropped and retried (default: timeoutMs). An attempt waits
    * this plus twice the longest E2E of the last few tasks: a service slow to answer is not a silent path.
@@ -44,34 +47,10 @@ export interface SendModeTasksOptions extends OffloadTarget {
   attemptTimeoutMs?: number;
   /** Time limit of one connect (echo; default 3000 ms, never past the task's budget). */
   connectTimeoutMs?: number;
-  /** Retries of one task after a broken connection (default 20). */
-  maxRetries?: number;
-  /** Start task i at i * intervalMs after the first (default 0). */
-  intervalMs?: number;
   /** http: the most answer bytes read (default 1 MiB). */
   maxAnswerBytes?: number;
+  /** http: sent as x-edgectl-user. */
   user?: string;
-  firstId?: number;
-  seed?: number;
-  payload?: (index: number) => Uint8Array;
-  onAnswer?: (result: ModeTaskResult) => void;
-  signal?: AbortSignal;
-}
-
-const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
-const E2E_WINDOW = 5;
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** One attempt at one task; `close` drops whatever connection the mode keeps. */
@@ -129,93 +108,38 @@ function echoSender(options: SendModeTasksOptions): ModeSender {
  * status, an answer over the size bound or echoed bytes that differ fail the task without a retry.
  */
 export async function sendModeTasks(options: SendModeTasksOptions): Promise<ModeTaskResult[]> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const attemptTimeoutMs = Math.min(options.attemptTimeoutMs ?? timeoutMs, timeoutMs);
-  const maxRetries = options.maxRetries ?? 20;
-  const intervalMs = options.intervalMs ?? 0;
-  const firstId = options.firstId ?? 1;
-  const seed = options.seed ?? 1;
   const { signal } = options;
   const sender = options.mode.kind === 'http' ? httpSender(options, options.mode.path) : echoSender(options);
-  const results: ModeTaskResult[] = [];
-  // As sendTasks does with processing times, but from E2E (the only time these modes know): until a task
-  // was answered, the wait doubles after each attempt given up on.
-  const recentE2eMs: number[] = [0];
-  let learning = true;
-  let extraMs = 0;
-  const attemptMs = () => attemptTimeoutMs + Math.max(2 * Math.max(...recentE2eMs), extraMs);
-  const onAbort = () => sender.close();
-  signal?.addEventListener('abort', onAbort);
-  const t0 = performance.now();
-  try {
-    for (let index = 0; index < options.count && !signal?.aborted; index++) {
-      if (intervalMs > 0) await abortableSleep(t0 + index * intervalMs - performance.now(), signal);
-      if (signal?.aborted) break;
-      const id = firstId + index;
-      const payload = Buffer.from(
-        options.payload ? options.payload(index) : makePayload(options.sizeBytes, seed + index),
-      );
-      const at = Date.now();
-      const started = performance.now();
-      const left = () => started + timeoutMs - performance.now();
-      let reconnects = 0;
-      let retries = 0;
-      let backoff = 50;
-      let result: ModeTaskResult | undefined;
-      const base = () => ({
-        index,
-        id,
-        at,
-        e2eMs: round3(performance.now() - started),
-        bytes: payload.length,
-        reconnects,
-      });
-      while (!result) {
-        try {
-          if (retries > 0) reconnects += 1;
-          const answer = await sender.attempt(payload, id, Math.min(attemptMs(), left()), left());
-          if (signal?.aborted) break;
-          if (answer && (answer.status < 200 || answer.status > 299)) {
-            result = { ...base(), ok: false, error: `service: HTTP ${answer.status}`, status: answer.status };
-          } else {
-            result = {
-              ...base(),
-              ok: true,
-              counter: answer ? answer.counter : null,
-              procMs: null,
-              ...(answer ? { status: answer.status } : {}),
-            };
-            recentE2eMs.push(result.e2eMs);
-            if (recentE2eMs.length > E2E_WINDOW) recentE2eMs.shift();
-            learning = false;
-            extraMs = 0;
-          }
-        } catch (err) {
-          if (signal?.aborted) break;
-          const message = err instanceof Error ? err.message : String(err);
-          if (!(err instanceof ConnectionLostError) || retries >= maxRetries || left() <= 0) {
-            const why =
-              err instanceof ConnectionLostError && retries >= maxRetries && left() > 0
-                ? ` (gave up after ${retries} retries)`
-                : err instanceof HttpAnswerError || err instanceof EchoMismatchError
-                  ? ` (${err.code})`
-                  : '';
-            result = { ...base(), ok: false, error: `${message}${why}` };
-          } else {
-            retries += 1;
-            if (learning && err.timedOut) extraMs = Math.max(attemptTimeoutMs, 2 * extraMs);
-            await abortableSleep(Math.min(backoff, left()), signal);
-            backoff = Math.min(backoff * 2, 1000);
-          }
-        }
-      }
-      if (!result) break; // aborted
-      results.push(result);
-      options.onAnswer?.(result);
-    }
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    sender.close();
-  }
-  return results;
+  // As sendTasks does with processing times, but from E2E (the only time these modes know).
+  return runTaskStream<Buffer, ModeTaskResult>(
+    {
+      prepare: (payload) => Buffer.from(payload),
+      attempt: async ({ id, task, waitMs, left, retries, reconnect }) => {
+        if (retries > 0) reconnect();
+        const answer = await sender.attempt(task, id, waitMs, left());
+        if (signal?.aborted) return undefined;
+        if (answer && (answer.status < 200 || answer.status > 299))
+          return (base) => ({
+            ...base,
+            ok: false,
+            error: `service: HTTP ${answer.status}`,
+            status: answer.status,
+          });
+        return (base) => ({
+          ...base,
+          ok: true,
+          counter: answer ? answer.counter : null,
+          procMs: null,
+          ...(answer ? { status: answer.status } : {}),
+        });
+      },
+      close: () => sender.close(),
+    },
+    {
+      ...options,
+      learn: (r) => r.e2eMs,
+      coded: (err): err is HttpAnswerError | EchoMismatchError =>
+        err instanceof HttpAnswerError || err instanceof EchoMismatchError,
+    },
+  );
 }

@@ -5,37 +5,22 @@
  * bounded number of retries; the time that takes counts in the task's end-to-end time.
  * apps/client.mjs is the same client as a dependency-free script for hosts that only have node.
  */
-import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { abortableSleep } from '../util/time.js';
 import {
   type AnswerOk,
   decodeAnswer,
   encodeTask,
   FrameDecoder,
   isAnswerError,
-  makePayload,
   ProtocolError,
   type TaskOp,
 } from './protocol.js';
+import { ConnectionLostError, type OffloadTarget, openSocket, TaskSocket } from './task-socket.js';
+import { round3, runTaskStream, type TaskFailed, type TaskResultBase } from './task-stream.js';
 
-export interface OffloadTarget {
-  address: string;
-  port: number;
-  /** Send from this local address (a user's own address on its mu host). */
-  localAddress?: string;
-}
-
-/** The connection broke, could not be opened, or went silent: worth reconnecting and trying again. */
-export class ConnectionLostError extends Error {
-  readonly code = 'CONNECTION_LOST';
-  /** No answer came within the attempt's time (the connection itself did not break). */
-  readonly timedOut: boolean;
-  constructor(message: string, options: { timedOut?: boolean } = {}) {
-    super(message);
-    this.name = 'ConnectionLostError';
-    this.timedOut = options.timedOut === true;
-  }
-}
+export { ConnectionLostError, type OffloadTarget } from './task-socket.js';
+export type { TaskFailed, TaskResultBase } from './task-stream.js';
 
 interface Pending {
   resolve(body: Buffer): void;
@@ -43,54 +28,12 @@ interface Pending {
 }
 
 /** One TCP connection to a service, carrying one request at a time. */
-export class OffloadConnection {
+export class OffloadConnection extends TaskSocket<Pending> {
   private readonly decoder = new FrameDecoder();
-  private pending: Pending | undefined;
-  private isClosed = false;
-
-  private constructor(private readonly socket: Socket) {
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err: NodeJS.ErrnoException) =>
-      this.fail(new ConnectionLostError(`connection lost: ${err.code ?? err.message}`)),
-    );
-    socket.on('close', () => this.fail(new ConnectionLostError('connection closed by the server')));
-  }
 
   /** Opens a connection; rejects with ConnectionLostError when refused, unreachable or slower than timeoutMs. */
-  static open(target: OffloadTarget, timeoutMs: number): Promise<OffloadConnection> {
-    const where = `${target.address}:${target.port}`;
-    return new Promise((resolve, reject) => {
-      const socket = connect({
-        host: target.address,
-        port: target.port,
-        ...(target.localAddress ? { localAddress: target.localAddress } : {}),
-      });
-      const onError = (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(new ConnectionLostError(`cannot connect to ${where}: ${err.code ?? err.message}`));
-      };
-      const timer = setTimeout(
-        () => {
-          socket.off('error', onError);
-          socket.on('error', () => {});
-          socket.destroy();
-          reject(new ConnectionLostError(`connect to ${where} timed out after ${Math.round(timeoutMs)} ms`));
-        },
-        Math.max(1, timeoutMs),
-      );
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.off('error', onError);
-        resolve(new OffloadConnection(socket));
-      });
-    });
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
+  static async open(target: OffloadTarget, timeoutMs: number): Promise<OffloadConnection> {
+    return new OffloadConnection(await openSocket(target, timeoutMs));
   }
 
   /**
@@ -99,7 +42,7 @@ export class OffloadConnection {
    * taken for the next request's).
    */
   request(frame: Buffer, timeoutMs: number): Promise<Buffer> {
-    if (this.isClosed) return Promise.reject(new ConnectionLostError('connection closed'));
+    if (this.closed) return Promise.reject(new ConnectionLostError('connection closed'));
     if (this.pending) return Promise.reject(new Error('a request is already waiting on this connection'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
@@ -123,12 +66,7 @@ export class OffloadConnection {
     });
   }
 
-  close(): void {
-    this.isClosed = true;
-    this.socket.destroy();
-  }
-
-  private onData(chunk: Buffer): void {
+  protected onData(chunk: Buffer): void {
     try {
       this.decoder.push(chunk);
       for (const body of this.decoder.frames()) {
@@ -140,13 +78,6 @@ export class OffloadConnection {
       this.fail(err instanceof Error ? err : new Error(String(err)));
       this.socket.destroy();
     }
-  }
-
-  private fail(err: Error): void {
-    this.isClosed = true;
-    const pending = this.pending;
-    this.pending = undefined;
-    pending?.reject(err);
   }
 }
 
@@ -190,20 +121,6 @@ export interface SendTasksOptions extends OffloadTarget {
   signal?: AbortSignal;
 }
 
-export interface TaskResultBase {
-  /** 0-based position in this run. */
-  index: number;
-  id: number;
-  /** When the task was first sent (epoch ms). */
-  at: number;
-  /** From first sending the task to its answer (ms), reconnects and retries included. */
-  e2eMs: number;
-  /** Payload bytes. */
-  bytes: number;
-  /** Connections opened (or tried) while this task was pending: 0 when the open connection carried it. */
-  reconnects: number;
-}
-
 export interface TaskOk extends TaskResultBase {
   ok: true;
   counter: number;
@@ -216,29 +133,7 @@ export interface TaskOk extends TaskResultBase {
   result?: Record<string, unknown>;
 }
 
-export interface TaskFailed extends TaskResultBase {
-  ok: false;
-  error: string;
-}
-
 export type TaskResult = TaskOk | TaskFailed;
-
-const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
-/** How many answers' processing times an attempt's wait is drawn from. */
-const PROC_WINDOW = 5;
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * Sends `count` tasks to the service at address:port, one at a time, and returns one result per task
@@ -247,123 +142,62 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
  * the service fails its task without a retry.
  */
 export async function sendTasks(options: SendTasksOptions): Promise<TaskResult[]> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const attemptTimeoutMs = Math.min(options.attemptTimeoutMs ?? timeoutMs, timeoutMs);
   const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
-  const maxRetries = options.maxRetries ?? 20;
-  const intervalMs = options.intervalMs ?? 0;
-  const firstId = options.firstId ?? 1;
-  const seed = options.seed ?? 1;
   const { signal } = options;
   const target: OffloadTarget = {
     address: options.address,
     port: options.port,
     ...(options.localAddress ? { localAddress: options.localAddress } : {}),
   };
-  const results: TaskResult[] = [];
-  // The last few answers' processing times: an attempt's wait grows with what the service takes.
-  const recentProcMs: number[] = [options.expectedProcMs ?? 0];
-  // While nothing is known of it (no expectedProcMs, no answer yet), the wait doubles after each attempt
-  // given up on: a first frame slower than the wait (a busy machine) is then answered on a later attempt,
-  // not resent for ever. Once the service's time is known, a silent attempt is a silent path (a handover)
-  // and the wait stays as it is.
-  let learning = options.expectedProcMs === undefined;
-  let extraMs = 0;
-  const attemptMs = () => attemptTimeoutMs + Math.max(2 * Math.max(...recentProcMs), extraMs);
-
   // The first connection is not part of any task's time; when it fails, task 0 retries it (timed).
   let conn: OffloadConnection | undefined = await OffloadConnection.open(target, connectTimeoutMs).catch(
     () => undefined,
   );
-  const onAbort = () => conn?.close();
-  signal?.addEventListener('abort', onAbort);
-  const t0 = performance.now();
-  try {
-    for (let index = 0; index < options.count && !signal?.aborted; index++) {
-      if (intervalMs > 0) await abortableSleep(t0 + index * intervalMs - performance.now(), signal);
-      if (signal?.aborted) break;
-      const id = firstId + index;
-      const payload = options.payload ? options.payload(index) : makePayload(options.sizeBytes, seed + index);
-      const frame = encodeTask(
-        {
-          id,
-          ...(options.user !== undefined ? { user: options.user } : {}),
-          ...(options.op ? { op: options.op } : {}),
-        },
-        payload,
-      );
-      const at = Date.now();
-      const started = performance.now();
-      const deadline = started + timeoutMs;
-      const left = () => deadline - performance.now();
-      let reconnects = 0;
-      let retries = 0;
-      let backoff = 50;
-      let result: TaskResult | undefined;
-      const base = () => ({
-        index,
-        id,
-        at,
-        e2eMs: round3(performance.now() - started),
-        bytes: payload.length,
-        reconnects,
-      });
-      while (!result) {
+  return runTaskStream<Buffer, TaskResult>(
+    {
+      prepare: (payload, id) =>
+        encodeTask(
+          {
+            id,
+            ...(options.user !== undefined ? { user: options.user } : {}),
+            ...(options.op ? { op: options.op } : {}),
+          },
+          payload,
+        ),
+      attempt: async ({ id, task: frame, waitMs, left, reconnect }) => {
         try {
           if (!conn || conn.closed) {
-            reconnects += 1;
+            reconnect();
             conn = await OffloadConnection.open(target, Math.min(connectTimeoutMs, left()));
-            if (signal?.aborted) break;
+            if (signal?.aborted) return undefined;
           }
-          const body = await conn.request(frame, Math.min(attemptMs(), left()));
-          const answer = decodeAnswer(body);
-          if (isAnswerError(answer)) {
-            result = { ...base(), ok: false, error: `service: ${answer.error}` };
-          } else if (answer.id !== id) {
+          const answer = decodeAnswer(await conn.request(frame, waitMs));
+          if (isAnswerError(answer))
+            return (base) => ({ ...base, ok: false, error: `service: ${answer.error}` });
+          if (answer.id !== id) {
             conn.close();
-            result = {
-              ...base(),
+            return (base) => ({
+              ...base,
               ok: false,
               error: `answer for task ${answer.id} while waiting for task ${id}`,
-            };
-          } else {
-            result = okResult(base(), answer);
-            recentProcMs.push(answer.procMs);
-            if (recentProcMs.length > PROC_WINDOW) recentProcMs.shift();
-            learning = false;
-            extraMs = 0;
+            });
           }
+          return (base) => okResult(base, answer);
         } catch (err) {
           conn?.close();
           conn = undefined;
-          if (signal?.aborted) break;
-          const message = err instanceof Error ? err.message : String(err);
-          if (!(err instanceof ConnectionLostError) || retries >= maxRetries || left() <= 0) {
-            const why =
-              err instanceof ConnectionLostError && retries >= maxRetries && left() > 0
-                ? ` (gave up after ${retries} retries)`
-                : err instanceof ProtocolError
-                  ? ` (${err.code})`
-                  : '';
-            result = { ...base(), ok: false, error: `${message}${why}` };
-          } else {
-            retries += 1;
-            if (learning && err instanceof ConnectionLostError && err.timedOut)
-              extraMs = Math.max(attemptTimeoutMs, 2 * extraMs);
-            await abortableSleep(Math.min(backoff, left()), signal);
-            backoff = Math.min(backoff * 2, 1000);
-          }
+          throw err;
         }
-      }
-      if (!result) break; // aborted
-      results.push(result);
-      options.onAnswer?.(result);
-    }
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    conn?.close();
-  }
-  return results;
+      },
+      close: () => conn?.close(),
+    },
+    {
+      ...options,
+      ...(options.expectedProcMs !== undefined ? { expectedMs: options.expectedProcMs } : {}),
+      learn: (r) => (r.ok ? r.procMs : 0),
+      coded: (err): err is ProtocolError => err instanceof ProtocolError,
+    },
+  );
 }
 
 function okResult(base: Omit<TaskOk, 'ok' | 'counter' | 'procMs' | 'service'>, answer: AnswerOk): TaskOk {

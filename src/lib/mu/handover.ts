@@ -16,6 +16,7 @@ import { EdgectlError, ExitCode } from '../errors.js';
 import { blackoutArgv, blackoutLeftoversArgv, readTableArgv } from '../netem/iptables.js';
 import { findUserRule, switchUserArgv } from '../provision/paths.js';
 import { type Executor, runChecked, shellJoin } from '../remote/index.js';
+import { abortableSleep as sleep } from '../util/time.js';
 import type { Endpoint } from './agent-spec.js';
 import { timedPing } from './probe.js';
 
@@ -70,18 +71,6 @@ export class HandoverError extends EdgectlError {
 }
 
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (ms <= 0 || signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-
 /** Several argv as one shell command line: one process start instead of several, on the critical path. */
 function sequence(cmds: readonly string[][]): string[] {
   return ['sh', '-c', cmds.map((c) => shellJoin(c)).join(' && ')];
