@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { greedy } from '../../examples/planners/greedy.js';
 import { ExitCode } from '../../src/lib/errors.js';
 import { paperOrder } from '../../src/lib/experiment/planner-order.js';
 import { configConflicts, outsideOf, specsOf } from '../../src/lib/experiment/runs.js';
@@ -340,7 +341,8 @@ describe('--planner exec:COMMAND', () => {
 describe('the examples', () => {
   const examples = {
     'greedy.py': ['/usr/bin/python3', join(ROOT, 'examples/planners/greedy.py')],
-    'greedy.mjs': ['node', join(ROOT, 'examples/planners/greedy.mjs')],
+    // Run as a program by tsx (a dev dependency: Node 20 runs no TypeScript by itself).
+    'greedy.ts': [join(ROOT, 'node_modules/.bin/tsx'), join(ROOT, 'examples/planners/greedy.ts')],
   };
   for (const [name, argv] of Object.entries(examples))
     it(`${name} answers the saved plan input, and its answer passes the check`, async () => {
@@ -363,6 +365,14 @@ describe('the examples', () => {
       expect(checkAnswer(many, spread, { nowMs: NOW }).violations).toEqual([]);
       expect(new Set(spread.decisions.map((d) => d.server)).size).toBe(2);
     });
+});
+
+describe('the TypeScript example as a planner function (the library)', () => {
+  it('plans like the program, through plan() and the same check', async () => {
+    const r = await plan(input(), { planner: { name: 'greedy-ts', fn: greedy } });
+    expect(r.planner).toBe('greedy-ts');
+    expect(r.decisions.map((d) => [d.user, d.bs, d.host])).toEqual([['mu1', 'ap1', 'edge1']]);
+  });
 });
 
 describe('schema/planner-*.schema.json', () => {
