@@ -6,7 +6,8 @@
  * In it: the inventory (hosts.yml loaded and checked with file:line:column errors, the topology model, the
  * JSON Schema, init and validate), the SSH pool and executors, the state database, the local lab, services
  * (deploy, undeploy, logs), the migration (one call holding the user's lock, or the pipeline's steps),
- * the mobile user's agent and handovers, planning (snapshot, plan input, planners), experiments, status,
+ * the mobility models (walks, path loss with shadowing, handover prediction), the mobile user's agent and
+ * handovers, planning (snapshot, plan input, planners), experiments, status,
  * and the errors (every failure an EdgectlError with a stable code and its exit code).
  */
 
@@ -53,6 +54,19 @@ export {
   STRATEGIES,
   type Strategy,
 } from './lib/migration/pipeline.js';
+export {
+  dataRateBps,
+  decideHandover,
+  nextHandovers,
+  positionAt,
+  predictNextHandover,
+  rssiDbm,
+  rssiMap,
+  segmentAt,
+  shadowingDb,
+  trajectoryPeriodS,
+  walkTimeAt,
+} from './lib/mobility/index.js';
 export { buildSnapshot } from './lib/monitor/snapshot.js';
 
 export {
