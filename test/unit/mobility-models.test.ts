@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type Basestation,
-  DEFAULT_PATH_LOSS,
-  type Point,
-  type RandomWaypointTrajectory,
-  radioAddressing,
-  type Shadowing,
-  type TraceTrajectory,
-  type WaypointsTrajectory,
+import type {
+  Basestation,
+  Point,
+  RandomWaypointTrajectory,
+  Shadowing,
+  TraceTrajectory,
+  WaypointsTrajectory,
 } from '../../src/lib/inventory/index.js';
 import {
   decideHandover,
@@ -23,26 +21,14 @@ import {
   walkTimeAt,
   withSpeed,
 } from '../../src/lib/mobility/index.js';
+import { testBasestation } from '../helpers/basestations.js';
 
 const close = (p: Point, q: Point, digits = 6) => {
   expect(p[0]).toBeCloseTo(q[0], digits);
   expect(p[1]).toBeCloseTo(q[1], digits);
 };
 
-function site(name: string, position: Point, k: number, shadowing?: Shadowing): Basestation {
-  const radioSubnet = `198.18.${10 + k}.0/24`;
-  return {
-    name,
-    host: name,
-    position,
-    radioSubnet,
-    radio: radioAddressing(radioSubnet),
-    standard: '802.11n',
-    maxUsers: 10,
-    pathLoss: { ...DEFAULT_PATH_LOSS, ...(shadowing ? { shadowing } : {}) },
-    at: { line: 1, column: 1 },
-  };
-}
+const site = testBasestation;
 
 describe('waypoints', () => {
   // (0,0) -> (30,0): 15 s; pause 5 s; (30,0) -> (30,40): 20 s; no pause at the end of a walk without loop.

@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type Basestation,
-  DEFAULT_PATH_LOSS,
-  type Point,
-  type RoundtripTrajectory,
-  radioAddressing,
-} from '../../src/lib/inventory/index.js';
+import { DEFAULT_PATH_LOSS, type Point, type RoundtripTrajectory } from '../../src/lib/inventory/index.js';
 import {
   DEFAULT_HYSTERESIS_DB,
   dataRateBps,
@@ -21,21 +15,9 @@ import {
   segmentAt,
   trajectoryPeriodS,
 } from '../../src/lib/mobility/index.js';
+import { testBasestation } from '../helpers/basestations.js';
 
-function bs(name: string, position: Point, k: number): Basestation {
-  const radioSubnet = `198.18.${10 + k}.0/24`;
-  return {
-    name,
-    host: name,
-    position,
-    radioSubnet,
-    radio: radioAddressing(radioSubnet),
-    standard: '802.11n',
-    maxUsers: 10,
-    pathLoss: { ...DEFAULT_PATH_LOSS },
-    at: { line: 1, column: 1 },
-  };
-}
+const bs = testBasestation;
 
 const AP1 = bs('ap1', [0, 5], 1);
 const AP2 = bs('ap2', [60, 5], 2);
