@@ -9,6 +9,7 @@ import { stringify } from 'csv-stringify/sync';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { JSON_FILES, roundRows, TABLES, type TableSpec } from './dictionary.js';
 import type { ExperimentMeta, RunMeta } from './format.js';
+import { runMetaSchema } from './results-json.js';
 import type { Row, RunRows } from './results-rows.js';
 import { summarise } from './results-summary.js';
 
@@ -131,7 +132,7 @@ export async function writeResults(
   await writeFileAtomic(join(dir, 'datapackage.json'), `${JSON.stringify(pkg, null, 2)}\n`);
   const summary = summarise(runs, meta.complete);
   await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  await writeFileAtomic(join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  await writeFileAtomic(join(dir, 'meta.json'), `${JSON.stringify(inSchemaOrder(meta), null, 2)}\n`);
   return ['meta.json', 'summary.json', 'datapackage.json', ...written].map((name) => join(dir, name));
 }
 
@@ -170,4 +171,19 @@ export async function syncDataPackage(dir: string): Promise<string | null> {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * The runs' meta with its keys in the schema's order: a live run adds keys as it goes (its users at the
+ * start, its window at the end), while `experiment export` reads them back through the schema, so without
+ * this the same run wrote two different meta.json files.
+ */
+function inSchemaOrder(meta: ExperimentMeta): ExperimentMeta {
+  return {
+    ...meta,
+    runs: meta.runs.map((r) => {
+      const parsed = runMetaSchema.safeParse(r);
+      return parsed.success ? (parsed.data as RunMeta) : r;
+    }),
+  };
 }
