@@ -117,12 +117,10 @@ describe('http task mode', () => {
 
   it('gives up on an answer slower than the task budget, after retrying on fresh connections', async () => {
     const { port, seen } = await httpService(() => {}); // never answers
-    const started = Date.now();
     const [r] = await run(port, { timeoutMs: 600, attemptTimeoutMs: 150 });
     expect(r?.ok).toBe(false);
     expect(r?.ok === false && r.error).toMatch(/no whole answer/);
     expect(r?.e2eMs).toBeGreaterThanOrEqual(590);
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(seen.length).toBeGreaterThanOrEqual(2);
   });
 
